@@ -1,0 +1,1 @@
+"""Flowlet core: event contract, settings and the command line."""

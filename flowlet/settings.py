@@ -1,0 +1,100 @@
+"""One frozen settings object for every Flowlet deployable, read once at the edge.
+
+Library code receives a :class:`Settings`; only :meth:`Settings.from_env` (called by the CLI)
+looks at the environment. Every variable is ``FLOWLET_<FIELD>`` in upper case.
+
+>>> s = Settings.from_env({"FLOWLET_DATA_DIR": "/tmp/fl", "FLOWLET_PARTITIONS": "8"})
+>>> s.partitions, s.database_url
+(8, 'sqlite:////tmp/fl/flowlet.db')
+>>> s.with_(partitions=2).partitions
+2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    broker: str = ""  # empty: `flowlet up` starts the embedded broker and fills this in
+    #: Tansu (the embedded broker) rejects idempotent producers; turn on for Apache Kafka.
+    producer_idempotence: bool = False
+    partitions: int = 4
+    topic_transactions: str = "transactions"
+    topic_dlq: str = "transactions.dlq"
+    topic_alerts: str = "alerts"
+    app_id: str = "flowlet"
+    database_url: str = ""  # default: SQLite file in data_dir
+    api_database_url: str = ""  # the API's idempotency receipts; default: SQLite in data_dir
+    mlflow_tracking_uri: str = ""  # default: SQLite store in data_dir
+    model_name: str = "flowlet-fraud"
+    model_alias: str = "champion"
+    model_reload_seconds: float = 5.0
+    alert_threshold: float = 0.5
+    batch_size: int = 500
+    batch_within_seconds: float = 0.5
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_max_batch: int = 1000
+    dashboard_port: int = 8501
+    worker_web_port: int = 6066
+    lake_refresh_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        data_dir = Path(self.data_dir).resolve()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'flowlet.db'}")
+        if not self.api_database_url:
+            object.__setattr__(self, "api_database_url", f"sqlite:///{data_dir / 'api.db'}")
+        if not self.mlflow_tracking_uri:
+            object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{data_dir / 'mlflow.db'}")
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.data_dir / "mlartifacts"
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.model_alias}"
+
+    def with_(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"FLOWLET_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _parse(raw, f.type)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that recreates these settings in a child process."""
+        return {f"FLOWLET_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _parse(raw: str, type_name: object) -> object:
+    kind = str(type_name)
+    if kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,7 @@
+"""Double-entry ledger: balanced, immutable, idempotent by transaction_id."""
+
+from ledger.recipes import Leg, legs
+from ledger.store import Ledger, PostingResult, make_engine
+from ledger.verify import VerifyReport, verify
+
+__all__ = ["Leg", "Ledger", "PostingResult", "VerifyReport", "legs", "make_engine", "verify"]
