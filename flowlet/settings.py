@@ -44,6 +44,10 @@ class Settings:
     api_max_batch: int = 1000
     dashboard_port: int = 8501
     worker_web_port: int = 6066
+    #: Consumer-group timings. Short, so a killed worker's partitions move on quickly; Tansu
+    #: holds a JoinGroup for about half the session timeout before answering.
+    session_timeout_seconds: float = 10.0
+    rebalance_timeout_seconds: float = 4.0
     lake_refresh_seconds: float = 5.0
 
     def __post_init__(self) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from flowlet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,169 @@
+"""``flowlet`` — the command line. Settings are read here, once, from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from flowlet.settings import Settings
+
+log = logging.getLogger("flowlet")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "data_dir", None):
+        settings = settings.with_(data_dir=Path(args.data_dir))
+    if getattr(args, "broker", None):
+        settings = settings.with_(broker=args.broker)
+    return settings
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from flowlet.stack import Stack
+
+    return Stack(_settings(args), rate=args.rate, dashboard=not args.no_dashboard,
+                 simulator=not args.no_simulator).run()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.app import run_worker
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    ensure_topics(settings)
+    sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from streams.api import run_api
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    if args.port:
+        settings = settings.with_(api_port=args.port)
+    ensure_topics(settings)
+    run_api(settings)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from flowlet.stack import dashboard_command
+
+    settings = _settings(args)
+    os.execvpe(sys.executable, dashboard_command(settings),
+               {**os.environ, **settings.to_env()})
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from flowlet.publish import ApiPublisher, KafkaPublisher, run_live
+    from models.simulator import Simulator
+
+    settings = _settings(args)
+    sim = Simulator(seed=args.seed, n_accounts=args.accounts)
+    if args.to == "api":
+        publisher: ApiPublisher | KafkaPublisher = ApiPublisher(
+            args.api_url or f"http://{settings.api_host}:{settings.api_port}")
+    else:
+        publisher = KafkaPublisher(settings.broker, settings.topic_transactions,
+                                   settings.producer_idempotence)
+    run_live(publisher, sim, rate=args.rate, count=args.count)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.training import ensure_champion, labelled_history, train
+
+    settings = _settings(args)
+    if args.if_missing:
+        version = ensure_champion(settings, n_events=args.events, days=args.days,
+                                  seed=args.seed)
+    else:
+        from datetime import UTC, datetime
+
+        history = labelled_history(args.events, args.days, args.seed, datetime.now(UTC))
+        version = train(history, settings, seed=args.seed).version
+    log.info("champion is %s version %s", settings.model_name, version)
+    return 0
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from ledger import Ledger, verify
+
+    report = verify(Ledger.from_url(_settings(args).database_url))
+    sys.stdout.write(report.render() + "\n")
+    return 0 if report.ok else 1
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from flowlet.contract.schema import write_schema
+
+    log.info("wrote %s", write_schema())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowlet", description=__doc__)
+    parser.add_argument("--data-dir", help="local data folder (default: ./data)")
+    parser.add_argument("--broker", help="Kafka bootstrap host:port")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="run broker, worker, API, simulator and dashboard locally")
+    p.add_argument("--rate", type=float, default=20.0, help="simulated transactions per second")
+    p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--no-simulator", action="store_true")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("worker", help="run a stream worker")
+    p.add_argument("--loglevel", default="info")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("api", help="run the ingestion API")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("dashboard", help="run the Streamlit dashboard")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("simulate", help="publish simulated transactions live")
+    p.add_argument("--to", choices=["api", "kafka"], default="api")
+    p.add_argument("--api-url")
+    p.add_argument("--rate", type=float, default=20.0)
+    p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--accounts", type=int, default=500)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("train", help="train and register a model on simulated history")
+    p.add_argument("--events", type=int, default=30_000)
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--if-missing", action="store_true", help="only when there is no champion")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ledger", help="ledger operations")
+    lsub = p.add_subparsers(dest="ledger_command", required=True)
+    lp = lsub.add_parser("verify", help="check trial balance and postings; exit 1 on problems")
+    lp.set_defaults(func=cmd_ledger_verify)
+
+    p = sub.add_parser("schema", help="regenerate flowlet/schemas/transaction.v1.json")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

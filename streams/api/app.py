@@ -1,0 +1,175 @@
+"""Ingestion API: ``POST /v1/transactions`` (one event or a batch) → topic ``transactions``.
+
+Validation is all-or-nothing per request: if any item is invalid the answer is 422 listing
+every bad item and field (``loc`` like ``["body", 3, "amount_minor"]``) and nothing is
+published. Otherwise each item is answered ``accepted`` (published and acknowledged by the
+broker, keyed by ``account_id``), ``duplicate`` (same id and same payload seen before; not
+published again) or ``conflict`` (same id, different payload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from flowlet.contract import TransactionEvent, transaction_json_schema
+from flowlet.settings import Settings
+from streams.api.receipts import ReceiptStore
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def _errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"loc": prefix + list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def _request_body_schema(max_items: int) -> dict[str, Any]:
+    schema = transaction_json_schema()
+    defs = schema.pop("$defs", {})
+    for k in ("$schema", "$id"):
+        schema.pop(k, None)
+    ref = {"$ref": "#/components/schemas/TransactionEvent"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {
+                "oneOf": [ref, {"type": "array", "items": ref, "minItems": 1,
+                                "maxItems": max_items}]}}},
+        },
+        "x-components": {"TransactionEvent": schema, **defs},
+    }
+
+
+def create_api(settings: Settings) -> FastAPI:
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.broker, acks="all", linger_ms=2,
+            enable_idempotence=settings.producer_idempotence,
+        )
+        await producer.start()
+        state["producer"] = producer
+        state["receipts"] = await run_in_threadpool(ReceiptStore, settings.api_database_url)
+        try:
+            yield
+        finally:
+            await producer.stop()
+
+    api = FastAPI(title="Flowlet ingestion API", version="1", lifespan=lifespan,
+                  description=__doc__)
+    extra = _request_body_schema(settings.api_max_batch)
+    components = extra.pop("x-components")
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            spec = get_openapi(title=api.title, version=api.version,
+                               description=api.description, routes=api.routes)
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(
+                json.loads(json.dumps(components).replace("#/$defs/", "#/components/schemas/"))
+            )
+            api.openapi_schema = spec
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.post("/v1/transactions", openapi_extra=extra, responses={
+        422: {"description": "Invalid input; `detail` names every bad item and field"},
+        409: {"description": "Single event whose id was accepted before with another payload"},
+        413: {"description": "Body or batch too large"},
+        503: {"description": "Broker did not acknowledge; nothing accepted, safe to retry"},
+    })
+    async def post_transactions(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"invalid JSON: {exc}",
+                                             "type": "json_invalid"}]}, 422)
+        single = isinstance(payload, dict)
+        items = [payload] if single else payload
+        if not isinstance(items, list) or not items:
+            return JSONResponse({"detail": [{"loc": ["body"], "type": "type_error",
+                                             "msg": "expected an event object or a non-empty "
+                                                    "array of events"}]}, 422)
+        if len(items) > settings.api_max_batch:
+            return JSONResponse({"detail": f"at most {settings.api_max_batch} events per "
+                                           "request"}, 413)
+        events: list[TransactionEvent] = []
+        errors: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                events.append(TransactionEvent.model_validate(item))
+            except ValidationError as exc:
+                errors += _errors(exc, ["body"] if single else ["body", i])
+        if errors:
+            return JSONResponse({"detail": errors}, 422)
+
+        wire = [ev.model_dump_json(exclude_none=True).encode() for ev in events]
+        hashes: dict[str, str] = {}
+        for ev, raw in zip(events, wire, strict=True):
+            hashes.setdefault(ev.transaction_id, hashlib.sha256(raw).hexdigest())
+        claimed, previous = await run_in_threadpool(state["receipts"].claim, hashes)
+        to_send = {}
+        results = []
+        for ev, raw in zip(events, wire, strict=True):
+            tid = ev.transaction_id
+            if tid in claimed and tid not in to_send:
+                to_send[tid] = (ev, raw)
+                results.append({"transaction_id": tid, "status": "accepted"})
+            elif previous.get(tid, hashes[tid]) == hashlib.sha256(raw).hexdigest():
+                results.append({"transaction_id": tid, "status": "duplicate"})
+            else:
+                results.append({"transaction_id": tid, "status": "conflict",
+                                "detail": "transaction_id was accepted with another payload"})
+        try:
+            producer: AIOKafkaProducer = state["producer"]
+            futures = [await producer.send(settings.topic_transactions, raw,
+                                           key=ev.account_id.encode())
+                       for ev, raw in to_send.values()]
+            await asyncio.gather(*futures)  # answer only after the broker acknowledged
+        except Exception as exc:
+            log.exception("publish failed")
+            await run_in_threadpool(state["receipts"].release, set(to_send))
+            return JSONResponse({"detail": f"broker unavailable: {type(exc).__name__}; "
+                                           "nothing was accepted, retry"}, 503)
+        if single:
+            code = 409 if results[0]["status"] == "conflict" else 200
+            return JSONResponse(results[0], code)
+        counts = {s: sum(r["status"] == s for r in results)
+                  for s in ("accepted", "duplicate", "conflict")}
+        return JSONResponse({"results": results, **counts}, 200)
+
+    return api
+
+
+def run_api(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port,
+                log_level="warning")

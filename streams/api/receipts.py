@@ -1,0 +1,63 @@
+"""The API's idempotency receipts: which transaction ids were accepted, with a payload hash.
+
+Claiming is one ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so two requests racing on the
+same id cannot both win. A claim whose publish fails is released, so the client may retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, MetaData, String, Table, delete, select
+
+from ledger.schema import UTCDateTime
+from ledger.store import dialect_insert, make_engine
+
+_meta = MetaData()
+receipts = Table(
+    "ingest_receipts",
+    _meta,
+    Column("transaction_id", String(64), primary_key=True),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("accepted_at", UTCDateTime, nullable=False),
+)
+
+
+class ReceiptStore:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self._insert = dialect_insert(self.engine.dialect.name)
+        _meta.create_all(self.engine)
+
+    def claim(self, hashes: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
+        """Claim ids; return (newly claimed ids, stored hash of every id claimed before)."""
+        if not hashes:
+            return set(), {}
+        now = datetime.now(UTC)
+        ids = list(hashes)
+        with self.engine.begin() as conn:
+            claimed: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                stmt = (
+                    self._insert(receipts)
+                    .values([{"transaction_id": t, "payload_sha256": hashes[t],
+                              "accepted_at": now} for t in chunk])
+                    .on_conflict_do_nothing(index_elements=["transaction_id"])
+                    .returning(receipts.c.transaction_id)
+                )
+                claimed.update(conn.execute(stmt).scalars())
+            earlier = [t for t in ids if t not in claimed]
+            previous = dict(
+                conn.execute(
+                    select(receipts.c.transaction_id, receipts.c.payload_sha256).where(
+                        receipts.c.transaction_id.in_(earlier))
+                ).all()
+            ) if earlier else {}
+        return claimed, previous
+
+    def release(self, ids: set[str]) -> None:
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(delete(receipts).where(receipts.c.transaction_id.in_(list(ids))))

@@ -1,0 +1,220 @@
+"""One micro-batch through validate → features → ledger → score → sink, free of Faust.
+
+Split in two phases because of where each may run:
+
+* :meth:`BatchProcessor.prepare` parses, validates and updates the feature state. It runs on
+  the event loop (Faust tables may only change inside the stream iteration), per event inside
+  ``event_context(record)`` so the stream can point each table write at the right event.
+* :meth:`BatchProcessor.commit` posts to the ledger, scores and writes the lake: blocking I/O
+  and CPU work, run in a thread so the worker keeps heart-beating.
+
+Every effect is keyed by ``transaction_id``: the ledger and the lake deduplicate in the
+database, and the feature vector of a transaction is cached, so a redelivered event gets the
+same features (and score) instead of being counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from features import FEATURE_NAMES, WindowFeatureComputer, events_frame, with_event_features
+from features.definitions import EVENT_FEATURES
+from flowlet.contract import TransactionEvent
+from flowlet.settings import Settings
+from ledger import Ledger
+from streams.sink import LakeSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A record as consumed: bytes plus where it came from (for dead-letter headers)."""
+
+    value: bytes
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+    handle: Any = None  # the stream's own event object, for event_context
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    reason: str
+
+
+class Scorer(Protocol):
+    model_version: str
+
+    def score(self, features: pd.DataFrame) -> np.ndarray: ...
+
+
+class VectorCache(Protocol):
+    """Feature vectors already computed, by transaction (so redeliveries reuse them)."""
+
+    def get(self, transaction_id: str, ts: float) -> dict[str, float] | None: ...
+
+    def put(self, transaction_id: str, ts: float, vector: dict[str, float]) -> None: ...
+
+
+class InMemoryVectorCache:
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, float]] = {}
+
+    def get(self, transaction_id: str, ts: float) -> dict[str, float] | None:
+        return self._data.get(transaction_id)
+
+    def put(self, transaction_id: str, ts: float, vector: dict[str, float]) -> None:
+        self._data[transaction_id] = vector
+
+
+@dataclass
+class PreparedBatch:
+    events: list[TransactionEvent] = field(default_factory=list)
+    vectors: list[dict[str, float]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    redelivered: int = 0
+
+
+@dataclass
+class BatchOutcome:
+    posted: int = 0
+    duplicates: int = 0
+    lake_rows: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
+    if isinstance(exc, ValidationError):
+        reason = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<event>'}: {e['msg']}" for e in exc.errors()
+        )
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    headers = [
+        ("error.class", type(exc).__name__.encode()),
+        ("error.message", reason.encode()[:4000]),
+        ("source.topic", record.topic.encode()),
+        ("source.partition", str(record.partition).encode()),
+        ("source.offset", str(record.offset).encode()),
+    ]
+    return DeadLetter(record.key, record.value, headers, reason)
+
+
+class BatchProcessor:
+    def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer, sink: LakeSink,
+                 features: WindowFeatureComputer, vectors: VectorCache) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.scorer = scorer
+        self.sink = sink
+        self.features = features
+        self.vectors = vectors
+
+    def prepare(
+        self,
+        records: Sequence[RawRecord],
+        event_context: Callable[[RawRecord], AbstractContextManager[object]] = (
+            lambda _r: nullcontext()
+        ),
+    ) -> PreparedBatch:
+        batch = PreparedBatch()
+        seen_in_batch: set[str] = set()
+        for record in records:
+            try:
+                ev = TransactionEvent.model_validate_json(record.value)
+            except (ValidationError, ValueError) as exc:
+                batch.dead_letters.append(dead_letter(record, exc))
+                continue
+            if ev.transaction_id in seen_in_batch:
+                continue
+            seen_in_batch.add(ev.transaction_id)
+            ts = ev.occurred_at_epoch
+            with event_context(record):
+                vector = self.vectors.get(ev.transaction_id, ts)
+                if vector:
+                    batch.redelivered += 1
+                else:
+                    vector = self.features.update(ev)
+                    self.vectors.put(ev.transaction_id, ts, vector)
+            batch.events.append(ev)
+            batch.vectors.append(vector)
+        return batch
+
+    def commit(self, batch: PreparedBatch) -> BatchOutcome:
+        outcome = BatchOutcome(dead_letters=batch.dead_letters)
+        if not batch.events:
+            return outcome
+        reload = getattr(self.scorer, "maybe_reload", None)
+        if reload is not None:
+            reload()  # here, between batches, so no batch is scored by a half-swapped model
+        results = self.ledger.post_batch(batch.events)  # one database transaction
+        # A ledger "duplicate" is a redelivery of a transaction already posted.
+        status = {r.transaction_id: r.status.replace("duplicate", "posted") for r in results}
+        outcome.posted = sum(r.status == "posted" for r in results)
+        outcome.duplicates = sum(r.status == "duplicate" for r in results)
+
+        frame = with_event_features(events_frame(batch.events))
+        window = pd.DataFrame(batch.vectors)
+        feats = pd.concat(
+            [frame.select([f.name for f in EVENT_FEATURES]).to_pandas(), window], axis=1
+        )[list(FEATURE_NAMES)]
+        scores = self.scorer.score(feats)
+        version = self.scorer.model_version
+        now = datetime.now(UTC)
+        rows = []
+        for ev, vector, score in zip(batch.events, batch.vectors, scores, strict=True):
+            is_alert = bool(score >= self.settings.alert_threshold)
+            rows.append({
+                "transaction_id": ev.transaction_id,
+                "event_type": ev.event_type.value,
+                "occurred_at": ev.occurred_at,
+                "amount_minor": ev.amount_minor,
+                "currency": ev.currency,
+                "account_id": ev.account_id,
+                "counterparty_account_id": ev.counterparty_account_id,
+                "merchant_id": ev.merchant_id,
+                "card_token": ev.card_token,
+                "device_id": ev.device_id,
+                "country": ev.country,
+                "channel": ev.channel.value,
+                "score": float(score),
+                "model_version": version,
+                "is_alert": is_alert,
+                "ledger_status": status.get(ev.transaction_id, "posted"),
+                "processed_at": now,
+                **{f"f_{k}": float(v) for k, v in vector.items()},
+            })
+            if is_alert:
+                outcome.alerts.append({
+                    "alert_id": f"alert-{ev.transaction_id}",
+                    "transaction_id": ev.transaction_id,
+                    "account_id": ev.account_id,
+                    "score": float(score),
+                    "model_version": version,
+                    "occurred_at": ev.occurred_at.isoformat(),
+                    "raised_at": now.isoformat(),
+                })
+        outcome.lake_rows = self.sink.write(rows)
+        outcome.rows = rows
+        return outcome
+
+
+def encode_alert(alert: dict[str, Any]) -> bytes:
+    return json.dumps(alert, separators=(",", ":")).encode()
