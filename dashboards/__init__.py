@@ -1,1 +1,1 @@
-"""dashboards"""
+"""Streamlit dashboards over the lake (read-only, through DuckDB)."""

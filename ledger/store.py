@@ -6,8 +6,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy import Engine, create_engine, event, func, insert, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flowlet.contract import TransactionEvent
@@ -30,6 +31,9 @@ class PostingResult:
 def make_engine(url: str) -> Engine:
     """An engine tuned for the ledger: WAL and a busy timeout on SQLite so workers can share it."""
     if url.startswith("sqlite"):
+        db_path = make_url(url).database
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -165,6 +165,8 @@ class Simulator:
                     country=str(rng.choice(HIGH_RISK_COUNTRIES))))
         elif pattern == "account_takeover":
             night = at.replace(hour=int(rng.integers(1, 5)))
+            if night < at:  # the next night, so a live feed never emits events in the past
+                night += timedelta(days=1)
             country = str(rng.choice(HIGH_RISK_COUNTRIES))
             mule = f"acc-mule-{int(rng.integers(0, 20)):03d}"
             for k in range(int(rng.integers(2, 5))):

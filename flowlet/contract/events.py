@@ -26,7 +26,16 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
 from flowlet.contract.currencies import MINOR_UNITS
 
@@ -109,9 +118,18 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 al
 AmountMinor = Annotated[
     StrictInt, Field(gt=0, le=10**15, description="Amount in the currency's minor units")
 ]
+
+
+def _no_epoch_numbers(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset, not a number")
+    return value
+
+
 UtcDatetime = Annotated[
-    datetime,
+    AwareDatetime,
     Field(description="RFC 3339 timestamp with an offset; stored as UTC"),
+    BeforeValidator(_no_epoch_numbers),
     AfterValidator(_to_utc),
 ]
 

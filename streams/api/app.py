@@ -169,7 +169,14 @@ def create_api(settings: Settings) -> FastAPI:
 
 
 def run_api(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; exits 0 after a graceful shutdown."""
+    import signal
+
     import uvicorn
 
+    # uvicorn shuts down gracefully, then re-raises the signal to the previous handler;
+    # a no-op handler there turns a requested stop into a clean exit instead of a kill.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port,
                 log_level="warning")

@@ -1,0 +1,55 @@
+"""Overview: volume, amounts, score distribution, alerts and the latest high-risk transactions."""
+
+import altair as alt
+import streamlit as st
+
+from dashboards import queries
+from flowlet.contract import format_minor
+from flowlet.settings import Settings
+
+settings: Settings = st.session_state["settings"]
+st.title("Flowlet — overview")
+
+
+@st.fragment(run_every=f"{max(1.0, settings.lake_refresh_seconds)}s")
+def live() -> None:
+    con = queries.open_lake(settings.lake_dir)
+    k = queries.kpis(con)
+    c = st.columns(5)
+    c[0].metric("Transactions", f"{k['transactions']:,}")
+    c[1].metric("Alerts", f"{k['alerts']:,}")
+    c[2].metric("Alert rate", f"{k['alert_rate']:.2%}")
+    c[3].metric("Mean score", f"{k['mean_score']:.3f}")
+    c[4].metric("Median event→lake lag", f"{k['median_lag_seconds']:.1f} s")
+    if k["transactions"] == 0:
+        st.info("The lake is empty: no transaction has been processed yet.")
+        return
+
+    left, right = st.columns(2)
+    volume = queries.volume_by_minute(con)
+    left.subheader("Volume per minute (last hour of event time)")
+    left.altair_chart(
+        alt.Chart(volume).mark_area(opacity=0.6).encode(
+            x=alt.X("minute:T", title=None), y=alt.Y("transactions:Q")),
+        width="stretch")
+    hist = queries.score_histogram(con)
+    right.subheader("Score distribution")
+    right.altair_chart(
+        alt.Chart(hist).mark_bar().encode(
+            x=alt.X("score_bin:Q", bin=alt.Bin(step=0.05), title="score"),
+            y=alt.Y("transactions:Q", scale=alt.Scale(type="symlog"))),
+        width="stretch")
+
+    amounts = queries.amount_by_currency(con)
+    amounts["amount"] = [format_minor(int(a), c)
+                         for a, c in zip(amounts["amount_minor"], amounts["currency"],
+                                         strict=True)]
+    st.subheader("Amount by currency")
+    st.dataframe(amounts, hide_index=True, width="stretch")
+
+    st.subheader("Latest high-risk transactions")
+    st.dataframe(queries.latest_high_risk(con), hide_index=True, width="stretch")
+    con.close()
+
+
+live()

@@ -1,0 +1,180 @@
+"""Acceptance for the pipeline: broker, worker and API as real processes on Tansu."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaProducer
+
+from flowlet.lake import connect
+from ledger import Ledger, verify
+from models.simulator import Simulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def malformed_payloads(valid: dict) -> list[tuple[object, str]]:
+    """30 bad payloads, each with the field the error must name."""
+    def bad(field: str, value: object) -> tuple[dict, str]:
+        return {**valid, "transaction_id": f"bad-{field}-{random.random():.9f}",
+                field: value}, field
+
+    def without(field: str) -> tuple[dict, str]:
+        payload = {**valid, "transaction_id": f"bad-missing-{field}-{random.random():.9f}"}
+        del payload[field]
+        return payload, field
+
+    out = [
+        bad("amount_minor", 12.5), bad("amount_minor", "1000"), bad("amount_minor", -5),
+        bad("amount_minor", 0), bad("amount_minor", True),
+        bad("currency", "EURO"), bad("currency", "XXX"), bad("currency", "eur"),
+        bad("occurred_at", "2026-11-22T10:00:00"), bad("occurred_at", "yesterday"),
+        bad("occurred_at", 1700000000.5),
+        bad("event_type", "teleport"), bad("channel", "pigeon"), bad("country", "Germany"),
+        bad("card_token", "4111 1111 1111 1111"), bad("card_token", "4111111111111111"),
+        bad("account_id", ""), bad("account_id", "x" * 65), bad("ip_address", "999.1.1.1"),
+        bad("mcc", "54110"), bad("unexpected_field", 1), bad("schema_version", 2),
+        without("transaction_id"), without("amount_minor"), without("currency"),
+        without("occurred_at"), without("account_id"), without("event_type"),
+        without("country"), without("channel"),
+    ]
+    assert len(out) == 30
+    return out
+
+
+def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tmp_path):
+    s = stack_settings
+    api = spawn("api", ["api"], s)
+    worker = spawn("worker", ["worker"], s)
+    base = f"http://{s.api_host}:{s.api_port}"
+    wait_http_ok(f"{base}/healthz", child=api)
+
+    now = datetime.now(UTC)
+    sim = Simulator(seed=21, n_accounts=150, n_merchants=40)
+    valid = [t.event.model_dump(mode="json", exclude_none=True)
+             for t in sim.generate(1870, now - timedelta(hours=3), now)]
+    rng = random.Random(5)
+    duplicates = [dict(p) for p in rng.sample(valid, 100)]
+    bad = malformed_payloads(valid[0])
+    valid_ids = {p["transaction_id"] for p in valid}
+    assert len(valid_ids) == 1870
+
+    started = time.monotonic()
+    statuses: dict[str, int] = {}
+    with httpx.Client(base_url=base, timeout=60) as client:
+        # Each malformed payload alone: 422 naming the field, nothing published.
+        for payload, field in bad:
+            resp = client.post("/v1/transactions", json=payload)
+            assert resp.status_code == 422, (payload, resp.text)
+            locs = [e["loc"] for e in resp.json()["detail"]]
+            assert any(field in loc for loc in locs) or field == "unexpected_field" and any(
+                "unexpected_field" in loc for loc in locs), (field, locs)
+        # A batch with one bad item is rejected whole and names the item and field.
+        resp = client.post("/v1/transactions", json=[valid[1], bad[0][0]])
+        assert resp.status_code == 422
+        assert resp.json()["detail"][0]["loc"][:3] == ["body", 1, "amount_minor"]
+        # Valid ones and duplicates, in batches of 100.
+        payloads = valid + duplicates
+        for start in range(0, len(payloads), 100):
+            resp = client.post("/v1/transactions", json=payloads[start:start + 100])
+            assert resp.status_code == 200, resp.text
+            for r in resp.json()["results"]:
+                statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        api_seconds = time.monotonic() - started
+        # A resend with the same id but another amount is a conflict, not a silent overwrite.
+        changed = {**valid[2], "amount_minor": valid[2]["amount_minor"] + 1}
+        assert client.post("/v1/transactions", json=changed).status_code == 409
+    assert statuses == {"accepted": 1870, "duplicate": 100}
+
+    # Straight to Kafka, bypassing the API: 30 malformed records and 50 redeliveries.
+    producer = KafkaProducer(bootstrap_servers=s.broker, acks="all", enable_idempotence=False)
+    raw_bad = [json.dumps(p).encode() for p, _ in bad[:28]] + [b"not json", b"\xff\xfe"]
+    for value in raw_bad:
+        producer.send(s.topic_transactions, value, key=b"acc-x")
+    for p in rng.sample(valid, 50):
+        producer.send(s.topic_transactions, json.dumps(p).encode(),
+                      key=p["account_id"].encode())
+    producer.flush()
+    producer.close()
+
+    ledger = Ledger.from_url(s.database_url)
+    wait_until(lambda: ledger.journal_count() >= 1870, 180, "1870 ledger journals")
+    wait_until(lambda: connect(s.lake_dir).sql("select count(*) from transactions")
+               .fetchall()[0][0] >= 1870, 60, "1870 lake rows")
+    pipeline_seconds = time.monotonic() - started
+    time.sleep(2 * s.batch_within_seconds + 1)  # let any stray redelivery land before counting
+
+    # Ledger: each valid transaction exactly once, balanced, verified.
+    assert ledger.posted_ids() == valid_ids
+    assert ledger.journal_count() == 1870
+    assert set(ledger.trial_balance().values()) == {0}
+    report = verify(ledger)
+    assert report.ok, report.render()
+
+    # Lake: each once, scored, stamped with the model version; DuckDB agrees with the ledger.
+    con = connect(s.lake_dir)
+    n, distinct, unscored, versions = con.sql(
+        "select count(*), count(distinct transaction_id), count(*) filter (where score is null"
+        " or score < 0 or score > 1), list(distinct model_version) from transactions"
+    ).fetchall()[0]
+    assert (n, distinct, unscored) == (1870, 1870, 0)
+    assert versions == [f"{s.model_name}/1"]
+    lake_ids = {r[0] for r in con.sql("select transaction_id from transactions").fetchall()}
+    assert lake_ids == valid_ids
+    lake_by_ccy = dict(con.sql("select currency, count(*) from transactions group by 1")
+                       .fetchall())
+    from sqlalchemy import func, select
+
+    from ledger.schema import journals
+    with ledger.engine.connect() as c:
+        ledger_by_ccy = dict(c.execute(select(journals.c.currency, func.count())
+                                       .group_by(journals.c.currency)).all())
+    assert lake_by_ccy == ledger_by_ccy
+
+    # Dead letters: exactly the 30 malformed records, each with its reason.
+    dead = asyncio.run(_consume_all(s.broker, s.topic_dlq, expect=30))
+    assert len(dead) == 30
+    assert sorted(m.value for m in dead) == sorted(raw_bad)
+    for m in dead:
+        headers = dict(m.headers)
+        assert headers["error.message"], headers
+        assert headers["source.topic"] == s.topic_transactions.encode()
+
+    stats = httpx.get(f"http://127.0.0.1:{s.worker_web_port}/stats/").json()
+    assert stats["dead_letters"] == 30
+    assert worker.stop() == 0, worker.tail()
+    assert api.stop() == 0, api.tail()
+    with pytest.MonkeyPatch.context():
+        print(  # figures for the closing note
+            f"\nE2E: {len(valid) + len(duplicates) + 31} API payloads in {api_seconds:.1f}s; "
+            f"all 1870 posted and in the lake {pipeline_seconds:.1f}s after the first request; "
+            f"worker stats {stats}")
+
+
+async def _consume_all(bootstrap: str, topic: str, expect: int, timeout: float = 30):
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="e2e-dlq-check",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    out = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                out += records
+            if len(out) >= expect:
+                await asyncio.sleep(1)  # and nothing more arrives
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    out += records
+                break
+    finally:
+        await consumer.stop()
+    return out
