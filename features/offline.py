@@ -28,8 +28,11 @@ def build_features(events: pl.DataFrame) -> pl.DataFrame:
         keys = [pl.col(f.entity_column), (epoch // f.window_seconds).alias("_b")]
         if f.per_currency:
             keys.append(pl.col("currency"))
-        value = pl.lit(1.0) if f.agg == "count" else pl.col("amount_minor").cast(pl.Float64)
-        exprs.append(value.cum_sum().over(keys).alias(f.name))
+        if f.agg == "count":
+            running = (pl.int_range(pl.len()) + 1).cast(pl.Float64)
+        else:
+            running = pl.col("amount_minor").cast(pl.Float64).cum_sum()
+        exprs.append(running.over(keys).alias(f.name))
     df = with_event_features(df.with_columns(exprs))
     return df.drop("_arrival")
 

@@ -56,7 +56,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from flowlet.stack import dashboard_command
 
     settings = _settings(args)
-    os.execvpe(sys.executable, dashboard_command(settings),
+    # Replace this process with Streamlit's: Ctrl-C and exit codes then behave as its own.
+    os.execvpe(sys.executable, dashboard_command(settings),  # noqa: S606
                {**os.environ, **settings.to_env()})
 
 

@@ -73,6 +73,16 @@ class Settings:
         return f"models:/{self.model_name}@{self.model_alias}"
 
     def with_(self, **changes: object) -> Settings:
+        """A copy with ``changes``; paths derived from ``data_dir`` follow a new ``data_dir``.
+
+        >>> Settings(data_dir=Path("/a")).with_(data_dir=Path("/b")).database_url
+        'sqlite:////b/flowlet.db'
+        """
+        if "data_dir" in changes:
+            defaults = Settings(data_dir=self.data_dir)
+            for name in _DERIVED:
+                if name not in changes and getattr(self, name) == getattr(defaults, name):
+                    changes[name] = ""
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -89,6 +99,9 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The environment that recreates these settings in a child process."""
         return {f"FLOWLET_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+_DERIVED = ("database_url", "api_database_url", "mlflow_tracking_uri")
 
 
 def _parse(raw: str, type_name: object) -> object:

@@ -23,8 +23,10 @@ Customer wallets and merchant accounts are liabilities of the platform: their ba
 >>> ev = TransactionEvent.model_validate({"transaction_id": "t1", "event_type": "p2p_transfer",
 ...     "occurred_at": "2026-01-01T00:00:00Z", "amount_minor": 500, "currency": "EUR",
 ...     "account_id": "a", "counterparty_account_id": "b", "country": "DE", "channel": "web"})
->>> legs(ev)
-[Leg(ledger_account='customer:a:wallet', currency='EUR', amount_minor=500), Leg(ledger_account='customer:b:wallet', currency='EUR', amount_minor=-500)]
+>>> for leg in legs(ev):
+...     print(leg.ledger_account, leg.currency, leg.amount_minor)
+customer:a:wallet EUR 500
+customer:b:wallet EUR -500
 """
 
 from __future__ import annotations

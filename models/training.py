@@ -50,8 +50,12 @@ def configure_mlflow(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow.create_experiment(EXPERIMENT,
-                                 artifact_location=settings.mlflow_artifacts_dir.as_uri())
+        local = not settings.mlflow_tracking_uri.startswith(("http://", "https://"))
+        # A local store keeps artifacts in the data folder; a tracking server decides itself.
+        mlflow.create_experiment(
+            EXPERIMENT,
+            artifact_location=settings.mlflow_artifacts_dir.as_uri() if local else None,
+        )
     mlflow.set_experiment(EXPERIMENT)
     return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
 
@@ -86,6 +90,7 @@ def train(history: pl.DataFrame, settings: Settings, seed: int = 7,
             python_model=FraudModel(),
             artifacts={"booster": str(booster_path)},
             signature=mlflow.models.infer_signature(sample, clf.predict_proba(sample)[:, 1]),
+            input_example=sample.head(3),
             registered_model_name=settings.model_name,
         )
     version = str(info.registered_model_version)

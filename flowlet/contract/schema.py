@@ -9,7 +9,8 @@ from pathlib import Path
 
 from flowlet.contract.events import SCHEMA_NAME, SCHEMA_VERSION, TransactionEvent
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / f"transaction.v{SCHEMA_VERSION}.json"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_PATH = SCHEMA_DIR / f"transaction.v{SCHEMA_VERSION}.json"
 
 
 def transaction_json_schema() -> dict:

@@ -1,0 +1,27 @@
+# Flowlet — `make up` runs the local stack, `make test` runs the whole test suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+up: install
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/flowlet up
+
+test: install
+	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -1,0 +1,56 @@
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards import queries
+from models.simulator import Simulator
+from streams.testing import run_pipeline
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
+
+
+@pytest.fixture
+def filled_lake(tmp_path):
+    now = datetime.now(UTC)
+    txs = Simulator(seed=8, n_accounts=50, n_merchants=10).generate(
+        800, now - timedelta(hours=2), now)
+    out = run_pipeline([t.event for t in txs], tmp_path)
+    return tmp_path, out
+
+
+def run_app(data_dir, monkeypatch):
+    monkeypatch.setenv("FLOWLET_DATA_DIR", str(data_dir))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_overview_shows_the_lake(filled_lake, monkeypatch):
+    data_dir, out = filled_lake
+    at = run_app(data_dir, monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Transactions"] == "800"
+    assert metrics["Alerts"] == f"{len(out.alerts):,}"
+    assert len(at.dataframe) == 2  # amounts by currency, latest high-risk
+    high_risk = at.dataframe[1].value
+    assert len(high_risk) == min(20, len(out.alerts))
+
+
+def test_overview_on_an_empty_lake(tmp_path, monkeypatch):
+    at = run_app(tmp_path, monkeypatch)
+    assert {m.label: m.value for m in at.metric}["Transactions"] == "0"
+    assert "empty" in at.info[0].value
+
+
+def test_queries_keep_money_integer(filled_lake):
+    data_dir, _ = filled_lake
+    con = queries.open_lake(data_dir / "lake")
+    amounts = queries.amount_by_currency(con)
+    assert str(amounts["amount_minor"].dtype) == "int64"
+    k = queries.kpis(con)
+    assert k["transactions"] == 800
+    hist = queries.score_histogram(con)
+    assert hist["transactions"].sum() == 800

@@ -1,0 +1,83 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+from features import InMemoryWindowStore, WindowFeatureComputer
+from flowlet.lake import connect
+from flowlet.settings import Settings
+from ledger import Ledger
+from models.simulator import Simulator
+from streams.pipeline import BatchProcessor, InMemoryVectorCache, RawRecord
+from streams.sink import LakeSink
+from streams.testing import RuleScorer, run_pipeline
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+EVENTS = [t.event for t in Simulator(seed=2, n_accounts=40, n_merchants=10).generate(
+    600, T0, T0 + timedelta(hours=12))]
+
+
+def test_run_pipeline_posts_scores_and_sinks_each_transaction_once(tmp_path):
+    bad = [b"{", json.dumps({"transaction_id": "x"}).encode(), b"\x00"]
+    out = run_pipeline(EVENTS + EVENTS[:50] + bad, tmp_path, batch_size=128)
+    assert out.posted == 600
+    assert out.lake_rows == 600
+    assert len(out.dead_letters) == 3
+    missing = out.dead_letters[1]
+    assert "event_type: Field required" in missing.reason
+    assert dict(missing.headers)["error.class"] == b"ValidationError"
+    con = connect(tmp_path / "lake")
+    n, distinct, versions = con.sql("select count(*), count(distinct transaction_id), "
+                                    "list(distinct model_version) from transactions").fetchall()[0]
+    assert (n, distinct, versions) == (600, 600, ["rules/1"])
+    ledger = Ledger.from_url(Settings(data_dir=tmp_path).database_url)
+    assert set(ledger.trial_balance().values()) == {0}
+
+
+def _processor(tmp_path, vectors=None):
+    settings = Settings(data_dir=tmp_path)
+    ledger = Ledger.from_url(settings.database_url)
+    return BatchProcessor(settings, ledger, RuleScorer(), LakeSink(settings.lake_dir,
+                                                                   ledger.engine),
+                          WindowFeatureComputer(InMemoryWindowStore()),
+                          vectors or InMemoryVectorCache())
+
+
+def test_a_redelivered_batch_reuses_features_and_changes_nothing(tmp_path):
+    proc = _processor(tmp_path)
+    records = [RawRecord(e.model_dump_json().encode(), offset=i) for i, e in enumerate(EVENTS)]
+    first = proc.commit(proc.prepare(records[:300]))
+    # The worker "crashes" after the commit, before acking: the same records come again.
+    again_prepared = proc.prepare(records[:300])
+    assert again_prepared.redelivered == 300
+    assert again_prepared.vectors == proc.prepare(records[:300]).vectors
+    again = proc.commit(again_prepared)
+    assert (first.posted, again.posted, again.duplicates, again.lake_rows) == (300, 0, 300, 0)
+    assert [r["score"] for r in again.rows] == [r["score"] for r in first.rows]
+
+
+def test_lake_claims_roll_back_when_the_file_write_fails(tmp_path, monkeypatch):
+    proc = _processor(tmp_path)
+    records = [RawRecord(e.model_dump_json().encode()) for e in EVENTS[:100]]
+    prepared = proc.prepare(records)
+
+    def boom(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(proc.sink, "_write_files", boom)
+    try:
+        proc.commit(prepared)
+    except OSError:
+        pass
+    monkeypatch.undo()
+    out = proc.commit(prepared)  # the redelivery writes the rows: nothing was lost
+    assert out.lake_rows == 100
+    assert connect(tmp_path / "lake").sql("select count(*) from transactions").fetchall() == [
+        (100,)]
+
+
+def test_alerts_carry_score_and_model_version(tmp_path):
+    out = run_pipeline(EVENTS, tmp_path)
+    assert out.alerts, "the rule scorer flags large, fast spenders"
+    for alert in out.alerts:
+        assert alert["score"] >= Settings().alert_threshold
+        assert alert["model_version"] == "rules/1"
+        assert alert["alert_id"] == f"alert-{alert['transaction_id']}"

@@ -1,0 +1,33 @@
+"""docker-compose.yml cannot be started here (no Docker engine); check what can be checked."""
+
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+from flowlet.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_has_the_deployment_services_and_known_settings():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"kafka", "postgres", "mlflow", "worker", "api", "dashboard"} <= set(services)
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    known = {f"FLOWLET_{f.name.upper()}" for f in fields(Settings)}
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        for key in env:
+            if key.startswith("FLOWLET_"):
+                assert key in known, f"{name}: {key} is not a Settings field"
+    env = services["worker"]["environment"]
+    assert env["FLOWLET_DATABASE_URL"].startswith("postgresql")
+    assert env["FLOWLET_PRODUCER_IDEMPOTENCE"] == "true"  # real Kafka supports it
+
+
+def test_readme_starts_with_the_two_commands_that_ci_runs():
+    head = (ROOT / "README.md").read_text().splitlines()[:12]
+    assert any("make up" in line for line in head)
+    assert any("make test" in line for line in head)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
