@@ -23,8 +23,15 @@ from flowlet.contract import TransactionEvent
 
 
 class WindowStore(Protocol):
-    def add_and_get(self, feature: WindowFeature, key: str, ts: float, value: float) -> float:
-        """Add ``value`` to ``key``'s bucket holding ``ts``; return the bucket's new total."""
+    def add_and_get(self, feature: WindowFeature, entity: str, key: str, ts: float,
+                    value: float) -> float:
+        """Add ``value`` to ``key``'s bucket holding ``ts``; return the bucket's new total.
+
+        ``entity`` is the entity id the key belongs to (the state's partitioning key)."""
+        ...
+
+    def flush(self) -> None:
+        """End of a micro-batch: persist what changed (no-op for in-memory state)."""
         ...
 
 
@@ -35,7 +42,8 @@ class InMemoryWindowStore:
         self._data: dict[tuple[str, str, int], float] = {}
         self._newest = 0.0
 
-    def add_and_get(self, feature: WindowFeature, key: str, ts: float, value: float) -> float:
+    def add_and_get(self, feature: WindowFeature, entity: str, key: str, ts: float,
+                    value: float) -> float:
         slot = (feature.name, key, bucket_start(ts, feature.window_seconds))
         total = self._data.get(slot, 0.0) + value
         self._data[slot] = total
@@ -43,6 +51,9 @@ class InMemoryWindowStore:
             self._newest = ts
             self._expire()
         return total
+
+    def flush(self) -> None:
+        pass
 
     def _expire(self) -> None:
         sizes = {f.name: f.window_seconds for f in WINDOW_FEATURES}
@@ -67,10 +78,14 @@ class WindowFeatureComputer:
         ts = ev.occurred_at_epoch
         return {
             f.name: self.store.add_and_get(
-                f, window_key(f, ev), ts, 1.0 if f.agg == "count" else float(ev.amount_minor)
+                f, str(getattr(ev, f.entity_column)), window_key(f, ev), ts,
+                1.0 if f.agg == "count" else float(ev.amount_minor),
             )
             for f in WINDOW_FEATURES
         }
+
+    def flush(self) -> None:
+        self.store.flush()
 
 
 def with_event_features(frame: pl.DataFrame) -> pl.DataFrame:

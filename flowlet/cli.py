@@ -101,6 +101,13 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from flowlet.bench import run_bench
+
+    run_bench(args.events, Path(args.out) if args.out else None)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from flowlet.contract.schema import write_schema
 
@@ -152,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = p.add_subparsers(dest="ledger_command", required=True)
     lp = lsub.add_parser("verify", help="check trial balance and postings; exit 1 on problems")
     lp.set_defaults(func=cmd_ledger_verify)
+
+    p = sub.add_parser("bench", help="measure throughput against the raw broker")
+    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("schema", help="regenerate flowlet/schemas/transaction.v1.json")
     p.set_defaults(func=cmd_schema)

@@ -42,6 +42,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_batch: int = 1000
+    api_publish_timeout_seconds: float = 10.0
     dashboard_port: int = 8501
     worker_web_port: int = 6066
     #: Consumer-group timings. Short, so a killed worker's partitions move on quickly; Tansu

@@ -57,9 +57,11 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
 class EmbeddedBroker:
     """Start Tansu on a free loopback port; use as a context manager or call start/stop.
 
-    >>> with EmbeddedBroker() as broker:  # doctest: +SKIP
-    ...     print(broker.bootstrap)
-    127.0.0.1:40123
+    >>> with EmbeddedBroker() as broker:
+    ...     broker.running, broker.bootstrap.startswith("127.0.0.1:")
+    (True, True)
+    >>> broker.running
+    False
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None,

@@ -66,20 +66,20 @@ class Scorer(Protocol):
 class VectorCache(Protocol):
     """Feature vectors already computed, by transaction (so redeliveries reuse them)."""
 
-    def get(self, transaction_id: str, ts: float) -> dict[str, float] | None: ...
+    def get(self, ev: TransactionEvent) -> dict[str, float] | None: ...
 
-    def put(self, transaction_id: str, ts: float, vector: dict[str, float]) -> None: ...
+    def put(self, ev: TransactionEvent, vector: dict[str, float]) -> None: ...
 
 
 class InMemoryVectorCache:
     def __init__(self) -> None:
         self._data: dict[str, dict[str, float]] = {}
 
-    def get(self, transaction_id: str, ts: float) -> dict[str, float] | None:
-        return self._data.get(transaction_id)
+    def get(self, ev: TransactionEvent) -> dict[str, float] | None:
+        return self._data.get(ev.transaction_id)
 
-    def put(self, transaction_id: str, ts: float, vector: dict[str, float]) -> None:
-        self._data[transaction_id] = vector
+    def put(self, ev: TransactionEvent, vector: dict[str, float]) -> None:
+        self._data[ev.transaction_id] = vector
 
 
 @dataclass
@@ -145,16 +145,16 @@ class BatchProcessor:
             if ev.transaction_id in seen_in_batch:
                 continue
             seen_in_batch.add(ev.transaction_id)
-            ts = ev.occurred_at_epoch
             with event_context(record):
-                vector = self.vectors.get(ev.transaction_id, ts)
+                vector = self.vectors.get(ev)
                 if vector:
                     batch.redelivered += 1
                 else:
                     vector = self.features.update(ev)
-                    self.vectors.put(ev.transaction_id, ts, vector)
+                    self.vectors.put(ev, vector)
             batch.events.append(ev)
             batch.vectors.append(vector)
+        self.features.flush()  # one state write per touched entity, not one per event
         return batch
 
     def commit(self, batch: PreparedBatch) -> BatchOutcome:

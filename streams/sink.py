@@ -42,7 +42,11 @@ class LakeSink:
         self.root = Path(lake_dir) / table
         self.root.mkdir(parents=True, exist_ok=True)
         self.engine = engine
-        self._insert = dialect_insert(engine.dialect.name)
+        self._claim = (
+            dialect_insert(engine.dialect.name)(lake_index)
+            .on_conflict_do_nothing(index_elements=["transaction_id"])
+            .returning(lake_index.c.transaction_id)
+        )
         _meta.create_all(engine)
 
     def write(self, rows: Sequence[dict]) -> int:
@@ -53,17 +57,10 @@ class LakeSink:
         file_id = uuid.uuid4().hex
         by_id = {r["transaction_id"]: r for r in rows}
         with self.engine.begin() as conn:
-            claimed: set[str] = set()
+            claimed = set(conn.execute(self._claim, [
+                {"transaction_id": t, "file": file_id, "written_at": now} for t in by_id
+            ]).scalars())
             ids = list(by_id)
-            for start in range(0, len(ids), 500):
-                stmt = (
-                    self._insert(lake_index)
-                    .values([{"transaction_id": t, "file": file_id, "written_at": now}
-                             for t in ids[start:start + 500]])
-                    .on_conflict_do_nothing(index_elements=["transaction_id"])
-                    .returning(lake_index.c.transaction_id)
-                )
-                claimed.update(conn.execute(stmt).scalars())
             new_rows = [by_id[t] for t in ids if t in claimed]
             self._write_files(new_rows, file_id)
         return len(new_rows)

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,6 +54,12 @@ def _request_body_schema(max_items: int) -> dict[str, Any]:
         },
         "x-components": {"TransactionEvent": schema, **defs},
     }
+
+
+async def _publish(producer: AIOKafkaProducer, topic: str,
+                   items: Iterable[tuple[TransactionEvent, bytes]]) -> None:
+    futures = [await producer.send(topic, raw, key=ev.account_id.encode()) for ev, raw in items]
+    await asyncio.gather(*futures)  # answer only after the broker acknowledged
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -148,11 +154,9 @@ def create_api(settings: Settings) -> FastAPI:
                 results.append({"transaction_id": tid, "status": "conflict",
                                 "detail": "transaction_id was accepted with another payload"})
         try:
-            producer: AIOKafkaProducer = state["producer"]
-            futures = [await producer.send(settings.topic_transactions, raw,
-                                           key=ev.account_id.encode())
-                       for ev, raw in to_send.values()]
-            await asyncio.gather(*futures)  # answer only after the broker acknowledged
+            await asyncio.wait_for(_publish(state["producer"], settings.topic_transactions,
+                                            to_send.values()),
+                                   settings.api_publish_timeout_seconds)
         except Exception as exc:
             log.exception("publish failed")
             await run_in_threadpool(state["receipts"].release, set(to_send))

@@ -27,7 +27,11 @@ receipts = Table(
 class ReceiptStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        self._insert = dialect_insert(self.engine.dialect.name)
+        self._claim = (
+            dialect_insert(self.engine.dialect.name)(receipts)
+            .on_conflict_do_nothing(index_elements=["transaction_id"])
+            .returning(receipts.c.transaction_id)
+        )
         _meta.create_all(self.engine)
 
     def claim(self, hashes: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
@@ -37,17 +41,10 @@ class ReceiptStore:
         now = datetime.now(UTC)
         ids = list(hashes)
         with self.engine.begin() as conn:
-            claimed: set[str] = set()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                stmt = (
-                    self._insert(receipts)
-                    .values([{"transaction_id": t, "payload_sha256": hashes[t],
-                              "accepted_at": now} for t in chunk])
-                    .on_conflict_do_nothing(index_elements=["transaction_id"])
-                    .returning(receipts.c.transaction_id)
-                )
-                claimed.update(conn.execute(stmt).scalars())
+            claimed = set(conn.execute(self._claim, [
+                {"transaction_id": t, "payload_sha256": hashes[t], "accepted_at": now}
+                for t in ids
+            ]).scalars())
             earlier = [t for t in ids if t not in claimed]
             previous = dict(
                 conn.execute(

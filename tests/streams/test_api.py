@@ -1,0 +1,111 @@
+"""The ingestion API in-process (FastAPI's TestClient runs its lifespan) on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi.testclient import TestClient
+
+from flowlet.contract import TransactionEvent
+from flowlet.settings import Settings
+from streams.api import create_api
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+EVENT = {
+    "transaction_id": "api-1", "event_type": "p2p_transfer",
+    "occurred_at": datetime(2026, 11, 22, 9, tzinfo=UTC).isoformat(), "amount_minor": 2500,
+    "currency": "GBP", "account_id": "acc-9", "counterparty_account_id": "acc-10",
+    "country": "GB", "channel": "mobile_app",
+}
+
+
+@pytest.fixture
+def api(broker, tmp_path):
+    settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
+                        api_max_batch=5, api_publish_timeout_seconds=3)
+    ensure_topics(settings)
+    with TestClient(create_api(settings)) as client:
+        yield client, settings
+
+
+def test_accepts_once_then_reports_duplicates_and_conflicts(api):
+    client, settings = api
+    assert client.post("/v1/transactions", json=EVENT).json() == {
+        "transaction_id": "api-1", "status": "accepted"}
+    assert client.post("/v1/transactions", json=EVENT).json()["status"] == "duplicate"
+    resp = client.post("/v1/transactions", json={**EVENT, "amount_minor": 2501})
+    assert resp.status_code == 409 and resp.json()["status"] == "conflict"
+    batch = [EVENT, {**EVENT, "transaction_id": "api-2"}, {**EVENT, "transaction_id": "api-2"}]
+    body = client.post("/v1/transactions", json=batch).json()
+    assert [r["status"] for r in body["results"]] == ["duplicate", "accepted", "duplicate"]
+    assert (body["accepted"], body["duplicate"], body["conflict"]) == (1, 2, 0)
+
+    records = asyncio.run(_read(settings, 2))
+    assert [r.key for r in records] == [b"acc-9", b"acc-9"]  # keyed by account
+    assert {TransactionEvent.model_validate_json(r.value).transaction_id
+            for r in records} == {"api-1", "api-2"}
+
+
+@pytest.mark.parametrize(("body", "status", "loc"), [
+    ({**EVENT, "amount_minor": 25.0}, 422, ["body", "amount_minor"]),
+    ([EVENT, {**EVENT, "currency": "ZZZ"}], 422, ["body", 1, "currency"]),
+    ([], 422, ["body"]),
+    ("just a string", 422, ["body"]),
+    ([EVENT] * 6, 413, None),
+])
+def test_bad_requests_name_the_problem_and_publish_nothing(api, body, status, loc):
+    client, settings = api
+    resp = client.post("/v1/transactions", json=body)
+    assert resp.status_code == status, resp.text
+    if loc is not None:
+        assert resp.json()["detail"][0]["loc"] == loc
+    assert asyncio.run(_read(settings, 0, timeout=1.5)) == []
+
+
+def test_invalid_json_is_a_422(api):
+    client, _ = api
+    resp = client.post("/v1/transactions", content=b"{not json",
+                       headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+    assert "invalid JSON" in resp.json()["detail"][0]["msg"]
+
+
+def test_broker_outage_is_a_503_and_the_id_can_be_retried(api, broker):
+    client, _ = api
+    broker.stop()
+    resp = client.post("/v1/transactions", json={**EVENT, "transaction_id": "api-outage"})
+    assert resp.status_code == 503
+    # The claim was released: a retry is tried again (503 again while the broker is down),
+    # not answered "duplicate" for an event that never reached Kafka.
+    resp = client.post("/v1/transactions", json={**EVENT, "transaction_id": "api-outage"})
+    assert resp.status_code == 503
+
+
+def test_openapi_documents_the_contract(api):
+    client, _ = api
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/transactions"]["post"]["requestBody"]
+    assert "oneOf" in body["content"]["application/json"]["schema"]
+    assert "amount_minor" in spec["components"]["schemas"]["TransactionEvent"]["properties"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+async def _read(settings: Settings, expect: int, timeout: float = 10):
+    consumer = AIOKafkaConsumer(settings.topic_transactions, bootstrap_servers=settings.broker,
+                                group_id=f"check-{expect}", auto_offset_reset="earliest")
+    await consumer.start()
+    out = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and (len(out) < expect or expect == 0):
+            for recs in (await consumer.getmany(timeout_ms=300)).values():
+                out += recs
+    finally:
+        await consumer.stop()
+    return out
