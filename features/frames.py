@@ -25,6 +25,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "channel": pl.String(),
     "target_currency": pl.String(),
     "target_amount_minor": pl.Int64(),
+    "fee_minor": pl.Int64(),
     "original_transaction_id": pl.String(),
 }
 

@@ -43,7 +43,7 @@ def connect(lake_dir: Path) -> duckdb.DuckDBPyConnection:
             NULL::TIMESTAMPTZ occurred_at, NULL::BIGINT amount_minor, NULL::VARCHAR currency,
             NULL::VARCHAR account_id, NULL::VARCHAR merchant_id, NULL::VARCHAR country,
             NULL::VARCHAR channel, NULL::DOUBLE score, NULL::VARCHAR model_version,
-            NULL::BOOLEAN is_alert, NULL::VARCHAR ledger_status,
+            NULL::BOOLEAN is_alert, NULL::VARCHAR ledger_status, NULL::VARCHAR ledger_reason,
             NULL::TIMESTAMPTZ processed_at WHERE false"""
         )
     return con

@@ -29,6 +29,7 @@ class Settings:
     topic_transactions: str = "transactions"
     topic_dlq: str = "transactions.dlq"
     topic_alerts: str = "alerts"
+    topic_fx_rates: str = "fx_rates"
     app_id: str = "flowlet"
     database_url: str = ""  # default: SQLite file in data_dir
     api_database_url: str = ""  # the API's idempotency receipts; default: SQLite in data_dir
@@ -36,6 +37,7 @@ class Settings:
     model_name: str = "flowlet-fraud"
     model_alias: str = "champion"
     model_reload_seconds: float = 5.0
+    hold_expiry_interval_seconds: float = 60.0
     alert_threshold: float = 0.5
     batch_size: int = 500
     batch_within_seconds: float = 0.5

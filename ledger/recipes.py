@@ -1,23 +1,26 @@
-"""Posting recipes: how each event type of the contract moves money between ledger accounts.
+"""Posting recipes: how each event type moves money between accounts of the chart.
 
-A recipe returns signed legs (debit positive, credit negative) that sum to zero per currency.
-Customer wallets and merchant accounts are liabilities of the platform: their balance is
-``-(sum of legs)``; clearing accounts are assets.
+A recipe turns an event into a :class:`Plan`: signed legs (debit positive) that sum to zero per
+currency, plus what the journal refers to. It only reads the ledger through a
+:class:`RecipeContext` (card holds and FX rates); balance rules are applied by the store.
 
-| event type          | debit                         | credit                        |
-|---------------------|-------------------------------|-------------------------------|
-| top_up              | clearing:bank                 | customer wallet               |
-| withdrawal          | customer wallet               | clearing:bank                 |
-| p2p_transfer        | payer wallet                  | counterparty wallet           |
-| merchant_payment    | customer wallet               | merchant                      |
-| card_authorization  | customer wallet               | customer holds (earmark)      |
-| card_capture        | customer holds if it refers   | clearing:card_scheme          |
-|                     | to an authorization, else the |                               |
-|                     | customer wallet               |                               |
-| refund              | merchant                      | customer wallet               |
-| chargeback          | merchant                      | customer wallet               |
-| fx_conversion       | wallet (sold ccy) and         | fx:position (sold ccy) and    |
-|                     | fx:position (bought ccy)      | wallet (bought ccy)           |
+| event type            | legs (debit → credit)                                                   |
+|-----------------------|-------------------------------------------------------------------------|
+| top_up                | clearing:bank → wallet                                                  |
+| withdrawal            | wallet → clearing:bank                                                  |
+| p2p_transfer          | payer wallet → counterparty wallet                                      |
+| merchant_payment      | wallet → merchant                                                       |
+| card_authorization    | wallet → holds (a pending hold; expires after the hold TTL)             |
+| card_capture          | with a pending authorization: holds → wallet (release the hold), then   |
+|                       | wallet → clearing:card_scheme; without one: only the second move        |
+| card_void             | holds → wallet (releases the pending hold)                              |
+| (hold expiry)         | holds → wallet, posted by the ledger once the hold TTL has passed       |
+| refund                | merchant → wallet                                                       |
+| chargeback            | clearing:chargebacks → wallet (claimed back through the scheme)         |
+| fx_conversion         | wallet → fx:position (sold currency); fx:position → wallet (bought      |
+|                       | currency, at the event's amount or the ledger's rate)                   |
+| any, with fee_minor   | additionally wallet → fees:revenue                                      |
+| (reversal)            | every leg of the original, negated                                      |
 
 >>> from flowlet.contract import TransactionEvent
 >>> ev = TransactionEvent.model_validate({"transaction_id": "t1", "event_type": "p2p_transfer",
@@ -31,13 +34,22 @@ customer:b:wallet EUR -500
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import NamedTuple, Protocol
 
-from flowlet.contract import EventType, TransactionEvent
-
-BANK_CLEARING = "clearing:bank"
-CARD_SCHEME_CLEARING = "clearing:card_scheme"
-FX_POSITION = "fx:position"
+from flowlet.contract import MINOR_UNITS, EventType, TransactionEvent
+from ledger.accounts import (
+    BANK_CLEARING,
+    CARD_SCHEME_CLEARING,
+    CHARGEBACK_CLEARING,
+    FEE_REVENUE,
+    FX_POSITION,
+    holds,
+    merchant,
+    wallet,
+)
 
 
 class Leg(NamedTuple):
@@ -46,47 +58,142 @@ class Leg(NamedTuple):
     amount_minor: int
 
 
-def wallet(account_id: str) -> str:
-    return f"customer:{account_id}:wallet"
+@dataclass(frozen=True)
+class Hold:
+    authorization_id: str
+    account_id: str
+    currency: str
+    amount_minor: int
+    status: str  # pending | captured | voided | expired
 
 
-def holds(account_id: str) -> str:
-    return f"customer:{account_id}:holds"
+@dataclass
+class Plan:
+    legs: list[Leg] = field(default_factory=list)
+    closes_hold: str | None = None
+    refers_to: str | None = None
+    fx_rate: str | None = None
+    reversal_of: str | None = None
+    rejection: str | None = None
 
 
-def merchant(merchant_id: str) -> str:
-    return f"merchant:{merchant_id}"
+class RecipeContext(Protocol):
+    def hold(self, authorization_id: str) -> Hold | None: ...
+
+    def rate(self, base: str, quote: str, at: datetime) -> Decimal | None: ...
 
 
-def _move(debit: str, credit: str, currency: str, amount: int) -> list[Leg]:
+class NoContext:
+    """No holds, no rates: enough for every recipe but two-phase captures and rate-based FX."""
+
+    def hold(self, authorization_id: str) -> Hold | None:
+        return None
+
+    def rate(self, base: str, quote: str, at: datetime) -> Decimal | None:
+        return None
+
+
+def move(debit: str, credit: str, currency: str, amount: int) -> list[Leg]:
     return [Leg(debit, currency, amount), Leg(credit, currency, -amount)]
 
 
-def legs(ev: TransactionEvent) -> list[Leg]:
-    """The balanced legs for one event."""
+def convert(amount_minor: int, source: str, target: str, rate: Decimal) -> int:
+    """Convert minor units at ``rate`` (target per source major unit), rounding half-even.
+
+    >>> convert(10_000, "EUR", "USD", Decimal("1.0832")), convert(10_000, "EUR", "JPY",
+    ...                                                              Decimal("161.25"))
+    (10832, 16125)
+    """
+    scale = Decimal(10) ** (MINOR_UNITS[target] - MINOR_UNITS[source])
+    exact = Decimal(amount_minor) * rate * scale
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def plan(ev: TransactionEvent, ctx: RecipeContext) -> Plan:
+    """The posting for one event (legs may be empty only when ``rejection`` is set)."""
+    p = _core(ev, ctx)
+    if p.rejection is None and ev.fee_minor:
+        p.legs += move(wallet(ev.account_id), FEE_REVENUE, ev.currency, ev.fee_minor)
+    return p
+
+
+def _core(ev: TransactionEvent, ctx: RecipeContext) -> Plan:
     et, amt, ccy, acct = ev.event_type, ev.amount_minor, ev.currency, ev.account_id
+    w = wallet(acct)
     match et:
         case EventType.TOP_UP:
-            return _move(BANK_CLEARING, wallet(acct), ccy, amt)
+            return Plan(move(BANK_CLEARING, w, ccy, amt))
         case EventType.WITHDRAWAL:
-            return _move(wallet(acct), BANK_CLEARING, ccy, amt)
+            return Plan(move(w, BANK_CLEARING, ccy, amt))
         case EventType.P2P_TRANSFER:
             assert ev.counterparty_account_id is not None
-            return _move(wallet(acct), wallet(ev.counterparty_account_id), ccy, amt)
+            return Plan(move(w, wallet(ev.counterparty_account_id), ccy, amt))
         case EventType.MERCHANT_PAYMENT:
             assert ev.merchant_id is not None
-            return _move(wallet(acct), merchant(ev.merchant_id), ccy, amt)
+            return Plan(move(w, merchant(ev.merchant_id), ccy, amt))
         case EventType.CARD_AUTHORIZATION:
-            return _move(wallet(acct), holds(acct), ccy, amt)
+            return Plan(move(w, holds(acct), ccy, amt))
         case EventType.CARD_CAPTURE:
-            source = holds(acct) if ev.original_transaction_id else wallet(acct)
-            return _move(source, CARD_SCHEME_CLEARING, ccy, amt)
-        case EventType.REFUND | EventType.CHARGEBACK:
-            assert ev.merchant_id is not None
-            return _move(merchant(ev.merchant_id), wallet(acct), ccy, amt)
-        case EventType.FX_CONVERSION:
-            assert ev.target_currency is not None and ev.target_amount_minor is not None
-            return _move(wallet(acct), FX_POSITION, ccy, amt) + _move(
-                FX_POSITION, wallet(acct), ev.target_currency, ev.target_amount_minor
+            if ev.original_transaction_id is None:
+                return Plan(move(w, CARD_SCHEME_CLEARING, ccy, amt))
+            hold, problem = _pending_hold(ev, ctx)
+            if hold is None:
+                return Plan(rejection=problem, refers_to=ev.original_transaction_id)
+            return Plan(
+                move(holds(acct), w, ccy, hold.amount_minor)
+                + move(w, CARD_SCHEME_CLEARING, ccy, amt),
+                closes_hold=hold.authorization_id, refers_to=hold.authorization_id,
             )
+        case EventType.CARD_VOID:
+            hold, problem = _pending_hold(ev, ctx)
+            if hold is None:
+                return Plan(rejection=problem, refers_to=ev.original_transaction_id)
+            return Plan(move(holds(acct), w, ccy, hold.amount_minor),
+                        closes_hold=hold.authorization_id, refers_to=hold.authorization_id)
+        case EventType.REFUND:
+            assert ev.merchant_id is not None
+            return Plan(move(merchant(ev.merchant_id), w, ccy, amt),
+                        refers_to=ev.original_transaction_id)
+        case EventType.CHARGEBACK:
+            return Plan(move(CHARGEBACK_CLEARING, w, ccy, amt),
+                        refers_to=ev.original_transaction_id)
+        case EventType.FX_CONVERSION:
+            assert ev.target_currency is not None
+            target = ev.target_currency
+            if ev.target_amount_minor is not None:
+                bought = ev.target_amount_minor
+                implied = Decimal(bought) / Decimal(amt) / (
+                    Decimal(10) ** (MINOR_UNITS[target] - MINOR_UNITS[ccy]))
+                rate = format(implied.normalize(), "f")
+            else:
+                found = ctx.rate(ccy, target, ev.occurred_at)
+                if found is None:
+                    return Plan(rejection=f"no {ccy}->{target} FX rate as of "
+                                          f"{ev.occurred_at.isoformat()}")
+                bought, rate = convert(amt, ccy, target, found), str(found)
+                if bought <= 0:
+                    return Plan(rejection=f"{amt} {ccy} converts to nothing in {target}")
+            return Plan(move(w, FX_POSITION, ccy, amt) + move(FX_POSITION, w, target, bought),
+                        fx_rate=rate)
     raise ValueError(f"no posting recipe for event type {et!r}")
+
+
+def _pending_hold(ev: TransactionEvent, ctx: RecipeContext) -> tuple[Hold | None, str]:
+    auth_id = ev.original_transaction_id
+    assert auth_id is not None
+    hold = ctx.hold(auth_id)
+    if hold is None:
+        return None, f"authorization {auth_id} is unknown"
+    if hold.status != "pending":
+        return None, f"authorization {auth_id} is not pending ({hold.status})"
+    if (hold.account_id, hold.currency) != (ev.account_id, ev.currency):
+        return None, f"authorization {auth_id} belongs to another account or currency"
+    return hold, ""
+
+
+def legs(ev: TransactionEvent, ctx: RecipeContext | None = None) -> list[Leg]:
+    """The balanced legs for one event (raises if the event would be rejected)."""
+    p = plan(ev, ctx or NoContext())
+    if p.rejection:
+        raise ValueError(p.rejection)
+    return p.legs

@@ -1,5 +1,10 @@
-"""Ledger tables. Journals are keyed by the client's ``transaction_id`` (the idempotency key);
-entries are immutable signed legs: debit positive, credit negative, integer minor units."""
+"""Ledger tables (created and migrated by Alembic: ``ledger/migrations``).
+
+Journals and entries are immutable (database triggers refuse UPDATE and DELETE); every journal
+carries ``seq`` and a SHA-256 ``hash`` chained to the previous journal's. ``ledger_balances``
+is a cache of per-account, per-currency sums of entries that ``flowlet ledger verify`` proves
+equal to the entries.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -38,12 +44,15 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+ID = 96  # client ids are at most 64; ledger-made ids add a prefix ("hold-expiry:", "reversal:")
 metadata = MetaData()
 
 journals = Table(
     "ledger_journals",
     metadata,
-    Column("transaction_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("transaction_id", String(ID), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # event | expiry | reversal
     Column("event_type", String(32), nullable=False),
     Column("account_id", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -51,20 +60,54 @@ journals = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("posted_at", UTCDateTime, nullable=False),
     Column("status", String(16), nullable=False),  # posted | rejected
-    Column("reason", String(200)),
+    Column("reason", String(300)),
+    Column("refers_to", String(ID), index=True),
+    Column("closes_hold", String(ID), unique=True),  # a hold is released exactly once
+    Column("reversal_of", String(ID), unique=True),  # a journal is reversed at most once
+    Column("expires_at", UTCDateTime),  # authorizations: when the hold lapses
+    Column("fx_rate", String(40)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )
+Index("ix_ledger_journals_pending", journals.c.event_type, journals.c.expires_at)
 
 entries = Table(
     "ledger_entries",
     metadata,
     Column("entry_id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True,
            autoincrement=True),
-    Column("transaction_id", String(64), ForeignKey("ledger_journals.transaction_id"),
-           nullable=False),
+    Column("journal_seq", BigInteger, ForeignKey("ledger_journals.seq"), nullable=False),
+    Column("transaction_id", String(ID), nullable=False),
     Column("leg", Integer, nullable=False),
     Column("ledger_account", String(140), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
+    UniqueConstraint("transaction_id", "leg", name="uq_ledger_entries_tx_leg"),
 )
-Index("ix_ledger_entries_tx", entries.c.transaction_id, entries.c.leg, unique=True)
 Index("ix_ledger_entries_account", entries.c.ledger_account, entries.c.currency)
+
+balances = Table(
+    "ledger_balances",
+    metadata,
+    Column("ledger_account", String(140), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+)
+
+chain_head = Table(
+    "ledger_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+fx_rates = Table(
+    "ledger_fx_rates",
+    metadata,
+    Column("base", String(3), primary_key=True),
+    Column("quote", String(3), primary_key=True),
+    Column("as_of", UTCDateTime, primary_key=True),
+    Column("rate", String(40), nullable=False),  # decimal text: exact, no binary float
+    Column("source", String(64), nullable=False),
+)

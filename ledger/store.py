@@ -1,27 +1,57 @@
-"""The ledger facade: post micro-batches idempotently, read balances and the trial balance."""
+"""The ledger facade: post micro-batches, release holds, reverse, convert; read balances.
+
+Every posting runs in one database transaction per micro-batch that first locks the chain head
+(``SELECT … FOR UPDATE`` on PostgreSQL; the write lock on SQLite), so concurrent workers post
+one batch at a time: the hash chain stays linear and balance checks read settled balances.
+Idempotency is enforced by the database: ``transaction_id`` is unique, a hold can be closed once
+(``closes_hold`` unique) and a journal reversed once (``reversal_of`` unique) — if a race ever
+got past the lock, the insert fails and the batch is retried, seeing the winner as a duplicate.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, func, insert, make_url, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    make_url,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
-from flowlet.contract import TransactionEvent
-from ledger.recipes import legs
-from ledger.schema import entries, journals, metadata
+from flowlet.contract import EventType, TransactionEvent
+from ledger.accounts import allows_overdraft, available, holds, wallet
+from ledger.chain import journal_hash
+from ledger.migrate import migrate
+from ledger.recipes import Hold, Leg, Plan, plan
+from ledger.schema import balances, chain_head, entries, fx_rates, journals
 
 log = logging.getLogger(__name__)
+_IN_CHUNK = 500  # ids per IN (...) list
+
 
 @dataclass(frozen=True)
 class PostingResult:
     transaction_id: str
-    status: str  # posted | duplicate | rejected
+    status: str  # posted | rejected | duplicate
     reason: str | None = None
+    #: What the ledger holds for this id: posted or rejected (for duplicates, the original).
+    journal_status: str = ""
 
 
 def make_engine(url: str) -> Engine:
@@ -30,7 +60,7 @@ def make_engine(url: str) -> Engine:
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -44,110 +74,384 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def dialect_insert(engine_or_dialect_name: str):  # type: ignore[no-untyped-def]
+def dialect_insert(dialect_name: str):  # type: ignore[no-untyped-def]
     """``INSERT`` with ``ON CONFLICT`` support for the engine's dialect."""
-    if engine_or_dialect_name == "postgresql":
+    if dialect_name == "postgresql":
         return postgresql.insert
-    if engine_or_dialect_name == "sqlite":
+    if dialect_name == "sqlite":
         return sqlite.insert
-    raise ValueError(f"unsupported database dialect {engine_or_dialect_name!r}")
+    raise ValueError(f"unsupported database dialect {dialect_name!r}")
+
+
+@dataclass
+class _Item:
+    """One journal to write: a client event, a hold expiry or a reversal."""
+
+    transaction_id: str
+    kind: str
+    event_type: str
+    account_id: str
+    currency: str
+    amount_minor: int
+    occurred_at: datetime
+    make_plan: Callable[[_BatchContext], Plan]
+    expires_at: datetime | None = None
+    hold_ref: str | None = None  # the authorization a capture, void or expiry refers to
+
+
+class _BatchContext:
+    """What recipes may read while a batch is being decided: holds and FX rates, as of the
+    database under the lock plus everything decided earlier in the same batch."""
+
+    def __init__(self, conn: Connection, auth_ids: set[str]) -> None:
+        self.conn = conn
+        self._holds: dict[str, Hold] = {}
+        self._rates: dict[tuple[str, str, datetime], Decimal | None] = {}
+        ids = sorted(auth_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start:start + _IN_CHUNK]
+            closers = dict(conn.execute(
+                select(journals.c.closes_hold, journals.c.event_type)
+                .where(journals.c.closes_hold.in_(chunk), journals.c.status == "posted")).all())
+            for row in conn.execute(select(
+                    journals.c.transaction_id, journals.c.account_id, journals.c.currency,
+                    journals.c.amount_minor).where(
+                    journals.c.transaction_id.in_(chunk), journals.c.status == "posted",
+                    journals.c.event_type == EventType.CARD_AUTHORIZATION.value)):
+                closer = closers.get(row.transaction_id)
+                self._holds[row.transaction_id] = Hold(
+                    row.transaction_id, row.account_id, row.currency, int(row.amount_minor),
+                    "pending" if closer is None else _closed_status(closer))
+
+    def hold(self, authorization_id: str) -> Hold | None:
+        return self._holds.get(authorization_id)
+
+    def rate(self, base: str, quote: str, at: datetime) -> Decimal | None:
+        key = (base, quote, at)
+        if key not in self._rates:
+            self._rates[key] = _lookup_rate(self.conn, base, quote, at)
+        return self._rates[key]
+
+    def posted(self, item: _Item, p: Plan) -> None:
+        if item.event_type == EventType.CARD_AUTHORIZATION.value:
+            self._holds[item.transaction_id] = Hold(item.transaction_id, item.account_id,
+                                                    item.currency, item.amount_minor, "pending")
+        if p.closes_hold and p.closes_hold in self._holds:
+            old = self._holds[p.closes_hold]
+            self._holds[p.closes_hold] = Hold(old.authorization_id, old.account_id,
+                                              old.currency, old.amount_minor,
+                                              _closed_status(item.event_type))
+
+
+def _closed_status(closer_event_type: str) -> str:
+    return {"card_capture": "captured", "card_void": "voided"}.get(closer_event_type, "expired")
+
+
+def _lookup_rate(conn: Connection, base: str, quote: str, at: datetime) -> Decimal | None:
+    for b, q, invert in ((base, quote, False), (quote, base, True)):
+        rate = conn.execute(
+            select(fx_rates.c.rate).where(fx_rates.c.base == b, fx_rates.c.quote == q,
+                                          fx_rates.c.as_of <= at)
+            .order_by(fx_rates.c.as_of.desc()).limit(1)).scalar()
+        if rate is not None:
+            return (Decimal(1) / Decimal(rate)) if invert else Decimal(rate)
+    return None
 
 
 class Ledger:
     """Double-entry ledger on SQLAlchemy; SQLite by default, PostgreSQL in deployment."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, hold_ttl: timedelta = timedelta(days=7)) -> None:
         self.engine = engine
-        self._insert = dialect_insert(engine.dialect.name)
-        self._claim_journals = (
-            self._insert(journals)
-            .on_conflict_do_nothing(index_elements=["transaction_id"])
-            .returning(journals.c.transaction_id)
+        self.hold_ttl = hold_ttl
+        insert_ = dialect_insert(engine.dialect.name)
+        upsert = insert_(balances)
+        self._add_to_balance = upsert.on_conflict_do_update(
+            index_elements=["ledger_account", "currency"],
+            set_={"balance": balances.c.balance + upsert.excluded.balance},
         )
 
     @classmethod
-    def from_url(cls, url: str) -> Ledger:
-        ledger = cls(make_engine(url))
-        ledger.create_schema()
-        return ledger
+    def from_url(cls, url: str, **kwargs: object) -> Ledger:
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine, **kwargs)  # type: ignore[arg-type]
 
-    def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+    # -- posting ---------------------------------------------------------------------------
 
-    def post_batch(self, events: Sequence[TransactionEvent]) -> list[PostingResult]:
-        """Post a micro-batch in one database transaction.
+    def post_batch(self, events: Sequence[TransactionEvent],
+                   now: datetime | None = None) -> list[PostingResult]:
+        """Post a micro-batch (in order) in one database transaction; idempotent by id."""
+        items = [self._event_item(ev) for ev in events]
+        return self._post_items(items, now or datetime.now(UTC))
 
-        Idempotent by ``transaction_id``: the database's primary key decides (``ON CONFLICT DO
-        NOTHING``), so a redelivered or concurrently posted transaction is reported as a
-        duplicate and never gets a second set of entries.
-        """
-        if not events:
+    def expire_holds(self, now: datetime | None = None, limit: int = 5000) -> list[PostingResult]:
+        """Release every pending hold whose authorization has expired; each exactly once."""
+        now = now or datetime.now(UTC)
+        closed = select(journals.c.closes_hold).where(journals.c.closes_hold.is_not(None))
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                select(journals.c.transaction_id, journals.c.account_id, journals.c.currency,
+                       journals.c.amount_minor, journals.c.expires_at)
+                .where(journals.c.event_type == EventType.CARD_AUTHORIZATION.value,
+                       journals.c.status == "posted", journals.c.expires_at <= now,
+                       journals.c.transaction_id.not_in(closed))
+                .order_by(journals.c.seq).limit(limit)).all()
+        items = [self._expiry_item(row.transaction_id, row.account_id, row.currency,
+                                   int(row.amount_minor), row.expires_at) for row in due]
+        return self._post_items(items, now)
+
+    def reverse(self, transaction_id: str, reason: str,
+                now: datetime | None = None) -> PostingResult:
+        """Correct a posted journal with a reversing one (every leg negated), at most once."""
+        now = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            original = conn.execute(select(journals).where(
+                journals.c.transaction_id == transaction_id)).first()
+            legs = [Leg(r.ledger_account, r.currency, -int(r.amount_minor)) for r in
+                    conn.execute(select(entries).where(entries.c.transaction_id == transaction_id)
+                                 .order_by(entries.c.leg))]
+        if original is None:
+            raise KeyError(f"no journal {transaction_id}")
+
+        def make_plan(_ctx: _BatchContext) -> Plan:
+            if original.status != "posted":
+                return Plan(rejection=f"{transaction_id} was not posted ({original.status})")
+            return Plan(legs, refers_to=transaction_id, reversal_of=transaction_id)
+
+        item = _Item(f"reversal:{transaction_id}", "reversal", "reversal", original.account_id,
+                     original.currency, int(original.amount_minor), now, make_plan)
+        log.info("reversing %s: %s", transaction_id, reason)
+        return self._post_items([item], now)[0]
+
+    def _event_item(self, ev: TransactionEvent) -> _Item:
+        expires = (ev.occurred_at + self.hold_ttl
+                   if ev.event_type is EventType.CARD_AUTHORIZATION else None)
+        two_phase = ev.event_type in (EventType.CARD_CAPTURE, EventType.CARD_VOID)
+        return _Item(ev.transaction_id, "event", ev.event_type.value, ev.account_id,
+                     ev.currency, ev.amount_minor, ev.occurred_at,
+                     lambda ctx: plan(ev, ctx), expires,
+                     ev.original_transaction_id if two_phase else None)
+
+    def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
+                     expired_at: datetime) -> _Item:
+        def make_plan(ctx: _BatchContext) -> Plan:
+            hold = ctx.hold(auth_id)
+            if hold is None or hold.status != "pending":
+                return Plan(rejection=f"hold {auth_id} is not pending", refers_to=auth_id)
+            return Plan([Leg(holds(account_id), currency, amount),
+                         Leg(wallet(account_id), currency, -amount)],
+                        closes_hold=auth_id, refers_to=auth_id)
+
+        return _Item(f"hold-expiry:{auth_id}", "expiry", "hold_expiry", account_id, currency,
+                     amount, expired_at, make_plan, hold_ref=auth_id)
+
+    def _post_items(self, items: Sequence[_Item], now: datetime) -> list[PostingResult]:
+        if not items:
             return []
-        now = datetime.now(UTC)
-        by_id: dict[str, TransactionEvent] = {}
-        for ev in events:
-            by_id.setdefault(ev.transaction_id, ev)  # duplicates within one batch
-        new_ids: set[str] = set()
+        for attempt in range(3):
+            try:
+                return self._post_once(items, now)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.warning("ledger: lost a race on a unique key; retrying the batch")
+        raise AssertionError("unreachable")
+
+    def _post_once(self, items: Sequence[_Item], now: datetime) -> list[PostingResult]:
+        first: dict[str, _Item] = {}
+        for item in items:
+            first.setdefault(item.transaction_id, item)
+        decided: dict[str, PostingResult] = {}
         with self.engine.begin() as conn:
-            # executemany of one cached statement (insertmanyvalues), not a freshly compiled
-            # multi-row VALUES per batch: compiling dominated the batch time.
-            rows = [_journal_row(ev, now) for ev in by_id.values()]
-            new_ids.update(conn.execute(self._claim_journals, rows).scalars())
-            entry_rows = [
-                {"transaction_id": tid, "leg": i, "ledger_account": leg.ledger_account,
-                 "currency": leg.currency, "amount_minor": leg.amount_minor}
-                for tid in new_ids
-                for i, leg in enumerate(legs(by_id[tid]))
-            ]
+            seq, prev_hash = self._lock_chain_head(conn)
+            existing = self._existing(conn, list(first))
+            todo = [it for tid, it in first.items() if tid not in existing]
+            ctx = _BatchContext(conn, {it.hold_ref for it in todo if it.hold_ref})
+            guarded = self._load_guarded_balances(conn, todo)
+            deltas: dict[tuple[str, str], int] = defaultdict(int)
+            journal_rows, entry_rows = [], []
+            for item in todo:
+                p = item.make_plan(ctx)
+                reason = p.rejection or _overdraft(p.legs, guarded, deltas)
+                status = "rejected" if reason else "posted"
+                legs = [] if reason else p.legs
+                if not reason:
+                    for leg in legs:
+                        deltas[(leg.ledger_account, leg.currency)] += leg.amount_minor
+                    ctx.posted(item, p)
+                seq += 1
+                row = {
+                    "seq": seq, "transaction_id": item.transaction_id, "kind": item.kind,
+                    "event_type": item.event_type, "account_id": item.account_id,
+                    "currency": item.currency, "amount_minor": item.amount_minor,
+                    "occurred_at": item.occurred_at, "posted_at": now, "status": status,
+                    "reason": reason, "refers_to": p.refers_to,
+                    "closes_hold": None if reason else p.closes_hold,
+                    "reversal_of": None if reason else p.reversal_of,
+                    "expires_at": item.expires_at if not reason else None,
+                    "fx_rate": p.fx_rate,
+                }
+                numbered = [(i, leg.ledger_account, leg.currency, leg.amount_minor)
+                            for i, leg in enumerate(legs)]
+                row["prev_hash"] = prev_hash
+                row["hash"] = prev_hash = journal_hash(prev_hash, row, numbered)
+                journal_rows.append(row)
+                entry_rows += [{"journal_seq": seq, "transaction_id": item.transaction_id,
+                                "leg": i, "ledger_account": a, "currency": c,
+                                "amount_minor": amt} for i, a, c, amt in numbered]
+                decided[item.transaction_id] = PostingResult(item.transaction_id, status,
+                                                             reason, status)
+            if journal_rows:
+                conn.execute(insert(journals), journal_rows)
             if entry_rows:
                 conn.execute(insert(entries), entry_rows)
-        return [
-            PostingResult(ev.transaction_id, "posted" if ev.transaction_id in new_ids
-                          and first else "duplicate")
-            for ev, first in _first_occurrences(events)
-        ]
+            changed = [{"ledger_account": a, "currency": c, "balance": d}
+                       for (a, c), d in sorted(deltas.items()) if d]
+            if changed:  # sorted: concurrent upserts take row locks in one order
+                conn.execute(self._add_to_balance, changed)
+            conn.execute(update(chain_head).where(chain_head.c.id == 1)
+                         .values(seq=seq, hash=prev_hash))
+        out, seen = [], set()
+        for item in items:
+            tid = item.transaction_id
+            if tid in decided and tid not in seen:
+                out.append(decided[tid])
+            else:
+                status, reason = existing.get(tid) or (decided[tid].journal_status,
+                                                       decided[tid].reason)
+                out.append(PostingResult(tid, "duplicate", reason, status))
+            seen.add(tid)
+        return out
+
+    def _lock_chain_head(self, conn: Connection) -> tuple[int, str]:
+        if conn.dialect.name == "postgresql":
+            row = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
+                               .where(chain_head.c.id == 1).with_for_update()).one()
+        else:  # a write first: SQLite takes its write lock now, not at the first insert
+            conn.execute(update(chain_head).where(chain_head.c.id == 1)
+                         .values(seq=chain_head.c.seq))
+            row = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
+                               .where(chain_head.c.id == 1)).one()
+        return int(row.seq), str(row.hash)
+
+    @staticmethod
+    def _existing(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        found: dict[str, tuple[str, str | None]] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            for tid, status, reason in conn.execute(
+                    select(journals.c.transaction_id, journals.c.status, journals.c.reason)
+                    .where(journals.c.transaction_id.in_(ids[start:start + _IN_CHUNK]))):
+                found[tid] = (status, reason)
+        return found
+
+    @staticmethod
+    def _load_guarded_balances(conn: Connection, items: Iterable[_Item]) -> _GuardedBalances:
+        """Current balances of the no-overdraft accounts the batch may touch."""
+        keys: set[tuple[str, str]] = set()
+        for it in items:
+            keys.add((wallet(it.account_id), it.currency))
+            keys.add((holds(it.account_id), it.currency))
+        keys_list = sorted(keys)
+        loaded = dict.fromkeys(keys_list, 0)
+        for start in range(0, len(keys_list), _IN_CHUNK):
+            chunk = keys_list[start:start + _IN_CHUNK]
+            for acct, ccy, bal in conn.execute(
+                    select(balances.c.ledger_account, balances.c.currency, balances.c.balance)
+                    .where(tuple_(balances.c.ledger_account, balances.c.currency).in_(chunk))):
+                loaded[(acct, ccy)] = int(bal)
+        return _GuardedBalances(conn, loaded)
+
+    # -- FX rates --------------------------------------------------------------------------
+
+    def set_rate(self, base: str, quote: str, rate: Decimal | str, as_of: datetime,
+                 source: str = "manual") -> None:
+        value = Decimal(str(rate))
+        if value <= 0:
+            raise ValueError("an FX rate must be positive")
+        stmt = dialect_insert(self.engine.dialect.name)(fx_rates).on_conflict_do_update(
+            index_elements=["base", "quote", "as_of"], set_={"rate": str(value),
+                                                             "source": source})
+        with self.engine.begin() as conn:
+            conn.execute(stmt, {"base": base, "quote": quote, "as_of": as_of,
+                                "rate": str(value), "source": source})
+
+    def rate(self, base: str, quote: str, at: datetime) -> Decimal | None:
+        with self.engine.connect() as conn:
+            return _lookup_rate(conn, base, quote, at)
+
+    # -- reading ---------------------------------------------------------------------------
 
     def trial_balance(self) -> dict[str, int]:
         """Sum of all legs per currency; zero for every currency in a healthy ledger."""
         stmt = select(entries.c.currency, func.sum(entries.c.amount_minor)).group_by(
-            entries.c.currency
-        )
+            entries.c.currency)
         with self.engine.connect() as conn:
             return {ccy: int(total) for ccy, total in conn.execute(stmt)}
 
     def balance(self, ledger_account: str, currency: str) -> int:
-        """Signed sum of an account's legs (debit positive)."""
+        """Signed sum of an account's legs (debit positive), derived from the entries."""
         stmt = select(func.coalesce(func.sum(entries.c.amount_minor), 0)).where(
-            entries.c.ledger_account == ledger_account, entries.c.currency == currency
-        )
+            entries.c.ledger_account == ledger_account, entries.c.currency == currency)
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def journal_count(self) -> int:
+    def available(self, ledger_account: str, currency: str) -> int:
+        """What the account's owner may spend (credit-normal accounts flip the sign)."""
+        return available(ledger_account, self.balance(ledger_account, currency))
+
+    def journal_count(self, status: str | None = None) -> int:
+        stmt = select(func.count()).select_from(journals).where(journals.c.kind == "event")
+        if status:
+            stmt = stmt.where(journals.c.status == status)
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(journals)).scalar_one())
+            return int(conn.execute(stmt).scalar_one())
 
     def posted_ids(self) -> set[str]:
+        """Client transaction ids with a journal (posted or rejected)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(journals.c.transaction_id)).scalars())
+            return set(conn.execute(select(journals.c.transaction_id)
+                                    .where(journals.c.kind == "event")).scalars())
+
+    def statuses(self) -> dict[str, tuple[str, str | None]]:
+        with self.engine.connect() as conn:
+            return {r.transaction_id: (r.status, r.reason) for r in conn.execute(
+                select(journals.c.transaction_id, journals.c.status, journals.c.reason)
+                .where(journals.c.kind == "event"))}
+
+    def hold_status(self, authorization_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            ctx = _BatchContext(conn, {authorization_id})
+            hold = ctx.hold(authorization_id)
+        return hold.status if hold else None
 
 
-def _first_occurrences(events: Iterable[TransactionEvent]):  # type: ignore[no-untyped-def]
-    seen: set[str] = set()
-    for ev in events:
-        yield ev, ev.transaction_id not in seen
-        seen.add(ev.transaction_id)
+class _GuardedBalances(dict):  # type: ignore[type-arg]
+    """Balances of no-overdraft accounts; an account first seen mid-batch is read on demand."""
+
+    def __init__(self, conn: Connection, loaded: dict[tuple[str, str], int]) -> None:
+        super().__init__(loaded)
+        self._conn = conn
+
+    def __missing__(self, key: tuple[str, str]) -> int:
+        value = self._conn.execute(select(balances.c.balance).where(and_(
+            balances.c.ledger_account == key[0], balances.c.currency == key[1]))).scalar()
+        self[key] = int(value or 0)
+        return self[key]
 
 
-def _journal_row(ev: TransactionEvent, now: datetime) -> dict:
-    return {
-        "transaction_id": ev.transaction_id,
-        "event_type": ev.event_type.value,
-        "account_id": ev.account_id,
-        "currency": ev.currency,
-        "amount_minor": ev.amount_minor,
-        "occurred_at": ev.occurred_at,
-        "posted_at": now,
-        "status": "posted",
-        "reason": None,
-    }
+def _overdraft(legs: Sequence[Leg], guarded: _GuardedBalances,
+               batch_deltas: dict[tuple[str, str], int]) -> str | None:
+    """The reason a posting would overdraw a no-overdraft account, or None."""
+    change: dict[tuple[str, str], int] = defaultdict(int)
+    for leg in legs:
+        change[(leg.ledger_account, leg.currency)] += leg.amount_minor
+    for (acct, ccy), delta in change.items():
+        if allows_overdraft(acct) or available(acct, delta) >= 0:
+            continue  # only a posting that lowers what is available can overdraw
+        before = guarded[(acct, ccy)] + batch_deltas.get((acct, ccy), 0)
+        if available(acct, before + delta) < 0:
+            return (f"insufficient funds: {acct} has {available(acct, before)} {ccy} available, "
+                    f"needs {-available(acct, delta)}")
+    return None
+

@@ -82,23 +82,33 @@ class Simulator:
             for j in range(n_merchants)
         ]
         self._seq = 0
+        self._funded: set[str] = set()
 
     def _tid(self) -> str:
         self._seq += 1
         return f"tx-{self.seed}-{self._seq:08d}"
 
     def generate(self, n: int, start: datetime, end: datetime) -> list[SimulatedTransaction]:
-        """About ``n`` transactions with occurred_at in [start, end), sorted by time."""
+        """``n`` transactions with occurred_at in [start, end), sorted by time.
+
+        An account's first appearance is preceded by an opening top-up at ``start`` (counted
+        in ``n``), so the ledger's no-overdraft rule rejects only what overspends.
+        """
         rng = self._rng
         span = (end - start).total_seconds()
         out: list[SimulatedTransaction] = []
         while len(out) < n:
             at = start + timedelta(seconds=float(rng.uniform(0, span)))
             acct = self.accounts[int(rng.integers(len(self.accounts)))]
+            if acct.account_id not in self._funded:
+                self._funded.add(acct.account_id)
+                out.append(SimulatedTransaction(self._event(
+                    acct, start, event_type="top_up", channel="api", device_id=None,
+                    amount_minor=int(acct.typical_minor * 60)), False))
             if rng.random() < self.fraud_share / 6:  # patterns emit ~6 events each
                 out += self._fraud(acct, at)
             else:
-                out.append(self._legit(acct, at))
+                out += self._legit(acct, at)
         out = out[:n]
         out.sort(key=lambda t: (t.event.occurred_at, t.event.transaction_id))
         return out
@@ -112,7 +122,7 @@ class Simulator:
         base.update(fields)
         return TransactionEvent.model_validate(base)
 
-    def _legit(self, acct: _Account, at: datetime) -> SimulatedTransaction:
+    def _legit(self, acct: _Account, at: datetime) -> list[SimulatedTransaction]:
         rng = self._rng
         kind = rng.choice(["card", "merchant", "top_up", "p2p", "withdrawal", "refund", "fx"],
                           p=[.38, .25, .12, .12, .07, .03, .03])
@@ -120,9 +130,19 @@ class Simulator:
         m = self.merchants[int(rng.integers(len(self.merchants)))]
         merchant = {"merchant_id": m.merchant_id, "mcc": m.mcc}
         if kind == "card":
-            ev = self._event(acct, at, event_type="card_capture", amount_minor=int(
-                amount * m.price_factor) + 1, card_token=acct.card_token,
-                channel=str(rng.choice(["card_present", "ecommerce"], p=[.6, .4])), **merchant)
+            card = {"card_token": acct.card_token, "channel": str(
+                rng.choice(["card_present", "ecommerce"], p=[.6, .4])), **merchant}
+            price = int(amount * m.price_factor) + 1
+            if rng.random() < 0.5:  # single-message purchase
+                ev = self._event(acct, at, event_type="card_capture", amount_minor=price, **card)
+            else:  # two-phase: authorization, then capture (or, sometimes, a void)
+                auth = self._event(acct, at, event_type="card_authorization",
+                                   amount_minor=price, **card)
+                later = at + timedelta(minutes=float(rng.uniform(1, 90)))
+                follow = "card_void" if rng.random() < 0.08 else "card_capture"
+                second = self._event(acct, later, event_type=follow, amount_minor=price,
+                                     original_transaction_id=auth.transaction_id, **card)
+                return [SimulatedTransaction(auth, False), SimulatedTransaction(second, False)]
         elif kind == "merchant":
             ev = self._event(acct, at, event_type="merchant_payment",
                              amount_minor=int(amount * m.price_factor) + 1, channel="mobile_app",
@@ -138,7 +158,8 @@ class Simulator:
                              counterparty_account_id=other.account_id, channel="mobile_app")
         elif kind == "withdrawal":
             ev = self._event(acct, at, event_type="withdrawal", amount_minor=amount * 3,
-                             channel="atm", card_token=acct.card_token)
+                             channel="atm", card_token=acct.card_token,
+                             fee_minor=200 if rng.random() < 0.3 else None)
         elif kind == "refund":
             ev = self._event(acct, at, event_type="refund", amount_minor=amount, channel="web",
                              **merchant)
@@ -147,7 +168,7 @@ class Simulator:
             ev = self._event(acct, at, event_type="fx_conversion", amount_minor=amount,
                              target_currency=target, target_amount_minor=int(amount * 1.08),
                              channel="mobile_app")
-        return SimulatedTransaction(ev, False)
+        return [SimulatedTransaction(ev, False)]
 
     def _fraud(self, acct: _Account, at: datetime) -> list[SimulatedTransaction]:
         rng = self._rng

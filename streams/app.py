@@ -25,7 +25,7 @@ from features import WindowFeatureComputer
 from features.definitions import DAY, WINDOW_FEATURES, WindowFeature, bucket_start
 from flowlet.settings import Settings
 from ledger import Ledger
-from streams.pipeline import BatchProcessor, RawRecord, encode_alert
+from streams.pipeline import BatchProcessor, FxRate, RawRecord, encode_alert
 from streams.sink import LakeSink
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,9 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
     features = WindowFeatureComputer(account_state)
     vectors = account_state
     state: dict[str, BatchProcessor] = {}
-    stats = {"batches": 0, "events": 0, "posted": 0, "duplicates": 0, "dead_letters": 0,
-             "lake_rows": 0, "alerts": 0}
+    stats = {"batches": 0, "events": 0, "posted": 0, "rejected": 0, "duplicates": 0,
+             "dead_letters": 0, "lake_rows": 0, "alerts": 0, "holds_expired": 0,
+             "fx_rates": 0}
 
     def processor() -> BatchProcessor:
         if "p" not in state:
@@ -165,13 +166,45 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
             stats["batches"] += 1
             stats["events"] += len(records)
             stats["posted"] += outcome.posted
+            stats["rejected"] += outcome.rejected
             stats["duplicates"] += outcome.duplicates
             stats["dead_letters"] += len(outcome.dead_letters)
             stats["lake_rows"] += outcome.lake_rows
             stats["alerts"] += len(outcome.alerts)
-            log.info("batch of %d: posted=%d duplicates=%d dead_letters=%d lake_rows=%d "
-                     "alerts=%d", len(records), outcome.posted, outcome.duplicates,
+            log.info("batch of %d: posted=%d rejected=%d duplicates=%d dead_letters=%d "
+                     "lake_rows=%d alerts=%d", len(records), outcome.posted, outcome.rejected,
+                     outcome.duplicates,
                      len(outcome.dead_letters), outcome.lake_rows, len(outcome.alerts))
+
+    @app.timer(interval=settings.hold_expiry_interval_seconds)
+    async def expire_holds() -> None:
+        """Release card holds whose authorization expired (each exactly once, ledger-enforced)."""
+        proc = state.get("p")
+        if proc is not None:
+            released = await asyncio.get_running_loop().run_in_executor(
+                None, proc.ledger.expire_holds)
+            stats["holds_expired"] += sum(r.status == "posted" for r in released)
+
+    rates_topic = app.topic(settings.topic_fx_rates, key_serializer="raw",
+                            value_serializer="raw")
+
+    @app.agent(rates_topic, name="flowlet-fx-rates")
+    async def fx_rates(stream: faust.StreamT) -> None:
+        """Rates published upstream land in the ledger's rates table; bad ones dead-letter."""
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            try:
+                rate = FxRate.model_validate_json(event.message.value or b"")
+            except ValueError as exc:
+                log.warning("bad FX rate record at offset %s: %s", event.message.offset, exc)
+                await dlq.send(key=event.message.key, value=event.message.value or b"",
+                               headers=[("error.message", str(exc).encode()[:4000]),
+                                        ("source.topic", settings.topic_fx_rates.encode())])
+                continue
+            proc = await loop.run_in_executor(None, processor)
+            await loop.run_in_executor(None, lambda r=rate, p=proc: p.ledger.set_rate(
+                r.base, r.quote, r.rate, r.as_of, r.source))
+            stats["fx_rates"] += 1
 
     @app.page("/stats/")
     async def stats_view(web: Any, request: Any) -> Any:

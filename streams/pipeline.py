@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from features import FEATURE_NAMES, WindowFeatureComputer, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
@@ -93,6 +94,7 @@ class PreparedBatch:
 @dataclass
 class BatchOutcome:
     posted: int = 0
+    rejected: int = 0
     duplicates: int = 0
     lake_rows: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -165,9 +167,10 @@ class BatchProcessor:
         if reload is not None:
             reload()  # here, between batches, so no batch is scored by a half-swapped model
         results = self.ledger.post_batch(batch.events)  # one database transaction
-        # A ledger "duplicate" is a redelivery of a transaction already posted.
-        status = {r.transaction_id: r.status.replace("duplicate", "posted") for r in results}
+        # For a redelivery the ledger returns the original decision (posted or rejected).
+        ledger_result = {r.transaction_id: r for r in results}
         outcome.posted = sum(r.status == "posted" for r in results)
+        outcome.rejected = sum(r.status == "rejected" for r in results)
         outcome.duplicates = sum(r.status == "duplicate" for r in results)
 
         frame = with_event_features(events_frame(batch.events))
@@ -197,7 +200,8 @@ class BatchProcessor:
                 "score": float(score),
                 "model_version": version,
                 "is_alert": is_alert,
-                "ledger_status": status.get(ev.transaction_id, "posted"),
+                "ledger_status": ledger_result[ev.transaction_id].journal_status,
+                "ledger_reason": ledger_result[ev.transaction_id].reason,
                 "processed_at": now,
                 **{f"f_{k}": float(v) for k, v in vector.items()},
             })
@@ -214,6 +218,17 @@ class BatchProcessor:
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
+
+
+class FxRate(BaseModel):
+    """A rate record on topic ``fx_rates``: ``quote`` units per one ``base`` unit."""
+
+    model_config = ConfigDict(extra="forbid")
+    base: str = Field(pattern=r"^[A-Z]{3}$")
+    quote: str = Field(pattern=r"^[A-Z]{3}$")
+    rate: Decimal = Field(gt=0)
+    as_of: AwareDatetime
+    source: str = "stream"
 
 
 def encode_alert(alert: dict[str, Any]) -> bytes:

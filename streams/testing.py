@@ -6,7 +6,7 @@
 ...     50, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
 >>> import tempfile; tmp = tempfile.mkdtemp()
 >>> out = run_pipeline([t.event for t in txs] + [txs[0].event], data_dir=tmp)
->>> out.posted, out.lake_rows
+>>> out.posted + out.rejected, out.lake_rows
 (50, 50)
 """
 
@@ -58,6 +58,7 @@ def run_pipeline(events: Iterable[TransactionEvent | bytes], data_dir: str | Pat
     for start in range(0, len(records), batch_size):
         out = proc.commit(proc.prepare(records[start:start + batch_size]))
         total.posted += out.posted
+        total.rejected += out.rejected
         total.duplicates += out.duplicates
         total.lake_rows += out.lake_rows
         total.alerts += out.alerts

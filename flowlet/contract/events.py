@@ -53,6 +53,7 @@ class EventType(StrEnum):
     REFUND = "refund"
     CHARGEBACK = "chargeback"
     FX_CONVERSION = "fx_conversion"
+    CARD_VOID = "card_void"
 
 
 class Channel(StrEnum):
@@ -160,7 +161,12 @@ class TransactionEvent(BaseModel):
     channel: Channel
     target_currency: Currency | None = Field(None, description="FX conversion: bought currency")
     target_amount_minor: AmountMinor | None = Field(
-        None, description="FX conversion: amount bought, in the target currency's minor units"
+        None,
+        description="FX conversion: amount bought, in the target currency's minor units; "
+        "omitted: the ledger converts at its current rate",
+    )
+    fee_minor: AmountMinor | None = Field(
+        None, description="Fee charged to the account, in the event's currency"
     )
     original_transaction_id: Identifier | None = Field(
         None, description="Refunds/chargebacks/captures: the transaction this one refers to"
@@ -176,11 +182,13 @@ class TransactionEvent(BaseModel):
                 raise ValueError("counterparty_account_id is required for p2p_transfer")
             if self.counterparty_account_id == self.account_id:
                 raise ValueError("counterparty_account_id must differ from account_id")
+        if et is EventType.CARD_VOID and self.original_transaction_id is None:
+            raise ValueError(
+                "original_transaction_id (the authorization) is required for card_void"
+            )
         if et is EventType.FX_CONVERSION:
-            if self.target_currency is None or self.target_amount_minor is None:
-                raise ValueError(
-                    "target_currency and target_amount_minor are required for fx_conversion"
-                )
+            if self.target_currency is None:
+                raise ValueError("target_currency is required for fx_conversion")
             if self.target_currency == self.currency:
                 raise ValueError("target_currency must differ from currency")
         elif self.target_currency is not None or self.target_amount_minor is not None:

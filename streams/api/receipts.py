@@ -54,6 +54,10 @@ class ReceiptStore:
             ) if earlier else {}
         return claimed, previous
 
+    def accepted_ids(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(receipts.c.transaction_id)).scalars())
+
     def release(self, ids: set[str]) -> None:
         if ids:
             with self.engine.begin() as conn:

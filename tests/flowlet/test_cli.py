@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from flowlet.cli import main
 from flowlet.settings import Settings
@@ -10,19 +10,51 @@ from models.simulator import Simulator
 from streams.testing import run_pipeline
 
 
-def test_ledger_verify_exit_codes(tmp_path, capsys):
+def _filled(tmp_path):
     now = datetime.now(UTC)
-    txs = Simulator(seed=1, n_accounts=10, n_merchants=3).generate(100, now - timedelta(hours=1),
-                                                                   now)
+    txs = Simulator(seed=1, n_accounts=10, n_merchants=3).generate(
+        100, now - timedelta(hours=1), now)
     run_pipeline([t.event for t in txs], tmp_path)
+    return Ledger.from_url(Settings(data_dir=tmp_path).database_url)
+
+
+def test_ledger_verify_passes_then_names_a_tampered_row(tmp_path, capsys):
+    ledger = _filled(tmp_path)
     assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 0
     assert "OK: ledger is consistent" in capsys.readouterr().out
-    ledger = Ledger.from_url(Settings(data_dir=tmp_path).database_url)
-    with ledger.engine.begin() as conn:
-        conn.execute(update(entries).where(entries.c.entry_id == 1).values(amount_minor=1))
+    with ledger.engine.begin() as conn:  # an attacker with DDL rights
+        conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
+        tid = conn.execute(text("SELECT transaction_id FROM ledger_entries WHERE entry_id = 3")
+                           ).scalar_one()
+        conn.execute(update(entries).where(entries.c.transaction_id == tid)
+                     .values(amount_minor=entries.c.amount_minor * 3))
     assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 1
     out = capsys.readouterr().out
-    assert "PROBLEM" in out and "unbalanced" in out
+    assert f"({tid}): hash mismatch" in out
+
+
+def test_ledger_verify_cross_checks_the_lake(tmp_path, capsys):
+    _filled(tmp_path)
+    with Ledger.from_url(Settings(data_dir=tmp_path).database_url).engine.begin() as conn:
+        conn.execute(text("INSERT INTO lake_index VALUES ('ghost', 'f', '2026-01-01')"))
+    assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 1
+    assert "accepted transaction ghost has no journal" in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "ledger", "verify", "--no-cross-check"]) == 0
+
+
+def test_ledger_rate_and_reverse_commands(tmp_path, capsys):
+    ledger = _filled(tmp_path)
+    assert main(["--data-dir", str(tmp_path), "ledger", "rate", "EUR", "USD", "1.0832",
+                 "--as-of", "2026-01-01T00:00:00+00:00"]) == 0
+    assert str(ledger.rate("EUR", "USD", datetime.now(UTC))) == "1.0832"
+    with ledger.engine.connect() as conn:  # reversing a payment refunds: it cannot overdraw
+        posted = conn.execute(text(
+            "SELECT transaction_id FROM ledger_journals WHERE status = 'posted' "
+            "AND event_type = 'merchant_payment' LIMIT 1")).scalar_one()
+    assert main(["--data-dir", str(tmp_path), "ledger", "reverse", posted,
+                 "--reason", "test"]) == 0
+    assert f"reversal:{posted}: posted" in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 0
 
 
 def test_settings_round_trip_through_the_environment(tmp_path):
