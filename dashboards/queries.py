@@ -19,14 +19,15 @@ def kpis(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     (row,) = con.sql(
         """SELECT count(*) AS transactions,
                   count(*) FILTER (WHERE is_alert) AS alerts,
+                  count(*) FILTER (WHERE ledger_status = 'rejected') AS rejected,
                   coalesce(avg(score), 0) AS mean_score,
                   coalesce(epoch(now() - max(processed_at)), 0) AS seconds_since_last,
                   coalesce(median(epoch(processed_at - occurred_at)), 0) AS median_lag_seconds
            FROM transactions"""
     ).fetchall()
-    n, alerts, mean_score, since_last, lag = row
+    n, alerts, rejected, mean_score, since_last, lag = row
     return {
-        "transactions": int(n), "alerts": int(alerts),
+        "transactions": int(n), "alerts": int(alerts), "ledger_rejected": int(rejected),
         "alert_rate": (alerts / n) if n else 0.0, "mean_score": float(mean_score),
         "seconds_since_last": float(since_last), "median_lag_seconds": float(lag),
     }

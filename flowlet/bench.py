@@ -176,3 +176,51 @@ def run_bench(n_events: int, out_dir: Path | None = None) -> dict[str, float]:
     Console().print(table)
     console.print(f"written to {base / 'bench.json'}")
     return figures
+
+
+def run_ledger_bench(url: str | None, n_events: int = 50_000, batch: int = 500) -> dict:
+    """Postings per second through ``Ledger.post_batch`` (one database transaction per batch).
+
+    ``url`` None means a fresh SQLite file; a PostgreSQL URL gets a scratch schema, dropped
+    afterwards.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from ledger import Ledger
+    from models.simulator import Simulator
+
+    scratch = None
+    if url is None:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='flowlet-ledger-bench-')}/ledger.db"
+    elif url.startswith("postgresql"):
+        scratch = f"bench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{scratch}"'))
+        url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{scratch}"
+    try:
+        with console.status(f"simulating {n_events:,} events"):
+            end = datetime.now(UTC)
+            events = [t.event for t in Simulator(seed=17, n_accounts=max(200, n_events // 50))
+                      .generate(n_events, end - timedelta(days=7), end)]
+        ledger = Ledger.from_url(url)
+        t0 = time.perf_counter()
+        statuses: dict[str, int] = {}
+        with console.status(f"posting {n_events:,} events in batches of {batch}"):
+            for start in range(0, len(events), batch):
+                for r in ledger.post_batch(events[start:start + batch]):
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+        elapsed = time.perf_counter() - t0
+        figures = {"database": ledger.engine.dialect.name, "events": n_events,
+                   "batch": batch, "seconds": round(elapsed, 3),
+                   "postings_per_s": round(n_events / elapsed), **statuses}
+        ledger.engine.dispose()
+    finally:
+        if scratch is not None:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{scratch}" CASCADE'))
+            admin.dispose()
+    Console().print(figures)
+    return figures

@@ -40,9 +40,7 @@ def journal_hash(prev_hash: str, journal: Mapping[str, object],
     >>> h == journal_hash(GENESIS, row, [(0, "a", "EUR", 6), (1, "b", "EUR", -6)])
     False
     """
-    digest = hashlib.sha256(prev_hash.encode())
-    for name in HASHED_FIELDS:
-        digest.update(b"\x1f" + _text(journal[name]).encode())
-    for leg, account, currency, amount in legs:
-        digest.update(f"\x1e{leg}\x1f{account}\x1f{currency}\x1f{amount}".encode())
-    return digest.hexdigest()
+    parts = [prev_hash, *(_text(journal[name]) for name in HASHED_FIELDS)]
+    parts += [f"\x1e{leg}\x1f{account}\x1f{currency}\x1f{amount}"
+              for leg, account, currency, amount in legs]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

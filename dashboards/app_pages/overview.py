@@ -15,11 +15,13 @@ st.title("Flowlet — overview")
 def live() -> None:
     con = queries.open_lake(settings.lake_dir)
     k = queries.kpis(con)
-    c = st.columns(5)
+    c = st.columns(6)
     c[0].metric("Transactions", f"{k['transactions']:,}")
     c[1].metric("Alerts", f"{k['alerts']:,}")
     c[2].metric("Alert rate", f"{k['alert_rate']:.2%}")
     c[3].metric("Mean score", f"{k['mean_score']:.3f}")
+    c[5].metric("Rejected by ledger", f"{k['ledger_rejected']:,}",
+                help="Recorded with a reason, e.g. insufficient funds; never silently dropped")
     c[4].metric("Median event→lake lag", f"{k['median_lag_seconds']:.1f} s")
     if k["transactions"] == 0:
         st.info("The lake is empty: no transaction has been processed yet.")

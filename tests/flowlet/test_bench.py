@@ -15,3 +15,12 @@ def test_bench_reports_every_figure(tmp_path):
                 "end_to_end_per_s"):
         assert figures[key] > 0, key
     assert figures["lake_rows"] == 400  # the worker really processed everything
+
+
+def test_ledger_bench_reports_postings_per_second():
+    from flowlet.bench import run_ledger_bench
+
+    figures = run_ledger_bench(None, n_events=600, batch=200)
+    assert figures["database"] == "sqlite"
+    assert figures["postings_per_s"] > 0
+    assert figures["posted"] + figures.get("rejected", 0) == 600

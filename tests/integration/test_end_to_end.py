@@ -101,6 +101,10 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
     for p in rng.sample(valid, 50):
         producer.send(s.topic_transactions, json.dumps(p).encode(),
                       key=p["account_id"].encode())
+    # A rate published upstream reaches the ledger's rates table through the stream.
+    producer.send(s.topic_fx_rates, json.dumps({
+        "base": "EUR", "quote": "CHF", "rate": "0.9412", "as_of": now.isoformat(),
+        "source": "e2e"}).encode(), key=b"EUR/CHF")
     producer.flush()
     producer.close()
 
@@ -151,8 +155,10 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
         assert headers["error.message"], headers
         assert headers["source.topic"] == s.topic_transactions.encode()
 
+    assert str(wait_until(lambda: ledger.rate("EUR", "CHF", now), 30, "the FX rate")) == "0.9412"
     stats = httpx.get(f"http://127.0.0.1:{s.worker_web_port}/stats/").json()
     assert stats["dead_letters"] == 30
+    assert stats["fx_rates"] == 1
     assert worker.stop() == 0, worker.tail()
     assert api.stop() == 0, api.tail()
     with pytest.MonkeyPatch.context():
