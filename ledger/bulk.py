@@ -23,25 +23,30 @@ def _bind_processors(table: Table, columns: Sequence[str],
     return _processors[key]
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order)."""
     if not rows:
         return
-    columns = list(rows[0])
     procs = _bind_processors(table, columns, conn)
-    if any(procs):
-        tuples = [tuple(p(row[c]) if p else row[c] for c, p in zip(columns, procs, strict=True))
-                  for row in rows]
-    else:
-        tuples = [tuple(row.values()) for row in rows]
+    if any(procs):  # only the datetime columns have processors; convert just those
+        todo = [(i, p) for i, p in enumerate(procs) if p is not None]
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, p in todo:
+                values[i] = p(values[i])
+            converted.append(tuple(values))
+        rows = converted
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for t in tuples:
-                copy.write_row(t)
+            for row in rows:
+                copy.write_row(row)
         return
     marks = ", ".join("?" for _ in columns)
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows))
 
 
 def add_to_balances(conn: Connection, deltas: Sequence[tuple[str, str, int]]) -> None:

@@ -40,13 +40,16 @@ from sqlalchemy.exc import IntegrityError
 from flowlet.contract import EventType, TransactionEvent
 from ledger.accounts import allows_overdraft, available, holds, wallet
 from ledger.bulk import add_to_balances, bulk_insert
-from ledger.chain import journal_hash
+from ledger.chain import HASHED_FIELDS, hash_values
 from ledger.migrate import migrate
 from ledger.recipes import Hold, Leg, Plan, plan
 from ledger.schema import balances, chain_head, entries, fx_rates, journals
 
 log = logging.getLogger(__name__)
 _IN_CHUNK = 500  # ids per IN (...) list
+JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
+ENTRY_COLUMNS = ("journal_seq", "transaction_id", "leg", "ledger_account", "currency",
+                 "amount_minor")
 
 
 @dataclass(frozen=True)
@@ -277,40 +280,34 @@ class Ledger:
             ctx = _BatchContext(conn, {it.hold_ref for it in todo if it.hold_ref})
             guarded = self._load_guarded_balances(conn, todo)
             deltas: dict[tuple[str, str], int] = defaultdict(int)
-            journal_rows, entry_rows = [], []
+            journal_rows: list[tuple[object, ...]] = []
+            entry_rows: list[tuple[object, ...]] = []
             for item in todo:
                 p = item.make_plan(ctx)
                 reason = p.rejection or _overdraft(p.legs, guarded, deltas)
-                status = "rejected" if reason else "posted"
-                legs = [] if reason else p.legs
-                if not reason:
+                if reason:
+                    status, legs = "rejected", []
+                    closes, reversal_of, expires = None, None, None
+                else:
+                    status, legs = "posted", p.legs
+                    closes, reversal_of, expires = p.closes_hold, p.reversal_of, item.expires_at
                     for leg in legs:
                         deltas[(leg.ledger_account, leg.currency)] += leg.amount_minor
                     ctx.posted(item, p)
                 seq += 1
-                row = {
-                    "seq": seq, "transaction_id": item.transaction_id, "kind": item.kind,
-                    "event_type": item.event_type, "account_id": item.account_id,
-                    "currency": item.currency, "amount_minor": item.amount_minor,
-                    "occurred_at": item.occurred_at, "posted_at": now, "status": status,
-                    "reason": reason, "refers_to": p.refers_to,
-                    "closes_hold": None if reason else p.closes_hold,
-                    "reversal_of": None if reason else p.reversal_of,
-                    "expires_at": item.expires_at if not reason else None,
-                    "fx_rate": p.fx_rate,
-                }
+                tid = item.transaction_id
+                values = (seq, tid, item.kind, item.event_type, item.account_id,
+                          item.currency, item.amount_minor, item.occurred_at, now, status,
+                          reason, p.refers_to, closes, reversal_of, expires, p.fx_rate)
                 numbered = [(i, leg.ledger_account, leg.currency, leg.amount_minor)
                             for i, leg in enumerate(legs)]
-                row["prev_hash"] = prev_hash
-                row["hash"] = prev_hash = journal_hash(prev_hash, row, numbered)
-                journal_rows.append(row)
-                entry_rows += [{"journal_seq": seq, "transaction_id": item.transaction_id,
-                                "leg": i, "ledger_account": a, "currency": c,
-                                "amount_minor": amt} for i, a, c, amt in numbered]
-                decided[item.transaction_id] = PostingResult(item.transaction_id, status,
-                                                             reason, status)
-            bulk_insert(conn, journals, journal_rows)
-            bulk_insert(conn, entries, entry_rows)
+                digest = hash_values(prev_hash, values, numbered)
+                journal_rows.append((*values, prev_hash, digest))
+                prev_hash = digest
+                entry_rows += [(seq, tid, *leg) for leg in numbered]
+                decided[tid] = PostingResult(tid, status, reason, status)
+            bulk_insert(conn, journals, JOURNAL_COLUMNS, journal_rows)
+            bulk_insert(conn, entries, ENTRY_COLUMNS, entry_rows)
             # sorted: concurrent upserts take row locks in one order
             add_to_balances(conn, [(a, c, d) for (a, c), d in sorted(deltas.items()) if d])
             conn.execute(update(chain_head).where(chain_head.c.id == 1)
