@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     String,
+    Table,
     and_,
     any_,
     bindparam,
@@ -88,6 +89,14 @@ def dialect_insert(dialect_name: str):  # type: ignore[no-untyped-def]
     if dialect_name == "sqlite":
         return sqlite.insert
     raise ValueError(f"unsupported database dialect {dialect_name!r}")
+
+
+def claim_statement(dialect_name: str, table: Table,  # type: ignore[no-untyped-def]
+                    key: str = "transaction_id"):
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key``: executed with many rows, it
+    returns exactly the keys this call claimed — the database decides, not a prior read."""
+    return (dialect_insert(dialect_name)(table)
+            .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
 
 
 @dataclass

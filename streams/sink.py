@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, MetaData, String, Table
 
 from ledger.schema import UTCDateTime
-from ledger.store import dialect_insert
+from ledger.store import claim_statement
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,7 @@ class LakeSink:
         self.root = Path(lake_dir) / table
         self.root.mkdir(parents=True, exist_ok=True)
         self.engine = engine
-        self._claim = (
-            dialect_insert(engine.dialect.name)(lake_index)
-            .on_conflict_do_nothing(index_elements=["transaction_id"])
-            .returning(lake_index.c.transaction_id)
-        )
+        self._claim = claim_statement(engine.dialect.name, lake_index)
         _meta.create_all(engine)
 
     def write(self, rows: Sequence[dict]) -> int:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, MetaData, String, Table, delete, select
 
 from ledger.schema import UTCDateTime
-from ledger.store import dialect_insert, make_engine
+from ledger.store import claim_statement, make_engine
 
 _meta = MetaData()
 receipts = Table(
@@ -27,11 +27,7 @@ receipts = Table(
 class ReceiptStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        self._claim = (
-            dialect_insert(self.engine.dialect.name)(receipts)
-            .on_conflict_do_nothing(index_elements=["transaction_id"])
-            .returning(receipts.c.transaction_id)
-        )
+        self._claim = claim_statement(self.engine.dialect.name, receipts)
         _meta.create_all(self.engine)
 
     def claim(self, hashes: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
