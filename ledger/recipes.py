@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import NamedTuple, Protocol
 
 from flowlet.contract import MINOR_UNITS, EventType, TransactionEvent
@@ -50,6 +50,11 @@ from ledger.accounts import (
     merchant,
     wallet,
 )
+
+#: Largest amount one leg may carry (the contract's bound; fits BIGINT with room to sum).
+MAX_AMOUNT_MINOR = 10**15
+#: Recorded rates keep 12 significant digits (an implied rate can have arbitrarily many).
+_RATE_CONTEXT = Context(prec=12)
 
 
 class Leg(NamedTuple):
@@ -164,7 +169,7 @@ def _core(ev: TransactionEvent, ctx: RecipeContext) -> Plan:
                 bought = ev.target_amount_minor
                 implied = Decimal(bought) / Decimal(amt) / (
                     Decimal(10) ** (MINOR_UNITS[target] - MINOR_UNITS[ccy]))
-                rate = format(implied.normalize(), "f")
+                rate = format(_RATE_CONTEXT.create_decimal(implied).normalize(), "f")
             else:
                 found = ctx.rate(ccy, target, ev.occurred_at)
                 if found is None:
@@ -173,6 +178,9 @@ def _core(ev: TransactionEvent, ctx: RecipeContext) -> Plan:
                 bought, rate = convert(amt, ccy, target, found), str(found)
                 if bought <= 0:
                     return Plan(rejection=f"{amt} {ccy} converts to nothing in {target}")
+                if bought > MAX_AMOUNT_MINOR:
+                    return Plan(rejection=f"{amt} {ccy} converts to more than the largest "
+                                          f"amount the ledger holds in {target}")
             return Plan(move(w, FX_POSITION, ccy, amt) + move(FX_POSITION, w, target, bought),
                         fx_rate=rate)
     raise ValueError(f"no posting recipe for event type {et!r}")

@@ -65,7 +65,7 @@ journals = Table(
     Column("closes_hold", String(ID)),  # unique: a hold is released exactly once
     Column("reversal_of", String(ID)),  # unique: a journal is reversed at most once
     Column("expires_at", UTCDateTime),  # authorizations: when the hold lapses
-    Column("fx_rate", String(40)),
+    Column("fx_rate", String(64)),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
@@ -117,6 +117,6 @@ fx_rates = Table(
     Column("base", String(3), primary_key=True),
     Column("quote", String(3), primary_key=True),
     Column("as_of", UTCDateTime, primary_key=True),
-    Column("rate", String(40), nullable=False),  # decimal text: exact, no binary float
+    Column("rate", String(64), nullable=False),  # decimal text: exact, no binary float
     Column("source", String(64), nullable=False),
 )

@@ -160,6 +160,10 @@ class _BatchContext:
                                               _closed_status(item.event_type))
 
 
+_HOLD_EVENT_TYPES = frozenset({EventType.CARD_AUTHORIZATION.value, EventType.CARD_VOID.value,
+                               "hold_expiry"})
+
+
 def _in(conn: Connection, column: ColumnElement[str], values: Sequence[str]):  # type: ignore[no-untyped-def]
     """``column IN values`` — as ``= ANY(array)`` on PostgreSQL: one parameter keeps the plan
     an index lookup (500 separate parameters made a prepared generic plan scan the table)."""
@@ -236,6 +240,14 @@ class Ledger:
         def make_plan(_ctx: _BatchContext) -> Plan:
             if original.status != "posted":
                 return Plan(rejection=f"{transaction_id} was not posted ({original.status})")
+            if original.kind == "reversal":
+                return Plan(rejection=f"{transaction_id} is a reversal; it cannot be reversed")
+            if (original.event_type in _HOLD_EVENT_TYPES or original.closes_hold is not None):
+                # Negating these would leave the hold's state behind the money: a reversed
+                # authorization could still be voided (released twice), a reversed capture
+                # would put funds back into holds that nothing releases.
+                return Plan(rejection=f"{transaction_id} opens or closes a card hold; void "
+                                      "the authorization or refund the capture instead")
             return Plan(legs, refers_to=transaction_id, reversal_of=transaction_id)
 
         item = _Item(f"reversal:{transaction_id}", "reversal", "reversal", original.account_id,

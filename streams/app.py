@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,11 +37,12 @@ class FaustAccountState:
     """Online feature state: one changelog-backed Faust table keyed by account.
 
     Each value holds the account's tumbling-window buckets for every declared window feature
-    and the feature vectors of its recent transactions (for redeliveries). It is written back
-    once per touched account per micro-batch — Faust's native windowed tables write one
-    changelog record per window per update (five per event here), which was measured at
-    ~0.9k events/s end to end. Buckets expire two windows after the account's newest event
-    and cached vectors after two days, so state stays bounded.
+    and the feature vectors of the transactions it processed in the last two days (for
+    redeliveries). It is written back once per touched account per micro-batch — Faust's
+    native windowed tables write one changelog record per window per update (five per event
+    here), which was measured at ~0.9k events/s end to end. Buckets expire two windows after the
+    account's newest event and cached vectors two days after they were computed, so state
+    stays bounded.
     """
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
@@ -74,7 +77,8 @@ class FaustAccountState:
         return hit[1] if hit else None
 
     def put(self, ev: Any, vector: dict[str, float]) -> None:
-        self._touch(ev.account_id)["v"][ev.transaction_id] = [ev.occurred_at_epoch, vector]
+        # Kept by processing time: a late event must stay cached as long as a fresh one.
+        self._touch(ev.account_id)["v"][ev.transaction_id] = [time.time(), vector]
 
     def flush(self) -> None:
         for entity, (state, event) in self._dirty.items():
@@ -85,7 +89,8 @@ class FaustAccountState:
                     del buckets[bucket]
                 if not buckets:
                     del state["w"][slot_key]
-            state["v"] = {t: v for t, v in state["v"].items() if v[0] >= newest - 2 * DAY}
+            kept_since = time.time() - 2 * DAY
+            state["v"] = {t: v for t, v in state["v"].items() if v[0] >= kept_since}
             token = _current_event.set(weakref.ref(event)) if event is not None else None
             try:
                 self.table[entity] = state  # assign back: this is what the changelog records
@@ -156,13 +161,28 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
                 for e in events
             ]
             prepared = proc.prepare(records, faust_event_context)
-            outcome = await loop.run_in_executor(None, proc.commit, prepared)
-            sends = [dlq.send(key=d.key, value=d.value, headers=d.headers)
-                     for d in outcome.dead_letters]
-            sends += [alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
-                      for a in outcome.alerts]
-            for fut in await asyncio.gather(*sends):
-                await fut  # wait for the broker's ack before the batch is acked
+            try:
+                outcome = await loop.run_in_executor(None, proc.commit_resilient, prepared)
+                sends = [dlq.send(key=d.key, value=d.value, headers=d.headers)
+                         for d in outcome.dead_letters]
+                sends += [alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
+                          for a in outcome.alerts]
+                for fut in await asyncio.gather(*sends):
+                    await fut  # wait for the broker's ack before the batch is acked
+            # Leaving the loop with an exception makes take_events ack the batch on its way
+            # out (and Faust restart the agent): the batch would be lost. Stop hard instead;
+            # the unacked batch is redelivered to whichever worker takes the partitions, and
+            # every effect is idempotent.
+            except asyncio.CancelledError:
+                log.warning("stopped mid-batch: %d events left unacknowledged for redelivery",
+                            len(records))
+                logging.shutdown()
+                os._exit(0)
+            except Exception:
+                log.critical("cannot complete a batch of %d; exiting without acking it",
+                             len(records), exc_info=True)
+                logging.shutdown()
+                os._exit(70)
             stats["batches"] += 1
             stats["events"] += len(records)
             stats["posted"] += outcome.posted

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from features import FEATURE_NAMES, WindowFeatureComputer, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
@@ -87,8 +89,10 @@ class InMemoryVectorCache:
 class PreparedBatch:
     events: list[TransactionEvent] = field(default_factory=list)
     vectors: list[dict[str, float]] = field(default_factory=list)
+    records: list[RawRecord] = field(default_factory=list)  # parallel to events
     dead_letters: list[DeadLetter] = field(default_factory=list)
     redelivered: int = 0
+    in_batch_duplicates: int = 0
 
 
 @dataclass
@@ -100,6 +104,14 @@ class BatchOutcome:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: Errors worth retrying: the database (or its connection) is briefly unavailable.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class FatalPipelineError(RuntimeError):
+    """A batch cannot be completed now; stop without acknowledging it (it is redelivered)."""
 
 
 def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
@@ -141,10 +153,11 @@ class BatchProcessor:
         for record in records:
             try:
                 ev = TransactionEvent.model_validate_json(record.value)
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # any bad input is a dead letter, never a dead worker
                 batch.dead_letters.append(dead_letter(record, exc))
                 continue
             if ev.transaction_id in seen_in_batch:
+                batch.in_batch_duplicates += 1
                 continue
             seen_in_batch.add(ev.transaction_id)
             with event_context(record):
@@ -156,11 +169,53 @@ class BatchProcessor:
                     self.vectors.put(ev, vector)
             batch.events.append(ev)
             batch.vectors.append(vector)
+            batch.records.append(record)
         self.features.flush()  # one state write per touched entity, not one per event
         return batch
 
+    def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
+                         backoff_seconds: float = 0.5) -> BatchOutcome:
+        """:meth:`commit`, surviving what can be survived.
+
+        Transient database errors are retried with backoff; if they persist,
+        :class:`FatalPipelineError` tells the worker to stop *without* acknowledging the
+        batch, so it is redelivered. Any other error is blamed on the input: the batch is
+        committed event by event and the events that still fail are dead-lettered with the
+        error, so one poison event neither blocks the partition nor takes the batch with it.
+        """
+        for attempt in range(retries):
+            try:
+                return self.commit(batch)
+            except TRANSIENT_ERRORS as exc:
+                log.warning("batch commit failed (%s); retry %d/%d", exc, attempt + 1, retries)
+                time.sleep(backoff_seconds * 2**attempt)
+            except Exception:
+                log.exception("batch commit failed; isolating the events that break it")
+                return self._commit_one_by_one(batch)
+        raise FatalPipelineError(f"database still failing after {retries} attempts")
+
+    def _commit_one_by_one(self, batch: PreparedBatch) -> BatchOutcome:
+        total = BatchOutcome(dead_letters=list(batch.dead_letters),
+                             duplicates=batch.in_batch_duplicates)
+        for ev, vector, record in zip(batch.events, batch.vectors, batch.records, strict=True):
+            try:
+                out = self.commit(PreparedBatch([ev], [vector], [record]))
+            except TRANSIENT_ERRORS as exc:
+                raise FatalPipelineError(f"database failing: {exc}") from exc
+            except Exception as exc:
+                total.dead_letters.append(dead_letter(record, exc))
+                continue
+            total.posted += out.posted
+            total.rejected += out.rejected
+            total.duplicates += out.duplicates
+            total.lake_rows += out.lake_rows
+            total.alerts += out.alerts
+            total.rows += out.rows
+        return total
+
     def commit(self, batch: PreparedBatch) -> BatchOutcome:
-        outcome = BatchOutcome(dead_letters=batch.dead_letters)
+        outcome = BatchOutcome(dead_letters=list(batch.dead_letters),
+                               duplicates=batch.in_batch_duplicates)
         if not batch.events:
             return outcome
         reload = getattr(self.scorer, "maybe_reload", None)
@@ -171,7 +226,7 @@ class BatchProcessor:
         ledger_result = {r.transaction_id: r for r in results}
         outcome.posted = sum(r.status == "posted" for r in results)
         outcome.rejected = sum(r.status == "rejected" for r in results)
-        outcome.duplicates = sum(r.status == "duplicate" for r in results)
+        outcome.duplicates += sum(r.status == "duplicate" for r in results)
 
         frame = with_event_features(events_frame(batch.events))
         window = pd.DataFrame(batch.vectors)
@@ -226,7 +281,7 @@ class FxRate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: str = Field(pattern=r"^[A-Z]{3}$")
     quote: str = Field(pattern=r"^[A-Z]{3}$")
-    rate: Decimal = Field(gt=0)
+    rate: Decimal = Field(gt=0, max_digits=24, decimal_places=12)
     as_of: AwareDatetime
     source: str = "stream"
 

@@ -105,8 +105,27 @@ def _iso_currency(code: str) -> str:
     return code
 
 
+#: Timestamps outside this range are refused: far dates overflow date arithmetic downstream.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+#: Ids the ledger makes itself; a client id may not start with them.
+RESERVED_ID_PREFIXES = ("hold-expiry:", "reversal:")
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}") from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+def _not_reserved(value: str) -> str:
+    if value.startswith(RESERVED_ID_PREFIXES):
+        raise ValueError(f"ids starting with {' or '.join(RESERVED_ID_PREFIXES)} are reserved")
+    return value
 
 
 Identifier = Annotated[
@@ -143,7 +162,9 @@ class TransactionEvent(BaseModel):
     )
 
     schema_version: Literal[1] = Field(1, description="Contract version of this event")
-    transaction_id: Identifier = Field(description="Client-chosen idempotency key")
+    transaction_id: Annotated[Identifier, AfterValidator(_not_reserved)] = Field(
+        description="Client-chosen idempotency key"
+    )
     event_type: EventType
     occurred_at: UtcDatetime
     amount_minor: AmountMinor

@@ -3,8 +3,10 @@
 Validation is all-or-nothing per request: if any item is invalid the answer is 422 listing
 every bad item and field (``loc`` like ``["body", 3, "amount_minor"]``) and nothing is
 published. Otherwise each item is answered ``accepted`` (published and acknowledged by the
-broker, keyed by ``account_id``), ``duplicate`` (same id and same payload seen before; not
-published again) or ``conflict`` (same id, different payload).
+broker, keyed by ``account_id``), ``duplicate`` (same id and payload already published; not
+published again) or ``conflict`` (same id, different payload). If the broker does not
+acknowledge, the answer is 503 ("not confirmed": a buffered send may still arrive later) and
+the same request may simply be retried; consumers deduplicate by ``transaction_id``.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def create_api(settings: Settings) -> FastAPI:
         422: {"description": "Invalid input; `detail` names every bad item and field"},
         409: {"description": "Single event whose id was accepted before with another payload"},
         413: {"description": "Body or batch too large"},
-        503: {"description": "Broker did not acknowledge; nothing accepted, safe to retry"},
+        503: {"description": "Broker did not acknowledge; retry the same request"},
     })
     async def post_transactions(request: Request) -> JSONResponse:
         body = await request.body()
@@ -133,6 +135,9 @@ def create_api(settings: Settings) -> FastAPI:
                 events.append(TransactionEvent.model_validate(item))
             except ValidationError as exc:
                 errors += _errors(exc, ["body"] if single else ["body", i])
+            except Exception as exc:  # e.g. a number too large to be a date: still a 4xx
+                errors.append({"loc": ["body"] if single else ["body", i],
+                               "msg": f"{type(exc).__name__}: {exc}", "type": "value_error"})
         if errors:
             return JSONResponse({"detail": errors}, 422)
 
@@ -141,27 +146,29 @@ def create_api(settings: Settings) -> FastAPI:
         for ev, raw in zip(events, wire, strict=True):
             hashes.setdefault(ev.transaction_id, hashlib.sha256(raw).hexdigest())
         claimed, previous = await run_in_threadpool(state["receipts"].claim, hashes)
-        to_send = {}
+        to_send: dict[str, tuple[TransactionEvent, bytes]] = {}
         results = []
         for ev, raw in zip(events, wire, strict=True):
             tid = ev.transaction_id
-            if tid in claimed and tid not in to_send:
-                to_send[tid] = (ev, raw)
-                results.append({"transaction_id": tid, "status": "accepted"})
-            elif previous.get(tid, hashes[tid]) == hashlib.sha256(raw).hexdigest():
-                results.append({"transaction_id": tid, "status": "duplicate"})
-            else:
+            known_hash, known_state = previous.get(tid, (hashes[tid], "pending"))
+            if hashlib.sha256(raw).hexdigest() != known_hash:
                 results.append({"transaction_id": tid, "status": "conflict",
                                 "detail": "transaction_id was accepted with another payload"})
+            elif tid in to_send or known_state == "published":
+                results.append({"transaction_id": tid, "status": "duplicate"})
+            else:  # new, or pending after a failed/ambiguous publish: (re)publish it
+                to_send[tid] = (ev, raw)
+                results.append({"transaction_id": tid, "status": "accepted"})
         try:
             await asyncio.wait_for(_publish(state["producer"], settings.topic_transactions,
                                             to_send.values()),
                                    settings.api_publish_timeout_seconds)
         except Exception as exc:
             log.exception("publish failed")
-            await run_in_threadpool(state["receipts"].release, set(to_send))
+            # Receipts stay pending: a retry with the same payload publishes again.
             return JSONResponse({"detail": f"broker unavailable: {type(exc).__name__}; "
-                                           "nothing was accepted, retry"}, 503)
+                                           "retry the same request"}, 503)
+        await run_in_threadpool(state["receipts"].mark_published, set(to_send))
         if single:
             code = 409 if results[0]["status"] == "conflict" else 200
             return JSONResponse(results[0], code)

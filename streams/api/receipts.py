@@ -1,7 +1,10 @@
 """The API's idempotency receipts: which transaction ids were accepted, with a payload hash.
 
 Claiming is one ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so two requests racing on the
-same id cannot both win. A claim whose publish fails is released, so the client may retry.
+same id cannot both win. A receipt is ``pending`` until the broker acknowledged the publish,
+then ``published``. A retry of a pending id with the same payload publishes again (consumers
+deduplicate by id), so a failed or ambiguous publish is never reported as a duplicate; a
+different payload under a known id is a conflict, whatever the state.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, MetaData, String, Table, delete, select
+from sqlalchemy import Column, MetaData, String, Table, select, update
 
 from ledger.schema import UTCDateTime
 from ledger.store import claim_statement, make_engine
@@ -21,6 +24,7 @@ receipts = Table(
     Column("transaction_id", String(64), primary_key=True),
     Column("payload_sha256", String(64), nullable=False),
     Column("accepted_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | published
 )
 
 
@@ -30,31 +34,33 @@ class ReceiptStore:
         self._claim = claim_statement(self.engine.dialect.name, receipts)
         _meta.create_all(self.engine)
 
-    def claim(self, hashes: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
-        """Claim ids; return (newly claimed ids, stored hash of every id claimed before)."""
+    def claim(self, hashes: Mapping[str, str]
+              ) -> tuple[set[str], dict[str, tuple[str, str]]]:
+        """Claim ids; return (newly claimed ids, (hash, state) of every id known before)."""
         if not hashes:
             return set(), {}
         now = datetime.now(UTC)
         ids = list(hashes)
         with self.engine.begin() as conn:
             claimed = set(conn.execute(self._claim, [
-                {"transaction_id": t, "payload_sha256": hashes[t], "accepted_at": now}
-                for t in ids
+                {"transaction_id": t, "payload_sha256": hashes[t], "accepted_at": now,
+                 "state": "pending"} for t in ids
             ]).scalars())
             earlier = [t for t in ids if t not in claimed]
-            previous = dict(
-                conn.execute(
-                    select(receipts.c.transaction_id, receipts.c.payload_sha256).where(
-                        receipts.c.transaction_id.in_(earlier))
-                ).all()
-            ) if earlier else {}
+            previous = {
+                tid: (digest, state) for tid, digest, state in conn.execute(
+                    select(receipts.c.transaction_id, receipts.c.payload_sha256,
+                           receipts.c.state).where(receipts.c.transaction_id.in_(earlier)))
+            } if earlier else {}
         return claimed, previous
+
+    def mark_published(self, ids: set[str]) -> None:
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(update(receipts).where(receipts.c.transaction_id.in_(list(ids)))
+                             .values(state="published"))
 
     def accepted_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(receipts.c.transaction_id)).scalars())
 
-    def release(self, ids: set[str]) -> None:
-        if ids:
-            with self.engine.begin() as conn:
-                conn.execute(delete(receipts).where(receipts.c.transaction_id.in_(list(ids))))

@@ -202,6 +202,27 @@ def test_reversal_restores_balances_and_happens_once(ledger: Ledger):
     assert_healthy(ledger)
 
 
+def test_hold_journals_and_reversals_cannot_be_reversed(ledger: Ledger):
+    auth = ev("card_authorization", 300)
+    cap_auth = ev("card_authorization", 200)
+    ledger.post_batch([ev("top_up", 1000), auth, cap_auth])
+    (cap,) = ledger.post_batch([ev("card_capture", 200,
+                                   original_transaction_id=cap_auth.transaction_id)])
+    for tid in (auth.transaction_id, cap_auth.transaction_id):
+        result = ledger.reverse(tid, "x")
+        assert result.status == "rejected" and "card hold" in result.reason
+    assert ledger.reverse(cap.transaction_id, "x").status == "rejected"
+    void = ev("card_void", 300, original_transaction_id=auth.transaction_id)
+    assert ledger.post_batch([void])[0].status == "posted"  # released once, by the void
+    assert ledger.available("customer:alice:holds", "EUR") == 0
+    pay = ev("merchant_payment", 100)
+    ledger.post_batch([pay])
+    assert ledger.reverse(pay.transaction_id, "x").status == "posted"
+    again = ledger.reverse(f"reversal:{pay.transaction_id}", "x")
+    assert again.status == "rejected" and "cannot be reversed" in again.reason
+    assert_healthy(ledger)
+
+
 def test_balances_cache_equals_entries(ledger: Ledger):
     ledger.post_batch(HISTORY)
     with ledger.engine.connect() as conn:
@@ -336,6 +357,20 @@ def test_random_sequences_keep_every_invariant(ledger: Ledger, ops, prefix):
         wallets = conn.execute(select(balances).where(
             balances.c.ledger_account.like("customer:%"))).all()
     assert all(available(w.ledger_account, w.balance) >= 0 for w in wallets)
+    # What sits in each holds account is exactly the sum of its still-pending holds.
+    with ledger.engine.connect() as conn:
+        closed = set(conn.execute(select(journals.c.closes_hold).where(
+            journals.c.closes_hold.is_not(None))).scalars())
+        pending: dict[tuple[str, str], int] = {}
+        for j in conn.execute(select(journals).where(
+                journals.c.event_type == "card_authorization", journals.c.status == "posted")):
+            if j.transaction_id not in closed:
+                key = (f"customer:{j.account_id}:holds", j.currency)
+                pending[key] = pending.get(key, 0) + j.amount_minor
+        held = {(b.ledger_account, b.currency): available(b.ledger_account, b.balance)
+                for b in conn.execute(select(balances).where(
+                    balances.c.ledger_account.like("%:holds")))}
+    assert {k: v for k, v in held.items() if v} == pending
     assert_healthy(ledger)
 
 
@@ -349,3 +384,17 @@ def test_naive_datetimes_never_reach_the_database():
 def test_legs_helper_raises_for_a_rejected_plan():
     with pytest.raises(ValueError, match="unknown"):
         legs(ev("card_void", 1, original_transaction_id="nope"))
+
+
+def test_verify_reads_one_snapshot_while_a_worker_posts(ledger: Ledger, ledger_url: str):
+    writer = Ledger.from_url(ledger_url)
+    batches = [HISTORY[i:i + 20] for i in range(0, 400, 20)]
+    with ThreadPoolExecutor(1) as pool:
+        posting = pool.submit(lambda: [writer.post_batch(b) for b in batches])
+        reports = []
+        while not posting.done():
+            reports.append(verify(ledger))
+        posting.result()
+    assert reports, "verify never ran while the writer posted"
+    assert all(r.ok for r in reports), next(r.render() for r in reports if not r.ok)
+    writer.engine.dispose()

@@ -81,3 +81,56 @@ def test_alerts_carry_score_and_model_version(tmp_path):
         assert alert["score"] >= Settings().alert_threshold
         assert alert["model_version"] == "rules/1"
         assert alert["alert_id"] == f"alert-{alert['transaction_id']}"
+
+
+class _FlakyLedger:
+    """Wraps a ledger: fails transiently N times, or always for one poison transaction."""
+
+    def __init__(self, inner, transient_failures=0, poison=None):
+        self.inner, self.transient_failures, self.poison = inner, transient_failures, poison
+
+    def post_batch(self, events):
+        from sqlalchemy.exc import OperationalError
+
+        if self.transient_failures:
+            self.transient_failures -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        if any(e.transaction_id == self.poison for e in events):
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return self.inner.post_batch(events)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_poison_event_is_dead_lettered_and_the_rest_of_the_batch_lands(tmp_path):
+    proc = _processor(tmp_path)
+    poison = EVENTS[7].transaction_id
+    proc.ledger = _FlakyLedger(proc.ledger, poison=poison)
+    records = [RawRecord(e.model_dump_json().encode(), offset=i)
+               for i, e in enumerate(EVENTS[:50])]
+    out = proc.commit_resilient(proc.prepare(records), backoff_seconds=0)
+    assert [d.value for d in out.dead_letters] == [records[7].value]
+    assert "OverflowError" in out.dead_letters[0].reason
+    assert out.posted + out.rejected == 49 and out.lake_rows == 49
+
+
+def test_transient_errors_are_retried_then_fatal(tmp_path):
+    import pytest
+
+    from streams.pipeline import FatalPipelineError
+
+    proc = _processor(tmp_path)
+    records = [RawRecord(e.model_dump_json().encode()) for e in EVENTS[:20]]
+    proc.ledger = _FlakyLedger(proc.ledger, transient_failures=2)
+    out = proc.commit_resilient(proc.prepare(records), backoff_seconds=0)
+    assert out.posted + out.rejected == 20
+    proc.ledger = _FlakyLedger(proc.ledger.inner, transient_failures=99)
+    more = [RawRecord(e.model_dump_json().encode()) for e in EVENTS[20:40]]
+    with pytest.raises(FatalPipelineError):
+        proc.commit_resilient(proc.prepare(more), retries=3, backoff_seconds=0)
+
+
+def test_in_batch_duplicates_are_counted(tmp_path):
+    out = run_pipeline(EVENTS[:10] + EVENTS[:3], tmp_path)
+    assert out.duplicates == 3
