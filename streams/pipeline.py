@@ -105,6 +105,16 @@ class BatchOutcome:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
+    def add(self, other: BatchOutcome) -> None:
+        """Fold another outcome into this one (dead letters included)."""
+        self.posted += other.posted
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.lake_rows += other.lake_rows
+        self.alerts += other.alerts
+        self.dead_letters += other.dead_letters
+        self.rows += other.rows
+
 
 #: Errors worth retrying: the database (or its connection) is briefly unavailable.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -205,12 +215,7 @@ class BatchProcessor:
             except Exception as exc:
                 total.dead_letters.append(dead_letter(record, exc))
                 continue
-            total.posted += out.posted
-            total.rejected += out.rejected
-            total.duplicates += out.duplicates
-            total.lake_rows += out.lake_rows
-            total.alerts += out.alerts
-            total.rows += out.rows
+            total.add(out)
         return total
 
     def commit(self, batch: PreparedBatch) -> BatchOutcome:

@@ -56,12 +56,5 @@ def run_pipeline(events: Iterable[TransactionEvent | bytes], data_dir: str | Pat
     ]
     total = BatchOutcome()
     for start in range(0, len(records), batch_size):
-        out = proc.commit(proc.prepare(records[start:start + batch_size]))
-        total.posted += out.posted
-        total.rejected += out.rejected
-        total.duplicates += out.duplicates
-        total.lake_rows += out.lake_rows
-        total.alerts += out.alerts
-        total.dead_letters += out.dead_letters
-        total.rows += out.rows
+        total.add(proc.commit(proc.prepare(records[start:start + batch_size])))
     return total
