@@ -130,13 +130,20 @@ def _end_to_end(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
             producer.send(settings.topic_transactions, p,
                           key=json.loads(p)["account_id"].encode())
         producer.flush()
+        def lake_rows() -> int:
+            return int(connect(settings.lake_dir).sql(
+                "select count(*) from transactions").fetchall()[0][0])
+
+        # Done = every event journaled AND in the lake (the sink writes after the ledger).
+        deadline = time.monotonic() + 600
         with console.status(f"worker processing {len(rest):,} events"):
-            while ledger.journal_count() < len(payloads):
+            while (ledger.journal_count() < len(payloads) or lake_rows() < len(payloads)):
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    raise RuntimeError("the worker did not finish; see bench-worker.log")
                 time.sleep(0.1)
         elapsed = time.perf_counter() - t0
-        lake = connect(settings.lake_dir).sql("select count(*) from transactions").fetchall()
         return {"end_to_end_per_s": len(rest) / elapsed, "end_to_end_seconds": elapsed,
-                "lake_rows": float(lake[0][0])}
+                "lake_rows": float(lake_rows())}
     finally:
         worker.terminate()
         worker.wait(30)
