@@ -10,11 +10,15 @@ from pathlib import Path
 
 import duckdb
 
-TRANSACTION_COLUMNS = (
-    "transaction_id", "event_type", "occurred_at", "amount_minor", "currency", "account_id",
-    "merchant_id", "country", "channel", "score", "model_version", "is_alert", "ledger_status",
-    "processed_at",
-)
+#: The core columns every reader may rely on (DuckDB types); the empty-lake view has exactly
+#: these, so queries work before the first file lands.
+CORE_COLUMNS: dict[str, str] = {
+    "transaction_id": "VARCHAR", "event_type": "VARCHAR", "occurred_at": "TIMESTAMPTZ",
+    "amount_minor": "BIGINT", "currency": "VARCHAR", "account_id": "VARCHAR",
+    "merchant_id": "VARCHAR", "country": "VARCHAR", "channel": "VARCHAR", "score": "DOUBLE",
+    "model_version": "VARCHAR", "is_alert": "BOOLEAN", "ledger_status": "VARCHAR",
+    "ledger_reason": "VARCHAR", "processed_at": "TIMESTAMPTZ",
+}
 
 
 def lake_files(lake_dir: Path, table: str = "transactions") -> list[str]:
@@ -37,13 +41,6 @@ def connect(lake_dir: Path) -> duckdb.DuckDBPyConnection:
             QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1"""
         )
     else:
-        con.execute(
-            """CREATE VIEW transactions AS SELECT
-            NULL::VARCHAR transaction_id, NULL::VARCHAR event_type,
-            NULL::TIMESTAMPTZ occurred_at, NULL::BIGINT amount_minor, NULL::VARCHAR currency,
-            NULL::VARCHAR account_id, NULL::VARCHAR merchant_id, NULL::VARCHAR country,
-            NULL::VARCHAR channel, NULL::DOUBLE score, NULL::VARCHAR model_version,
-            NULL::BOOLEAN is_alert, NULL::VARCHAR ledger_status, NULL::VARCHAR ledger_reason,
-            NULL::TIMESTAMPTZ processed_at WHERE false"""
-        )
+        columns = ", ".join(f"NULL::{kind} {name}" for name, kind in CORE_COLUMNS.items())
+        con.execute(f"CREATE VIEW transactions AS SELECT {columns} WHERE false")
     return con

@@ -428,12 +428,6 @@ class Ledger:
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def posted_ids(self) -> set[str]:
-        """Client transaction ids with a journal (posted or rejected)."""
-        with self.engine.connect() as conn:
-            return set(conn.execute(select(journals.c.transaction_id)
-                                    .where(journals.c.kind == "event")).scalars())
-
     def statuses(self) -> dict[str, tuple[str, str | None]]:
         with self.engine.connect() as conn:
             return {r.transaction_id: (r.status, r.reason) for r in conn.execute(

@@ -54,3 +54,13 @@ def test_queries_keep_money_integer(filled_lake):
     assert k["transactions"] == 800
     hist = queries.score_histogram(con)
     assert hist["transactions"].sum() == 800
+
+
+def test_the_empty_lake_view_has_the_columns_of_a_written_lake(filled_lake, tmp_path):
+    from flowlet.lake import CORE_COLUMNS, connect
+
+    data_dir, _ = filled_lake
+    written = {r[0] for r in connect(data_dir / "lake").sql("describe transactions").fetchall()}
+    empty = [r[0] for r in connect(tmp_path / "none").sql("describe transactions").fetchall()]
+    assert empty == list(CORE_COLUMNS)
+    assert set(CORE_COLUMNS) <= written
