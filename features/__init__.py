@@ -1,16 +1,15 @@
 """Features declared once, computed online (stream) and offline (training) from one declaration."""
 
-from features.definitions import EVENT_FEATURES, FEATURE_NAMES, WINDOW_FEATURES, registry
-from features.frames import events_frame
+from features.definitions import EVENT_FEATURES, FEATURE_NAMES, FEATURES, registry
+from features.frames import events_frame, with_event_features
 from features.offline import build_features, feature_matrix
-from features.online import InMemoryWindowStore, WindowFeatureComputer, with_event_features
+from features.online import OnlineFeatures
 
 __all__ = [
     "EVENT_FEATURES",
+    "FEATURES",
     "FEATURE_NAMES",
-    "WINDOW_FEATURES",
-    "InMemoryWindowStore",
-    "WindowFeatureComputer",
+    "OnlineFeatures",
     "build_features",
     "events_frame",
     "feature_matrix",

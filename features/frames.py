@@ -44,3 +44,10 @@ def events_frame(events: Iterable[TransactionEvent | Mapping[str, object]]) -> p
     return pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row") if rows else pl.DataFrame(
         schema=EVENT_SCHEMA
     )
+
+
+def with_event_features(frame: pl.DataFrame) -> pl.DataFrame:
+    """Evaluate every declared event feature over a frame of events (batch or history)."""
+    from features.definitions import EVENT_FEATURES
+
+    return frame.with_columns([f.expr.alias(f.name) for f in EVENT_FEATURES])

@@ -1,93 +1,314 @@
-"""Online feature computation, one event at a time, over a pluggable window store.
+"""Online feature computation: one record at a time against one entity's state.
 
-The stream plugs in Faust windowed tables (changelog-backed); tests and replays plug in the
-in-memory store. Both implement :class:`WindowStore`.
+The stream keys state by stage and entity (``account``, ``merchant``, ``device``, ``net`` — the
+P2P network node of an account); :func:`stage_records` says which stage records a transaction
+produces and :func:`compute` turns one record plus its entity's state into that stage's feature
+values ("part"). State is a JSON-able dict, so the stream can keep it in a changelog-backed
+Faust table; :class:`OnlineFeatures` runs every stage in memory for tests, benches and replays.
 
->>> from flowlet.contract import TransactionEvent
->>> ev = TransactionEvent.model_validate({"transaction_id": "t1", "event_type": "top_up",
-...     "occurred_at": "2026-01-01T10:15:00Z", "amount_minor": 700, "currency": "EUR",
-...     "account_id": "a", "country": "DE", "channel": "web"})
->>> comp = WindowFeatureComputer(InMemoryWindowStore())
->>> comp.update(ev)["acct_amount_sum_1h"], comp.update(ev)["acct_tx_count_24h"]
-(700.0, 2.0)
+>>> from datetime import UTC, datetime
+>>> ev = {"transaction_id": "t1", "event_type": "top_up", "amount_minor": 700,
+...       "currency": "EUR", "account_id": "a", "country": "DE",
+...       "occurred_at": datetime(2026, 1, 1, 10, tzinfo=UTC)}
+>>> online = OnlineFeatures()
+>>> v1 = online.process(ev)
+>>> v2 = online.process({**ev, "transaction_id": "t2", "amount_minor": 300})
+>>> v1["acct_sum_1h"], v2["acct_sum_1h"], v2["acct_mean_1h"]
+(700.0, 1000.0, 500.0)
+>>> v2["acct_seconds_since_prev"], online.process(ev) == v1   # a redelivery changes nothing
+(0.0, True)
+>>> compute("account", online.state("account", "a"), ev) is None   # the state knows it
+True
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
-import polars as pl
+from features import series as S
+from features.definitions import (
+    DAY,
+    FEATURES,
+    FIRST_SEEN_LOOKBACK,
+    INFLOW_TYPES,
+    LABEL_DELAY,
+    LABEL_WINDOW,
+    NIGHT_HOURS,
+    OUTFLOW_TYPES,
+    STAGE_FEATURES,
+    US,
+    VELOCITY_WINDOWS,
+    Stage,
+    structuring_band,
+    to_micros,
+)
+from flowlet.contract.currencies import MINOR_UNITS
+from flowlet.geo import timezone_of_country
 
-from features.definitions import EVENT_FEATURES, WINDOW_FEATURES, WindowFeature, bucket_start
-from flowlet.contract import TransactionEvent
+NAN = float("nan")
+WINDOWS_US = tuple(w * US for _, w in VELOCITY_WINDOWS)
+_VELOCITY = tuple((label, w * US) for label, w in VELOCITY_WINDOWS)
+#: A state remembers which transactions it applied for this long (processing time, seconds):
+#: redeliveries after a crash or rebalance come within minutes.
+REDELIVERY_SECONDS = 3600.0
+#: Series entries older than this on the entity's clock are dropped: no window reaches them.
+HORIZON = max(max(WINDOWS_US), (LABEL_WINDOW + LABEL_DELAY) * US)
+_DISTINCT = {f.name: f.window * US for f in FEATURES if f.aggregation.startswith("distinct")
+             and f.window is not None}
 
 
-class WindowStore(Protocol):
-    def add_and_get(self, feature: WindowFeature, entity: str, key: str, ts: float,
-                    value: float) -> float:
-        """Add ``value`` to ``key``'s bucket holding ``ts``; return the bucket's new total.
+def stage_records(ev: Mapping[str, Any]) -> list[tuple[Stage, str]]:
+    """(stage, entity key) of every stage record a transaction produces, in emission order."""
+    out: list[tuple[Stage, str]] = [("account", ev["account_id"])]
+    if ev.get("merchant_id"):
+        out.append(("merchant", ev["merchant_id"]))
+    if ev.get("device_id"):
+        out.append(("device", ev["device_id"]))
+    out.append(("net_own", ev["account_id"]))
+    if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):
+        out.append(("net_in", ev["counterparty_account_id"]))
+    return out
 
-        ``entity`` is the entity id the key belongs to (the state's partitioning key)."""
-        ...
 
-    def flush(self) -> None:
-        """End of a micro-batch: persist what changed (no-op for in-memory state)."""
-        ...
+def state_space(stage: Stage) -> str:
+    """Stages that share one entity's state (the network node is read and written by both)."""
+    return "net" if stage.startswith("net") else stage
 
 
-class InMemoryWindowStore:
-    """Dict-backed tumbling windows; buckets older than two windows behind the newest expire."""
+def micros(value: Any) -> int:
+    return to_micros(value.timestamp()) if isinstance(value, datetime) else int(value)
+
+
+@lru_cache(maxsize=512)
+def _zone(country: str) -> ZoneInfo:
+    return ZoneInfo(timezone_of_country(country))
+
+
+def _clock(state: dict[str, Any], t: int) -> int:
+    now = max(state.get("clock", t), t)
+    state["clock"] = now
+    return now
+
+
+def _velocity(parts: dict[str, float], prefix: str, count_s: S.Series, amount_s: S.Series,
+              now: int) -> None:
+    for label, w in _VELOCITY:
+        n, _ = S.window(count_s, now, w)
+        k, total = S.window(amount_s, now, w)
+        parts[f"{prefix}_count_{label}"] = float(n)
+        parts[f"{prefix}_sum_{label}"] = float(total)
+        parts[f"{prefix}_mean_{label}"] = total / k if k else NAN
+        top = S.window_max(amount_s, w)
+        parts[f"{prefix}_max_{label}"] = float(top) if top is not None else NAN
+
+
+def _append_pair(state: dict[str, Any], key: str, currency: str, now: int, amount: int,
+                 flag: int = 0) -> tuple[S.Series, S.Series]:
+    count_s = state.setdefault(key, S.new_series())
+    amount_s = state.setdefault(f"{key}|{currency}", S.new_series())
+    S.append(count_s, now, amount, flag)
+    S.append(amount_s, now, amount, 0, WINDOWS_US)
+    return count_s, amount_s
+
+
+def _distinct(seen: dict[str, int], now: int, w: int) -> float:
+    return float(sum(1 for t in seen.values() if t > now - w))
+
+
+def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
+    parts: dict[str, float] = {}
+    first = "clock" not in state
+    prev = state.get("clock")
+    now = _clock(state, t)
+    amount, cur = int(ev["amount_minor"]), ev["currency"]
+    parts["acct_seconds_since_prev"] = NAN if first else (now - prev) / US
+
+    hist = state.setdefault("hist", {}).setdefault(cur, [0, 0.0, 0.0])  # n, sum, sum of squares
+    n, s, q = hist
+    mean = s / n if n else NAN
+    std = math.sqrt(max(q / n - mean * mean, 0.0)) if n else NAN
+    parts["acct_amount_zscore"] = (amount - mean) / std if n >= 2 and std > 0 else NAN
+    parts["acct_amount_ratio_to_mean"] = amount / mean if n and mean > 0 else NAN
+    hist[0], hist[1], hist[2] = n + 1, s + amount, q + float(amount) * float(amount)
+
+    seen = state.setdefault("seen", {})
+    for attr, name in (("merchant_id", "acct_new_merchant"), ("device_id", "acct_new_device"),
+                       ("country", "acct_new_country")):
+        value = ev.get(attr)
+        if not value:
+            parts[name] = NAN
+            continue
+        last = seen.setdefault(attr, {}).get(value)
+        parts[name] = 1.0 if last is None or last <= now - FIRST_SEEN_LOOKBACK * US else 0.0
+        seen[attr][value] = now
+
+    home = state.setdefault("home", ev["country"])
+    local = datetime.fromtimestamp(t / US, _zone(home))
+    parts["acct_local_night"] = 1.0 if local.hour in NIGHT_HOURS else 0.0
+    parts["acct_local_weekend"] = 1.0 if local.weekday() >= 5 else 0.0
+
+    low, high = structuring_band(MINOR_UNITS.get(cur, 2))
+    count_s, amount_s = _append_pair(state, "acct", cur, now, amount, int(low <= amount < high))
+    _velocity(parts, "acct", count_s, amount_s, now)
+    for label, w in (("24h", DAY * US), ("7d", 7 * DAY * US)):
+        parts[f"acct_structuring_count_{label}"] = float(S.window_flags(count_s, now, w))
+
+    cps = state.setdefault("cp_out", {})
+    if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):
+        cps[ev["counterparty_account_id"]] = now
+    for name in ("acct_distinct_cp_out_24h", "acct_distinct_cp_out_7d"):
+        parts[name] = _distinct(cps, now, _DISTINCT[name])
+
+    card = ev.get("card_token")
+    if card:
+        count_s, amount_s = _append_pair(state, f"card:{card}", cur, now, amount)
+        _velocity(parts, "card", count_s, amount_s, now)
+    return parts
+
+
+def _merchant(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
+    parts: dict[str, float] = {}
+    now = _clock(state, t)
+    count_s, amount_s = _append_pair(state, "m", ev["currency"], now, int(ev["amount_minor"]))
+    _velocity(parts, "merchant", count_s, amount_s, now)
+    end = now - LABEL_DELAY * US
+    total, _ = S.window(count_s, end, LABEL_WINDOW * US)
+    frauds = sum(1 for tx_t, known_at, fraud in state.get("labels", {}).values()
+                 if fraud and known_at <= t and end - LABEL_WINDOW * US < tx_t <= end)
+    parts["merchant_fraud_rate_30d_delay7d"] = frauds / total if total else NAN
+    return parts
+
+
+def apply_label(state: dict[str, Any], label: Mapping[str, Any]) -> None:
+    """A label for one of the merchant's transactions; the latest label per transaction wins."""
+    state.setdefault("labels", {})[label["labelled_transaction_id"]] = [
+        micros(label["transaction_occurred_at"]), micros(label["occurred_at"]),
+        bool(label["is_fraud"])]
+
+
+def _device(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
+    parts: dict[str, float] = {}
+    now = _clock(state, t)
+    count_s, amount_s = _append_pair(state, "d", ev["currency"], now, int(ev["amount_minor"]))
+    _velocity(parts, "device", count_s, amount_s, now)
+    accounts = state.setdefault("accounts", {})
+    accounts[ev["account_id"]] = now
+    for name in ("device_distinct_accounts_24h", "device_distinct_accounts_7d"):
+        parts[name] = _distinct(accounts, now, _DISTINCT[name])
+    return parts
+
+
+def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool
+         ) -> dict[str, float]:
+    now = _clock(state, t)
+    amount, cur = int(ev["amount_minor"]), ev["currency"]
+    if inbound:
+        money_in, money_out = amount, 0
+        state.setdefault("senders", {})[ev["account_id"]] = now
+    else:
+        money_in = amount if ev["event_type"] in INFLOW_TYPES else 0
+        money_out = amount if ev["event_type"] in OUTFLOW_TYPES else 0
+    inflow = state.setdefault(f"in|{cur}", S.new_series())
+    outflow = state.setdefault(f"out|{cur}", S.new_series())
+    S.append(inflow, now, money_in)
+    S.append(outflow, now, money_out)
+    _, total_in = S.window(inflow, now, DAY * US)
+    _, total_out = S.window(outflow, now, DAY * US)
+    ratio = total_out / total_in if total_in else NAN
+    senders = state.get("senders", {})
+    if inbound:
+        return {"cp_pass_through_24h": ratio,
+                "cp_distinct_senders_24h": _distinct(senders, now, DAY * US),
+                "cp_distinct_senders_7d": _distinct(senders, now, 7 * DAY * US)}
+    return {"acct_pass_through_24h": ratio,
+            "acct_distinct_cp_in_24h": _distinct(senders, now, DAY * US),
+            "acct_distinct_cp_in_7d": _distinct(senders, now, 7 * DAY * US)}
+
+
+def compute(stage: Stage, state: dict[str, Any], ev: Mapping[str, Any],
+            processed_at: float = 0.0) -> dict[str, float] | None:
+    """This stage's features for ``ev``, updating the entity's ``state``.
+
+    Returns None if ``state`` already applied this transaction (a redelivery): the stream
+    sends a record's outputs *before* it persists the state that marks it applied, so a
+    transaction marked applied has had its outputs delivered, and a state persisted without
+    the mark recomputes the very same values."""
+    applied = state.setdefault("applied", {})
+    mark = f"{stage}:{ev['transaction_id']}"
+    if mark in applied:
+        return None
+    t = micros(ev["occurred_at"])
+    if stage == "account":
+        part = _account(state, ev, t)
+    elif stage == "merchant":
+        part = _merchant(state, ev, t)
+    elif stage == "device":
+        part = _device(state, ev, t)
+    else:
+        part = _net(state, ev, t, inbound=stage == "net_in")
+    applied[mark] = processed_at
+    return {name: part.get(name, NAN) for name in STAGE_FEATURES[stage]}
+
+
+def expire(state: dict[str, Any], processed_at: float | None = None) -> None:
+    """Drop what no window can reach any more, so state stays bounded; with ``processed_at``
+    (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS."""
+    now = state.get("clock")
+    if now is None:
+        return
+    for key, value in list(state.items()):
+        if isinstance(value, dict) and "t" in value and "mx" in value:
+            S.prune(value, now - HORIZON)
+            if not value["t"]:
+                del state[key]
+    for attr_seen in state.get("seen", {}).values():
+        for k in [k for k, v in attr_seen.items() if v <= now - FIRST_SEEN_LOOKBACK * US]:
+            del attr_seen[k]
+    for name in ("cp_out", "accounts", "senders"):
+        seen = state.get(name, {})
+        for k in [k for k, v in seen.items() if v <= now - 7 * DAY * US]:
+            del seen[k]
+    labels = state.get("labels", {})
+    for k in [k for k, v in labels.items() if v[0] <= now - HORIZON]:
+        del labels[k]
+    if processed_at is not None:
+        applied = state.get("applied", {})
+        for k in [k for k, v in applied.items() if v < processed_at - REDELIVERY_SECONDS]:
+            del applied[k]
+
+
+class OnlineFeatures:
+    """Every stage in one process, states in dicts: the stream's computation without Kafka."""
 
     def __init__(self) -> None:
-        self._data: dict[tuple[str, str, int], float] = {}
-        self._newest = 0.0
+        self.states: dict[tuple[str, str], dict[str, Any]] = {}
+        self._vectors: dict[str, dict[str, float]] = {}  # answers for redeliveries
 
-    def add_and_get(self, feature: WindowFeature, entity: str, key: str, ts: float,
-                    value: float) -> float:
-        slot = (feature.name, key, bucket_start(ts, feature.window_seconds))
-        total = self._data.get(slot, 0.0) + value
-        self._data[slot] = total
-        if ts > self._newest + 3600:
-            self._newest = ts
-            self._expire()
-        return total
+    def state(self, stage: Stage, key: str) -> dict[str, Any]:
+        return self.states.setdefault((state_space(stage), key), {})
 
-    def flush(self) -> None:
-        pass
+    def process(self, ev: Mapping[str, Any]) -> dict[str, float]:
+        """All stateful features of one transaction (NaN where a stage does not apply)."""
+        known = self._vectors.get(ev["transaction_id"])
+        if known is not None:
+            return dict(known)
+        vector = dict.fromkeys((f.name for f in FEATURES), NAN)
+        for stage, key in stage_records(ev):
+            part = compute(stage, self.state(stage, key), ev)
+            if part is not None:
+                vector.update(part)
+        self._vectors[ev["transaction_id"]] = vector
+        return dict(vector)
 
-    def _expire(self) -> None:
-        sizes = {f.name: f.window_seconds for f in WINDOW_FEATURES}
-        self._data = {
-            slot: v for slot, v in self._data.items()
-            if slot[2] + 2 * sizes.get(slot[0], 0) > self._newest
-        }
+    def label(self, label: Mapping[str, Any]) -> None:
+        if label.get("merchant_id"):
+            apply_label(self.state("merchant", label["merchant_id"]), label)
 
-
-def window_key(feature: WindowFeature, ev: TransactionEvent) -> str:
-    entity = getattr(ev, feature.entity_column)
-    return f"{entity}|{ev.currency}" if feature.per_currency else str(entity)
-
-
-class WindowFeatureComputer:
-    """Updates every declared window feature with one event and returns their new values."""
-
-    def __init__(self, store: WindowStore) -> None:
-        self.store = store
-
-    def update(self, ev: TransactionEvent) -> dict[str, float]:
-        ts = ev.occurred_at_epoch
-        return {
-            f.name: self.store.add_and_get(
-                f, str(getattr(ev, f.entity_column)), window_key(f, ev), ts,
-                1.0 if f.agg == "count" else float(ev.amount_minor),
-            )
-            for f in WINDOW_FEATURES
-        }
-
-    def flush(self) -> None:
-        self.store.flush()
-
-
-def with_event_features(frame: pl.DataFrame) -> pl.DataFrame:
-    """Evaluate every declared event feature over a frame of events (batch or history)."""
-    return frame.with_columns([f.expr.alias(f.name) for f in EVENT_FEATURES])
+    def expire(self) -> None:
+        for st in self.states.values():
+            expire(st)

@@ -67,11 +67,11 @@ async def _raw_broker(settings: Settings, payloads: list[bytes]) -> dict[str, fl
 
 
 def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
-    from features import InMemoryWindowStore, WindowFeatureComputer
     from ledger import Ledger
     from models.scorer import Scorer
-    from streams.pipeline import BatchProcessor, InMemoryVectorCache, RawRecord
+    from streams.pipeline import BatchProcessor, RawRecord
     from streams.sink import LakeSink
+    from streams.testing import InMemoryTopology
 
     stage_settings = settings.with_(data_dir=settings.data_dir / "stages",
                                     mlflow_tracking_uri=settings.mlflow_tracking_uri)
@@ -79,13 +79,13 @@ def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
     scorer = Scorer(stage_settings)
     scorer.load()
     proc = BatchProcessor(stage_settings, ledger, scorer,
-                          LakeSink(stage_settings.lake_dir, ledger.engine),
-                          WindowFeatureComputer(InMemoryWindowStore()), InMemoryVectorCache())
+                          LakeSink(stage_settings.lake_dir, ledger.engine))
+    topology = InMemoryTopology()
     records = [RawRecord(p) for p in payloads]
     prepare = commit = 0.0
     for start in range(0, len(records), settings.batch_size):
         t0 = time.perf_counter()
-        batch = proc.prepare(records[start:start + settings.batch_size])
+        batch = topology.run(records[start:start + settings.batch_size])
         t1 = time.perf_counter()
         proc.commit(batch)
         t2 = time.perf_counter()

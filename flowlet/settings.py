@@ -30,6 +30,9 @@ class Settings:
     topic_dlq: str = "transactions.dlq"
     topic_alerts: str = "alerts"
     topic_fx_rates: str = "fx_rates"
+    #: Internal: re-keyed records for entity features, and feature parts for the join.
+    topic_feature_stages: str = "features.stages"
+    topic_feature_parts: str = "features.parts"
     app_id: str = "flowlet"
     database_url: str = ""  # default: SQLite file in data_dir
     api_database_url: str = ""  # the API's idempotency receipts; default: SQLite in data_dir

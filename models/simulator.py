@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from flowlet.contract import TransactionEvent
+from flowlet.contract import LabelEvent, TransactionEvent
 
 COUNTRIES = ["DE", "FR", "NL", "ES", "IT", "GB", "US", "PL"]
 HIGH_RISK_COUNTRIES = ["NG", "RU", "KP", "IR", "VN"]
@@ -206,3 +206,41 @@ class Simulator:
                     amount_minor=int(acct.typical_minor * rng.uniform(8, 25)),
                     channel="web", merchant_id=m.merchant_id, mcc=m.mcc))
         return [SimulatedTransaction(e, True, pattern) for e in evs]
+
+
+def label_events(txs: list[SimulatedTransaction], seed: int = 0,
+                 cleared_share: float = 0.01) -> list[LabelEvent]:
+    """Late labels for simulated history, sorted by when they became known.
+
+    Fraud is labelled by an analyst 1–5 days after the transaction (40%) or by a chargeback
+    10–40 days after (60%); a small share of legitimate transactions is labelled not-fraud by
+    analysts clearing alerts. Deterministic under ``seed``.
+
+    >>> from datetime import UTC, datetime
+    >>> txs = Simulator(seed=2, n_accounts=30, n_merchants=5, fraud_share=0.3).generate(
+    ...     300, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC))
+    >>> labels = label_events(txs, seed=2)
+    >>> all(lab.occurred_at > lab.transaction_occurred_at for lab in labels)
+    True
+    >>> sum(lab.is_fraud for lab in labels) == sum(t.is_fraud for t in txs)
+    True
+    """
+    rng = np.random.default_rng(seed)
+    out: list[LabelEvent] = []
+    for t in txs:
+        ev = t.event
+        if t.is_fraud:
+            chargeback = rng.random() < 0.6
+            delay = timedelta(days=float(rng.uniform(10, 40) if chargeback else rng.uniform(1, 5)))
+            source = "chargeback" if chargeback else "analyst"
+        elif rng.random() < cleared_share:
+            delay, source = timedelta(days=float(rng.uniform(0.5, 3))), "analyst"
+        else:
+            continue
+        out.append(LabelEvent(
+            label_id=f"label-{ev.transaction_id}", labelled_transaction_id=ev.transaction_id,
+            account_id=ev.account_id, merchant_id=ev.merchant_id,
+            transaction_occurred_at=ev.occurred_at, occurred_at=ev.occurred_at + delay,
+            is_fraud=t.is_fraud, source=source))
+    out.sort(key=lambda lab: (lab.occurred_at, lab.label_id))
+    return out

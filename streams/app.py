@@ -1,117 +1,111 @@
-"""The Faust worker: topic ``transactions`` (key = account id) through the batch pipeline.
+"""The Faust worker: transactions → account features → entity features → join → effects.
 
-One agent consumes micro-batches with ``stream.take_events(n, within=…)``. Feature state lives
-in a Faust table keyed by account holding tumbling-window buckets (changelog-backed, so it
-survives restarts; buckets expire so memory stays bounded), written once per account per
-batch. Because a batch holds events from several partitions, each table write runs with one of
-that account's events set as Faust's current event, so the changelog record goes to the
-account's own partition (co-partitioning holds). Events are acked only after the batch's
-ledger, lake and dead-letter effects are done: at-least-once, with idempotent effects.
+Three agents (see ``streams.stages`` for what each computes):
+
+* ``flowlet-features`` on ``transactions`` (key = account): parse, dead-letter, account-
+  partitioned features, fan-out of stage records re-keyed by entity;
+* ``flowlet-entity-features`` on ``features.stages``: merchant, device and network-node
+  features, state keyed by entity;
+* ``flowlet-pipeline`` on ``features.parts``: joins a transaction's parts and runs the effects
+  (ledger, score, lake, alerts) for complete ones, one database transaction per micro-batch.
+
+Each agent consumes micro-batches with ``stream.take_events(n, within=…)``; its state is a
+changelog-backed table co-partitioned with its topic, read and written once per key per batch.
+A batch is acknowledged only after its sends were acked by the broker and its effects are done:
+at-least-once delivery, with idempotent stages and effects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import faust
 from faust.streams import _current_event, current_event
 
-from features import WindowFeatureComputer
-from features.definitions import DAY, WINDOW_FEATURES, WindowFeature, bucket_start
+from features.online import expire
 from flowlet.settings import Settings
 from ledger import Ledger
-from streams.pipeline import BatchProcessor, FxRate, RawRecord, encode_alert
+from streams.pipeline import BatchProcessor, FxRate, PreparedBatch, RawRecord, encode_alert
 from streams.sink import LakeSink
+from streams.stages import account_stage, batch_messages, decode, entity_stage, join_stage
 
 log = logging.getLogger(__name__)
 
+#: Join entries marked done are forgotten after this long (redeliveries come much sooner).
+DONE_RETENTION_SECONDS = 600.0
 
-class FaustAccountState:
-    """Online feature state: one changelog-backed Faust table keyed by account.
 
-    Each value holds the account's tumbling-window buckets for every declared window feature
-    and the feature vectors of the transactions it processed in the last two days (for
-    redeliveries). It is written back once per touched account per micro-batch — Faust's
-    native windowed tables write one changelog record per window per update (five per event
-    here), which was measured at ~0.9k events/s end to end. Buckets expire two windows after the
-    account's newest event and cached vectors two days after they were computed, so state
-    stays bounded.
+class JsonStateTable:
+    """A changelog-backed Faust table of JSON states, read once and written once per batch.
+
+    Values are JSON bytes we encode ourselves (NaN survives; Faust's codec may not keep it).
+    A micro-batch spans partitions, so each write runs with an event of the key's own partition
+    set as Faust's current event — that decides the changelog partition (co-partitioning).
     """
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
-        self.table = app.Table("account-feature-state", default=dict,
-                               partitions=settings.partitions)
-        self._dirty: dict[str, tuple[dict[str, Any], Any]] = {}
-        self._windows = {f.name: f.window_seconds for f in WINDOW_FEATURES}
+    def __init__(self, app: faust.App, name: str, partitions: int,
+                 tidy: Any = None) -> None:
+        self.table = app.Table(name, default=None, key_type=bytes, value_type=bytes,
+                               partitions=partitions)
+        self._tidy = tidy
+        self._cache: dict[str, tuple[bytes | None, dict[str, Any]]] = {}
+        self._dirty: dict[str, Any] = {}
+        self._deletes: list[tuple[str, Any]] = []
 
-    def _peek(self, entity: str) -> dict[str, Any]:
-        hit = self._dirty.get(entity)
-        return hit[0] if hit is not None else (self.table.get(entity) or {})
-
-    def _touch(self, entity: str) -> dict[str, Any]:
-        state = self._peek(entity)
-        state.setdefault("w", {})
-        state.setdefault("v", {})
-        self._dirty[entity] = (state, current_event())  # remember a partition to write to
+    def lookup(self, key: str) -> dict[str, Any]:
+        """The key's state, to be mutated in place; the current event fixes its partition."""
+        raw = self.table.get(key.encode())
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is raw:  # decoded already, and nobody wrote it since
+            state = hit[1]
+        else:
+            state = json.loads(raw) if raw else {}
+            self._cache[key] = (raw, state)
+        self._dirty[key] = current_event()
         return state
 
-    def add_and_get(self, feature: WindowFeature, entity: str, key: str, ts: float,
-                    value: float) -> float:
-        state = self._touch(entity)
-        slots = state["w"].setdefault(f"{feature.name}|{key}", {})
-        bucket = str(bucket_start(ts, feature.window_seconds))
-        total = slots.get(bucket, 0.0) + value
-        slots[bucket] = total
-        state["t"] = max(state.get("t", 0.0), ts)
-        return float(total)
-
-    def get(self, ev: Any) -> dict[str, float] | None:
-        hit = self._peek(ev.account_id).get("v", {}).get(ev.transaction_id)
-        return hit[1] if hit else None
-
-    def put(self, ev: Any, vector: dict[str, float]) -> None:
-        # Kept by processing time: a late event must stay cached as long as a fresh one.
-        self._touch(ev.account_id)["v"][ev.transaction_id] = [time.time(), vector]
+    def delete_later(self, key: str) -> None:
+        self._deletes.append((key, current_event()))
 
     def flush(self) -> None:
-        for entity, (state, event) in self._dirty.items():
-            newest = state.get("t", 0.0)
-            for slot_key, buckets in list(state["w"].items()):
-                horizon = newest - 2 * self._windows.get(slot_key.split("|", 1)[0], DAY)
-                for bucket in [b for b in buckets if float(b) < horizon]:
-                    del buckets[bucket]
-                if not buckets:
-                    del state["w"][slot_key]
-            kept_since = time.time() - 2 * DAY
-            state["v"] = {t: v for t, v in state["v"].items() if v[0] >= kept_since}
-            token = _current_event.set(weakref.ref(event)) if event is not None else None
-            try:
-                self.table[entity] = state  # assign back: this is what the changelog records
-            finally:
-                if token is not None:
-                    _current_event.reset(token)
+        for key, event in self._dirty.items():
+            state = self._cache[key][1]
+            if self._tidy is not None:
+                self._tidy(state)
+            raw = json.dumps(state, separators=(",", ":")).encode()
+            with _as_current(event):
+                self.table[key.encode()] = raw
+            self._cache[key] = (raw, state)
+        for key, event in self._deletes:
+            with _as_current(event):
+                self.table.pop(key.encode(), None)
+            self._cache.pop(key, None)
         self._dirty.clear()
+        self._deletes.clear()
+        if len(self._cache) > 50_000:  # bounded: the table itself is the source of truth
+            self._cache.clear()
 
 
 @contextmanager
-def faust_event_context(record: RawRecord) -> Iterator[None]:
-    """Make ``record``'s Faust event the current one while its table writes happen."""
-    token = _current_event.set(weakref.ref(record.handle))
+def _as_current(event: Any) -> Iterator[None]:
+    token = _current_event.set(weakref.ref(event)) if event is not None else None
     try:
         yield
     finally:
-        _current_event.reset(token)
+        if token is not None:
+            _current_event.reset(token)
 
 
 def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
-    """Build the worker app. ``processor_factory(settings, features, vectors)`` is for tests."""
+    """Build the worker app. ``processor_factory(settings)`` is for tests."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.broker}",
@@ -129,72 +123,147 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         broker_heartbeat_interval=1.0,
     )
-    source = app.topic(settings.topic_transactions, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
-    dlq = app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw")
-    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
-    account_state = FaustAccountState(app, settings)
-    features = WindowFeatureComputer(account_state)
-    vectors = account_state
+    n = settings.partitions
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw")
+
+    source = raw_topic(settings.topic_transactions)
+    stages_topic = raw_topic(settings.topic_feature_stages)
+    parts_topic = raw_topic(settings.topic_feature_parts)
+    dlq = raw_topic(settings.topic_dlq)
+    alerts = raw_topic(settings.topic_alerts)
+    def tidy(st: dict[str, Any]) -> None:
+        expire(st, time.time())
+
+    account_states = JsonStateTable(app, "account-feature-state", n, tidy=tidy)
+    entity_states = JsonStateTable(app, "entity-feature-state", n, tidy=tidy)
+    pending = JsonStateTable(app, "pending-feature-vectors", n)
+    done_log: list[tuple[float, list[str], Any]] = []  # (done at, ids, event of their partition)
     state: dict[str, BatchProcessor] = {}
-    stats = {"batches": 0, "events": 0, "posted": 0, "rejected": 0, "duplicates": 0,
-             "dead_letters": 0, "lake_rows": 0, "alerts": 0, "holds_expired": 0,
-             "fx_rates": 0}
+    stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
+             "duplicates": 0, "dead_letters": 0, "lake_rows": 0, "alerts": 0,
+             "holds_expired": 0, "fx_rates": 0, "stage_records": 0, "parts": 0}
 
     def processor() -> BatchProcessor:
         if "p" not in state:
-            if processor_factory is not None:
-                state["p"] = processor_factory(settings, features, vectors)
-            else:
-                state["p"] = _default_processor(settings, features, vectors)
+            factory = processor_factory or _default_processor
+            state["p"] = factory(settings)
         return state["p"]
 
-    @app.agent(source, name="flowlet-pipeline")
-    async def pipeline(stream: faust.StreamT) -> None:
-        loop = asyncio.get_running_loop()
-        proc = await loop.run_in_executor(None, processor)
+    async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
+        for fut in await asyncio.gather(*sends):
+            await fut  # the broker acked it: only now may the batch be acknowledged
+
+    async def run_batches(stream: faust.StreamT, name: str,
+                          handle: Callable[[list[Any]], Awaitable[None]]) -> None:
         async for events in stream.take_events(settings.batch_size,
                                                within=settings.batch_within_seconds):
-            records = [
-                RawRecord(e.message.value or b"", e.message.key, e.message.topic,
-                          e.message.partition, e.message.offset, handle=e)
-                for e in events
-            ]
-            prepared = proc.prepare(records, faust_event_context)
             try:
-                outcome = await loop.run_in_executor(None, proc.commit_resilient, prepared)
-                sends = [dlq.send(key=d.key, value=d.value, headers=d.headers)
-                         for d in outcome.dead_letters]
-                sends += [alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
-                          for a in outcome.alerts]
-                for fut in await asyncio.gather(*sends):
-                    await fut  # wait for the broker's ack before the batch is acked
+                await handle(events)
             # Leaving the loop with an exception makes take_events ack the batch on its way
             # out (and Faust restart the agent): the batch would be lost. Stop hard instead;
-            # the unacked batch is redelivered to whichever worker takes the partitions, and
-            # every effect is idempotent.
+            # the unacked batch is redelivered and every stage and effect is idempotent.
             except asyncio.CancelledError:
-                log.warning("stopped mid-batch: %d events left unacknowledged for redelivery",
-                            len(records))
+                log.warning("%s stopped mid-batch: %d records left for redelivery", name,
+                            len(events))
                 logging.shutdown()
                 os._exit(0)
             except Exception:
-                log.critical("cannot complete a batch of %d; exiting without acking it",
-                             len(records), exc_info=True)
+                log.critical("%s cannot complete a batch of %d; exiting without acking it",
+                             name, len(events), exc_info=True)
                 logging.shutdown()
                 os._exit(70)
-            stats["batches"] += 1
-            stats["events"] += len(records)
-            stats["posted"] += outcome.posted
-            stats["rejected"] += outcome.rejected
-            stats["duplicates"] += outcome.duplicates
-            stats["dead_letters"] += len(outcome.dead_letters)
-            stats["lake_rows"] += outcome.lake_rows
-            stats["alerts"] += len(outcome.alerts)
-            log.info("batch of %d: posted=%d rejected=%d duplicates=%d dead_letters=%d "
-                     "lake_rows=%d alerts=%d", len(records), outcome.posted, outcome.rejected,
-                     outcome.duplicates,
-                     len(outcome.dead_letters), outcome.lake_rows, len(outcome.alerts))
+
+    async def features_batch(events: list[Any]) -> None:
+        records = [RawRecord(e.message.value or b"", e.message.key, e.message.topic,
+                             e.message.partition, e.message.offset, handle=e) for e in events]
+
+        def on_record(r: RawRecord) -> None:
+            _current_event.set(weakref.ref(r.handle))
+
+        token = _current_event.set(None)
+        try:
+            out = account_stage(records, account_states.lookup, n, on_record, time.time())
+        finally:
+            _current_event.reset(token)
+        sends = [dlq.send(key=d.key, value=d.value, headers=d.headers)
+                 for d in out.dead_letters]
+        sends += [stages_topic.send(value=v, partition=p)
+                  for p, v in batch_messages(out.stage_records)]
+        sends += [parts_topic.send(value=v, partition=p) for p, v in batch_messages(out.parts)]
+        await send_all(sends)
+        account_states.flush()  # only now: a state marked applied had its outputs delivered
+        stats["events"] += out.events
+        stats["labels"] += out.labels
+        stats["duplicates"] += out.duplicates
+        stats["dead_letters"] += len(out.dead_letters)
+        stats["stage_records"] += sum(len(v) for v in out.stage_records.values())
+
+    async def entity_batch(events: list[Any]) -> None:
+        parts: dict[int, list[Any]] = {}
+        now = time.time()
+        for e in events:
+            with _as_current(e):
+                for p, items in entity_stage(decode(e.message.value), entity_states.lookup,
+                                             n, now).items():
+                    parts.setdefault(p, []).extend(items)
+        await send_all([parts_topic.send(value=v, partition=p)
+                        for p, v in batch_messages(parts)])
+        entity_states.flush()  # after the sends, as in the account stage
+
+    async def join_batch(events: list[Any]) -> None:
+        loop = asyncio.get_running_loop()
+        proc = await loop.run_in_executor(None, processor)
+        now = time.time()
+        completed = []
+        for e in events:
+            with _as_current(e):
+                items = decode(e.message.value)
+                stats["parts"] += len(items)
+                done = join_stage(items, pending.lookup, now)
+                if done:
+                    done_log.append((now, [c.transaction_id for c in done], e))
+                completed += done
+        while done_log and done_log[0][0] < now - DONE_RETENTION_SECONDS:
+            _, tids, e = done_log.pop(0)
+            with _as_current(e):
+                for tid in tids:
+                    pending.delete_later(tid)
+        if not completed:
+            pending.flush()  # parts of incomplete transactions reach the changelog before ack
+            return
+        batch = PreparedBatch.of_completed(completed)
+        outcome = await loop.run_in_executor(None, proc.commit_resilient, batch)
+        sends = [dlq.send(key=d.key, value=d.value, headers=d.headers)
+                 for d in outcome.dead_letters]
+        sends += [alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
+                  for a in outcome.alerts]
+        await send_all(sends)
+        pending.flush()  # "done" markers only after the effects: a crash before redoes them
+        stats["batches"] += 1
+        for key in ("posted", "rejected", "duplicates", "lake_rows"):
+            stats[key] += getattr(outcome, key)
+        stats["dead_letters"] += len(outcome.dead_letters)
+        stats["alerts"] += len(outcome.alerts)
+        log.info("batch of %d: posted=%d rejected=%d duplicates=%d dead_letters=%d "
+                 "lake_rows=%d alerts=%d", len(completed), outcome.posted, outcome.rejected,
+                 outcome.duplicates, len(outcome.dead_letters), outcome.lake_rows,
+                 len(outcome.alerts))
+
+    @app.agent(source, name="flowlet-features")
+    async def features_agent(stream: faust.StreamT) -> None:
+        await run_batches(stream, "features", features_batch)
+
+    @app.agent(stages_topic, name="flowlet-entity-features")
+    async def entity_agent(stream: faust.StreamT) -> None:
+        await run_batches(stream, "entity-features", entity_batch)
+
+    @app.agent(parts_topic, name="flowlet-pipeline")
+    async def pipeline_agent(stream: faust.StreamT) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, processor)  # load the model now
+        await run_batches(stream, "pipeline", join_batch)
 
     @app.timer(interval=settings.hold_expiry_interval_seconds)
     async def expire_holds() -> None:
@@ -233,15 +302,13 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
     return app
 
 
-def _default_processor(settings: Settings, features: WindowFeatureComputer,
-                       vectors: FaustAccountState) -> BatchProcessor:
+def _default_processor(settings: Settings) -> BatchProcessor:
     from models.scorer import Scorer  # mlflow import is slow; only the worker needs it
 
     ledger = Ledger.from_url(settings.database_url)
     scorer = Scorer(settings)
     scorer.load()
-    return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
-                          features, vectors)
+    return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

@@ -1,16 +1,10 @@
-"""One micro-batch through validate → features → ledger → score → sink, free of Faust.
+"""The effects of one micro-batch of feature-complete transactions: ledger → score → sink.
 
-Split in two phases because of where each may run:
-
-* :meth:`BatchProcessor.prepare` parses, validates and updates the feature state. It runs on
-  the event loop (Faust tables may only change inside the stream iteration), per event inside
-  ``event_context(record)`` so the stream can point each table write at the right event.
-* :meth:`BatchProcessor.commit` posts to the ledger, scores and writes the lake: blocking I/O
-  and CPU work, run in a thread so the worker keeps heart-beating.
-
-Every effect is keyed by ``transaction_id``: the ledger and the lake deduplicate in the
-database, and the feature vector of a transaction is cached, so a redelivered event gets the
-same features (and score) instead of being counted twice.
+:meth:`BatchProcessor.commit` posts to the ledger, scores and writes the lake: blocking I/O and
+CPU work, run in a thread so the worker keeps heart-beating. Every effect is keyed by
+``transaction_id``: the ledger and the lake deduplicate in the database, and the feature stages
+answer a redelivered transaction with the vector it got the first time, so its score is the
+same too.
 """
 
 from __future__ import annotations
@@ -18,8 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +23,7 @@ import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from features import FEATURE_NAMES, WindowFeatureComputer, events_frame, with_event_features
+from features import FEATURE_NAMES, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
 from flowlet.contract import TransactionEvent
 from flowlet.settings import Settings
@@ -66,33 +59,28 @@ class Scorer(Protocol):
     def score(self, features: pd.DataFrame) -> np.ndarray: ...
 
 
-class VectorCache(Protocol):
-    """Feature vectors already computed, by transaction (so redeliveries reuse them)."""
-
-    def get(self, ev: TransactionEvent) -> dict[str, float] | None: ...
-
-    def put(self, ev: TransactionEvent, vector: dict[str, float]) -> None: ...
-
-
-class InMemoryVectorCache:
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, float]] = {}
-
-    def get(self, ev: TransactionEvent) -> dict[str, float] | None:
-        return self._data.get(ev.transaction_id)
-
-    def put(self, ev: TransactionEvent, vector: dict[str, float]) -> None:
-        self._data[ev.transaction_id] = vector
-
-
 @dataclass
 class PreparedBatch:
     events: list[TransactionEvent] = field(default_factory=list)
     vectors: list[dict[str, float]] = field(default_factory=list)
     records: list[RawRecord] = field(default_factory=list)  # parallel to events
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    redelivered: int = 0
     in_batch_duplicates: int = 0
+
+    @classmethod
+    def of_completed(cls, completed: Sequence[Any]) -> PreparedBatch:
+        """Feature-complete transactions (``streams.stages.Completed``) ready for effects."""
+        batch = cls()
+        seen: set[str] = set()
+        for c in completed:
+            if c.transaction_id in seen:
+                batch.in_batch_duplicates += 1
+                continue
+            seen.add(c.transaction_id)
+            batch.events.append(TransactionEvent.model_validate_json(c.raw_event))
+            batch.vectors.append(c.vector)
+            batch.records.append(RawRecord(c.raw_event))
+        return batch
 
 
 @dataclass
@@ -142,46 +130,12 @@ def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
 
 
 class BatchProcessor:
-    def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer, sink: LakeSink,
-                 features: WindowFeatureComputer, vectors: VectorCache) -> None:
+    def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer,
+                 sink: LakeSink) -> None:
         self.settings = settings
         self.ledger = ledger
         self.scorer = scorer
         self.sink = sink
-        self.features = features
-        self.vectors = vectors
-
-    def prepare(
-        self,
-        records: Sequence[RawRecord],
-        event_context: Callable[[RawRecord], AbstractContextManager[object]] = (
-            lambda _r: nullcontext()
-        ),
-    ) -> PreparedBatch:
-        batch = PreparedBatch()
-        seen_in_batch: set[str] = set()
-        for record in records:
-            try:
-                ev = TransactionEvent.model_validate_json(record.value)
-            except Exception as exc:  # any bad input is a dead letter, never a dead worker
-                batch.dead_letters.append(dead_letter(record, exc))
-                continue
-            if ev.transaction_id in seen_in_batch:
-                batch.in_batch_duplicates += 1
-                continue
-            seen_in_batch.add(ev.transaction_id)
-            with event_context(record):
-                vector = self.vectors.get(ev)
-                if vector:
-                    batch.redelivered += 1
-                else:
-                    vector = self.features.update(ev)
-                    self.vectors.put(ev, vector)
-            batch.events.append(ev)
-            batch.vectors.append(vector)
-            batch.records.append(record)
-        self.features.flush()  # one state write per touched entity, not one per event
-        return batch
 
     def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
                          backoff_seconds: float = 0.5) -> BatchOutcome:

@@ -12,18 +12,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features import InMemoryWindowStore, WindowFeatureComputer
-from flowlet.contract import TransactionEvent
+from flowlet.contract import LabelEvent, TransactionEvent
 from flowlet.settings import Settings
 from ledger import Ledger
-from streams.pipeline import BatchOutcome, BatchProcessor, InMemoryVectorCache, RawRecord
+from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LakeSink
+from streams.stages import account_stage, entity_stage, join_stage
 
 
 class RuleScorer:
@@ -32,29 +34,53 @@ class RuleScorer:
     model_version = "rules/1"
 
     def score(self, features: pd.DataFrame) -> np.ndarray:
-        raw = 0.15 * features["amount_log10"] + 0.05 * features["acct_tx_count_1h"]
+        raw = 0.15 * features["amount_log10"] + 0.05 * features["acct_count_1h"]
         return np.clip(raw.to_numpy(dtype=np.float64) / 1.5, 0.0, 1.0)
 
 
 def in_memory_processor(settings: Settings, scorer: object | None = None) -> BatchProcessor:
     ledger = Ledger.from_url(settings.database_url)
-    return BatchProcessor(
-        settings, ledger, scorer or RuleScorer(), LakeSink(settings.lake_dir, ledger.engine),
-        WindowFeatureComputer(InMemoryWindowStore()), InMemoryVectorCache(),
-    )
+    return BatchProcessor(settings, ledger, scorer or RuleScorer(),
+                          LakeSink(settings.lake_dir, ledger.engine))
 
 
-def run_pipeline(events: Iterable[TransactionEvent | bytes], data_dir: str | Path,
+class InMemoryTopology:
+    """The worker's three feature stages with dict states, in one process (one partition)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, dict[str, Any]] = {}
+
+    def _state(self, key: str) -> dict[str, Any]:
+        return self.states.setdefault(key, {})
+
+    def _entry(self, tid: str) -> dict[str, Any]:
+        return self.pending.setdefault(tid, {})
+
+    def run(self, records: Sequence[RawRecord]) -> PreparedBatch:
+        out = account_stage(records, self._state, 1)
+        parts = [p for items in out.parts.values() for p in items]
+        for items in out.stage_records.values():
+            for more in entity_stage(items, self._state, 1).values():
+                parts += more
+        batch = PreparedBatch.of_completed(join_stage(parts, self._entry, time.time()))
+        batch.dead_letters = out.dead_letters
+        batch.in_batch_duplicates += out.duplicates
+        return batch
+
+
+def run_pipeline(events: Iterable[TransactionEvent | LabelEvent | bytes], data_dir: str | Path,
                  scorer: object | None = None, batch_size: int = 500) -> BatchOutcome:
     """Push events (models or raw JSON bytes) through every stage; return the summed outcome."""
     settings = Settings(data_dir=Path(data_dir))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     proc = in_memory_processor(settings, scorer)
+    topology = InMemoryTopology()
     records = [
         RawRecord(e if isinstance(e, bytes) else e.model_dump_json().encode(), offset=i)
         for i, e in enumerate(events)
     ]
     total = BatchOutcome()
     for start in range(0, len(records), batch_size):
-        total.add(proc.commit(proc.prepare(records[start:start + batch_size])))
+        total.add(proc.commit(topology.run(records[start:start + batch_size])))
     return total

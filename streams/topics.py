@@ -19,6 +19,8 @@ def topic_specs(settings: Settings) -> dict[str, int]:
         settings.topic_transactions: settings.partitions,
         settings.topic_dlq: settings.partitions,
         settings.topic_alerts: settings.partitions,
+        settings.topic_feature_stages: settings.partitions,
+        settings.topic_feature_parts: settings.partitions,
         settings.topic_fx_rates: 1,  # low volume, and rates must apply in order
     }
 

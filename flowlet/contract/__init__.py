@@ -8,6 +8,7 @@ from flowlet.contract.events import (
     EventType,
     TransactionEvent,
 )
+from flowlet.contract.labels import LABEL_EVENT_TYPE, LabelEvent
 from flowlet.contract.schema import SCHEMA_PATH, transaction_json_schema
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "Channel",
     "EventType",
+    "LABEL_EVENT_TYPE",
+    "LabelEvent",
     "TransactionEvent",
     "format_minor",
     "transaction_json_schema",

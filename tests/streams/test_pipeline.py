@@ -1,14 +1,12 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from features import InMemoryWindowStore, WindowFeatureComputer
 from flowlet.lake import connect
 from flowlet.settings import Settings
 from ledger import Ledger
 from models.simulator import Simulator
-from streams.pipeline import BatchProcessor, InMemoryVectorCache, RawRecord
-from streams.sink import LakeSink
-from streams.testing import RuleScorer, run_pipeline
+from streams.pipeline import RawRecord
+from streams.testing import InMemoryTopology, in_memory_processor, run_pipeline
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 EVENTS = [t.event for t in Simulator(seed=2, n_accounts=40, n_merchants=10).generate(
@@ -32,23 +30,46 @@ def test_run_pipeline_posts_scores_and_sinks_each_transaction_once(tmp_path):
     assert set(ledger.trial_balance().values()) == {0}
 
 
-def _processor(tmp_path, vectors=None):
-    settings = Settings(data_dir=tmp_path)
-    ledger = Ledger.from_url(settings.database_url)
-    return BatchProcessor(settings, ledger, RuleScorer(), LakeSink(settings.lake_dir,
-                                                                   ledger.engine),
-                          WindowFeatureComputer(InMemoryWindowStore()),
-                          vectors or InMemoryVectorCache())
+class _Processor:
+    """The effects processor plus the in-memory feature stages feeding it."""
+
+    def __init__(self, tmp_path):
+        self.inner = in_memory_processor(Settings(data_dir=tmp_path))
+        self.topology = InMemoryTopology()
+
+    def prepare(self, records):
+        return self.topology.run(records)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    @property
+    def ledger(self):
+        return self.inner.ledger
+
+    @ledger.setter
+    def ledger(self, value):
+        self.inner.ledger = value
 
 
-def test_a_redelivered_batch_reuses_features_and_changes_nothing(tmp_path):
+def _processor(tmp_path):
+    return _Processor(tmp_path)
+
+
+def test_a_redelivered_batch_changes_nothing(tmp_path):
     proc = _processor(tmp_path)
     records = [RawRecord(e.model_dump_json().encode(), offset=i) for i, e in enumerate(EVENTS)]
-    first = proc.commit(proc.prepare(records[:300]))
-    # The worker "crashes" after the commit, before acking: the same records come again.
+    first_prepared = proc.prepare(records[:300])
+    first = proc.commit(first_prepared)
+    states_after = json.dumps(proc.topology.states, sort_keys=True)
+    # Redelivered after its states were persisted: every stage knows it applied them.
+    assert proc.prepare(records[:300]).events == []
+    assert json.dumps(proc.topology.states, sort_keys=True) == states_after
+    # Redelivered after a crash that lost the states' last write: recomputed from the same
+    # state, the vectors are the same, and the effects deduplicate in the database.
+    proc.topology = InMemoryTopology()
     again_prepared = proc.prepare(records[:300])
-    assert again_prepared.redelivered == 300
-    assert again_prepared.vectors == proc.prepare(records[:300]).vectors
+    assert again_prepared.vectors == first_prepared.vectors
     again = proc.commit(again_prepared)
     assert (first.posted, again.posted, again.duplicates, again.lake_rows) == (300, 0, 300, 0)
     assert [r["score"] for r in again.rows] == [r["score"] for r in first.rows]
