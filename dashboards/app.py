@@ -14,5 +14,6 @@ if "settings" not in st.session_state:
 pages = st.navigation([
     st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:",
             default=True),
+    st.Page("app_pages/features.py", title="Features", icon=":material/functions:"),
 ])
 pages.run()

@@ -168,6 +168,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from features.catalogue import write_readme
+
+    log.info("wrote the feature registry to %s", write_readme())
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from flowlet.contract.schema import write_schema
 
@@ -243,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
+    p.set_defaults(func=cmd_features)
     p = sub.add_parser("schema", help="regenerate flowlet/schemas/transaction.v1.json")
     p.set_defaults(func=cmd_schema)
     return parser

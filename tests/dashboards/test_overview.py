@@ -64,3 +64,19 @@ def test_the_empty_lake_view_has_the_columns_of_a_written_lake(filled_lake, tmp_
     empty = [r[0] for r in connect(tmp_path / "none").sql("describe transactions").fetchall()]
     assert empty == list(CORE_COLUMNS)
     assert set(CORE_COLUMNS) <= written
+
+
+def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
+    from features import FEATURE_NAMES
+
+    monkeypatch.setenv("FLOWLET_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(str(Path(APP).parent / "app_pages" / "features.py"),
+                           default_timeout=60)
+    from flowlet.settings import Settings
+
+    at.session_state["settings"] = Settings(data_dir=tmp_path)
+    at.run()
+    assert not at.exception, at.exception
+    shown = at.dataframe[0].value
+    assert list(shown["name"]) == list(FEATURE_NAMES)
+    assert at.metric[0].value == f"{len(FEATURE_NAMES)} of {len(FEATURE_NAMES)}"
