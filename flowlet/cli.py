@@ -159,10 +159,12 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flowlet.bench import run_bench, run_ledger_bench
+    from flowlet.bench import run_bench, run_features_bench, run_ledger_bench
 
     if args.what == "ledger":
         run_ledger_bench(args.db, args.events, args.batch)
+    elif args.what == "features":
+        run_features_bench(args.events)
     else:
         run_bench(args.events, Path(args.out) if args.out else None)
     return 0
@@ -243,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.set_defaults(func=cmd_ledger_expire)
 
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, or ledger)")
-    p.add_argument("what", nargs="?", choices=["pipeline", "ledger"], default="pipeline")
+    p.add_argument("what", nargs="?", choices=["pipeline", "ledger", "features"],
+                   default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file)")
     p.add_argument("--batch", type=int, default=500, help="ledger bench: events per batch")
