@@ -1,0 +1,236 @@
+"""Source offsets Faust cannot lose: hold partitions until the seek, commit after the effects.
+
+Faust 0.15.3 (``faust/tables/recovery.py``, ``Recovery.on_recovery_completed`` and
+``_resume_streams``) ends every rebalance by *resuming* the stream partitions, then seeking them
+to the committed offsets, then resuming flow control — which empties every agent's buffer.
+Records fetched in between move the consumer's read offset (``Consumer._read_offset``) and are
+then cleared from the buffer; what is fetched again after the seek is either dropped as already
+read (``offset < read_offset`` in ``Consumer._drain_messages``) or, when the read offset jumps,
+marked acknowledged by the gap filling (``Consumer._add_gap``) and committed unprocessed. A
+restarted worker lost records that way.
+
+:class:`OffsetsApp` closes both halves of that:
+
+* **Hold until the seek.** Its consumer keeps every stream (non-changelog) partition of a new
+  assignment out of the fetch set until the rebalance has ended (:meth:`App.on_rebalance_end`,
+  which Faust calls after the seek and after flow control was resumed) *and* a seek to the
+  committed offsets has completed during this assignment. Nothing is read from a partition
+  before its position and read offset are the committed offset, so nothing is dropped, gap-acked
+  or cleared after being counted as read.
+* **Commit after the effects.** A topic declared with :meth:`OffsetsApp.source_topic` has Faust's
+  acks off, so Faust never acks, gap-fills or commits it. The agent calls
+  ``await app.commit_processed(events)`` once the events' effects are durable; that flushes the
+  producer (table changelog records go out before their source offsets are committed) and commits
+  the highest processed offset + 1 of each partition still assigned, never moving backwards.
+
+Contract for an agent on a source topic: it is the only agent reading that topic, runs with
+``concurrency=1`` (partitions arrive in offset order, batches finish in order), completes a
+batch's effects before calling :meth:`~OffsetsApp.commit_processed`, and on an error it cannot
+handle stops the process without committing (a restarted agent would otherwise go on past the
+failed batch and a later commit would cover it). ``commit_processed`` checks the first two.
+
+A record missing between two processed ones (the next offset seen in a partition is beyond the
+last one processed + 1) is logged as an error with the range: on this topic (no transactions,
+no compaction) it would be a lost record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import faust
+from faust.exceptions import ConsumerNotStarted
+from faust.transport.consumer import ensure_TPset
+from faust.types import TP, EventT, TopicT
+
+log = logging.getLogger(__name__)
+
+
+def next_offsets(events: Iterable[EventT]) -> dict[TP, tuple[int, int]]:
+    """Per partition, ``(lowest offset, highest offset + 1)`` of the events' messages."""
+    spans: dict[TP, tuple[int, int]] = {}
+    for event in events:
+        tp, offset = event.message.tp, event.message.offset
+        low, high = spans.get(tp, (offset, offset + 1))
+        spans[tp] = (min(low, offset), max(high, offset + 1))
+    return spans
+
+
+class SeekFirstConsumer:
+    """Mixed into the transport's consumer class by :class:`OffsetsApp` (see the module doc)."""
+
+    # Class-level defaults, so the attributes exist while Faust's own __init__ runs.
+    _held: frozenset[TP] = frozenset()
+    _epoch: int = 0
+    _seeked_epoch: int = -1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._held = frozenset()
+        self._seeked_epoch = -1
+        self._next: dict[TP, int | None] = {}  # next offset expected per source partition
+        self._committed: dict[TP, int] = {}  # what commit_processed committed per partition
+        self._commit_lock = asyncio.Lock()
+        super().__init__(*args, **kwargs)
+
+    # -- hold stream partitions from assignment until a seek and the end of the rebalance ---
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self._epoch += 1
+        self._seeked_epoch = -1
+        self._held = frozenset(tp for tp in ensure_TPset(assigned)
+                               if not self._is_changelog_tp(tp))  # type: ignore[attr-defined]
+        for known in (self._committed, self._next):  # forget partitions no longer ours
+            for tp in set(known) - self._held:
+                del known[tp]
+        await super().on_partitions_assigned(assigned, generation_id)  # type: ignore[misc]
+
+    def _set_active_tps(self, tps: set[TP]) -> set[TP]:
+        active: set[TP] = super()._set_active_tps(tps)  # type: ignore[misc]
+        active.difference_update(self._held)
+        return active
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        super().resume_partitions(tps)  # type: ignore[misc]
+        self._get_active_partitions().difference_update(self._held)  # type: ignore[attr-defined]
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        super().on_buffer_drop(tp)  # type: ignore[misc]
+        if tp in self._held:
+            self._get_active_partitions().discard(tp)  # type: ignore[attr-defined]
+
+    async def perform_seek(self) -> None:
+        epoch = self._epoch
+        await super().perform_seek()  # type: ignore[misc]
+        if epoch == self._epoch:
+            self._seeked_epoch = epoch
+            read_offset = self._read_offset  # type: ignore[attr-defined]
+            for tp in self._held - set(self._next):  # new partitions resume at the committed
+                self._next[tp] = read_offset.get(tp)  # offset; kept ones at what was processed
+
+    def release_held(self) -> None:
+        """End of a rebalance: fetch the held partitions, seeking them first if not yet done."""
+        if not self._held:
+            return
+        epoch = self._epoch
+        if self._seeked_epoch == epoch:
+            self._release(epoch)
+        else:
+            log.warning("rebalance ended before the seek to committed offsets; seeking now")
+            self.add_future(self._seek_then_release(epoch))  # type: ignore[attr-defined]
+
+    async def _seek_then_release(self, epoch: int) -> None:
+        while epoch == self._epoch and not self.should_stop:  # type: ignore[attr-defined]
+            try:
+                await self.perform_seek()
+            except Exception:
+                log.exception("seek to committed offsets failed; retrying")
+                await asyncio.sleep(1.0)
+            else:
+                self._release(epoch)
+                return
+
+    def _release(self, epoch: int) -> None:
+        if epoch != self._epoch or self._seeked_epoch != epoch:
+            return
+        held, self._held = self._held, frozenset()
+        paused = self._paused_partitions  # type: ignore[attr-defined]
+        self._get_active_partitions().update(  # type: ignore[attr-defined]
+            tp for tp in held if tp not in paused)
+        log.info("fetching %d stream partitions from their committed offsets", len(held))
+
+    # -- commits of source topics, by the agents ----------------------------------------------
+    async def commit_processed_spans(self, spans: Mapping[TP, tuple[int, int]]) -> bool:
+        """Commit ``high`` for each partition (see :meth:`OffsetsApp.commit_processed`)."""
+        async with self._commit_lock:
+            try:
+                assignment = self.assignment()  # type: ignore[attr-defined]
+            except ConsumerNotStarted:
+                return False
+            offsets = {}
+            for tp, (low, high) in spans.items():
+                if tp not in assignment:  # revoked meanwhile: its new owner starts over
+                    continue
+                expected = self._next.get(tp)
+                if expected is not None and low > expected:
+                    log.error("offsets %d..%d of %s were never delivered to the agent",
+                              expected, low - 1, tp)
+                self._next[tp] = high if expected is None else max(expected, high)
+                if high > self._committed.get(tp, -1):
+                    offsets[tp] = high
+            if not offsets:
+                return False
+            app: Any = self.app  # type: ignore[attr-defined]
+            producer = app.producer
+            await producer.flush()
+            if producer.buffer.size:  # Producer.flush gives up after 0.1 s without progress:
+                return False  # table changelog records may not be out yet, so do not commit
+            if not await self._commit(offsets):  # type: ignore[attr-defined]
+                return False
+            self._committed.update(offsets)
+            app.tables.on_commit(offsets)
+            app.monitor.on_tp_commit(offsets)
+            return True
+
+
+@functools.cache
+def _seek_first(consumer_class: type) -> type:
+    return type(f"SeekFirst{consumer_class.__name__}", (SeekFirstConsumer, consumer_class),
+                {"__module__": __name__})
+
+
+class OffsetsApp(faust.App):
+    """A Faust app whose stream partitions start at the committed offsets, with agent commits."""
+
+    def source_topic(self, *topics: str, **kwargs: Any) -> TopicT:
+        """A topic whose offsets only :meth:`commit_processed` commits (Faust's acks are off)."""
+        return self.topic(*topics, acks=False, **kwargs)
+
+    async def commit_processed(self, events: Iterable[EventT]) -> bool:
+        """Commit the source offsets of ``events``, whose effects must be done and durable.
+
+        Commits the highest offset + 1 per partition (Kafka's "next to read"), only for
+        partitions this worker still owns and only forwards. Returns whether a commit happened;
+        not committing is always safe (the records are processed again after a restart).
+        """
+        spans = next_offsets(events)
+        if not spans:
+            return False
+        for topic in {tp.topic for tp in spans}:
+            self._check_source(topic)
+        consumer = self.consumer
+        if not isinstance(consumer, SeekFirstConsumer):  # pragma: no cover - set by _new_consumer
+            raise RuntimeError("commit_processed needs the consumer made by OffsetsApp")
+        return await consumer.commit_processed_spans(spans)
+
+    def _check_source(self, topic: str) -> None:
+        checked: set[str] = self.__dict__.setdefault("_checked_sources", set())
+        if topic in checked:
+            return
+        if self.topics.acks_enabled_for(topic):
+            raise RuntimeError(f"{topic!r} has Faust acks on: declare it with source_topic()")
+        readers = [a for a in self.agents.values()
+                   if topic in getattr(a.channel, "topics", ())]
+        if len(readers) != 1 or readers[0].concurrency != 1:
+            raise RuntimeError(f"source topic {topic!r} must be read by exactly one agent with "
+                               f"concurrency=1, not {[(a.name, a.concurrency) for a in readers]}")
+        checked.add(topic)
+
+    def on_rebalance_end(self) -> None:
+        super().on_rebalance_end()
+        consumer = self._consumer
+        if isinstance(consumer, SeekFirstConsumer):
+            consumer.release_held()
+
+    def _new_consumer(self) -> Any:
+        transport = self.transport
+        return _seek_first(transport.Consumer)(  # as Transport.create_consumer does
+            transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=transport.loop,
+        )
