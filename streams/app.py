@@ -11,8 +11,8 @@ Three agents (see ``streams.stages`` for what each computes):
 
 Each agent consumes micro-batches with ``stream.take_events(n, within=…)``; its state is a
 changelog-backed table co-partitioned with its topic, read and written once per key per batch.
-A batch is acknowledged only after its sends were acked by the broker and its effects are done:
-at-least-once delivery, with idempotent stages and effects.
+A batch's offsets are committed (by the agent: ``streams.offsets``) only after its sends were
+acked by the broker and its effects are done: at-least-once, with idempotent stages and effects.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from faust.streams import _current_event, current_event
 from features.online import expire
 from flowlet.settings import Settings
 from ledger import Ledger
+from streams.offsets import OffsetsApp
 from streams.pipeline import BatchProcessor, FxRate, PreparedBatch, RawRecord, encode_alert
 from streams.sink import LakeSink
 from streams.stages import account_stage, batch_messages, decode, entity_stage, join_stage
@@ -106,7 +107,7 @@ def _as_current(event: Any) -> Iterator[None]:
 
 def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
     """Build the worker app. ``processor_factory(settings)`` is for tests."""
-    app = faust.App(
+    app = OffsetsApp(  # stream partitions start at the committed offsets; agents commit
         settings.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
@@ -126,8 +127,8 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
     n = settings.partitions
 
     def raw_topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                         value_serializer="raw")
+        return app.source_topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                value_serializer="raw")  # run_batches commits, not Faust
 
     source = raw_topic(settings.topic_transactions)
     stages_topic = raw_topic(settings.topic_feature_stages)
@@ -162,9 +163,10 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
                                                within=settings.batch_within_seconds):
             try:
                 await handle(events)
-            # Leaving the loop with an exception makes take_events ack the batch on its way
-            # out (and Faust restart the agent): the batch would be lost. Stop hard instead;
-            # the unacked batch is redelivered and every stage and effect is idempotent.
+                await app.commit_processed(events)
+            # Leaving the loop with an exception makes Faust restart the agent, whose next
+            # commit would cover this batch: it would be lost. Stop hard instead; the
+            # uncommitted batch is redelivered and every stage and effect is idempotent.
             except asyncio.CancelledError:
                 log.warning("%s stopped mid-batch: %d records left for redelivery", name,
                             len(events))
