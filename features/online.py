@@ -108,10 +108,10 @@ def _velocity(parts: dict[str, float], prefix: str, count_s: S.Series, amount_s:
 
 
 def _append_pair(state: dict[str, Any], key: str, currency: str, now: int, amount: int,
-                 flag: int = 0) -> tuple[S.Series, S.Series]:
+                 flag: int = 0, entry_id: str | None = None) -> tuple[S.Series, S.Series]:
     count_s = state.setdefault(key, S.new_series())
     amount_s = state.setdefault(f"{key}|{currency}", S.new_series())
-    S.append(count_s, now, amount, flag)
+    S.append(count_s, now, amount, flag, entry_id=entry_id)
     S.append(amount_s, now, amount, 0, WINDOWS_US)
     return count_s, amount_s
 
@@ -174,7 +174,8 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, 
 def _merchant(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
     parts: dict[str, float] = {}
     now = _clock(state, t)
-    count_s, amount_s = _append_pair(state, "m", ev["currency"], now, int(ev["amount_minor"]))
+    count_s, amount_s = _append_pair(state, "m", ev["currency"], now, int(ev["amount_minor"]),
+                                     entry_id=ev["transaction_id"])
     _velocity(parts, "merchant", count_s, amount_s, now)
     end = now - LABEL_DELAY * US
     total, _ = S.window(count_s, end, LABEL_WINDOW * US)
@@ -185,10 +186,17 @@ def _merchant(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str,
 
 
 def apply_label(state: dict[str, Any], label: Mapping[str, Any]) -> None:
-    """A label for one of the merchant's transactions; the latest label per transaction wins."""
-    state.setdefault("labels", {})[label["labelled_transaction_id"]] = [
-        micros(label["transaction_occurred_at"]), micros(label["occurred_at"]),
-        bool(label["is_fraud"])]
+    """A label for one of the merchant's transactions; the latest label per transaction wins.
+
+    The labelled transaction is placed at the merchant-clock time it was counted at (so the
+    fraud count and the transaction count of a window agree, also for late transactions); a
+    transaction the merchant no longer retains (or never saw) is placed at its own time."""
+    tid = label["labelled_transaction_id"]
+    placed = S.time_of(state["m"], tid) if "m" in state else None
+    if placed is None:
+        placed = micros(label["transaction_occurred_at"])
+    state.setdefault("labels", {})[tid] = [placed, micros(label["occurred_at"]),
+                                            bool(label["is_fraud"])]
 
 
 def _device(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:

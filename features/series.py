@@ -26,8 +26,10 @@ def new_series() -> Series:
 
 
 def append(s: Series, t: int, amount: int, flag: int = 0,
-           max_windows: tuple[int, ...] = ()) -> None:
+           max_windows: tuple[int, ...] = (), entry_id: str | None = None) -> None:
     s["t"].append(t)
+    if entry_id is not None:  # kept in step with "t", to find an entry's time later
+        s.setdefault("ids", []).append(entry_id)
     s["a"].append((s["a"][-1] if s["a"] else s["a0"]) + amount)
     s["f"].append((s["f"][-1] if s["f"] else s["f0"]) + flag)
     for w in max_windows:
@@ -74,5 +76,15 @@ def prune(s: Series, before: int) -> None:
     cut = _start(s, before)
     if cut:
         s["a0"], s["f0"] = s["a"][cut - 1], s["f"][cut - 1]
-        for key in ("t", "a", "f"):
-            del s[key][:cut]
+        for key in ("t", "a", "f", "ids"):
+            if key in s:
+                del s[key][:cut]
+
+
+def time_of(s: Series, entry_id: str) -> int | None:
+    """Clock time of the retained entry appended with ``entry_id`` (None if not retained)."""
+    ids = s.get("ids", [])
+    for idx in range(len(ids) - 1, -1, -1):
+        if ids[idx] == entry_id:
+            return s["t"][idx]
+    return None
