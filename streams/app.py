@@ -154,8 +154,11 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
         return state["p"]
 
     async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
-        for fut in await asyncio.gather(*sends):
-            await fut  # the broker acked it: only now may the batch be acknowledged
+        # One at a time into the producer's buffer: concurrent sends may overtake each other
+        # when the buffer is full, and the entity stages need their records in order.
+        acks = [await send for send in sends]
+        for ack in acks:
+            await ack  # the broker acked it: only now may the batch be acknowledged
 
     async def run_batches(stream: faust.StreamT, name: str,
                           handle: Callable[[list[Any]], Awaitable[None]]) -> None:
