@@ -109,8 +109,9 @@ def _velocity(parts: dict[str, float], prefix: str, count_s: S.Series, amount_s:
 
 def _append_pair(state: dict[str, Any], key: str, currency: str, now: int, amount: int,
                  flag: int = 0, entry_id: str | None = None) -> tuple[S.Series, S.Series]:
-    count_s = state.setdefault(key, S.new_series())
-    amount_s = state.setdefault(f"{key}|{currency}", S.new_series())
+    count_s = state.get(key) or state.setdefault(key, S.new_series())
+    amount_key = f"{key}|{currency}"
+    amount_s = state.get(amount_key) or state.setdefault(amount_key, S.new_series())
     S.append(count_s, now, amount, flag, entry_id=entry_id)
     S.append(amount_s, now, amount, 0, WINDOWS_US)
     return count_s, amount_s
@@ -221,8 +222,8 @@ def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool
     else:
         money_in = amount if ev["event_type"] in INFLOW_TYPES else 0
         money_out = amount if ev["event_type"] in OUTFLOW_TYPES else 0
-    inflow = state.setdefault(f"in|{cur}", S.new_series())
-    outflow = state.setdefault(f"out|{cur}", S.new_series())
+    inflow = state.get(f"in|{cur}") or state.setdefault(f"in|{cur}", S.new_series())
+    outflow = state.get(f"out|{cur}") or state.setdefault(f"out|{cur}", S.new_series())
     S.append(inflow, now, money_in)
     S.append(outflow, now, money_out)
     _, total_in = S.window(inflow, now, DAY * US)

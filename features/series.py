@@ -53,15 +53,21 @@ def _before(s: Series, key: str, idx: int) -> int:
     return s[key][idx - 1] if idx > 0 else s[key + "0"]
 
 
+def _end(s: Series, now: int) -> int:
+    """Index after the last entry with time <= ``now`` (usually all: ``now`` is the clock)."""
+    t = s["t"]
+    return len(t) if not t or t[-1] <= now else bisect_right(t, now)
+
+
 def window(s: Series, now: int, w: int) -> tuple[int, int]:
     """(count, amount sum) of entries with time in ``(now - w, now]``."""
     lo = _start(s, now - w)
-    hi = _start(s, now)
+    hi = _end(s, now)
     return hi - lo, _before(s, "a", hi) - _before(s, "a", lo)
 
 
 def window_flags(s: Series, now: int, w: int) -> int:
-    lo, hi = _start(s, now - w), _start(s, now)
+    lo, hi = _start(s, now - w), _end(s, now)
     return _before(s, "f", hi) - _before(s, "f", lo)
 
 
