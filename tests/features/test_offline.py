@@ -293,19 +293,24 @@ def test_frame_contract_duplicates_order_and_nan():
     assert empty.height == 0 and empty.columns == [*EVENT_SCHEMA, *FEATURE_NAMES]
 
 
-def test_labels_count_when_known_at_the_event_and_the_latest_wins():
-    t0 = START
+def _merchant_relabelled(days: list[float]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Payments t0, t1, … at merchant m on the given days; t0 labelled fraud on day 9 and
+    relabelled not fraud on day 11."""
     ev = [{"transaction_id": f"t{i}", "event_type": "merchant_payment", "amount_minor": 100,
            "currency": "EUR", "account_id": "a", "merchant_id": "m", "country": "DE",
-           "channel": "web", "occurred_at": t0 + timedelta(days=d)}
-          for i, d in enumerate([0, 1, 9, 10, 12])]
+           "channel": "web", "occurred_at": START + timedelta(days=d)}
+          for i, d in enumerate(days)]
     lab = pl.DataFrame([
-        {"labelled_transaction_id": "t0", "merchant_id": "m", "transaction_occurred_at": t0,
-         "occurred_at": t0 + timedelta(days=9), "is_fraud": True},
-        {"labelled_transaction_id": "t0", "merchant_id": "m", "transaction_occurred_at": t0,
-         "occurred_at": t0 + timedelta(days=11), "is_fraud": False},
+        {"labelled_transaction_id": "t0", "merchant_id": "m", "transaction_occurred_at": START,
+         "occurred_at": START + timedelta(days=9), "is_fraud": True},
+        {"labelled_transaction_id": "t0", "merchant_id": "m", "transaction_occurred_at": START,
+         "occurred_at": START + timedelta(days=11), "is_fraud": False},
     ])
-    events = events_frame(ev)
+    return events_frame(ev), lab
+
+
+def test_labels_count_when_known_at_the_event_and_the_latest_wins():
+    events, lab = _merchant_relabelled([0, 1, 9, 10, 12])
     out = build_features(events, lab)["merchant_fraud_rate_30d_delay7d"].to_list()
     # t2 (day 9): t0, t1 in (−28d, 2d] and t0 known fraud from day 9 → 1/2; t3 likewise;
     # t4 (day 12): relabelled not fraud on day 11 → 0/2
@@ -318,18 +323,7 @@ def test_relabel_hidden_from_a_late_event_online_is_the_known_divergence():
     """Online keeps only the latest *applied* label and then requires it known at the event's
     own time, so a late event (day 9.5, after one at day 12) loses the fraud label known since
     day 9 once the not-fraud relabel of day 11 was applied; offline still uses it."""
-    t0 = START
-    ev = [{"transaction_id": f"t{i}", "event_type": "merchant_payment", "amount_minor": 100,
-           "currency": "EUR", "account_id": "a", "merchant_id": "m", "country": "DE",
-           "channel": "web", "occurred_at": t0 + timedelta(days=d)}
-          for i, d in enumerate([0, 1, 12, 9.5])]
-    lab = pl.DataFrame([
-        {"labelled_transaction_id": "t0", "merchant_id": "m", "transaction_occurred_at": t0,
-         "occurred_at": t0 + timedelta(days=9), "is_fraud": True},
-        {"labelled_transaction_id": "t0", "merchant_id": "m", "transaction_occurred_at": t0,
-         "occurred_at": t0 + timedelta(days=11), "is_fraud": False},
-    ])
-    events = events_frame(ev)
+    events, lab = _merchant_relabelled([0, 1, 12, 9.5])
     offline = build_features(events, lab)["merchant_fraud_rate_30d_delay7d"].to_list()
     online = OnlineFeatures()
     values = [online.process(item)["merchant_fraud_rate_30d_delay7d"] if kind == "event"
