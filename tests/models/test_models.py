@@ -5,7 +5,7 @@ import numpy as np
 
 from features import build_features, feature_matrix
 from models.scorer import Scorer
-from models.simulator import Simulator
+from models.simulator import PATTERNS, Simulator
 from models.training import current_champion, ensure_champion, labelled_history, train
 
 
@@ -15,7 +15,7 @@ def test_simulator_is_deterministic_and_labels_fraud_patterns():
     b = Simulator(seed=5, n_accounts=100).generate(3000, start, end)
     assert a == b
     patterns = {t.pattern for t in a if t.is_fraud}
-    assert patterns == {"card_testing", "account_takeover", "amount_burst"}
+    assert patterns <= set(PATTERNS) and len(patterns) >= 4
     assert 0.005 < np.mean([t.is_fraud for t in a]) < 0.2
     assert all(start <= t.event.occurred_at for t in a)
 
