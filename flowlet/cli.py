@@ -66,6 +66,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from models.simulator import Simulator
 
     settings = _settings(args)
+    if args.days:  # history mode: write days of labelled history to the lake
+        from models.simulator.report import run_history
+
+        run_history(settings.lake_dir, args.days, args.seed, args.customers, args.merchants)
+        return 0
     sim = Simulator(seed=args.seed, n_accounts=args.accounts)
     if args.to == "api":
         publisher: ApiPublisher | KafkaPublisher = ApiPublisher(
@@ -208,13 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     p.set_defaults(func=cmd_dashboard)
 
-    p = sub.add_parser("simulate", help="publish simulated transactions live")
+    p = sub.add_parser("simulate", help="publish simulated transactions live, or with --days "
+                                        "write labelled history to the lake")
     p.add_argument("--to", choices=["api", "kafka"], default="api")
     p.add_argument("--api-url")
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--accounts", type=int, default=500)
+    p.add_argument("--days", type=int, help="history mode: days of history to write")
+    p.add_argument("--customers", type=int, default=2000, help="history mode")
+    p.add_argument("--merchants", type=int, default=300, help="history mode")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("train", help="train and register a model on simulated history")

@@ -1,8 +1,8 @@
 """Card fraud on a stolen card: card testing and the spending burst that follows a compromise.
 
 * ``card_testing`` — a fraudster checks stolen card details with many tiny card-not-present
-  payments at different merchants within minutes, from a device (shared across a few stolen
-  cards), IP and country the cardholder never used.
+  payments at different merchants within minutes, from a device, IP and country the cardholder
+  never used; one session tests a few stolen cards from the same device.
 * ``compromised_card`` — a burst of large purchases on a stolen card within hours, at
   high-value merchants the cardholder never used, mostly online from abroad, some card-present
   with a cloned card.
@@ -42,8 +42,12 @@ def card_testing(scene: Scene, n_cases: int) -> pl.DataFrame:
     victim = customers(scene, n_cases)
     case, _ = expand(rng.integers(6, 21, n_cases))
     n = len(case)
+    # A tester works through a few stolen cards in one session, from one device.
+    tester = np.arange(n_cases) // 3
+    session = starts(scene, int(tester[-1]) + 1 if n_cases else 0, HOUR_US)[tester] \
+        + rng.integers(0, 20 * 60 * US, n_cases)
     gaps = rng.exponential(45 * US, n).astype(np.int64) + 5 * US
-    at = starts(scene, n_cases, HOUR_US)[case] + elapsed_within(case, gaps)
+    at = session[case] + elapsed_within(case, gaps)
     merchant = rng.integers(0, len(shops), n)
     cust = victim[case]
     return block(
@@ -54,7 +58,7 @@ def card_testing(scene: Scene, n_cases: int) -> pl.DataFrame:
         amount_minor=rng.integers(50, 400, n), currency=take(people.currency, cust),
         account_id=take(people.ids, cust), merchant_id=take(shops.ids, merchant),
         mcc=take(shops.mcc, merchant), card_token=take(people.cards[:, 0], cust),
-        device_id=fraud_devices(scene, (np.arange(n_cases) // 3)[case], "tester"),
+        device_id=fraud_devices(scene, tester[case], "tester"),
         ip_address=fraud_ips(scene, n_cases)[case],
         country=fraud_countries(scene, n_cases)[case], channel="ecommerce")
 

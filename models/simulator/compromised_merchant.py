@@ -56,7 +56,7 @@ def compromised_merchant(scene: Scene, n_cases: int) -> pl.DataFrame:
                      rng.integers(DAY_US, 7 * DAY_US, a) + step * rng.integers(0, HOUR_US, a))
     owner = cust[visit_of_abuse]
     cash_out = ~at_terminal & (rng.random(a) < 0.6)
-    elsewhere = merchants_of(scene, a, ("5732", "5944", "5999", "5311"))
+    elsewhere = merchants_of(scene, a, ("5732", "5944", "5311", "4511"))
     shop = np.where(at_terminal, terminal[case_of_visit[visit_of_abuse]], elsewhere)
     amount = people.spend_minor[owner] * np.where(at_terminal, rng.uniform(1, 3, a),
                                                   rng.uniform(4, 12, a))

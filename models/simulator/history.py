@@ -53,6 +53,15 @@ class History:
         return [TransactionEvent.model_validate({k: v for k, v in row.items() if v is not None})
                 for row in frame.iter_rows(named=True)]
 
+    def feature_labels(self) -> pl.DataFrame:
+        """The labels in the shape ``features.build_features`` takes (delayed-label features)."""
+        about = self.events.select("transaction_id", "merchant_id", "occurred_at")
+        return self.labels.join(about, on="transaction_id", how="left",
+                                maintain_order="left").select(
+            labelled_transaction_id="transaction_id", merchant_id="merchant_id",
+            transaction_occurred_at="occurred_at", occurred_at="labelled_at",
+            is_fraud="is_fraud")
+
     def label_events(self) -> list[LabelEvent]:
         """The labels as ``LabelEvent``s, in the order they became known."""
         about = self.events.select("transaction_id", "account_id", "merchant_id", "occurred_at")

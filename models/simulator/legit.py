@@ -76,8 +76,12 @@ def legit_activity(scene: Scene, scale: float = 1.0) -> pl.DataFrame:
     is_card = (kind == CARD) | abroad
     amount = np.where(has_merchant, spend * shops.price_level[merchant], spend)
     amount = np.where(kind == P2P, _round_to(spend * rng.lognormal(0.4, 0.7, n), 500), amount)
-    amount = np.where(kind == TOP_UP, _round_to(people.income_minor[cust]
-                                                * rng.uniform(0.1, 0.5, n), 1000), amount)
+    income = people.income_minor[cust]
+    big = rng.random(n) < 0.08  # rent, salary, savings: the large legitimate movements
+    amount = np.where(kind == TOP_UP, _round_to(income * np.where(
+        big, rng.uniform(0.8, 3.0, n), rng.uniform(0.1, 0.5, n)), 1000), amount)
+    amount = np.where((kind == P2P) & big, _round_to(income * rng.uniform(0.3, 2.5, n), 1000),
+                      amount)
     cash = _CASH_NOTES_MAJOR[rng.integers(0, len(_CASH_NOTES_MAJOR), n)] * 100
     eur_per_home = np.array([EUR_PER_UNIT[c] for c in people.currency])
     amount = np.where(kind == CASH, _round_to(cash / eur_per_home[cust], 1000), amount)
