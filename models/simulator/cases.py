@@ -23,8 +23,10 @@ def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def starts(scene: Scene, n: int, span_us: int = DAY_US) -> np.ndarray:
-    """Case start times, leaving ``span_us`` before the window's end when the window allows."""
-    latest = max(scene.start_us + 1, scene.end_us - span_us)
+    """Case start times, leaving ``span_us`` before the window's end when the window allows
+    (a shorter window: anywhere in it; the case's later events fall after the window)."""
+    latest = scene.end_us - span_us
+    latest = latest if latest > scene.start_us else max(scene.end_us, scene.start_us + 1)
     return scene.rng.integers(scene.start_us, latest, n, dtype=np.int64)
 
 

@@ -63,12 +63,16 @@ def label_rows(scene: Scene, rows: pl.DataFrame, delays: LabelDelays,
         delay=pl.Series(case_delay), chargeback=pl.Series(chargeback),
         found=pl.Series(rng.random(k) >= delays.missed_share)).drop("pattern")
     found = suspicious.join(cases, on="case_id").filter("found").sort("key")
+    # A case is closed at once; card payments are disputed one by one (own chargeback delay).
+    own_delay = (delays.chargeback_median_days * rng.lognormal(
+        0, delays.chargeback_sigma, found.height) * DAY_US).astype(np.int64)
+    is_chargeback = pl.col("chargeback") & pl.col("event_type").is_in(_CARD_EVENTS)
     fraud_labels = found.select(
         "key", "pattern", "event_type", is_fraud=pl.lit(True),
-        labelled_us=pl.col("occurred_us") + pl.col("delay")
+        labelled_us=pl.col("occurred_us")
+        + pl.when(is_chargeback).then(pl.Series(own_delay)).otherwise(pl.col("delay"))
         + pl.Series(rng.integers(0, 4 * HOUR_US, found.height)),
-        source=pl.when(pl.col("chargeback") & pl.col("event_type").is_in(_CARD_EVENTS))
-        .then(pl.lit("chargeback")).otherwise(pl.lit("analyst")))
+        source=pl.when(is_chargeback).then(pl.lit("chargeback")).otherwise(pl.lit("analyst")))
     legit = rows.filter(~pl.col("is_fraud")).sort("key")
     cleared = legit.filter(pl.Series(rng.random(legit.height) < delays.cleared_share))
     cleared_labels = cleared.select(

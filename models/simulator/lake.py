@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from models.simulator.history import History
+from models.simulator.labels import LABEL_SCHEMA
 
 TABLES = {"events": "occurred_at", "labels": "labelled_at"}
 
@@ -58,6 +59,9 @@ def read_history(lake_dir: Path) -> History:
     frames = {}
     for table, time_column in TABLES.items():
         files = sorted((history_dir(lake_dir) / table).glob("dt=*/part-*.parquet"))
+        if not files and table == "labels" and (history_dir(lake_dir) / "events").exists():
+            frames[table] = pl.DataFrame(schema=LABEL_SCHEMA)  # none known yet
+            continue
         if not files:
             raise FileNotFoundError(f"no simulated {table} under {history_dir(lake_dir)}")
         frame = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files])

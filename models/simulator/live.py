@@ -84,7 +84,7 @@ class Simulator:
         due = pl.col("occurred_us") < end_us
         window, later = rows.filter(due), rows.filter(~due)
         window, funding, dropped = self._fit(scene, window, n)
-        emitted = concat([window, funding]).sort("occurred_us", "key")
+        emitted = concat([window, funding])
         self._pending = later.filter(~pl.col("original_key").is_in(dropped).fill_null(False))
         self._balances = pl.concat([
             self._balances, balance_deltas(emitted).select(

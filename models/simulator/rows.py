@@ -127,9 +127,9 @@ def transaction_ids(keys: pl.Expr, seed: int) -> pl.Expr:
 
 
 def finalize(rows: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """Working rows → canonical history columns, sorted by time (then key)."""
+    """Working rows → canonical history columns, sorted by time (top-ups first, then key)."""
     return (
-        rows.sort("occurred_us", "key")
+        rows.sort(pl.col("occurred_us"), pl.col("event_type") != "top_up", pl.col("key"))
         .with_columns(
             transaction_id=transaction_ids(pl.col("key"), seed),
             original_transaction_id=pl.when(pl.col("original_key").is_not_null())
