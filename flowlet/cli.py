@@ -166,7 +166,11 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from flowlet.bench import run_bench, run_features_bench, run_ledger_bench
 
-    if args.what == "ledger":
+    if args.what == "simulator":
+        from models.simulator.report import bench_simulator
+
+        bench_simulator()
+    elif args.what == "ledger":
         run_ledger_bench(args.db, args.events, args.batch)
     elif args.what == "features":
         run_features_bench(args.events)
@@ -254,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.set_defaults(func=cmd_ledger_expire)
 
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, or ledger)")
-    p.add_argument("what", nargs="?", choices=["pipeline", "ledger", "features"],
+    p.add_argument("what", nargs="?", choices=["pipeline", "ledger", "features", "simulator"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file)")

@@ -79,3 +79,33 @@ def run_history(lake_dir: Path, days: int, seed: int, customers: int, merchants:
     log.info("wrote %d simulated events and %d labels to %s", facts["events"], facts["labels"],
              history_dir(lake_dir))
     return {**facts, "files": len(files), "seconds": took}
+
+
+def bench_simulator(console: Console | None = None) -> list[dict]:
+    """``flowlet bench simulator``: events/s of ``simulate_history`` and ``Simulator.generate``."""
+    from datetime import UTC, datetime, timedelta
+
+    from models.simulator.live import Simulator
+
+    console = console or Console(stderr=True)
+    rows = []
+    for days, customers in ((30, 2000), (30, 5000), (30, 25_000)):
+        t0 = time.perf_counter()
+        events = simulate_history(days, seed=1, customers=customers).events.height
+        took = time.perf_counter() - t0
+        rows.append({"what": f"simulate_history {days} d × {customers:,} customers",
+                     "events": events, "seconds": took})
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    t0 = time.perf_counter()
+    n = len(Simulator(seed=1, n_accounts=1000).generate(20_000, end - timedelta(days=3), end))
+    rows.append({"what": "Simulator.generate (validated objects)", "events": n,
+                 "seconds": time.perf_counter() - t0})
+    table = Table(title="Simulator throughput")
+    for column in ("what", "events", "seconds", "events/s"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for r in rows:
+        r["events_per_s"] = r["events"] / r["seconds"]
+        table.add_row(r["what"], f"{r['events']:,}", f"{r['seconds']:.2f}",
+                      f"{r['events_per_s']:,.0f}")
+    console.print(table)
+    return rows
