@@ -16,7 +16,7 @@ typology instance). :func:`finalize` turns keys into transaction ids and times i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -45,7 +45,6 @@ class Scene:
     end_us: int
     next_key: int = 0
     next_case: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     def keys(self, n: int) -> np.ndarray:
         out = np.arange(self.next_key, self.next_key + n, dtype=np.int64)
