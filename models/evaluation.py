@@ -107,29 +107,49 @@ def precision_at_k_per_day(frame: pl.DataFrame, scores: np.ndarray, labels: np.n
                                       "precision": pl.Float64})
 
 
-def choose_threshold(y: np.ndarray, s: np.ndarray, target_precision: float = 0.5,
-                     fallback_top_share: float = 0.005) -> tuple[float, str, float, float]:
-    """The alert threshold from validation data: ``(threshold, kind, precision, recall)``.
+def choose_threshold(y: np.ndarray, s: np.ndarray, amount_minor: np.ndarray | None = None,
+                     *, rule: str = "cost", alert_cost_minor: int = 1_000,
+                     target_precision: float = 0.5, top_share: float = 0.005
+                     ) -> tuple[float, str, float, float]:
+    """The alert threshold from validation data: ``(threshold, rule used, precision, recall)``.
 
-    ``kind="precision"``: the lowest score whose alerts reach ``target_precision`` (most
-    recall at that precision). If no threshold reaches it (or there is no fraud), ``"top_share"``:
-    the score that alerts the top ``fallback_top_share`` of transactions.
+    * ``"cost"`` (default): the threshold minimising the cost model above on the validation
+      rows — alert the top j transactions for the j with the least ``alert_cost_minor × j +
+      missed fraud amount``;
+    * ``"precision"``: the lowest score whose alerts reach ``target_precision``;
+    * ``"top_share"``: alert the top ``top_share`` of transactions — also the fallback when the
+      chosen rule has nothing to go on (no fraud known, precision never reached).
+
+    >>> y = np.array([1, 0, 1, 0, 0]); s = np.array([.9, .8, .7, .2, .1])
+    >>> choose_threshold(y, s, np.array([5000, 9, 50, 9, 9]), alert_cost_minor=100)[:2]
+    (0.9, 'cost')
+    >>> choose_threshold(y, s, np.array([5000, 9, 5000, 9, 9]), alert_cost_minor=100)[:2]
+    (0.7, 'cost')
     """
     y = np.asarray(y, dtype=bool)
     s = np.asarray(s, dtype=np.float64)
-    if y.any() and len(s):
-        p, r, t = precision_recall_curve(y, s)
+    thr: float | None = None
+    if y.any() and len(s) and rule == "precision":
+        p, _, t = precision_recall_curve(y, s)
         ok = np.flatnonzero(p[:-1] >= target_precision)
-        if len(ok):
-            i = ok[0]
-            return float(t[i]), "precision", float(p[i]), float(r[i])
-    if not len(s):
-        return 0.5, "top_share", float("nan"), float("nan")
-    thr = float(np.quantile(s, 1 - fallback_top_share))
+        thr = float(t[ok[0]]) if len(ok) else None
+    elif y.any() and len(s) and rule == "cost":
+        amount = (np.ones(len(s)) if amount_minor is None
+                  else np.asarray(amount_minor, dtype=np.float64))
+        order = np.argsort(-s, kind="stable")
+        ss = s[order]
+        saved = np.cumsum(np.where(y[order], amount[order], 0.0))
+        last = np.r_[np.flatnonzero(ss[1:] != ss[:-1]), len(ss) - 1]  # end of each tie group
+        cost = alert_cost_minor * (last + 1) - saved[last]  # + total fraud amount (constant)
+        best = int(np.argmin(cost))
+        thr = float(ss[last[best]]) if cost[best] < 0 else float(np.nextafter(ss[0], np.inf))
+    if thr is None:
+        rule = "top_share"
+        thr = float(np.quantile(s, 1 - top_share)) if len(s) else 0.5
     alerted = s >= thr
     prec = float(y[alerted].mean()) if alerted.any() else float("nan")
-    rec = float((y & alerted).sum() / max(y.sum(), 1))
-    return thr, "top_share", prec, rec
+    rec = float((y & alerted).sum() / y.sum()) if y.any() else float("nan")
+    return thr, rule, prec, rec
 
 
 def evaluate(frame: pl.DataFrame, y: np.ndarray, s: np.ndarray, threshold: float,

@@ -49,9 +49,11 @@ class TrainConfig:
     iforest_trees: int = 100
     iforest_max_samples: int = 256
     combiner_c: float = 1.0
-    #: alert threshold = lowest validation score reaching this precision (see choose_threshold)
+    #: how the alert threshold is chosen on validation: "cost", "precision" or "top_share"
+    #: (``models.evaluation.choose_threshold``)
+    threshold_rule: str = "cost"
     target_precision: float = 0.5
-    fallback_top_share: float = 0.005
+    top_share: float = 0.005
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def params(self) -> dict[str, object]:
@@ -59,8 +61,9 @@ class TrainConfig:
             "gap_hours": self.gap.total_seconds() / 3600, "test_fraction": self.test_fraction,
             "validation_fraction": self.validation_fraction,
             "iforest_trees": self.iforest_trees, "iforest_max_samples": self.iforest_max_samples,
-            "combiner_c": self.combiner_c, "target_precision": self.target_precision,
-            "fallback_top_share": self.fallback_top_share, "k_per_day": self.eval.k_per_day,
+            "combiner_c": self.combiner_c, "threshold_rule": self.threshold_rule,
+            "target_precision": self.target_precision, "top_share": self.top_share,
+            "k_per_day": self.eval.k_per_day,
             "fpr": self.eval.fpr, "alert_cost_minor": self.eval.alert_cost_minor}
         flat.update({f"xgb_{k}": v for k, v in vars(self.xgb).items()})
         return flat
@@ -103,7 +106,8 @@ def prepare(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSplit) -> Pre
 
 
 def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noqa: N803
-                 y_val: np.ndarray, config: TrainConfig, seed: int) -> EnsembleModel:
+                 y_val: np.ndarray, amount_val: np.ndarray, config: TrainConfig,
+                 seed: int) -> EnsembleModel:
     if not y_fit.any():
         raise ValueError("no fraud label known at the cutoff in the fit window: nothing to "
                          "learn from (longer history, or a shorter gap)")
@@ -118,13 +122,19 @@ def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noq
         log.warning("validation window has a single class; the combiner falls back to XGBoost")
         combiner = Combiner(0.0, 1.0, 0.0)
     model = EnsembleModel(supervised, anomaly, combiner)
-    thr, kind, p, r = choose_threshold(y_val, model.score(X_val), config.target_precision,
-                                       config.fallback_top_share)
+    thr, kind, p, r = threshold_for(config, y_val, model.score(X_val), amount_val)
     model.alert_threshold = thr
-    model.threshold_rule = ThresholdRule(
-        kind, config.target_precision if kind == "precision" else config.fallback_top_share,
-        p, r)
+    model.threshold_rule = ThresholdRule(kind, {
+        "cost": float(config.eval.alert_cost_minor), "precision": config.target_precision,
+        "top_share": config.top_share}[kind], p, r)
     return model
+
+
+def threshold_for(config: TrainConfig, y: np.ndarray, s: np.ndarray,
+                  amount: np.ndarray) -> tuple[float, str, float, float]:
+    return choose_threshold(y, s, amount, rule=config.threshold_rule,
+                            alert_cost_minor=config.eval.alert_cost_minor,
+                            target_precision=config.target_precision, top_share=config.top_share)
 
 
 def comparison_scorers(model: EnsembleModel) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -149,16 +159,16 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
     m = data.masks
     step("fitting XGBoost, IsolationForest and the combiner")
     t0 = time.perf_counter()
+    amount = data.frame["amount_minor"].to_numpy()
     model = fit_ensemble(data.X[m["fit"]], data.y_known[m["fit"]], data.X[m["validation"]],
-                         data.y_known[m["validation"]], config, seed)
+                         data.y_known[m["validation"]], amount[m["validation"]], config, seed)
     timings["fit_seconds"] = time.perf_counter() - t0
     step("evaluating on the test window")
     t0 = time.perf_counter()
     scorers = comparison_scorers(model)
     X_val, y_val = data.X[m["validation"]], data.y_known[m["validation"]]  # noqa: N806
-    thresholds = {name: model.alert_threshold if name == "ensemble" else choose_threshold(
-        y_val, fn(X_val), config.target_precision, config.fallback_top_share)[0]
-        for name, fn in scorers.items()}
+    thresholds = {name: model.alert_threshold if name == "ensemble" else threshold_for(
+        config, y_val, fn(X_val), amount[m["validation"]])[0] for name, fn in scorers.items()}
     test_frame = data.frame.filter(pl.Series(m["test"]))
     X_test, y_test = data.X[m["test"]], data.y_eval[m["test"]]  # noqa: N806
     comparison = {name: evaluate(test_frame, y_test, fn(X_test), thresholds[name], config.eval)

@@ -99,7 +99,7 @@ def prequential_splits(start: datetime, end: datetime, *, train: timedelta, gap:
     >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
     >>> [(s.train_start.day, s.train_end.day, s.test_start.day, s.test_end.day)
     ...  for s in prequential_splits(t0, t0 + 12 * d, train=5 * d, gap=d, test=2 * d)]
-    [(1, 6, 7, 9), (3, 8, 9, 11)]
+    [(1, 6, 7, 9), (3, 8, 9, 11), (5, 10, 11, 13)]
     """
     step = step or test
     offset = timedelta(0)
