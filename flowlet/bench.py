@@ -270,3 +270,19 @@ def run_features_bench(n_events: int = 50_000) -> dict:
                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
     Console().print(figures)
     return figures
+
+
+def run_models_bench(n_events: int = 200_000) -> dict:
+    """Ensemble training time and scoring rows/s (``models.benchmark``)."""
+    from models.benchmark import run
+
+    with console.status("models bench") as status:
+        figures = run(n_events, progress=lambda msg: status.update(msg))
+    table = Table(title=f"flowlet bench models — {n_events:,} events, {figures['machine']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in figures.items():
+        table.add_row(k, f"{v:,.2f}" if isinstance(v, float) and v < 1000 else
+                      f"{v:,.0f}" if isinstance(v, float | int) else str(v))
+    Console().print(table)
+    return figures

@@ -83,18 +83,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.training import ensure_champion, labelled_history, train
-
     settings = _settings(args)
     if args.if_missing:
-        version = ensure_champion(settings, n_events=args.events, days=args.days,
-                                  seed=args.seed)
-    else:
-        from datetime import UTC, datetime
+        from models.training import ensure_champion
 
-        history = labelled_history(args.events, args.days, args.seed, datetime.now(UTC))
-        version = train(history, settings, seed=args.seed).version
-    log.info("champion is %s version %s", settings.model_name, version)
+        version = ensure_champion(settings, n_events=int(args.events), days=args.days,
+                                  seed=args.seed)
+        log.info("champion is %s version %s", settings.model_name, version)
+        return 0
+    from models.console import run_train
+
+    run_train(settings, events=args.events, labels=args.labels, days=args.days, seed=args.seed,
+              gap_days=args.gap_days, margin=args.margin, promote=args.promote)
     return 0
 
 
@@ -174,6 +174,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_ledger_bench(args.db, args.events, args.batch)
     elif args.what == "features":
         run_features_bench(args.events)
+    elif args.what == "models":
+        from flowlet.bench import run_models_bench
+
+        run_models_bench(args.events)
     else:
         run_bench(args.events, Path(args.out) if args.out else None)
     return 0
@@ -230,10 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merchants", type=int, default=300, help="history mode")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("train", help="train and register a model on simulated history")
-    p.add_argument("--events", type=int, default=30_000)
-    p.add_argument("--days", type=int, default=14)
+    p = sub.add_parser("train", help="train, evaluate and register the ensemble; the champion "
+                                     "alias moves only if it beats the champion")
+    p.add_argument("--events", default="30000",
+                   help="N simulated events, or a Parquet file of canonical events")
+    p.add_argument("--labels", help="Parquet labels (transaction_id, is_fraud, labelled_at)")
+    p.add_argument("--days", type=int, default=14, help="simulated history length")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--gap-days", type=float, help="train/test gap (default 2)")
+    p.add_argument("--margin", type=float, default=0.0, help="AP margin the gate requires")
+    p.add_argument("--promote", choices=["gate", "always", "never"], default="gate")
     p.add_argument("--if-missing", action="store_true", help="only when there is no champion")
     p.set_defaults(func=cmd_train)
 
@@ -258,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.set_defaults(func=cmd_ledger_expire)
 
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, or ledger)")
-    p.add_argument("what", nargs="?", choices=["pipeline", "ledger", "features", "simulator"],
+    p.add_argument("what", nargs="?",
+                   choices=["pipeline", "ledger", "features", "simulator", "models"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file)")

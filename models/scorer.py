@@ -61,4 +61,6 @@ class Scorer:
         if features.empty:
             return np.zeros(0)
         scores = self._model.predict(features[list(FEATURE_NAMES)].astype("float64"))
+        if isinstance(scores, pd.DataFrame):  # the ensemble: score + member scores
+            scores = scores["score"]
         return np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)

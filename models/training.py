@@ -1,41 +1,226 @@
-"""Train, evaluate, log to MLflow and register the fraud model.
+"""Train, evaluate, log to MLflow, register and gate: the one entry point notebooks and the CLI use.
 
-The bootstrap (:func:`ensure_champion`) gives a fresh stack a real model: it trains on
-simulated history when the registry has no ``champion`` yet.
+:func:`train_ensemble` takes any event history in the canonical schema plus labels
+(``models.data``), splits it by time (``models.splits``), fits and evaluates the ensemble and the
+models it is compared with (``models.fit``), logs everything to MLflow — params, metrics of every
+model, plots, the comparison table, data lineage, the pyfunc with its signature and input example
+— registers the model and runs the champion gate (``models.registry``).
+
+:func:`ensure_champion` gives a fresh stack a real model: it trains on simulated history when the
+registry has no ``champion`` yet.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import polars as pl
-import xgboost as xgb
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-from features import FEATURE_NAMES, build_features, events_frame, feature_matrix
+from features import FEATURE_NAMES, events_frame
 from flowlet.settings import Settings
-from models.mlflow_env import MlflowClient, mlflow
-from models.pyfunc import FraudModel
+from models import plots
+from models.data import Source, history_from_simulator, load_events, load_labels
+from models.ensemble import EnsembleModel
+from models.evaluation import comparison_table, markdown_table
+from models.fit import Fitted, Progress, TrainConfig, fit_and_evaluate
+from models.mlflow_env import mlflow
+from models.registry import (
+    EXPERIMENT,
+    GateDecision,
+    Promote,
+    alias_version,
+    configure_mlflow,
+    gate,
+)
 from models.simulator import Simulator
+from models.splits import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
-EXPERIMENT = "flowlet-fraud"
+
+__all__ = ["EXPERIMENT", "TrainConfig", "TrainResult", "configure_mlflow", "current_champion",
+           "ensure_champion", "labelled_history", "train", "train_ensemble"]
 
 
 @dataclass(frozen=True)
 class TrainResult:
     model_name: str
-    version: str
+    version: str | None  # None when not registered
     run_id: str
+    #: the ensemble's test-window metrics, ``test_<metric>``, plus row counts and timings
     metrics: dict[str, float]
+    #: model → test-window metrics, for the ensemble, each member alone and the rule baseline
+    comparison: dict[str, dict[str, float]]
+    gate: GateDecision | None
+    split: TimeSplit
+    timings: dict[str, float]
+    model: EnsembleModel = field(repr=False)
+
+    def table(self) -> pl.DataFrame:
+        return comparison_table(self.comparison)
+
+
+def train_ensemble(events: Source, labels: Source, settings: Settings, *,
+                   config: TrainConfig | None = None, seed: int = 7,
+                   split: TimeSplit | None = None, register: bool = True,
+                   promote: Promote = "gate", gate_margin: float = 0.0,
+                   progress: Progress | None = None, run_name: str = "ensemble",
+                   lineage: dict[str, str] | None = None) -> TrainResult:
+    """Train the ensemble on ``events`` + ``labels`` (Parquet paths or frames, see
+    ``models.data``), log the run, register the model and run the gate.
+
+    ``split`` defaults to :func:`models.splits.time_split` over the events' time range with
+    ``config``'s gap and fractions. ``promote``: ``"gate"`` (champion only if better),
+    ``"always"`` (champion regardless — still measured and logged) or ``"never"`` (register,
+    set no alias). Same data, config and seed → identical model and scores.
+    """
+    config = config or TrainConfig()
+    step = progress or (lambda _msg: None)
+    t_start = time.perf_counter()
+    step("loading events and labels")
+    ev, lab = load_events(events), load_labels(labels)
+    if ev.height == 0:
+        raise ValueError("no events to train on")
+    if split is None:
+        start = ev["occurred_at"].min()
+        end = ev["occurred_at"].max() + timedelta(microseconds=1)
+        split = time_split(start, end, gap=config.gap, test_fraction=config.test_fraction,
+                           validation_fraction=config.validation_fraction)
+    fitted = fit_and_evaluate(ev, lab, split, config, seed, progress=step)
+    model = fitted.model
+    metrics = {f"test_{k}": v for k, v in fitted.comparison["ensemble"].items()}
+    metrics.update(fitted.counts)
+
+    step("logging the run to MLflow")
+    configure_mlflow(settings)
+    version: str | None = None
+    with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        mlflow.log_params({**config.params(), "seed": seed, "n_features": len(FEATURE_NAMES),
+                           **{f"split_{k}": v for k, v in split.describe().items()},
+                           **{f"model_{k}": v for k, v in model.describe().items()}})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        for name, m in fitted.comparison.items():
+            mlflow.log_metrics({f"{name}_test_{k}": v for k, v in m.items() if np.isfinite(v)})
+        mlflow.set_tags({"flowlet.kind": "ensemble", "flowlet.members":
+                         "xgboost,isolation_forest,logistic_combiner"})
+        mlflow.log_dict(_lineage(ev, lab, split, lineage), "lineage.json")
+        _log_comparison(fitted, folder)
+        _log_figures(fitted)
+        step("logging and registering the pyfunc")
+        sample = _input_example(fitted)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=model.shell(),
+            artifacts=model.save_boosters(folder),
+            signature=mlflow.models.infer_signature(sample, model.score_frame(sample)),
+            input_example=sample.head(5),
+            registered_model_name=settings.model_name if register else None,
+        )
+        if register:
+            version = str(info.registered_model_version)
+    decision = None
+    if register and version is not None:
+        step("champion gate")
+        m = fitted.prepared.masks["test"]
+        X_test = pd.DataFrame(fitted.prepared.X[m].astype(np.float64),  # noqa: N806
+                              columns=list(FEATURE_NAMES))
+        decision = gate(settings, version, X_test, fitted.prepared.y_eval[m],
+                        model.score(fitted.prepared.X[m]), margin=gate_margin, promote=promote,
+                        run_id=run.info.run_id)
+    timings = {**fitted.timings, "total_seconds": time.perf_counter() - t_start}
+    mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).log_batch(
+        run.info.run_id, metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
+                                  for k, v in timings.items()])
+    log.info("trained %s v%s: test AP %.4f", settings.model_name, version,
+             metrics["test_average_precision"])
+    return TrainResult(settings.model_name, version, run.info.run_id, metrics,
+                       fitted.comparison, decision, split, timings, model)
+
+
+def _input_example(fitted: Fitted) -> pd.DataFrame:
+    rows = fitted.prepared.X[fitted.prepared.masks["validation"]][:50]
+    return pd.DataFrame(rows.astype(np.float64), columns=list(FEATURE_NAMES))
+
+
+def _lineage(ev: pl.DataFrame, lab: pl.DataFrame, split: TimeSplit,
+             extra: dict[str, str] | None) -> dict[str, object]:
+    ids = ev["transaction_id"].sort().to_list()
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    return {"events": ev.height, "labels": lab.height,
+            "fraud_labels": int(lab["is_fraud"].sum()),
+            "events_from": ev["occurred_at"].min().isoformat(),  # type: ignore[union-attr]
+            "events_to": ev["occurred_at"].max().isoformat(),  # type: ignore[union-attr]
+            "labels_to": (lab["labelled_at"].max().isoformat()  # type: ignore[union-attr]
+                          if lab.height else None),
+            "transaction_ids_sha256": digest, "split": split.describe(), **(extra or {})}
+
+
+def _log_comparison(fitted: Fitted, folder: Path) -> None:
+    table = comparison_table(fitted.comparison)
+    table.write_csv(folder / "comparison.csv")
+    (folder / "comparison.md").write_text(markdown_table(table))
+    mlflow.log_artifact(str(folder / "comparison.csv"), "evaluation")
+    mlflow.log_artifact(str(folder / "comparison.md"), "evaluation")
+
+
+def _log_figures(fitted: Fitted) -> None:
+    data, m = fitted.prepared, fitted.prepared.masks["test"]
+    X, y = data.X[m], data.y_eval[m]  # noqa: N806
+    scores = {name: fn(X) for name, fn in fitted.scorers.items()}
+    figures = {}
+    if y.any() and not y.all():
+        figures["pr_curve.png"] = plots.pr_curves(y, scores)
+    figures["score_histogram.png"] = plots.score_histogram(y, scores["ensemble"],
+                                                           fitted.model.alert_threshold)
+    sample = X[np.linspace(0, len(X) - 1, min(len(X), 2000)).astype(int)] if len(X) else X
+    if len(sample):
+        importance = np.abs(fitted.model.contributions(sample)).mean(axis=0)
+        figures["feature_importance.png"] = plots.feature_importance(FEATURE_NAMES, importance)
+        mlflow.log_dict({n: float(v) for n, v in zip(FEATURE_NAMES, importance, strict=True)},
+                        "evaluation/feature_importance.json")
+    for name, fig in figures.items():
+        mlflow.log_figure(fig, f"evaluation/{name}")
+        plots.close(fig)
+
+
+# ---- the stack's bootstrap and the older entry points -----------------------------------------
+
+def current_champion(settings: Settings) -> str | None:
+    client = configure_mlflow(settings)
+    return alias_version(client, settings.model_name, settings.model_alias)
+
+
+def ensure_champion(settings: Settings, n_events: int = 30_000, days: int = 14,
+                    seed: int = 7) -> str:
+    """Return the champion's version, training a first ensemble on simulated history if needed."""
+    existing = current_champion(settings)
+    if existing is not None:
+        return existing
+    log.info("no %s model yet: training one on %d simulated events", settings.model_uri,
+             n_events)
+    history = history_from_simulator(days, seed=seed, end=datetime.now(UTC),
+                                     customers=max(100, n_events // (2 * days)),
+                                     merchants=max(20, n_events // 200), n_events=n_events)
+    result = train_ensemble(history.events, history.labels, settings,
+                            config=_bootstrap_config(days), seed=seed, run_name="bootstrap")
+    return current_champion(settings) or str(result.version)
+
+
+def _bootstrap_config(days: int) -> TrainConfig:
+    # short simulated histories: a gap of a day per week of history, at most the default
+    return TrainConfig(gap=min(TrainConfig().gap, timedelta(days=max(days, 1) / 7)))
 
 
 def labelled_history(n_events: int, days: int, seed: int, end: datetime) -> pl.DataFrame:
+    """Simulated events with immediate ground truth (``is_fraud`` Int8, ``fraud_pattern``)."""
     sim = Simulator(seed=seed)
     txs = sim.generate(n_events, end - timedelta(days=days), end)
     frame = events_frame([t.event for t in txs])
@@ -45,77 +230,16 @@ def labelled_history(n_events: int, days: int, seed: int, end: datetime) -> pl.D
     )
 
 
-def configure_mlflow(settings: Settings) -> MlflowClient:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        local = not settings.mlflow_tracking_uri.startswith(("http://", "https://"))
-        # A local store keeps artifacts in the data folder; a tracking server decides itself.
-        mlflow.create_experiment(
-            EXPERIMENT,
-            artifact_location=settings.mlflow_artifacts_dir.as_uri() if local else None,
-        )
-    mlflow.set_experiment(EXPERIMENT)
-    return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
-
-
 def train(history: pl.DataFrame, settings: Settings, seed: int = 7,
           set_alias: bool = True) -> TrainResult:
-    """Train on labelled history (canonical event columns plus ``is_fraud``)."""
-    client = configure_mlflow(settings)
-    feats = build_features(history).sort("occurred_at")
-    x = feature_matrix(feats).to_pandas()
-    y = feats["is_fraud"].to_numpy()
-    cut = int(len(x) * 0.75)  # time-based split: train on the past, test on what follows
-    params = {"n_estimators": 200, "max_depth": 5, "learning_rate": 0.1, "subsample": 0.9,
-              "random_state": seed, "n_jobs": 2, "eval_metric": "aucpr"}
-    clf = xgb.XGBClassifier(**params)
-    clf.fit(x.iloc[:cut], y[:cut])
-    p_test = clf.predict_proba(x.iloc[cut:])[:, 1]
-    metrics = {
-        "test_roc_auc": float(roc_auc_score(y[cut:], p_test)),
-        "test_average_precision": float(average_precision_score(y[cut:], p_test)),
-        "train_rows": float(cut), "test_rows": float(len(x) - cut),
-        "test_fraud_rate": float(np.mean(y[cut:])),
-    }
-    with mlflow.start_run(run_name="bootstrap") as run, tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params({**params, "features": ",".join(FEATURE_NAMES)})
-        mlflow.log_metrics(metrics)
-        booster_path = Path(tmp) / "booster.json"
-        clf.get_booster().save_model(booster_path)
-        sample = x.iloc[:50]
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=FraudModel(),
-            artifacts={"booster": str(booster_path)},
-            signature=mlflow.models.infer_signature(sample, clf.predict_proba(sample)[:, 1]),
-            input_example=sample.head(3),
-            registered_model_name=settings.model_name,
-        )
-    version = str(info.registered_model_version)
-    if set_alias:
-        client.set_registered_model_alias(settings.model_name, settings.model_alias, version)
-    log.info("trained %s v%s: %s", settings.model_name, version, metrics)
-    return TrainResult(settings.model_name, version, run.info.run_id, metrics)
+    """Older entry point: events with an ``is_fraud`` column known at once (no label delay).
 
-
-def current_champion(settings: Settings) -> str | None:
-    client = configure_mlflow(settings)
-    try:
-        return str(client.get_model_version_by_alias(settings.model_name,
-                                                     settings.model_alias).version)
-    except Exception:  # no registered model or no alias yet
-        return None
-
-
-def ensure_champion(settings: Settings, n_events: int = 30_000, days: int = 14,
-                    seed: int = 7) -> str:
-    """Return the champion's version, training a first model on simulated history if needed."""
-    existing = current_champion(settings)
-    if existing is not None:
-        return existing
-    log.info("no %s model yet: training one on %d simulated events", settings.model_uri,
-             n_events)
-    history = labelled_history(n_events, days, seed, end=datetime.now(UTC))
-    return train(history, settings, seed=seed).version
+    Moves the champion alias unconditionally when ``set_alias`` (the gate still measures and
+    logs); prefer :func:`train_ensemble` with real labels.
+    """
+    labels = history.filter(pl.col("is_fraud").cast(pl.Boolean)).select(
+        "transaction_id", pl.lit(True).alias("is_fraud"),
+        pl.col("occurred_at").alias("labelled_at"))
+    return train_ensemble(history, labels, settings, seed=seed,
+                          config=TrainConfig(gap=timedelta(0)),
+                          promote="always" if set_alias else "never")

@@ -1,0 +1,187 @@
+"""The registered model: XGBoost + IsolationForest + a stacked logistic combiner, one pyfunc.
+
+``score = σ(b + w_s · logit(score_supervised) + w_a · log2(score_anomaly))`` — a logistic
+regression fitted on the *validation* window's member scores (members never saw those rows), so
+the output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
+Because the combiner is linear in the members' log-scale outputs and both members are tree
+ensembles with exact TreeSHAP attributions, :meth:`EnsembleModel.contributions` decomposes the
+ensemble's log-odds into per-feature terms that add up exactly:
+
+    logit(score) = bias + Σ_f contributions[:, f]
+
+Scorer contract (what ``models.scorer`` and the stream rely on):
+
+* ``pyfunc.predict(df)`` → pandas DataFrame, float64 columns ``score``, ``score_supervised``,
+  ``score_anomaly`` (all in [0, 1]);
+* the unwrapped python model has ``feature_names``, ``alert_threshold``, ``score_frame(X)`` (same
+  as predict without MLflow's schema enforcement) and ``contributions(X)`` → ``(n, F)``;
+* missing features (NaN values, or absent columns in ``score_frame``) are tolerated; any batch
+  size including 0; picklable; deterministic; boosters run with ``nthread=1`` after loading
+  (``set_threads`` changes that).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from models.anomaly import AnomalyModel
+from models.matrix import as_matrix
+from models.mlflow_env import mlflow
+from models.supervised import SupervisedModel
+
+OUTPUT_COLUMNS = ("score", "score_supervised", "score_anomaly")
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """Logistic regression over (supervised log-odds, log2 anomaly score)."""
+
+    intercept: float
+    w_supervised: float
+    w_anomaly: float
+
+    def logit(self, margin: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+        return self.intercept + self.w_supervised * margin + self.w_anomaly * exponent
+
+    @classmethod
+    def fit(cls, margin: np.ndarray, exponent: np.ndarray, y: np.ndarray,
+            C: float = 1.0) -> Combiner:  # noqa: N803
+        """Fitted on standardised inputs (so ``C`` regularises both alike), returned raw."""
+        from sklearn.linear_model import LogisticRegression
+
+        Z = np.column_stack([margin, exponent])  # noqa: N806
+        mu, sd = Z.mean(axis=0), Z.std(axis=0)
+        sd[sd == 0] = 1.0
+        lr = LogisticRegression(C=C, max_iter=1000).fit((Z - mu) / sd, y.astype(int))
+        w = lr.coef_[0] / sd
+        b = float(lr.intercept_[0] - np.sum(w * mu))
+        return cls(b, float(w[0]), float(w[1]))
+
+
+@dataclass
+class ThresholdRule:
+    """How ``alert_threshold`` was chosen (kept with the model, logged as params)."""
+
+    kind: str  # "precision" (lowest score reaching the target precision) or "top_share"
+    target: float
+    validation_precision: float = float("nan")
+    validation_recall: float = float("nan")
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class EnsembleModel(mlflow.pyfunc.PythonModel):
+    def __init__(self, supervised: SupervisedModel, anomaly: AnomalyModel, combiner: Combiner,
+                 alert_threshold: float = 0.5,
+                 threshold_rule: ThresholdRule | None = None) -> None:
+        if supervised.feature_names != anomaly.feature_names:
+            raise ValueError("members must read the same features")
+        self.supervised = supervised
+        self.anomaly = anomaly
+        self.combiner = combiner
+        self.alert_threshold = float(alert_threshold)
+        self.threshold_rule = threshold_rule
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.supervised.feature_names
+
+    # -- scoring --------------------------------------------------------------------------
+    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        margin = self.supervised.margin(X)
+        exponent = self.anomaly.exponent(X)
+        return self.combiner.logit(margin, exponent), margin, exponent
+
+    def score_frame(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """``score``, ``score_supervised``, ``score_anomaly`` per row (index kept for frames)."""
+        m = as_matrix(X, self.feature_names)
+        z, margin, exponent = self._parts(m)
+        out = pd.DataFrame({
+            "score": _sigmoid(z),
+            "score_supervised": _sigmoid(margin),
+            "score_anomaly": np.exp2(exponent),
+        }, index=X.index if isinstance(X, pd.DataFrame) else None)
+        return out
+
+    def score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Just the ensemble score (the common interface every model in the comparison has)."""
+        z, _, _ = self._parts(as_matrix(X, self.feature_names))
+        return _sigmoid(z)
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Signed per-feature contributions to the ensemble's log-odds, shape (n, F).
+
+        ``w_s`` × XGBoost TreeSHAP (log-odds) + ``w_a`` × the isolation forest's path-length
+        TreeSHAP (as log2 anomaly score); positive raises the risk.
+        """
+        m = as_matrix(X, self.feature_names)
+        if len(m) == 0:
+            return np.zeros((0, len(self.feature_names)))
+        return (self.combiner.w_supervised * self.supervised.contributions(m)
+                + self.combiner.w_anomaly * self.anomaly.contributions(m))
+
+    def set_threads(self, n: int) -> None:
+        """Threads per prediction call for both boosters (1 after loading: safe to share)."""
+        for booster in (self.supervised.booster, self.anomaly.booster):
+            if booster is not None:
+                booster.set_param({"nthread": n})
+
+    # -- MLflow pyfunc ----------------------------------------------------------------------
+    def predict(self, context: object, model_input: pd.DataFrame,
+                params: dict | None = None) -> pd.DataFrame:
+        return self.score_frame(model_input)
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        artifacts = context.artifacts or {}
+        for name, member in (("supervised", self.supervised), ("anomaly", self.anomaly)):
+            if member.booster is None and name in artifacts:
+                booster = xgb.Booster()
+                booster.load_model(artifacts[name])
+                booster.set_param({"nthread": 1})
+                member.booster = booster
+
+    def save_boosters(self, folder: Path) -> dict[str, str]:
+        """Write both boosters (UBJSON) for ``log_model(artifacts=...)``."""
+        paths = {}
+        for name, member in (("supervised", self.supervised), ("anomaly", self.anomaly)):
+            path = folder / f"{name}.ubj"
+            member._booster().save_model(path)
+            paths[name] = str(path)
+        return paths
+
+    def shell(self) -> EnsembleModel:
+        """A copy without boosters: what MLflow pickles; ``load_context`` loads the boosters."""
+        out = copy.copy(self)
+        out.supervised = copy.copy(self.supervised)
+        out.anomaly = copy.copy(self.anomaly)
+        out.supervised.booster = None
+        out.anomaly.booster = None
+        return out
+
+    def describe(self) -> dict[str, object]:
+        return {"combiner_intercept": self.combiner.intercept,
+                "combiner_w_supervised": self.combiner.w_supervised,
+                "combiner_w_anomaly": self.combiner.w_anomaly,
+                "alert_threshold": self.alert_threshold,
+                "threshold_rule": None if self.threshold_rule is None
+                else self.threshold_rule.kind,
+                "n_features": len(self.feature_names)}
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def members_of(model: EnsembleModel) -> dict[str, object]:
+    """Every model in the comparison that lives inside ``model``: itself and its members."""
+    return {"ensemble": model, "xgboost": model.supervised, "isolation_forest": model.anomaly}
+
+
+__all__: Sequence[str] = ("Combiner", "EnsembleModel", "OUTPUT_COLUMNS", "ThresholdRule",
+                          "members_of")

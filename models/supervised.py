@@ -1,0 +1,93 @@
+"""The supervised member: gradient-boosted trees (XGBoost) on the labelled training rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xgboost as xgb
+
+from models.matrix import as_matrix
+
+
+@dataclass(frozen=True)
+class XGBParams:
+    rounds: int = 300
+    max_depth: int = 6
+    learning_rate: float = 0.08
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+    #: 1 by default: on a shared machine OpenMP's spinning threads slow training down ~5×
+    nthread: int = 1
+
+    def booster_params(self, seed: int) -> dict[str, object]:
+        return {"objective": "binary:logistic", "eval_metric": "aucpr", "tree_method": "hist",
+                "max_depth": self.max_depth, "eta": self.learning_rate,
+                "subsample": self.subsample, "colsample_bytree": self.colsample_bytree,
+                "min_child_weight": self.min_child_weight, "lambda": self.reg_lambda,
+                "seed": seed, "nthread": self.nthread}
+
+
+class SupervisedModel:
+    """P(fraud) from an XGBoost booster over ``feature_names``; NaN = missing (learned route)."""
+
+    def __init__(self, feature_names: Sequence[str], booster: xgb.Booster | None) -> None:
+        self.feature_names = tuple(feature_names)
+        self.booster = booster
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, feature_names: Sequence[str],
+            params: XGBParams = XGBParams(), seed: int = 0) -> SupervisedModel:  # noqa: B008
+        dtrain = xgb.DMatrix(X, label=y.astype(np.float32), feature_names=list(feature_names),
+                             missing=np.nan, nthread=params.nthread)
+        booster = xgb.train(params.booster_params(seed), dtrain, num_boost_round=params.rounds)
+        booster.set_param({"nthread": 1})
+        return cls(feature_names, booster)
+
+    def _booster(self) -> xgb.Booster:
+        if self.booster is None:
+            raise RuntimeError("supervised booster not loaded")
+        return self.booster
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds of fraud."""
+        if len(X) == 0:
+            return np.zeros(0)
+        out = self._booster().inplace_predict(X, predict_type="margin", missing=np.nan)
+        return np.asarray(out, dtype=np.float64)
+
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.margin(X)))
+
+    def score(self, X: object) -> np.ndarray:
+        return self.score_matrix(as_matrix(X, self.feature_names))  # type: ignore[arg-type]
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions to the log-odds, bias column dropped, shape (n, F)."""
+        if len(X) == 0:
+            return np.zeros((0, len(self.feature_names)))
+        dm = xgb.DMatrix(X, feature_names=list(self.feature_names), missing=np.nan)
+        return np.asarray(self._booster().predict(dm, pred_contribs=True)[:, :-1],
+                          dtype=np.float64)
+
+    def importance(self) -> dict[str, float]:
+        """Total gain per feature (features never split on are absent)."""
+        return {k: float(v) for k, v in
+                self._booster().get_score(importance_type="total_gain").items()}
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k != "booster"}
+        state["booster_raw"] = (None if self.booster is None
+                                else bytes(self.booster.save_raw("ubj")))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        raw = state.pop("booster_raw")
+        self.__dict__.update(state)
+        self.booster = None
+        if raw is not None:
+            self.booster = xgb.Booster(model_file=bytearray(raw))
+            self.booster.set_param({"nthread": 1})

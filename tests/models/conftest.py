@@ -1,0 +1,38 @@
+"""Small simulated histories and one fitted ensemble, shared by the model tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models.data import History, history_from_simulator, load_events, load_labels
+from models.fit import Fitted, TrainConfig, fit_and_evaluate
+from models.splits import TimeSplit, time_split
+
+END = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def small_history(seed: int = 3, days: int = 14, n_events: int = 12_000) -> History:
+    h = history_from_simulator(days, seed=seed, end=END, customers=400, merchants=60,
+                               n_events=n_events)
+    return History(load_events(h.events), load_labels(h.labels))
+
+
+def split_of(history: History, config: TrainConfig) -> TimeSplit:
+    t = history.events["occurred_at"]
+    return time_split(t.min(), t.max() + timedelta(microseconds=1), gap=config.gap,
+                      test_fraction=config.test_fraction,
+                      validation_fraction=config.validation_fraction)
+
+
+@pytest.fixture(scope="session")
+def history() -> History:
+    return small_history()
+
+
+@pytest.fixture(scope="session")
+def fitted(history: History) -> Fitted:
+    config = TrainConfig()
+    return fit_and_evaluate(history.events, history.labels, split_of(history, config), config,
+                            seed=11)
