@@ -110,7 +110,12 @@ class _Models:
 
 
 def _inputs(features: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
-    return features.loc[:, list(names)].astype(np.float64, copy=False)
+    """The model's columns, in its order, as float64 (no copy when they already are)."""
+    if tuple(features.columns) != names:
+        features = features.loc[:, list(names)]
+    if all(dtype == np.float64 for dtype in features.dtypes):
+        return features
+    return features.astype(np.float64)
 
 
 def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
@@ -345,8 +350,11 @@ class Scorer:
         synthetic = pd.DataFrame([np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES))],
                                  columns=list(FEATURE_NAMES))
         recent = self._probe
-        probe = synthetic if recent is None else pd.concat([synthetic, recent],
-                                                           ignore_index=True)
+        if recent is not None and set(FEATURE_NAMES) <= set(recent.columns):
+            probe = pd.concat([synthetic, recent.iloc[-PROBE_ROWS:].loc[:, list(FEATURE_NAMES)]],
+                              ignore_index=True)
+        else:
+            probe = synthetic
         x = _inputs(probe, model.feature_names)
         frame = model.score_frame(x)
         score = _column(frame, "score", len(x))
@@ -383,7 +391,7 @@ class Scorer:
         shadow_score, shadow_version = self._shadow_scores(models.shadow, features)
         self._counters["batches"] += 1
         self._counters["rows"] += n
-        self._probe = features.iloc[-PROBE_ROWS:].loc[:, list(FEATURE_NAMES)].copy()
+        self._remember_probe(features)
         return ScoredBatch(
             model_name=champion.name, model_version=champion.version,
             alert_threshold=champion.alert_threshold, score=score,
@@ -392,6 +400,10 @@ class Scorer:
             reason_codes=reasons, shadow_score=shadow_score,
             shadow_model_version=shadow_version,
         )
+
+    def _remember_probe(self, features: pd.DataFrame) -> None:
+        """Keep the last batch: the next model is validated on a few of its rows too."""
+        self._probe = features  # sliced off the hot path, in validate()
 
     def _reasons(self, model: LoadedModel, x: pd.DataFrame,
                  score: np.ndarray) -> list[list[str] | None]:
