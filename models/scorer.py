@@ -247,11 +247,11 @@ class Scorer:
             alias = self.settings.model_alias
             try:
                 wanted = self._resolve(alias)
+                if wanted is None and champion is None:
+                    self._last_error = f"{self.settings.model_uri} does not exist"
             except Exception as exc:
                 self._fail(f"{alias} lookup", exc)
                 wanted = None
-            if wanted is None and champion is None:
-                self._last_error = f"{self.settings.model_uri} does not exist"
             if wanted is not None and (champion is None or champion.version != wanted):
                 if shadow is not None and shadow.version == wanted:
                     new = replace(shadow, alias=alias)  # a promoted challenger: loaded already

@@ -4,7 +4,8 @@
 CPU work, run in a thread so the worker keeps heart-beating. Every effect is keyed by
 ``transaction_id``: the ledger and the lake deduplicate in the database, and the feature stages
 answer a redelivered transaction with the vector it got the first time, so its score is the
-same too.
+same too (unless the champion was swapped in between; the lake keeps the first row). A batch is
+scored by one model version (:class:`Scorer`), which every lake row and alert names.
 """
 
 from __future__ import annotations

@@ -294,3 +294,9 @@ def test_score_frames_of_older_models():
     assert one_column["score"].tolist() == [0.3]
     with pytest.raises(ValueError, match="3 scores for 2 rows"):
         as_score_frame(np.zeros(3), 2)
+
+
+def test_no_champion_at_startup_is_an_error_naming_the_uri(registry):
+    settings, _ = registry
+    with pytest.raises(RuntimeError, match="models:/no-such-model@champion does not exist"):
+        Scorer(settings.with_(model_name="no-such-model")).load()
