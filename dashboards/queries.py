@@ -63,7 +63,8 @@ def score_histogram(con: duckdb.DuckDBPyConnection, bins: int = 20) -> pd.DataFr
 def latest_high_risk(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
     return con.sql(
         f"""SELECT occurred_at, transaction_id, account_id, event_type, amount_minor, currency,
-                   country, channel, round(score, 4) AS score, model_version
+                   country, channel, round(score, 4) AS score,
+                   array_to_string(reason_codes, ', ') AS reasons, model_version
             FROM transactions WHERE is_alert
             ORDER BY occurred_at DESC LIMIT {int(limit)}"""
     ).df()

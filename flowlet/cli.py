@@ -164,12 +164,14 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flowlet.bench import run_bench, run_features_bench, run_ledger_bench
+    from flowlet.bench import run_bench, run_features_bench, run_ledger_bench, run_scorer_bench
 
     if args.what == "simulator":
         from models.simulator.report import bench_simulator
 
         bench_simulator()
+    elif args.what == "scorer":
+        run_scorer_bench(args.events, Path(args.out) if args.out else None)
     elif args.what == "ledger":
         run_ledger_bench(args.db, args.events, args.batch)
     elif args.what == "features":
@@ -267,9 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     lp = lsub.add_parser("expire-holds", help="release card holds whose authorization expired")
     lp.set_defaults(func=cmd_ledger_expire)
 
-    p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, or ledger)")
+    p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, ledger, "
+                       "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
-                   choices=["pipeline", "ledger", "features", "simulator", "models"],
+                   choices=["pipeline", "ledger", "features", "simulator", "models", "scorer"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file)")

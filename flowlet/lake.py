@@ -18,6 +18,10 @@ CORE_COLUMNS: dict[str, str] = {
     "merchant_id": "VARCHAR", "country": "VARCHAR", "channel": "VARCHAR", "score": "DOUBLE",
     "model_version": "VARCHAR", "is_alert": "BOOLEAN", "ledger_status": "VARCHAR",
     "ledger_reason": "VARCHAR", "processed_at": "TIMESTAMPTZ",
+    # Model members, reason codes ("feature:+contribution", for alerts) and shadow scoring.
+    # model_version and shadow_model_version are "name/version".
+    "score_supervised": "DOUBLE", "score_anomaly": "DOUBLE", "reason_codes": "VARCHAR[]",
+    "shadow_score": "DOUBLE", "shadow_model_version": "VARCHAR",
 }
 
 
@@ -34,10 +38,15 @@ def connect(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     files = lake_files(lake_dir)
     if files:
         file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        source = (f"read_parquet([{file_list}], hive_partitioning = true, "
+                  "union_by_name = true)")
+        present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        # Files written before a core column existed: the column reads as NULL.
+        missing = "".join(f", NULL::{kind} AS {name}" for name, kind in CORE_COLUMNS.items()
+                          if name not in present)
         con.execute(
             f"""CREATE VIEW transactions AS
-            SELECT * EXCLUDE (dt) FROM read_parquet([{file_list}], hive_partitioning = true,
-                                                     union_by_name = true)
+            SELECT * EXCLUDE (dt){missing} FROM {source}
             QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1"""
         )
     else:

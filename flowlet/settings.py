@@ -39,8 +39,18 @@ class Settings:
     mlflow_tracking_uri: str = ""  # default: SQLite store in data_dir
     model_name: str = "flowlet-fraud"
     model_alias: str = "champion"
+    #: How often the scorer's background poller checks whether the alias moved.
     model_reload_seconds: float = 5.0
+    #: Score every batch with ``shadow_alias`` too (lake only; never affects alerts).
+    shadow_enabled: bool = False
+    shadow_alias: str = "challenger"
+    #: Reason codes: the k features contributing most to a row's risk, for rows scoring at
+    #: least ``reason_codes_min_score``; negative means the model's alert threshold (alerts
+    #: only). Contributions cost far more than scores; k = 0 turns them off.
+    reason_codes_top_k: int = 3
+    reason_codes_min_score: float = -1.0
     hold_expiry_interval_seconds: float = 60.0
+    #: Fallback only: a model that declares its own ``alert_threshold`` uses that.
     alert_threshold: float = 0.5
     batch_size: int = 500
     batch_within_seconds: float = 0.5

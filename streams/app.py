@@ -143,6 +143,7 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
     pending = JsonStateTable(app, "pending-feature-vectors", n)
     done_log: list[tuple[float, list[str], Any]] = []  # (done at, ids, event of their partition)
     state: dict[str, BatchProcessor] = {}
+    scored_by: dict[str, int] = {}  # rows per model version ("name/version")
     stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
              "duplicates": 0, "dead_letters": 0, "lake_rows": 0, "alerts": 0,
              "holds_expired": 0, "fx_rates": 0, "stage_records": 0, "parts": 0}
@@ -252,6 +253,8 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
             stats[key] += getattr(outcome, key)
         stats["dead_letters"] += len(outcome.dead_letters)
         stats["alerts"] += len(outcome.alerts)
+        for model, rows in outcome.scored_by.items():
+            scored_by[model] = scored_by.get(model, 0) + rows
         log.info("batch of %d: posted=%d rejected=%d duplicates=%d dead_letters=%d "
                  "lake_rows=%d alerts=%d", len(completed), outcome.posted, outcome.rejected,
                  outcome.duplicates, len(outcome.dead_letters), outcome.lake_rows,
@@ -302,7 +305,9 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
 
     @app.page("/stats/")
     async def stats_view(web: Any, request: Any) -> Any:
-        return web.json(stats)
+        proc = state.get("p")
+        scorer = proc.scorer.stats() if proc is not None else None
+        return web.json({**stats, "scored_by": scored_by, "scorer": scorer})
 
     return app
 
@@ -312,7 +317,7 @@ def _default_processor(settings: Settings) -> BatchProcessor:
 
     ledger = Ledger.from_url(settings.database_url)
     scorer = Scorer(settings)
-    scorer.load()
+    scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))
 
 

@@ -4,7 +4,8 @@
 CPU work, run in a thread so the worker keeps heart-beating. Every effect is keyed by
 ``transaction_id``: the ledger and the lake deduplicate in the database, and the feature stages
 answer a redelivered transaction with the vector it got the first time, so its score is the
-same too.
+same too (unless the champion was swapped in between; the lake keeps the first row). A batch is
+scored by one model version (:class:`Scorer`), which every lake row and alert names.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from features.definitions import EVENT_FEATURES
 from flowlet.contract import TransactionEvent
 from flowlet.settings import Settings
 from ledger import Ledger
+from models.scoring import ScoredBatch
 from streams.sink import LakeSink
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,15 @@ class DeadLetter:
 
 
 class Scorer(Protocol):
-    model_version: str
+    """What the effects need from a model (``models.scorer.Scorer``, ``testing.RuleScorer``).
 
-    def score(self, features: pd.DataFrame) -> np.ndarray: ...
+    ``score`` scores a whole micro-batch with one model version and says which rows alert
+    (by the model's own threshold); ``stats`` is for the worker's stats page.
+    """
+
+    def score(self, features: pd.DataFrame) -> ScoredBatch: ...
+
+    def stats(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -92,6 +100,8 @@ class BatchOutcome:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows scored per model (``name/version``), for the worker's stats.
+    scored_by: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: BatchOutcome) -> None:
         """Fold another outcome into this one (dead letters included)."""
@@ -102,6 +112,8 @@ class BatchOutcome:
         self.alerts += other.alerts
         self.dead_letters += other.dead_letters
         self.rows += other.rows
+        for model, n in other.scored_by.items():
+            self.scored_by[model] = self.scored_by.get(model, 0) + n
 
 
 #: Errors worth retrying: the database (or its connection) is briefly unavailable.
@@ -177,9 +189,6 @@ class BatchProcessor:
                                duplicates=batch.in_batch_duplicates)
         if not batch.events:
             return outcome
-        reload = getattr(self.scorer, "maybe_reload", None)
-        if reload is not None:
-            reload()  # here, between batches, so no batch is scored by a half-swapped model
         results = self.ledger.post_batch(batch.events)  # one database transaction
         # For a redelivery the ledger returns the original decision (posted or rejected).
         ledger_result = {r.transaction_id: r for r in results}
@@ -192,12 +201,15 @@ class BatchProcessor:
         feats = pd.concat(
             [frame.select([f.name for f in EVENT_FEATURES]).to_pandas(), window], axis=1
         )[list(FEATURE_NAMES)]
-        scores = self.scorer.score(feats)
-        version = self.scorer.model_version
+        scored = self.scorer.score(feats)  # one model version for the whole batch
+        model = scored.model_ref
+        shadow_model = scored.shadow_model_ref
+        alerting = scored.is_alert.tolist()
         now = datetime.now(UTC)
         rows = []
-        for ev, vector, score in zip(batch.events, batch.vectors, scores, strict=True):
-            is_alert = bool(score >= self.settings.alert_threshold)
+        for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True)):
+            score = float(scored.score[i])
+            reasons = scored.reason_codes[i]
             rows.append({
                 "transaction_id": ev.transaction_id,
                 "event_type": ev.event_type.value,
@@ -211,27 +223,42 @@ class BatchProcessor:
                 "device_id": ev.device_id,
                 "country": ev.country,
                 "channel": ev.channel.value,
-                "score": float(score),
-                "model_version": version,
-                "is_alert": is_alert,
+                "score": score,
+                "score_supervised": _number(scored.score_supervised[i]),
+                "score_anomaly": _number(scored.score_anomaly[i]),
+                "reason_codes": reasons,
+                "model_version": model,
+                "is_alert": alerting[i],
+                "shadow_score": (None if scored.shadow_score is None
+                                 else _number(scored.shadow_score[i])),
+                "shadow_model_version": shadow_model,
                 "ledger_status": ledger_result[ev.transaction_id].journal_status,
                 "ledger_reason": ledger_result[ev.transaction_id].reason,
                 "processed_at": now,
                 **{f"f_{k}": float(v) for k, v in vector.items()},
             })
-            if is_alert:
+            if alerting[i]:
                 outcome.alerts.append({
                     "alert_id": f"alert-{ev.transaction_id}",
                     "transaction_id": ev.transaction_id,
                     "account_id": ev.account_id,
-                    "score": float(score),
-                    "model_version": version,
+                    "score": score,
+                    "alert_threshold": scored.alert_threshold,
+                    "model_version": model,
+                    "reason_codes": reasons or [],
                     "occurred_at": ev.occurred_at.isoformat(),
                     "raised_at": now.isoformat(),
                 })
+        outcome.scored_by[model] = len(rows)
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
+
+
+def _number(x: float) -> float | None:
+    """A float for the lake; NaN (a member the model does not have) becomes NULL."""
+    x = float(x)
+    return None if np.isnan(x) else x
 
 
 class FxRate(BaseModel):

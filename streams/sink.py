@@ -37,6 +37,24 @@ lake_index = Table(
 )
 
 
+#: Types of columns that may be all-null in a batch: a file must not declare them as null-typed,
+#: or readers could not union it with files that have values.
+NULLABLE_TYPES: dict[str, pa.DataType] = {
+    "counterparty_account_id": pa.string(), "merchant_id": pa.string(),
+    "card_token": pa.string(), "device_id": pa.string(), "ledger_reason": pa.string(),
+    "score_supervised": pa.float64(), "score_anomaly": pa.float64(),
+    "reason_codes": pa.list_(pa.string()), "shadow_score": pa.float64(),
+    "shadow_model_version": pa.string(),
+}
+
+
+def _typed(table: pa.Table) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type) and f.name in NULLABLE_TYPES:
+            table = table.set_column(i, f.name, table.column(i).cast(NULLABLE_TYPES[f.name]))
+    return table
+
+
 class LakeSink:
     def __init__(self, lake_dir: Path, engine: Engine, table: str = "transactions") -> None:
         self.root = Path(lake_dir) / table
@@ -70,6 +88,6 @@ class LakeSink:
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / f"part-{file_id}.parquet"
             tmp = folder / f".part-{file_id}.parquet.tmp"
-            pq.write_table(pa.Table.from_pylist(day_rows), tmp, compression="zstd")
+            pq.write_table(_typed(pa.Table.from_pylist(day_rows)), tmp, compression="zstd")
             os.replace(tmp, final)
         log.debug("lake: wrote %d rows in %d files", len(rows), len(by_day))

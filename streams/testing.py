@@ -23,24 +23,48 @@ import pandas as pd
 from flowlet.contract import LabelEvent, TransactionEvent
 from flowlet.settings import Settings
 from ledger import Ledger
+from models.scoring import ScoredBatch, reasons_for
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LakeSink
 from streams.stages import account_stage, entity_stage, join_stage
 
 
 class RuleScorer:
-    """A transparent stand-in model: risk grows with amount and 1 h velocity."""
+    """A transparent stand-in model: risk grows with amount and 1 h velocity.
 
+    Honours the scorer interface (``streams.pipeline.Scorer``): the two terms are its
+    contributions, so alerts carry reason codes like the real model's.
+    """
+
+    model_name, version = "rules", "1"
     model_version = "rules/1"
+    feature_names = ("amount_log10", "acct_count_1h")
+    weights = np.array([0.15, 0.05]) / 1.5
 
-    def score(self, features: pd.DataFrame) -> np.ndarray:
-        raw = 0.15 * features["amount_log10"] + 0.05 * features["acct_count_1h"]
-        return np.clip(raw.to_numpy(dtype=np.float64) / 1.5, 0.0, 1.0)
+    def __init__(self, alert_threshold: float = 0.5, reason_codes_top_k: int = 3) -> None:
+        self.alert_threshold = alert_threshold
+        self.top_k = reason_codes_top_k
+        self.batches = 0
+
+    def score(self, features: pd.DataFrame) -> ScoredBatch:
+        contributions = (features[list(self.feature_names)].to_numpy(dtype=np.float64)
+                         * self.weights)
+        score = np.clip(contributions.sum(axis=1), 0.0, 1.0)
+        self.batches += 1
+        return ScoredBatch(
+            self.model_name, self.version, self.alert_threshold, score, score,
+            np.full(len(score), np.nan),
+            reasons_for(score, self.alert_threshold, lambda mask: contributions[mask],
+                        self.feature_names, self.top_k),
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {"model": self.model_version, "batches": self.batches}
 
 
 def in_memory_processor(settings: Settings, scorer: object | None = None) -> BatchProcessor:
     ledger = Ledger.from_url(settings.database_url)
-    return BatchProcessor(settings, ledger, scorer or RuleScorer(),
+    return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine))
 
 

@@ -37,6 +37,7 @@ def test_overview_shows_the_lake(filled_lake, monkeypatch):
     assert len(at.dataframe) == 2  # amounts by currency, latest high-risk
     high_risk = at.dataframe[1].value
     assert len(high_risk) == min(20, len(out.alerts))
+    assert all(r.startswith(("amount_log10:+", "acct_count_1h:+")) for r in high_risk["reasons"])
 
 
 def test_overview_on_an_empty_lake(tmp_path, monkeypatch):

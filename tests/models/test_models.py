@@ -27,7 +27,7 @@ def test_bootstrap_champion_scores_unseen_history(model_registry):
     scorer.load()
     assert scorer.model_version == "flowlet-fraud/1"
     later = build_features(labelled_history(3000, 2, seed=99, end=datetime.now(UTC)))
-    scores = scorer.score(feature_matrix(later).to_pandas())
+    scores = scorer.score(feature_matrix(later).to_pandas()).score
     assert scores.shape == (3000,) and scores.min() >= 0 and scores.max() <= 1
     fraud = later["is_fraud"].to_numpy() == 1
     # A real model, not a constant: fraud scores well above legitimate ones on unseen data.

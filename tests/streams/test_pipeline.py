@@ -155,3 +155,70 @@ def test_transient_errors_are_retried_then_fatal(tmp_path):
 def test_in_batch_duplicates_are_counted(tmp_path):
     out = run_pipeline(EVENTS[:10] + EVENTS[:3], tmp_path)
     assert out.duplicates == 3
+
+
+def test_alerts_and_lake_rows_carry_reason_codes_and_member_scores(tmp_path):
+    out = run_pipeline(EVENTS, tmp_path)
+    assert out.alerts
+    for alert in out.alerts:
+        assert alert["alert_threshold"] == 0.5
+        assert alert["reason_codes"], alert
+        assert all(code.split(":")[0] in {"amount_log10", "acct_count_1h"}
+                   and float(code.split(":")[1]) > 0 for code in alert["reason_codes"])
+    assert out.scored_by == {"rules/1": 600}
+    con = connect(tmp_path / "lake")
+    explained, alerts, unexplained_alerts, anomaly, shadow = con.sql(
+        """select count(*) filter (where reason_codes is not null),
+                  count(*) filter (where is_alert),
+                  count(*) filter (where is_alert and len(reason_codes) = 0),
+                  count(score_anomaly), count(shadow_score) + count(shadow_model_version)
+           from transactions""").fetchall()[0]
+    assert (explained, unexplained_alerts, anomaly, shadow) == (alerts, 0, 0, 0)
+    (first,) = con.sql("select reason_codes[1] from transactions where is_alert "
+                       "order by score desc limit 1").fetchall()[0]
+    assert first.startswith("amount_log10:+")
+
+
+class _ShadowedRules:
+    """The rule scorer with a 'challenger' that scores everything 0.99, in shadow."""
+
+    def __init__(self):
+        from streams.testing import RuleScorer
+
+        self.inner = RuleScorer()
+
+    def score(self, features):
+        import dataclasses
+
+        import numpy as np
+
+        batch = self.inner.score(features)
+        return dataclasses.replace(batch, shadow_score=np.full(len(batch), 0.99),
+                                   shadow_model_version="2")
+
+    def stats(self):
+        return self.inner.stats()
+
+
+def test_shadow_scores_reach_the_lake_but_never_raise_alerts(tmp_path):
+    plain = run_pipeline(EVENTS[:200], tmp_path / "plain")
+    out = run_pipeline(EVENTS[:200], tmp_path / "shadow", scorer=_ShadowedRules())
+    assert len(out.alerts) == len(plain.alerts) < 200
+    con = connect(tmp_path / "shadow" / "lake")
+    assert con.sql("select count(*), min(shadow_score), list(distinct shadow_model_version) "
+                   "from transactions").fetchall() == [(200, 0.99, ["rules/2"])]
+
+
+def test_lake_files_from_before_the_model_columns_read_them_as_null(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "lake" / "transactions" / "dt=2026-05-01"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"transaction_id": "old-1", "score": 0.9,
+                                          "processed_at": T0, "occurred_at": T0}]),
+                   folder / "part-old.parquet")
+    row = connect(tmp_path / "lake").sql(
+        "select transaction_id, reason_codes, shadow_score, score_anomaly "
+        "from transactions").fetchall()
+    assert row == [("old-1", None, None, None)]

@@ -1,0 +1,185 @@
+"""Promote a model while the stream runs: the worker swaps it in without a restart, every
+event lands once, later events carry the new version, no batch mixes versions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaProducer
+
+from flowlet.lake import connect
+from ledger import Ledger
+from models.mlflow_env import MlflowClient
+from models.simulator import Simulator
+from models.training import labelled_history, train
+from streams.topics import ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL = "hot-swap"  # its own model in the shared registry: other tests keep their champion
+
+
+def lake_count(s) -> int:
+    return int(connect(s.lake_dir).sql("select count(*) from transactions").fetchall()[0][0])
+
+
+def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
+        stack_settings, spawn, wait_until):
+    s = stack_settings.with_(model_name=MODEL, model_reload_seconds=1.0, shadow_enabled=True,
+                             batch_size=100, batch_within_seconds=0.2)
+    end = datetime.now(UTC)
+    v1 = train(labelled_history(3000, 3, seed=41, end=end), s, seed=41).version
+    v2 = train(labelled_history(3000, 3, seed=42, end=end), s, seed=42, set_alias=False).version
+    v3 = train(labelled_history(2000, 2, seed=44, end=end), s, seed=44, set_alias=False).version
+    old, new, challenger = f"{MODEL}/{v1}", f"{MODEL}/{v2}", f"{MODEL}/{v3}"
+    client = MlflowClient(s.mlflow_tracking_uri, s.mlflow_tracking_uri)
+    # A challenger in shadow throughout; the champion moves to a version not loaded yet.
+    client.set_registered_model_alias(MODEL, "challenger", v3)
+    ensure_topics(s)
+
+    now = datetime.now(UTC)
+    events = [t.event for t in Simulator(seed=43, n_accounts=200, n_merchants=30).generate(
+        6000, now - timedelta(hours=6), now)]
+    producer = KafkaProducer(bootstrap_servers=s.broker, acks="all", linger_ms=5,
+                             enable_idempotence=False)
+    published: list[str] = []
+
+    def publish(batch) -> None:
+        for e in batch:
+            producer.send(s.topic_transactions, e.model_dump_json(exclude_none=True).encode(),
+                          key=e.account_id.encode())
+            published.append(e.transaction_id)
+        producer.flush()
+
+    worker = spawn("worker", ["worker"], s)
+    stats_url = f"http://127.0.0.1:{s.worker_web_port}/stats/"
+
+    def worker_model() -> str | None:
+        try:
+            return (httpx.get(stats_url, timeout=2).json().get("scorer") or {}).get("model")
+        except httpx.HTTPError:
+            assert worker.proc.poll() is None, worker.tail()
+            return None
+
+    # Phase 1: the champion scores a first slice.
+    publish(events[:1000])
+    wait_until(lambda: lake_count(s) >= 1000, 180, "the first 1000 in the lake")
+    assert worker_model() == old
+
+    # Phase 2: a steady stream (~250 events/s) with the alias moved in the middle of it.
+    stop = threading.Event()
+    cursor = {"i": 1000}
+
+    def stream() -> None:
+        while not stop.is_set() and cursor["i"] < len(events):
+            publish(events[cursor["i"]:cursor["i"] + 25])
+            cursor["i"] += 25
+            time.sleep(0.1)
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    try:
+        time.sleep(2)
+        in_flight_at_move = cursor["i"]
+        client.set_registered_model_alias(MODEL, "champion", v2)
+        moved_at = datetime.now(UTC)
+        wait_until(lambda: worker_model() == new, 30, f"the worker to score with {new}",
+                   interval=0.1)
+        seen_at = datetime.now(UTC)
+        swapped_before = cursor["i"]  # everything published from here on must be scored by v2
+        while cursor["i"] < swapped_before + 1000 and streamer.is_alive():
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        streamer.join(30)
+    producer.close()
+    assert cursor["i"] >= swapped_before + 1000, "ran out of events before the checks"
+    assert in_flight_at_move > 1000
+
+    n = len(published)
+    ledger = Ledger.from_url(s.database_url)
+    wait_until(lambda: ledger.journal_count() >= n, 180, f"all {n} journals")
+    wait_until(lambda: lake_count(s) >= n, 60, f"all {n} lake rows")
+    time.sleep(2 * s.batch_within_seconds + 1)  # and nothing more arrives
+
+    con = connect(s.lake_dir)
+    # Every event exactly once, each stamped, scored and (for alerts) explained.
+    total, distinct, unscored = con.sql(
+        "select count(*), count(distinct transaction_id), count(*) filter (where score is "
+        "null or model_version is null) from transactions").fetchall()[0]
+    assert (total, distinct, unscored) == (n, n, 0)
+    assert set(con.sql("select transaction_id from transactions").df()["transaction_id"]) == \
+        set(published)
+    assert ledger.journal_count() == n
+    by_version = dict(con.sql("select model_version, count(*) from transactions group by 1")
+                      .fetchall())
+    assert set(by_version) == {old, new}, by_version
+    # One model per batch (a batch's rows share processed_at), and one switch, never back.
+    mixed = con.sql("select processed_at from transactions group by 1 "
+                    "having count(distinct model_version) > 1").fetchall()
+    assert mixed == []
+    last_old, first_new = con.sql(
+        f"select max(processed_at) filter (where model_version = '{old}'), "
+        f"min(processed_at) filter (where model_version = '{new}') from transactions"
+    ).fetchall()[0]
+    assert last_old < first_new
+    after = set(published[swapped_before:])
+    versions_after = con.sql(
+        "select transaction_id, model_version from transactions").fetchall()
+    assert {v for t, v in versions_after if t in after} == {new}
+    # Shadow: the challenger scored every row alongside whichever champion was in place.
+    shadows = con.sql(
+        "select model_version, list(distinct shadow_model_version), count(shadow_score) "
+        "from transactions group by 1").fetchall()
+    shadow_by = {v: (names, scored) for v, names, scored in shadows}
+    assert shadow_by == {old: ([challenger], by_version[old]),
+                         new: ([challenger], by_version[new])}
+    unexplained = con.sql("select count(*) from transactions where is_alert and "
+                          "(reason_codes is null or len(reason_codes) = 0)").fetchall()[0][0]
+    assert unexplained == 0
+
+    # Alerts on the topic carry the version that scored them and their reasons.
+    lake_alerts = dict(con.sql("select transaction_id, model_version from transactions "
+                               "where is_alert").fetchall())
+    alerts = asyncio.run(_consume(s.broker, s.topic_alerts, expect=len(lake_alerts)))
+    assert {a["transaction_id"]: a["model_version"] for a in alerts} == lake_alerts
+    assert all(a["reason_codes"] for a in alerts)
+
+    stats = httpx.get(stats_url, timeout=5).json()
+    assert stats["scorer"]["reloads"] == 1 and stats["scorer"]["reload_failures"] == 0
+    assert stats["scorer"]["shadow_model"] == challenger
+    assert stats["scored_by"] == by_version
+    assert worker.stop() == 0, worker.tail()
+
+    loaded_at = datetime.fromisoformat(stats["scorer"]["model_loaded_at"])
+    latency = (first_new - moved_at).total_seconds()
+    assert latency < 30, f"{latency:.1f}s from the alias move to the first {new} score"
+    load_latency = (loaded_at - moved_at).total_seconds()
+    print(f"\nHOT SWAP: alias moved → {new} loaded after {load_latency:.2f}s, first "
+          f"scores at +{latency:.2f}s (stats showed it at "
+          f"+{(seen_at - moved_at).total_seconds():.2f}s; poll every "
+          f"{s.model_reload_seconds:.0f}s); {n} events, {by_version}, {len(alerts)} alerts")
+
+
+async def _consume(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list[dict]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="hot-swap-check",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    out: list[dict] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(out) < expect:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out += [json.loads(r.value) for r in records]
+        for records in (await consumer.getmany(timeout_ms=1000)).values():  # no extras
+            out += [json.loads(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return out

@@ -1,0 +1,302 @@
+"""The scorer against a real MLflow registry: champion by version, reason codes, hot swap,
+failed loads, shadow scoring."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from features import build_features, feature_matrix
+from models.mlflow_env import MlflowClient, mlflow
+from models.scorer import LoadedModel, Scorer, as_score_frame
+from models.scoring import top_reasons
+from models.training import labelled_history, train
+
+NAME = "scorer-test"
+
+
+class OutOfRange(mlflow.pyfunc.PythonModel):
+    """A broken model: loads fine, scores 7."""
+
+    def predict(self, context, model_input, params=None):
+        return np.full(len(model_input), 7.0)
+
+
+class LegacyArrayModel(mlflow.pyfunc.PythonModel):
+    """An older model: predict returns a bare array, nothing else is exposed."""
+
+    def predict(self, context, model_input, params=None):
+        return np.full(len(model_input), 0.25)
+
+
+@pytest.fixture(scope="module")
+def registry(model_registry):
+    """Model ``scorer-test``: v1 and v2 (two seeds), v3 out of range, v4 unloadable, v5 an
+    array-returning legacy model; features of a later period to score."""
+    settings = model_registry.with_(model_name=NAME, model_reload_seconds=0.05)
+    end = datetime.now(UTC)
+    train(labelled_history(3000, 3, seed=11, end=end), settings, seed=11)
+    train(labelled_history(3000, 3, seed=12, end=end), settings, seed=12, set_alias=False)
+    for model in (OutOfRange(), None, LegacyArrayModel()):
+        with mlflow.start_run():
+            if model is None:  # a version whose artifacts are gone
+                client = MlflowClient(settings.mlflow_tracking_uri)
+                client.create_model_version(NAME, source="file:///nonexistent/model")
+                continue
+            mlflow.pyfunc.log_model(name="model", python_model=model,
+                                    registered_model_name=NAME)
+    later = build_features(labelled_history(1500, 2, seed=13, end=end))
+    features = feature_matrix(later).to_pandas()
+    return settings, features
+
+
+@pytest.fixture
+def client(registry):
+    settings, _ = registry
+    c = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    c.set_registered_model_alias(NAME, "champion", "1")
+    try:
+        c.delete_registered_model_alias(NAME, "challenger")
+    except Exception:
+        pass
+    return c
+
+
+def reference(settings, version, features):
+    """What version ``version`` scores, loaded independently of the scorer."""
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}/{version}")
+    return model.predict(features)["score"].to_numpy()
+
+
+def test_loads_the_champion_by_version_and_stamps_every_score(registry, client):
+    settings, features = registry
+    with Scorer(settings) as scorer:
+        scorer.load()
+        client.set_registered_model_alias(NAME, "champion", "2")  # no poller: no effect
+        batch = scorer.score(features)
+    assert (batch.model_name, batch.model_version, batch.model_ref) == (NAME, "1", f"{NAME}/1")
+    assert len(batch) == len(features)
+    np.testing.assert_array_equal(batch.score, reference(settings, 1, features))
+    np.testing.assert_array_equal(batch.score_supervised, batch.score)
+    assert np.isnan(batch.score_anomaly).all()  # FraudModel has no anomaly member
+    assert batch.alert_threshold == 0.5
+    assert batch.is_alert.sum() > 0 and not batch.is_alert.all()
+    assert batch.shadow_score is None and batch.shadow_model_version is None
+
+
+def test_reason_codes_are_the_top_positive_contributions(registry, client):
+    settings, features = registry
+    with Scorer(settings.with_(reason_codes_min_score=0.0, reason_codes_top_k=3)) as scorer:
+        scorer.load()
+        batch = scorer.score(features)
+        booster = mlflow.pyfunc.load_model(f"models:/{NAME}/1").unwrap_python_model().booster
+    names = list(booster.feature_names)
+    shap = booster.predict(xgb.DMatrix(features[names].to_numpy(np.float64),
+                                       feature_names=names), pred_contribs=True)
+    # The contributions are real: with the bias they add up to the score's log-odds.
+    logit = np.log(batch.score / (1 - batch.score))
+    np.testing.assert_allclose(shap.sum(axis=1), logit, atol=1e-3)
+    contribs = shap[:, :-1]
+    for row, codes in zip(contribs, batch.reason_codes, strict=True):
+        top = [j for j in np.argsort(-row, kind="stable")[:3] if row[j] > 0]
+        assert codes == [f"{names[j]}:{row[j]:+.2f}" for j in top]
+    assert any(len(c) == 3 for c in batch.reason_codes)
+
+
+def test_reason_codes_by_default_only_for_alerts(registry, client):
+    settings, features = registry
+    with Scorer(settings) as scorer:
+        scorer.load()
+        batch = scorer.score(features)
+    explained = np.array([c is not None for c in batch.reason_codes])
+    np.testing.assert_array_equal(explained, batch.is_alert)
+    assert all(c for c, alert in zip(batch.reason_codes, batch.is_alert, strict=True) if alert)
+    off = Scorer(settings.with_(reason_codes_top_k=0))
+    off.load()
+    assert off.score(features).reason_codes == [None] * len(features)
+
+
+def test_top_reasons_ignores_risk_lowering_features_and_breaks_ties_by_declaration():
+    contribs = np.array([[0.3, 0.3, -1.0, 0.1], [-0.2, np.nan, -0.1, -0.3]])
+    assert top_reasons(contribs, ["a", "b", "c", "d"], 2) == [["a:+0.30", "b:+0.30"], []]
+    with pytest.raises(ValueError, match="shape"):
+        top_reasons(contribs, ["a", "b"], 2)
+
+
+def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registry, client):
+    settings, features = registry
+    x = features.iloc[:500]
+    expected = {"1": reference(settings, 1, x), "2": reference(settings, 2, x)}
+    assert not np.array_equal(expected["1"], expected["2"])
+    seen: list[tuple[str, bool, float]] = []
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def hammer(scorer: Scorer) -> None:
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                b = scorer.score(x)
+                seen.append((b.model_version, bool(np.array_equal(b.score,
+                                                                  expected[b.model_version])),
+                             time.perf_counter() - t0))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with Scorer(settings) as scorer:
+        scorer.start()
+        thread = threading.Thread(target=hammer, args=(scorer,))
+        thread.start()
+        switches = []
+        for version in ("2", "1", "2"):
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            client.set_registered_model_alias(NAME, "champion", version)
+            while scorer.version != version:
+                assert time.monotonic() - t0 < 30, f"no swap to {version}"
+                time.sleep(0.01)
+            switches.append(time.monotonic() - t0)
+        time.sleep(0.3)
+        stop.set()
+        thread.join(30)
+        stats = scorer.stats()
+    assert not errors, errors
+    versions = [v for v, _, _ in seen]
+    assert all(ok for _, ok, _ in seen), "a batch's scores did not match its stamped version"
+    assert {"1", "2"} <= set(versions) and versions[-1] == "2"
+    # Versions change in runs (1…, 2…, 1…, 2…): each swap happens once, between batches.
+    runs = [v for i, v in enumerate(versions) if i == 0 or versions[i - 1] != v]
+    assert runs == ["1", "2", "1", "2"], runs
+    assert stats["reloads"] == 3 and stats["reload_failures"] == 0
+    print(f"\nSWAP: alias move → scoring with it in {[f'{s:.2f}s' for s in switches]}; "
+          f"{len(seen)} batches of 500")
+
+
+def test_a_slow_load_never_blocks_scoring(registry, client, monkeypatch):
+    settings, features = registry
+    x = features.iloc[:200]
+    with Scorer(settings) as scorer:
+        scorer.load()
+        real_load = scorer._load_version
+        loading = threading.Event()
+
+        def slow_load(alias, version):
+            loading.set()
+            time.sleep(1.5)
+            return real_load(alias, version)
+
+        monkeypatch.setattr(scorer, "_load_version", slow_load)
+        client.set_registered_model_alias(NAME, "champion", "2")
+        refresher = threading.Thread(target=scorer.refresh)
+        refresher.start()
+        assert loading.wait(10)
+        during = []
+        while refresher.is_alive():
+            t0 = time.perf_counter()
+            during.append((scorer.score(x).model_version, time.perf_counter() - t0))
+        refresher.join()
+        assert scorer.score(x).model_version == "2"
+    assert {v for v, _ in during} == {"1"}  # the old model until the new one is complete
+    assert max(t for _, t in during) < 1.0
+    assert len(during) > 3
+
+
+@pytest.mark.parametrize(("version", "error"), [("3", "out of [0, 1]"),
+                                                 ("4", "loading scorer-test/4")])
+def test_a_version_that_fails_to_load_or_validate_keeps_the_old_model(registry, client,
+                                                                       version, error):
+    settings, features = registry
+    with Scorer(settings) as scorer:
+        scorer.load()
+        client.set_registered_model_alias(NAME, "champion", version)
+        assert scorer.refresh() is False
+        assert scorer.version == "1"
+        stats = scorer.stats()
+        assert stats["reload_failures"] == 1 and stats["reloads"] == 0
+        assert error in stats["last_error"]
+        assert scorer.score(features).model_version == "1"
+        assert scorer.refresh() is False  # not retried on every poll
+        assert scorer.stats()["reload_failures"] == 1
+        client.set_registered_model_alias(NAME, "champion", "2")
+        assert scorer.refresh() is True
+        assert scorer.score(features).model_version == "2"
+    with pytest.raises(RuntimeError, match="cannot load"):  # at startup, a bad champion fails
+        client.set_registered_model_alias(NAME, "champion", version)
+        Scorer(settings).load()
+
+
+def test_an_array_returning_model_still_scores_without_reasons(registry, client):
+    settings, features = registry
+    client.set_registered_model_alias(NAME, "champion", "5")
+    with Scorer(settings.with_(reason_codes_min_score=0.0)) as scorer:
+        scorer.load()
+        batch = scorer.score(features)
+    assert batch.model_version == "5"
+    assert (batch.score == 0.25).all() and np.isnan(batch.score_supervised).all()
+    assert batch.reason_codes == [None] * len(features)
+    assert batch.alert_threshold == settings.alert_threshold  # none of its own
+
+
+def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
+    settings, features = registry
+    client.set_registered_model_alias(NAME, "challenger", "2")
+    with Scorer(settings.with_(shadow_enabled=True)) as scorer:
+        scorer.load()
+        batch = scorer.score(features)
+        assert (batch.model_version, batch.shadow_model_version) == ("1", "2")
+        assert batch.shadow_model_ref == f"{NAME}/2"
+        np.testing.assert_array_equal(batch.score, reference(settings, 1, features))
+        np.testing.assert_array_equal(batch.shadow_score, reference(settings, 2, features))
+        np.testing.assert_array_equal(batch.is_alert, batch.score >= 0.5)  # champion only
+        assert scorer.stats()["shadow_model"] == f"{NAME}/2"
+
+        # A failing shadow costs its scores, never the champion's.
+        shadow = scorer.shadow
+        working = shadow.score_frame
+        object.__setattr__(shadow, "score_frame", lambda x: 1 / 0)  # frozen: bypass
+        broken = scorer.score(features)
+        object.__setattr__(shadow, "score_frame", working)
+        np.testing.assert_array_equal(broken.score, batch.score)
+        assert broken.shadow_score is None and scorer.stats()["shadow_errors"] == 1
+
+        # Promoting the challenger reuses the loaded model; shadowing itself stops.
+        client.set_registered_model_alias(NAME, "champion", "2")
+        assert scorer.refresh() is True
+        assert scorer.current.loaded_at == shadow.loaded_at
+        promoted = scorer.score(features)
+        assert (promoted.model_version, promoted.shadow_model_version) == ("2", None)
+        client.delete_registered_model_alias(NAME, "challenger")
+        scorer.refresh()
+        assert scorer.shadow is None
+
+
+def test_a_model_needing_features_the_stream_lacks_is_rejected(registry, client):
+    settings, _ = registry
+    scorer = Scorer(settings)
+    model = LoadedModel(NAME, "9", "champion", ("amount_log10", "no_such_feature"), 0.5,
+                        lambda x: pd.DataFrame({"score": np.zeros(len(x))}), None,
+                        datetime.now(UTC), 0.0)
+    with pytest.raises(ValueError, match="no_such_feature"):
+        scorer.validate(model)
+
+
+def test_score_frames_of_older_models():
+    frame = as_score_frame(np.array([0.1, 0.2]), 2)
+    assert list(frame.columns) == ["score", "score_supervised", "score_anomaly"]
+    assert frame["score"].tolist() == [0.1, 0.2] and frame["score_anomaly"].isna().all()
+    one_column = as_score_frame(pd.DataFrame({"p": [0.3]}), 1)
+    assert one_column["score"].tolist() == [0.3]
+    with pytest.raises(ValueError, match="3 scores for 2 rows"):
+        as_score_frame(np.zeros(3), 2)
+
+
+def test_no_champion_at_startup_is_an_error_naming_the_uri(registry):
+    settings, _ = registry
+    with pytest.raises(RuntimeError, match="models:/no-such-model@champion does not exist"):
+        Scorer(settings.with_(model_name="no-such-model")).load()
