@@ -159,10 +159,10 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flowlet.bench import run_bench, run_features_bench, run_ledger_bench
+    from flowlet.bench import run_bench, run_features_bench, run_ledger_bench_table
 
     if args.what == "ledger":
-        run_ledger_bench(args.db, args.events, args.batch)
+        run_ledger_bench_table(args.db, args.events, args.batch, args.runs)
     elif args.what == "features":
         run_features_bench(args.events)
     else:
@@ -248,8 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", choices=["pipeline", "ledger", "features"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
-    p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file)")
-    p.add_argument("--batch", type=int, default=500, help="ledger bench: events per batch")
+    p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
+                   "a PostgreSQL URL is measured next to SQLite")
+    p.add_argument("--batch", type=int, nargs="+", default=[500],
+                   help="ledger bench: events per batch (several: one row each)")
+    p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.set_defaults(func=cmd_bench)
 
