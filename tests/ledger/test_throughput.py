@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-import pytest
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
+import pytest
+from sqlalchemy import select
+
+from flowlet.contract import TransactionEvent
 from flowlet.settings import Settings
-from ledger import Ledger
+from ledger import Ledger, verify
+from ledger.schema import journals
 from ledger.store import make_engine
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+_ids = itertools.count()
+
+
+def ev(event_type: str, amount: int, account: str = "alice", **extra: object) -> TransactionEvent:
+    fields: dict[str, object] = {
+        "transaction_id": f"p{next(_ids)}", "event_type": event_type, "occurred_at": T0,
+        "amount_minor": amount, "currency": "EUR", "account_id": account, "country": "DE",
+        "channel": "web"}
+    if event_type == "merchant_payment":
+        fields["merchant_id"] = "shop"
+    return TransactionEvent.model_validate({**fields, **extra})
+
+
+def assert_healthy(ledger: Ledger) -> None:
+    report = verify(ledger)
+    assert report.ok, report.render()
 
 
 def _pragma(ledger: Ledger, name: str) -> object:
@@ -34,3 +59,61 @@ def test_sqlite_synchronous_comes_from_the_settings_and_off_is_refused(tmp_path)
     assert Settings().ledger_sqlite_synchronous == "FULL"
     with pytest.raises(ValueError, match="OFF can corrupt"):
         make_engine(f"sqlite:///{tmp_path / 'b.db'}", sqlite_synchronous="OFF")
+
+
+# -- one statement per lookup, and the hash spelled out -------------------------------------
+
+def test_rates_read_once_per_batch_apply_as_of_each_event(ledger: Ledger):
+    """Rates change between the events of one batch: each event converts at the rate in
+    force at its own time, the inverse pair is used when only it is known."""
+    t0 = T0
+    ledger.post_batch([ev("top_up", 10**9, occurred_at=t0 - timedelta(days=1))])
+    ledger.set_rate("EUR", "USD", "1.10", t0 - timedelta(days=30))  # in force before the batch
+    ledger.set_rate("EUR", "USD", "1.20", t0 + timedelta(minutes=10))
+    ledger.set_rate("EUR", "USD", "1.30", t0 + timedelta(minutes=20))
+    ledger.set_rate("EUR", "USD", "9.99", t0 + timedelta(days=1))  # after the batch
+    ledger.set_rate("GBP", "EUR", "1.25", t0 + timedelta(minutes=5))  # only GBP->EUR known
+    at = [t0, t0 + timedelta(minutes=10), t0 + timedelta(minutes=15), t0 + timedelta(hours=1)]
+    batch = [ev("fx_conversion", 1000, target_currency="USD", occurred_at=t) for t in at]
+    batch += [ev("fx_conversion", 1000, target_currency="GBP", occurred_at=t0),  # too early
+              ev("fx_conversion", 1000, target_currency="GBP", occurred_at=at[1])]
+    results = ledger.post_batch(batch)
+    assert [r.status for r in results] == ["posted"] * 4 + ["rejected", "posted"]
+    with ledger.engine.connect() as conn:
+        recorded = dict(conn.execute(select(journals.c.transaction_id,
+                                             journals.c.fx_rate)).all())
+    assert [recorded[e.transaction_id] for e in batch[:4]] == ["1.10", "1.20", "1.20", "1.30"]
+    assert Decimal(recorded[batch[5].transaction_id]) == Decimal(1) / Decimal("1.25")
+    for e in batch:  # the same answer as the single-lookup path
+        rate = ledger.rate("EUR", e.target_currency, e.occurred_at)
+        assert (None if rate is None else str(rate)) == recorded[e.transaction_id]
+    assert_healthy(ledger)
+
+
+def test_the_hot_path_hash_is_the_verified_hash():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from ledger.chain import hash_values, posting_hash
+
+    text = st.text(max_size=12)
+    opt = st.none() | text
+    when = st.datetimes(timezones=st.just(UTC), min_value=datetime(1900, 1, 1),
+                        max_value=datetime(2200, 1, 1))
+    legs = st.lists(st.tuples(text, text, st.integers(-10**15, 10**15)), max_size=6)
+
+    @given(st.integers(1, 10**12), text, text, text, text, text, st.integers(1, 10**15), when,
+           when, text, opt, opt, opt, opt, st.none() | when, opt, legs)
+    def same(seq, tid, kind, et, acct, ccy, amount, occurred, posted, status, reason, refers,
+             closes, rev, expires, fx, legs):
+        values = (seq, tid, kind, et, acct, ccy, amount, occurred, posted, status, reason,
+                  refers, closes, rev, expires, fx)
+        numbered = [(i, *leg) for i, leg in enumerate(legs)]
+        assert posting_hash("p" * 64, *values, legs) == hash_values("p" * 64, values, numbered)
+
+    same()
+    # and a zone other than UTC means the same instant
+    cet = datetime(2026, 1, 1, 1, tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))
+    assert posting_hash("0", 1, "t", "e", "x", "a", "EUR", 1, cet, cet, "posted", None, None,
+                        None, None, None, None, []) == hash_values(
+        "0", (1, "t", "e", "x", "a", "EUR", 1, cet, cet, "posted") + (None,) * 6, [])
