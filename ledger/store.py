@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -204,9 +205,20 @@ def _lookup_rate(conn: Connection, base: str, quote: str, at: datetime) -> Decim
 class Ledger:
     """Double-entry ledger on SQLAlchemy; SQLite by default, PostgreSQL in deployment."""
 
-    def __init__(self, engine: Engine, hold_ttl: timedelta = timedelta(days=7)) -> None:
+    def __init__(self, engine: Engine, hold_ttl: timedelta = timedelta(days=7),
+                 balance_cache_size: int = 1_000_000) -> None:
         self.engine = engine
         self.hold_ttl = hold_ttl
+        #: Guarded (no-overdraft) balances as of ``_cache_head``, the chain head this process
+        #: wrote last. The head's hash covers every journal before it, so while the head
+        #: under the lock is still that one, no one else has posted and the cache is exact;
+        #: any other head (another worker posted) empties it.
+        self._balances = _BalanceCache()
+        self._cache_head: tuple[int, str] | None = None
+        self.balance_cache_size = balance_cache_size
+        #: Balances read from the database (cache misses); for tests and diagnostics.
+        self.balance_reads = 0
+        self._post_lock = threading.Lock()  # one batch at a time per process, as in the DB
 
     @classmethod
     def from_url(cls, url: str, sqlite_synchronous: str = "FULL",
@@ -302,7 +314,8 @@ class Ledger:
             return []
         for attempt in range(3):
             try:
-                return self._post_once(items, now)
+                with self._post_lock:
+                    return self._post_once(items, now)
             except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
                 if attempt == 2:
                     raise
@@ -314,50 +327,62 @@ class Ledger:
         for item in items:
             first.setdefault(item.transaction_id, item)
         decided: dict[str, PostingResult] = {}
-        with self.engine.begin() as conn:
-            ops = HotPath.open(conn)
-            seq, prev_hash = ops.lock_head()
-            existing = ops.existing(list(first))
-            todo = [it for tid, it in first.items() if tid not in existing]
-            ctx = _BatchContext(ops, conn, {it.hold_ref for it in todo if it.hold_ref},
-                                [it.occurred_at for it in todo])
-            guarded = _GuardedBalances(ops, _guarded_keys(todo))
-            deltas: dict[tuple[str, str], int] = defaultdict(int)
-            journal_rows: list[tuple[object, ...]] = []
-            entry_rows: list[tuple[object, ...]] = []
-            ts, now_db = ops.ts, ops.ts(now)
-            for item in todo:
-                p = item.make_plan(ctx)
-                tid, legs = item.transaction_id, p.legs
-                reason = p.rejection or _overdraft(legs, guarded, deltas)
-                seq += 1
-                if reason:
-                    status, legs, closes, reversal_of, expires = "rejected", [], None, None, None
-                else:
-                    status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
-                    expires = item.expires_at
-                    for i, (acct, ccy, amount) in enumerate(legs):
-                        deltas[(acct, ccy)] += amount
-                        entry_rows.append((seq, tid, i, acct, ccy, amount))
-                    if closes or item.event_type == _AUTH:
-                        ctx.posted(item, p)
-                digest = posting_hash(
-                    prev_hash, seq, tid, item.kind, item.event_type, item.account_id,
-                    item.currency, item.amount_minor, item.occurred_at, now, status, reason,
-                    p.refers_to, closes, reversal_of, expires, p.fx_rate, legs)
-                journal_rows.append((
-                    seq, tid, item.kind, item.event_type, item.account_id, item.currency,
-                    item.amount_minor, ts(item.occurred_at), now_db, status, reason,
-                    p.refers_to, closes, reversal_of, expires and ts(expires), p.fx_rate,
-                    prev_hash, digest))
-                prev_hash = digest
-                decided[tid] = PostingResult(tid, status, reason, status)
-            ops.insert_journals(journal_rows)
-            ops.insert_entries(entry_rows)
-            # sorted: concurrent upserts take row locks in one order
-            ops.add_to_balances([(a, c, d) for (a, c), d in sorted(deltas.items()) if d])
-            if journal_rows:
-                ops.set_head(seq, prev_hash)
+        try:
+            with self.engine.begin() as conn:
+                ops = HotPath.open(conn)
+                seq, prev_hash = ops.lock_head()
+                guarded = self._cached_balances(ops, (seq, prev_hash))
+                existing = ops.existing(list(first))
+                todo = [it for tid, it in first.items() if tid not in existing]
+                ctx = _BatchContext(ops, conn, {it.hold_ref for it in todo if it.hold_ref},
+                                    [it.occurred_at for it in todo])
+                self.balance_reads += guarded.load(ops, _guarded_keys(todo))
+                deltas: dict[tuple[str, str], int] = defaultdict(int)
+                journal_rows: list[tuple[object, ...]] = []
+                entry_rows: list[tuple[object, ...]] = []
+                ts, now_db = ops.ts, ops.ts(now)
+                for item in todo:
+                    p = item.make_plan(ctx)
+                    tid, legs = item.transaction_id, p.legs
+                    reason = p.rejection or _overdraft(legs, guarded, deltas)
+                    seq += 1
+                    if reason:
+                        status, legs = "rejected", []
+                        closes = reversal_of = expires = None
+                    else:
+                        status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
+                        expires = item.expires_at
+                        for i, (acct, ccy, amount) in enumerate(legs):
+                            deltas[(acct, ccy)] += amount
+                            entry_rows.append((seq, tid, i, acct, ccy, amount))
+                        if closes or item.event_type == _AUTH:
+                            ctx.posted(item, p)
+                    digest = posting_hash(
+                        prev_hash, seq, tid, item.kind, item.event_type, item.account_id,
+                        item.currency, item.amount_minor, item.occurred_at, now, status, reason,
+                        p.refers_to, closes, reversal_of, expires, p.fx_rate, legs)
+                    journal_rows.append((
+                        seq, tid, item.kind, item.event_type, item.account_id, item.currency,
+                        item.amount_minor, ts(item.occurred_at), now_db, status, reason,
+                        p.refers_to, closes, reversal_of, expires and ts(expires), p.fx_rate,
+                        prev_hash, digest))
+                    prev_hash = digest
+                    decided[tid] = PostingResult(tid, status, reason, status)
+                ops.insert_journals(journal_rows)
+                ops.insert_entries(entry_rows)
+                # sorted: concurrent upserts take row locks in one order
+                ops.add_to_balances([(a, c, d) for (a, c), d in sorted(deltas.items()) if d])
+                if journal_rows:
+                    ops.set_head(seq, prev_hash)
+        except BaseException:
+            self._balances.clear()  # committed or not is unknown: trust nothing cached
+            self._balances.ops, self._cache_head = None, None
+            raise
+        for key, delta in deltas.items():  # committed: the cache follows the new head
+            if key in guarded:
+                guarded[key] += delta
+        self._cache_head = (seq, prev_hash)
+        guarded.ops = None
         out, seen = [], set()
         for item in items:
             tid = item.transaction_id
@@ -369,6 +394,13 @@ class Ledger:
                 out.append(PostingResult(tid, "duplicate", reason, status))
             seen.add(tid)
         return out
+
+    def _cached_balances(self, ops: HotPath, head: tuple[int, str]) -> _BalanceCache:
+        if head != self._cache_head or len(self._balances) > self.balance_cache_size:
+            if self._balances:
+                log.debug("ledger: chain head moved by another writer; balance cache dropped")
+            self._balances.clear()
+        return self._balances
 
     # -- FX rates --------------------------------------------------------------------------
 
@@ -437,17 +469,27 @@ def _guarded_keys(items: Iterable[_Item]) -> set[tuple[str, str]]:
     return keys
 
 
-class _GuardedBalances(dict):  # type: ignore[type-arg]
-    """Balances of no-overdraft accounts, read in one statement; an account first seen
-    mid-batch (a reversal debiting a payee's wallet) is read on demand."""
+class _BalanceCache(dict):  # type: ignore[type-arg]
+    """(account, currency) -> balance of no-overdraft accounts. A batch loads what it will
+    likely check in one statement; an account first seen mid-batch (a reversal debiting a
+    payee's wallet) is read on demand."""
 
-    def __init__(self, ops: HotPath, keys: set[tuple[str, str]]) -> None:
-        super().__init__(dict.fromkeys(keys, 0))
-        self.update(ops.balances(keys) if keys else {})
-        self._ops = ops
+    ops: HotPath | None = None
+
+    def load(self, ops: HotPath, keys: set[tuple[str, str]]) -> int:
+        """Read the keys not cached yet; how many were read."""
+        self.ops = ops
+        need = {key for key in keys if key not in self}
+        if need:
+            found = ops.balances(need)
+            for key in need:
+                self[key] = found.get(key, 0)
+        return len(need)
 
     def __missing__(self, key: tuple[str, str]) -> int:
-        self[key] = self._ops.balances({key}).get(key, 0)
+        if self.ops is None:
+            raise KeyError(key)
+        self[key] = self.ops.balances({key}).get(key, 0)
         return self[key]
 
 

@@ -117,3 +117,87 @@ def test_the_hot_path_hash_is_the_verified_hash():
     assert posting_hash("0", 1, "t", "e", "x", "a", "EUR", 1, cet, cet, "posted", None, None,
                         None, None, None, None, []) == hash_values(
         "0", (1, "t", "e", "x", "a", "EUR", 1, cet, cet, "posted") + (None,) * 6, [])
+
+
+# -- the in-process balance cache ------------------------------------------------------------
+
+def _wallet(ledger: Ledger, account: str = "alice") -> int:
+    return ledger.available(f"customer:{account}:wallet", "EUR")
+
+
+def _assert_cache_exact(ledger: Ledger) -> None:
+    """Whatever the ledger would trust without reading is the sum of the entries."""
+    with ledger.engine.connect() as conn:
+        head = tuple(conn.exec_driver_sql("SELECT seq, hash FROM ledger_chain_head").one())
+    if ledger._cache_head == head:
+        for (account, ccy), cached in dict(ledger._balances).items():
+            assert cached == ledger.balance(account, ccy), (account, ccy)
+
+
+def test_balance_cache_is_read_once_while_this_process_holds_the_head(ledger: Ledger):
+    ledger.post_batch([ev("top_up", 1000)])
+    reads = ledger.balance_reads
+    ledger.post_batch([ev("merchant_payment", 100), ev("merchant_payment", 100)])
+    assert ledger.balance_reads == reads  # alice's wallet and holds came from the cache
+    assert _wallet(ledger) == 800
+    _assert_cache_exact(ledger)
+    assert_healthy(ledger)
+
+
+def test_balance_cache_is_dropped_when_another_writer_moved_the_head(ledger: Ledger,
+                                                                     ledger_url: str):
+    other = Ledger.from_url(ledger_url)
+    assert ledger.post_batch([ev("top_up", 1000)])[0].status == "posted"  # cached: 1000
+    assert other.post_batch([ev("merchant_payment", 800)])[0].status == "posted"
+    reads = ledger.balance_reads
+    late = ledger.post_batch([ev("merchant_payment", 500)])[0]  # 200 left, not 1000
+    assert late.status == "rejected" and "has 200 EUR available" in late.reason
+    assert ledger.balance_reads > reads
+    assert other.post_batch([ev("merchant_payment", 150)])[0].status == "posted"
+    assert ledger.post_batch([ev("merchant_payment", 100)])[0].status == "rejected"
+    assert _wallet(ledger) == 50
+    for led in (ledger, other):
+        _assert_cache_exact(led)
+    assert_healthy(ledger)
+    other.engine.dispose()
+
+
+def test_two_writers_alternating_keep_the_cache_equal_to_the_entries(ledger: Ledger,
+                                                                     ledger_url: str):
+    from models.simulator import Simulator
+
+    events = [t.event for t in Simulator(seed=3, n_accounts=12, n_merchants=4).generate(
+        600, T0, T0 + timedelta(days=3))]
+    other = Ledger.from_url(ledger_url)
+    writers = [ledger, other]
+    for n, start in enumerate(range(0, len(events), 40)):
+        writer = writers[(n * 7 // 3) % 2]  # runs of the same writer, then the other
+        writer.post_batch(events[start:start + 40])
+        if n % 3 == 0:
+            writer.post_batch(events[max(0, start - 20):start + 10])  # redeliveries
+        for led in writers:
+            _assert_cache_exact(led)
+    assert ledger.journal_count() == len({e.transaction_id for e in events})
+    assert_healthy(ledger)
+    other.engine.dispose()
+
+
+def test_a_failed_batch_empties_the_cache(ledger: Ledger, monkeypatch):
+    from ledger import bulk
+
+    ledger.post_batch([ev("top_up", 1000)])
+    assert ledger._balances
+
+    def boom(self, rows):  # type: ignore[no-untyped-def]
+        raise RuntimeError("connection lost")
+
+    with monkeypatch.context() as m:
+        m.setattr(bulk.HotPath, "insert_journals", boom)
+        m.setattr(bulk._Sqlite, "insert_journals", boom)
+        m.setattr(bulk._Postgres, "insert_journals", boom)
+        with pytest.raises(RuntimeError):
+            ledger.post_batch([ev("merchant_payment", 300)])
+    assert not ledger._balances and ledger._cache_head is None
+    assert ledger.post_batch([ev("merchant_payment", 1000)])[0].status == "posted"
+    assert _wallet(ledger) == 0
+    assert_healthy(ledger)
