@@ -139,7 +139,9 @@ class _Postgres(HotPath):
               rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with self.cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        with self.cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN "
+                           "(FORMAT BINARY)") as copy:
+            copy.set_types(list(types))
             for row in rows:
                 copy.write_row(row)
 
