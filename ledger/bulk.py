@@ -44,8 +44,7 @@ def sqlite_ts(value: datetime) -> str:
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the ledger; use timezone-aware UTC")
         value = value.astimezone(UTC)
-    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
-            f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}")
+    return value.isoformat(" ", "microseconds")[:26]  # drops the "+00:00"
 
 
 class HotPath:

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from flowlet.contract import EventType, TransactionEvent
 from ledger.accounts import allows_overdraft, available, holds, normal_side, wallet
 from ledger.bulk import HotPath
-from ledger.chain import posting_hash
+from ledger.chain import micros, posting_hash
 from ledger.migrate import migrate
 from ledger.recipes import Hold, Leg, Plan, plan
 from ledger.schema import entries, fx_rates, journals
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _AUTH = EventType.CARD_AUTHORIZATION.value
+_TWO_PHASE = frozenset({EventType.CARD_CAPTURE.value, EventType.CARD_VOID.value})
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,10 @@ def claim_statement(dialect_name: str, table: Table,  # type: ignore[no-untyped-
             .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
-    """One journal to write: a client event, a hold expiry or a reversal."""
+    """One journal to write: a client event (``event``, planned by its recipe), a hold
+    expiry or a reversal (``make_plan``)."""
 
     transaction_id: str
     kind: str
@@ -121,9 +123,10 @@ class _Item:
     currency: str
     amount_minor: int
     occurred_at: datetime
-    make_plan: Callable[[_BatchContext], Plan]
+    make_plan: Callable[[_BatchContext], Plan] | None
     expires_at: datetime | None = None
     hold_ref: str | None = None  # the authorization a capture, void or expiry refers to
+    event: TransactionEvent | None = None
 
 
 class _BatchContext:
@@ -288,13 +291,11 @@ class Ledger:
         return self._post_items([item], now)[0]
 
     def _event_item(self, ev: TransactionEvent) -> _Item:
-        expires = (ev.occurred_at + self.hold_ttl
-                   if ev.event_type is EventType.CARD_AUTHORIZATION else None)
-        two_phase = ev.event_type in (EventType.CARD_CAPTURE, EventType.CARD_VOID)
-        return _Item(ev.transaction_id, "event", ev.event_type.value, ev.account_id,
-                     ev.currency, ev.amount_minor, ev.occurred_at,
-                     lambda ctx: plan(ev, ctx), expires,
-                     ev.original_transaction_id if two_phase else None)
+        event_type = ev.event_type._value_  # the plain str (``.value`` is a slow descriptor)
+        return _Item(ev.transaction_id, "event", event_type, ev.account_id, ev.currency,
+                     ev.amount_minor, ev.occurred_at, None,
+                     ev.occurred_at + self.hold_ttl if event_type == _AUTH else None,
+                     ev.original_transaction_id if event_type in _TWO_PHASE else None, ev)
 
     def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
                      expired_at: datetime) -> _Item:
@@ -340,9 +341,10 @@ class Ledger:
                 deltas: dict[tuple[str, str], int] = defaultdict(int)
                 journal_rows: list[tuple[object, ...]] = []
                 entry_rows: list[tuple[object, ...]] = []
-                ts, now_db = ops.ts, ops.ts(now)
+                ts, now_db, now_us = ops.ts, ops.ts(now), micros(now)
                 for item in todo:
-                    p = item.make_plan(ctx)
+                    p = (plan(item.event, ctx) if item.make_plan is None
+                         else item.make_plan(ctx))
                     tid, legs = item.transaction_id, p.legs
                     reason = p.rejection or _overdraft(legs, guarded, deltas)
                     seq += 1
@@ -359,8 +361,9 @@ class Ledger:
                             ctx.posted(item, p)
                     digest = posting_hash(
                         prev_hash, seq, tid, item.kind, item.event_type, item.account_id,
-                        item.currency, item.amount_minor, item.occurred_at, now, status, reason,
-                        p.refers_to, closes, reversal_of, expires, p.fx_rate, legs)
+                        item.currency, item.amount_minor, micros(item.occurred_at), now_us,
+                        status, reason, p.refers_to, closes, reversal_of,
+                        expires and micros(expires), p.fx_rate, legs)
                     journal_rows.append((
                         seq, tid, item.kind, item.event_type, item.account_id, item.currency,
                         item.amount_minor, ts(item.occurred_at), now_db, status, reason,
@@ -461,11 +464,17 @@ class Ledger:
 
 
 def _guarded_keys(items: Iterable[_Item]) -> set[tuple[str, str]]:
-    """The no-overdraft balances a batch is likely to check: each payer's wallet and holds."""
-    keys: set[tuple[str, str]] = set()
+    """The no-overdraft balances a batch is likely to lower: every payer's wallet, and the
+    holds of the ones releasing a hold (nothing else debits holds). Anything else a batch
+    happens to lower is read when it does."""
+    payers: set[tuple[str, str]] = set()
+    releasing: set[tuple[str, str]] = set()
     for it in items:
-        keys.add((wallet(it.account_id), it.currency))
-        keys.add((holds(it.account_id), it.currency))
+        payers.add((it.account_id, it.currency))
+        if it.hold_ref:
+            releasing.add((it.account_id, it.currency))
+    keys = {(wallet(a), c) for a, c in payers}
+    keys.update((holds(a), c) for a, c in releasing)
     return keys
 
 

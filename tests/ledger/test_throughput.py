@@ -94,7 +94,7 @@ def test_the_hot_path_hash_is_the_verified_hash():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from ledger.chain import hash_values, posting_hash
+    from ledger.chain import hash_values, micros, posting_hash
 
     text = st.text(max_size=12)
     opt = st.none() | text
@@ -109,13 +109,16 @@ def test_the_hot_path_hash_is_the_verified_hash():
         values = (seq, tid, kind, et, acct, ccy, amount, occurred, posted, status, reason,
                   refers, closes, rev, expires, fx)
         numbered = [(i, *leg) for i, leg in enumerate(legs)]
-        assert posting_hash("p" * 64, *values, legs) == hash_values("p" * 64, values, numbered)
+        assert posting_hash("p" * 64, seq, tid, kind, et, acct, ccy, amount, micros(occurred),
+                            micros(posted), status, reason, refers, closes, rev,
+                            expires and micros(expires), fx, legs) == hash_values(
+            "p" * 64, values, numbered)
 
     same()
     # and a zone other than UTC means the same instant
     cet = datetime(2026, 1, 1, 1, tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))
-    assert posting_hash("0", 1, "t", "e", "x", "a", "EUR", 1, cet, cet, "posted", None, None,
-                        None, None, None, None, []) == hash_values(
+    assert posting_hash("0", 1, "t", "e", "x", "a", "EUR", 1, micros(cet), micros(cet),
+                        "posted", None, None, None, None, None, None, []) == hash_values(
         "0", (1, "t", "e", "x", "a", "EUR", 1, cet, cet, "posted") + (None,) * 6, [])
 
 
@@ -201,3 +204,24 @@ def test_a_failed_batch_empties_the_cache(ledger: Ledger, monkeypatch):
     assert ledger.post_batch([ev("merchant_payment", 1000)])[0].status == "posted"
     assert _wallet(ledger) == 0
     assert_healthy(ledger)
+
+
+def test_sqlite_timestamps_are_the_text_sqlalchemy_would_store():
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from sqlalchemy.dialects import sqlite
+
+    from ledger.bulk import sqlite_ts
+    from ledger.schema import UTCDateTime
+
+    bind = UTCDateTime()._cached_bind_processor(sqlite.dialect())
+
+    @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)),
+                                                   timezone(timedelta(hours=5, minutes=30))])))
+    def same(value):
+        assert sqlite_ts(value) == bind(value)
+
+    same()
+    with pytest.raises(ValueError, match="naive"):
+        sqlite_ts(datetime(2026, 1, 1))  # noqa: DTZ001
