@@ -164,7 +164,12 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flowlet.bench import run_bench, run_features_bench, run_ledger_bench, run_scorer_bench
+    from flowlet.bench import (
+        run_bench,
+        run_features_bench,
+        run_ledger_bench_table,
+        run_scorer_bench,
+    )
 
     if args.what == "simulator":
         from models.simulator.report import bench_simulator
@@ -173,7 +178,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "scorer":
         run_scorer_bench(args.events, Path(args.out) if args.out else None)
     elif args.what == "ledger":
-        run_ledger_bench(args.db, args.events, args.batch)
+        run_ledger_bench_table(args.db, args.events, args.batch, args.runs)
     elif args.what == "features":
         run_features_bench(args.events)
     elif args.what == "models":
@@ -275,8 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
-    p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file)")
-    p.add_argument("--batch", type=int, default=500, help="ledger bench: events per batch")
+    p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
+                   "a PostgreSQL URL is measured next to SQLite")
+    p.add_argument("--batch", type=int, nargs="+", default=[500],
+                   help="ledger bench: events per batch (several: one row each)")
+    p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.set_defaults(func=cmd_bench)
 

@@ -35,6 +35,9 @@ class Settings:
     topic_feature_parts: str = "features.parts"
     app_id: str = "flowlet"
     database_url: str = ""  # default: SQLite file in data_dir
+    #: SQLite ledger durability, PRAGMA synchronous: FULL (every commit synced), NORMAL (a
+    #: power cut may lose the last commits) or EXTRA; OFF is refused as unsafe.
+    ledger_sqlite_synchronous: str = "FULL"
     api_database_url: str = ""  # the API's idempotency receipts; default: SQLite in data_dir
     mlflow_tracking_uri: str = ""  # default: SQLite store in data_dir
     model_name: str = "flowlet-fraud"

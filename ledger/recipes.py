@@ -98,8 +98,11 @@ class NoContext:
         return None
 
 
+_leg = tuple.__new__  # Leg(...) without NamedTuple's Python-level __new__ (hot path)
+
+
 def move(debit: str, credit: str, currency: str, amount: int) -> list[Leg]:
-    return [Leg(debit, currency, amount), Leg(credit, currency, -amount)]
+    return [_leg(Leg, (debit, currency, amount)), _leg(Leg, (credit, currency, -amount))]
 
 
 def convert(amount_minor: int, source: str, target: str, rate: Decimal) -> int:

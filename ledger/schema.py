@@ -18,10 +18,10 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     TypeDecorator,
-    UniqueConstraint,
 )
 
 
@@ -80,18 +80,20 @@ for _name, _col, _unique in (
     Index(_name, _col, unique=_unique, sqlite_where=_col.is_not(None),
           postgresql_where=_col.is_not(None))
 
+# Keyed by (journal_seq, leg) since revision 0002: keys that only grow, so an insert appends,
+# instead of a surrogate id plus a unique index on random transaction ids. WITHOUT ROWID on
+# SQLite: the rows live in that key.
 entries = Table(
     "ledger_entries",
     metadata,
-    Column("entry_id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True,
-           autoincrement=True),
     Column("journal_seq", BigInteger, ForeignKey("ledger_journals.seq"), nullable=False),
     Column("transaction_id", String(ID), nullable=False),
     Column("leg", Integer, nullable=False),
     Column("ledger_account", String(140), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
-    UniqueConstraint("transaction_id", "leg", name="uq_ledger_entries_tx_leg"),
+    PrimaryKeyConstraint("journal_seq", "leg", name="pk_ledger_entries"),
+    sqlite_with_rowid=False,
 )
 Index("ix_ledger_entries_account", entries.c.ledger_account, entries.c.currency)
 

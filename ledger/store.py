@@ -10,47 +10,45 @@ got past the lock, the insert fails and the batch is retried, seeing the winner 
 
 from __future__ import annotations
 
+import bisect
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
     Connection,
     Engine,
-    String,
     Table,
-    and_,
-    any_,
-    bindparam,
     create_engine,
     event,
     func,
     make_url,
     select,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from flowlet.contract import EventType, TransactionEvent
-from ledger.accounts import allows_overdraft, available, holds, wallet
-from ledger.bulk import add_to_balances, bulk_insert
-from ledger.chain import HASHED_FIELDS, hash_values
+from ledger.accounts import allows_overdraft, available, holds, normal_side, wallet
+from ledger.bulk import HotPath
+from ledger.chain import micros, posting_hash
 from ledger.migrate import migrate
 from ledger.recipes import Hold, Leg, Plan, plan
-from ledger.schema import balances, chain_head, entries, fx_rates, journals
+from ledger.schema import entries, fx_rates, journals
+
+if TYPE_CHECKING:
+    from flowlet.settings import Settings
 
 log = logging.getLogger(__name__)
-_IN_CHUNK = 500  # ids per IN (...) list
-JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
-ENTRY_COLUMNS = ("journal_seq", "transaction_id", "leg", "ledger_account", "currency",
-                 "amount_minor")
+_AUTH = EventType.CARD_AUTHORIZATION.value
+_TWO_PHASE = frozenset({EventType.CARD_CAPTURE.value, EventType.CARD_VOID.value})
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,23 @@ class PostingResult:
     journal_status: str = ""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for the ledger: WAL and a busy timeout on SQLite so workers can share it."""
+#: ``PRAGMA synchronous`` levels the ledger accepts on SQLite. FULL (default) syncs the WAL at
+#: every commit: a committed batch survives a power cut. NORMAL syncs only at checkpoints: a
+#: power cut (not a process crash) may lose the last commits — whose Kafka offsets may already
+#: be committed. OFF could corrupt the database and is refused.
+SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")
+
+
+def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine tuned for the ledger. SQLite: WAL (readers never block the writer), a busy
+    timeout so workers can share the file, ``synchronous`` as given, temporary tables in
+    memory, a 64 MiB page cache and 256 MiB of memory-mapped reads (the unique index on
+    transaction ids is read at random on every batch; from the OS page cache it is cheap)."""
     if url.startswith("sqlite"):
+        level = sqlite_synchronous.strip().upper()
+        if level not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"ledger_sqlite_synchronous={sqlite_synchronous!r}: use one of "
+                             f"{', '.join(SQLITE_SYNCHRONOUS)} (OFF can corrupt the ledger)")
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -73,9 +85,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            for pragma in ("journal_mode=WAL", f"synchronous={level}", "foreign_keys=ON",
+                           "temp_store=MEMORY", "cache_size=-65536", "mmap_size=268435456"):
+                cur.execute(f"PRAGMA {pragma}")
             cur.close()
 
         return engine
@@ -99,9 +111,10 @@ def claim_statement(dialect_name: str, table: Table,  # type: ignore[no-untyped-
             .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
-    """One journal to write: a client event, a hold expiry or a reversal."""
+    """One journal to write: a client event (``event``, planned by its recipe), a hold
+    expiry or a reversal (``make_plan``)."""
 
     transaction_id: str
     kind: str
@@ -110,47 +123,45 @@ class _Item:
     currency: str
     amount_minor: int
     occurred_at: datetime
-    make_plan: Callable[[_BatchContext], Plan]
+    make_plan: Callable[[_BatchContext], Plan] | None
     expires_at: datetime | None = None
     hold_ref: str | None = None  # the authorization a capture, void or expiry refers to
+    event: TransactionEvent | None = None
 
 
 class _BatchContext:
     """What recipes may read while a batch is being decided: holds and FX rates, as of the
-    database under the lock plus everything decided earlier in the same batch."""
+    database under the lock plus everything decided earlier in the same batch. Each is read
+    with one statement per batch (rates: per currency pair), not per event."""
 
-    def __init__(self, conn: Connection, auth_ids: set[str]) -> None:
+    def __init__(self, ops: HotPath, conn: Connection, auth_ids: set[str],
+                 times: Sequence[datetime] = ()) -> None:
         self.conn = conn
         self._holds: dict[str, Hold] = {}
-        self._rates: dict[tuple[str, str, datetime], Decimal | None] = {}
-        ids = sorted(auth_ids)
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start:start + _IN_CHUNK]
-            closers = dict(conn.execute(
-                select(journals.c.closes_hold, journals.c.event_type)
-                .where(_in(conn, journals.c.closes_hold, chunk),
-                       journals.c.status == "posted")).all())
-            for row in conn.execute(select(
-                    journals.c.transaction_id, journals.c.account_id, journals.c.currency,
-                    journals.c.amount_minor).where(
-                    _in(conn, journals.c.transaction_id, chunk), journals.c.status == "posted",
-                    journals.c.event_type == EventType.CARD_AUTHORIZATION.value)):
-                closer = closers.get(row.transaction_id)
-                self._holds[row.transaction_id] = Hold(
-                    row.transaction_id, row.account_id, row.currency, int(row.amount_minor),
-                    "pending" if closer is None else _closed_status(closer))
+        self._rates: dict[tuple[str, str], tuple[list[datetime], list[str]]] = {}
+        self._span = (min(times), max(times)) if times else None
+        if auth_ids:
+            for tid, acct, ccy, amount, closer in ops.holds(auth_ids):
+                self._holds[tid] = Hold(tid, acct, ccy, amount,
+                                        "pending" if closer is None else _closed_status(closer))
 
     def hold(self, authorization_id: str) -> Hold | None:
         return self._holds.get(authorization_id)
 
     def rate(self, base: str, quote: str, at: datetime) -> Decimal | None:
-        key = (base, quote, at)
-        if key not in self._rates:
-            self._rates[key] = _lookup_rate(self.conn, base, quote, at)
-        return self._rates[key]
+        if self._span is None or not self._span[0] <= at <= self._span[1]:
+            return _lookup_rate(self.conn, base, quote, at)
+        for b, q, invert in ((base, quote, False), (quote, base, True)):
+            if (b, q) not in self._rates:
+                self._rates[(b, q)] = _rate_history(self.conn, b, q, *self._span)
+            times, rates = self._rates[(b, q)]
+            i = bisect.bisect_right(times, at)
+            if i:
+                return (Decimal(1) / Decimal(rates[i - 1])) if invert else Decimal(rates[i - 1])
+        return None
 
     def posted(self, item: _Item, p: Plan) -> None:
-        if item.event_type == EventType.CARD_AUTHORIZATION.value:
+        if item.event_type == _AUTH:
             self._holds[item.transaction_id] = Hold(item.transaction_id, item.account_id,
                                                     item.currency, item.amount_minor, "pending")
         if p.closes_hold and p.closes_hold in self._holds:
@@ -164,16 +175,23 @@ _HOLD_EVENT_TYPES = frozenset({EventType.CARD_AUTHORIZATION.value, EventType.CAR
                                "hold_expiry"})
 
 
-def _in(conn: Connection, column: ColumnElement[str], values: Sequence[str]):  # type: ignore[no-untyped-def]
-    """``column IN values`` — as ``= ANY(array)`` on PostgreSQL: one parameter keeps the plan
-    an index lookup (500 separate parameters made a prepared generic plan scan the table)."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-    return column.in_(list(values))
-
-
 def _closed_status(closer_event_type: str) -> str:
     return {"card_capture": "captured", "card_void": "voided"}.get(closer_event_type, "expired")
+
+
+def _rate_history(conn: Connection, base: str, quote: str, first: datetime,
+                  last: datetime) -> tuple[list[datetime], list[str]]:
+    """The rates of one pair that can apply between ``first`` and ``last``: the one in force
+    at ``first`` and every later one up to ``last``, oldest first."""
+    in_force = (select(func.max(fx_rates.c.as_of))
+                .where(fx_rates.c.base == base, fx_rates.c.quote == quote,
+                       fx_rates.c.as_of <= first).scalar_subquery())
+    rows = conn.execute(
+        select(fx_rates.c.as_of, fx_rates.c.rate)
+        .where(fx_rates.c.base == base, fx_rates.c.quote == quote, fx_rates.c.as_of <= last,
+               fx_rates.c.as_of >= func.coalesce(in_force, first))
+        .order_by(fx_rates.c.as_of)).all()
+    return [r.as_of for r in rows], [r.rate for r in rows]
 
 
 def _lookup_rate(conn: Connection, base: str, quote: str, at: datetime) -> Decimal | None:
@@ -190,15 +208,32 @@ def _lookup_rate(conn: Connection, base: str, quote: str, at: datetime) -> Decim
 class Ledger:
     """Double-entry ledger on SQLAlchemy; SQLite by default, PostgreSQL in deployment."""
 
-    def __init__(self, engine: Engine, hold_ttl: timedelta = timedelta(days=7)) -> None:
+    def __init__(self, engine: Engine, hold_ttl: timedelta = timedelta(days=7),
+                 balance_cache_size: int = 1_000_000) -> None:
         self.engine = engine
         self.hold_ttl = hold_ttl
+        #: Guarded (no-overdraft) balances as of ``_cache_head``, the chain head this process
+        #: wrote last. The head's hash covers every journal before it, so while the head
+        #: under the lock is still that one, no one else has posted and the cache is exact;
+        #: any other head (another worker posted) empties it.
+        self._balances = _BalanceCache()
+        self._cache_head: tuple[int, str] | None = None
+        self.balance_cache_size = balance_cache_size
+        #: Balances read from the database (cache misses); for tests and diagnostics.
+        self.balance_reads = 0
+        self._post_lock = threading.Lock()  # one batch at a time per process, as in the DB
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> Ledger:
-        engine = make_engine(url)
+    def from_url(cls, url: str, sqlite_synchronous: str = "FULL",
+                 **kwargs: object) -> Ledger:
+        engine = make_engine(url, sqlite_synchronous)
         migrate(engine)
         return cls(engine, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: object) -> Ledger:
+        """The ledger at ``settings.database_url``, with the settings' SQLite durability."""
+        return cls.from_url(settings.database_url, settings.ledger_sqlite_synchronous, **kwargs)
 
     # -- posting ---------------------------------------------------------------------------
 
@@ -256,13 +291,11 @@ class Ledger:
         return self._post_items([item], now)[0]
 
     def _event_item(self, ev: TransactionEvent) -> _Item:
-        expires = (ev.occurred_at + self.hold_ttl
-                   if ev.event_type is EventType.CARD_AUTHORIZATION else None)
-        two_phase = ev.event_type in (EventType.CARD_CAPTURE, EventType.CARD_VOID)
-        return _Item(ev.transaction_id, "event", ev.event_type.value, ev.account_id,
-                     ev.currency, ev.amount_minor, ev.occurred_at,
-                     lambda ctx: plan(ev, ctx), expires,
-                     ev.original_transaction_id if two_phase else None)
+        event_type = ev.event_type._value_  # the plain str (``.value`` is a slow descriptor)
+        return _Item(ev.transaction_id, "event", event_type, ev.account_id, ev.currency,
+                     ev.amount_minor, ev.occurred_at, None,
+                     ev.occurred_at + self.hold_ttl if event_type == _AUTH else None,
+                     ev.original_transaction_id if event_type in _TWO_PHASE else None, ev)
 
     def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
                      expired_at: datetime) -> _Item:
@@ -282,8 +315,9 @@ class Ledger:
             return []
         for attempt in range(3):
             try:
-                return self._post_once(items, now)
-            except IntegrityError:
+                with self._post_lock:
+                    return self._post_once(items, now)
+            except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
                 if attempt == 2:
                     raise
                 log.warning("ledger: lost a race on a unique key; retrying the batch")
@@ -294,45 +328,64 @@ class Ledger:
         for item in items:
             first.setdefault(item.transaction_id, item)
         decided: dict[str, PostingResult] = {}
-        with self.engine.begin() as conn:
-            seq, prev_hash = self._lock_chain_head(conn)
-            existing = self._existing(conn, list(first))
-            todo = [it for tid, it in first.items() if tid not in existing]
-            ctx = _BatchContext(conn, {it.hold_ref for it in todo if it.hold_ref})
-            guarded = self._load_guarded_balances(conn, todo)
-            deltas: dict[tuple[str, str], int] = defaultdict(int)
-            journal_rows: list[tuple[object, ...]] = []
-            entry_rows: list[tuple[object, ...]] = []
-            for item in todo:
-                p = item.make_plan(ctx)
-                reason = p.rejection or _overdraft(p.legs, guarded, deltas)
-                if reason:
-                    status, legs = "rejected", []
-                    closes, reversal_of, expires = None, None, None
-                else:
-                    status, legs = "posted", p.legs
-                    closes, reversal_of, expires = p.closes_hold, p.reversal_of, item.expires_at
-                    for leg in legs:
-                        deltas[(leg.ledger_account, leg.currency)] += leg.amount_minor
-                    ctx.posted(item, p)
-                seq += 1
-                tid = item.transaction_id
-                values = (seq, tid, item.kind, item.event_type, item.account_id,
-                          item.currency, item.amount_minor, item.occurred_at, now, status,
-                          reason, p.refers_to, closes, reversal_of, expires, p.fx_rate)
-                numbered = [(i, leg.ledger_account, leg.currency, leg.amount_minor)
-                            for i, leg in enumerate(legs)]
-                digest = hash_values(prev_hash, values, numbered)
-                journal_rows.append((*values, prev_hash, digest))
-                prev_hash = digest
-                entry_rows += [(seq, tid, *leg) for leg in numbered]
-                decided[tid] = PostingResult(tid, status, reason, status)
-            bulk_insert(conn, journals, JOURNAL_COLUMNS, journal_rows)
-            bulk_insert(conn, entries, ENTRY_COLUMNS, entry_rows)
-            # sorted: concurrent upserts take row locks in one order
-            add_to_balances(conn, [(a, c, d) for (a, c), d in sorted(deltas.items()) if d])
-            conn.execute(update(chain_head).where(chain_head.c.id == 1)
-                         .values(seq=seq, hash=prev_hash))
+        try:
+            with self.engine.begin() as conn:
+                ops = HotPath.open(conn)
+                seq, prev_hash = ops.lock_head()
+                guarded = self._cached_balances(ops, (seq, prev_hash))
+                existing = ops.existing(list(first))
+                todo = [it for tid, it in first.items() if tid not in existing]
+                ctx = _BatchContext(ops, conn, {it.hold_ref for it in todo if it.hold_ref},
+                                    [it.occurred_at for it in todo])
+                self.balance_reads += guarded.load(ops, _guarded_keys(todo))
+                deltas: dict[tuple[str, str], int] = defaultdict(int)
+                journal_rows: list[tuple[object, ...]] = []
+                entry_rows: list[tuple[object, ...]] = []
+                ts, now_db, now_us = ops.ts, ops.ts(now), micros(now)
+                for item in todo:
+                    p = (plan(item.event, ctx) if item.make_plan is None
+                         else item.make_plan(ctx))
+                    tid, legs = item.transaction_id, p.legs
+                    reason = p.rejection or _overdraft(legs, guarded, deltas)
+                    seq += 1
+                    if reason:
+                        status, legs = "rejected", []
+                        closes = reversal_of = expires = None
+                    else:
+                        status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
+                        expires = item.expires_at
+                        for i, (acct, ccy, amount) in enumerate(legs):
+                            deltas[(acct, ccy)] += amount
+                            entry_rows.append((seq, tid, i, acct, ccy, amount))
+                        if closes or item.event_type == _AUTH:
+                            ctx.posted(item, p)
+                    digest = posting_hash(
+                        prev_hash, seq, tid, item.kind, item.event_type, item.account_id,
+                        item.currency, item.amount_minor, micros(item.occurred_at), now_us,
+                        status, reason, p.refers_to, closes, reversal_of,
+                        expires and micros(expires), p.fx_rate, legs)
+                    journal_rows.append((
+                        seq, tid, item.kind, item.event_type, item.account_id, item.currency,
+                        item.amount_minor, ts(item.occurred_at), now_db, status, reason,
+                        p.refers_to, closes, reversal_of, expires and ts(expires), p.fx_rate,
+                        prev_hash, digest))
+                    prev_hash = digest
+                    decided[tid] = PostingResult(tid, status, reason, status)
+                ops.insert_journals(journal_rows)
+                ops.insert_entries(entry_rows)
+                # sorted: concurrent upserts take row locks in one order
+                ops.add_to_balances([(a, c, d) for (a, c), d in sorted(deltas.items()) if d])
+                if journal_rows:
+                    ops.set_head(seq, prev_hash)
+        except BaseException:
+            self._balances.clear()  # committed or not is unknown: trust nothing cached
+            self._balances.ops, self._cache_head = None, None
+            raise
+        for key, delta in deltas.items():  # committed: the cache follows the new head
+            if key in guarded:
+                guarded[key] += delta
+        self._cache_head = (seq, prev_hash)
+        guarded.ops = None
         out, seen = [], set()
         for item in items:
             tid = item.transaction_id
@@ -345,43 +398,12 @@ class Ledger:
             seen.add(tid)
         return out
 
-    def _lock_chain_head(self, conn: Connection) -> tuple[int, str]:
-        if conn.dialect.name == "postgresql":
-            row = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
-                               .where(chain_head.c.id == 1).with_for_update()).one()
-        else:  # a write first: SQLite takes its write lock now, not at the first insert
-            conn.execute(update(chain_head).where(chain_head.c.id == 1)
-                         .values(seq=chain_head.c.seq))
-            row = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
-                               .where(chain_head.c.id == 1)).one()
-        return int(row.seq), str(row.hash)
-
-    @staticmethod
-    def _existing(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | None]]:
-        found: dict[str, tuple[str, str | None]] = {}
-        for start in range(0, len(ids), _IN_CHUNK):
-            for tid, status, reason in conn.execute(
-                    select(journals.c.transaction_id, journals.c.status, journals.c.reason)
-                    .where(_in(conn, journals.c.transaction_id, ids[start:start + _IN_CHUNK]))):
-                found[tid] = (status, reason)
-        return found
-
-    @staticmethod
-    def _load_guarded_balances(conn: Connection, items: Iterable[_Item]) -> _GuardedBalances:
-        """Current balances of the no-overdraft accounts the batch may touch."""
-        keys: set[tuple[str, str]] = set()
-        for it in items:
-            keys.add((wallet(it.account_id), it.currency))
-            keys.add((holds(it.account_id), it.currency))
-        loaded = dict.fromkeys(keys, 0)
-        accounts = sorted({a for a, _ in keys})
-        for start in range(0, len(accounts), _IN_CHUNK):
-            for acct, ccy, bal in conn.execute(
-                    select(balances.c.ledger_account, balances.c.currency, balances.c.balance)
-                    .where(_in(conn, balances.c.ledger_account,
-                               accounts[start:start + _IN_CHUNK]))):
-                loaded[(acct, ccy)] = int(bal)
-        return _GuardedBalances(conn, loaded)
+    def _cached_balances(self, ops: HotPath, head: tuple[int, str]) -> _BalanceCache:
+        if head != self._cache_head or len(self._balances) > self.balance_cache_size:
+            if self._balances:
+                log.debug("ledger: chain head moved by another writer; balance cache dropped")
+            self._balances.clear()
+        return self._balances
 
     # -- FX rates --------------------------------------------------------------------------
 
@@ -436,37 +458,70 @@ class Ledger:
 
     def hold_status(self, authorization_id: str) -> str | None:
         with self.engine.connect() as conn:
-            ctx = _BatchContext(conn, {authorization_id})
+            ctx = _BatchContext(HotPath.open(conn), conn, {authorization_id})
             hold = ctx.hold(authorization_id)
         return hold.status if hold else None
 
 
-class _GuardedBalances(dict):  # type: ignore[type-arg]
-    """Balances of no-overdraft accounts; an account first seen mid-batch is read on demand."""
+def _guarded_keys(items: Iterable[_Item]) -> set[tuple[str, str]]:
+    """The no-overdraft balances a batch is likely to lower: every payer's wallet, and the
+    holds of the ones releasing a hold (nothing else debits holds). Anything else a batch
+    happens to lower is read when it does."""
+    payers: set[tuple[str, str]] = set()
+    releasing: set[tuple[str, str]] = set()
+    for it in items:
+        payers.add((it.account_id, it.currency))
+        if it.hold_ref:
+            releasing.add((it.account_id, it.currency))
+    keys = {(wallet(a), c) for a, c in payers}
+    keys.update((holds(a), c) for a, c in releasing)
+    return keys
 
-    def __init__(self, conn: Connection, loaded: dict[tuple[str, str], int]) -> None:
-        super().__init__(loaded)
-        self._conn = conn
+
+class _BalanceCache(dict):  # type: ignore[type-arg]
+    """(account, currency) -> balance of no-overdraft accounts. A batch loads what it will
+    likely check in one statement; an account first seen mid-batch (a reversal debiting a
+    payee's wallet) is read on demand."""
+
+    ops: HotPath | None = None
+
+    def load(self, ops: HotPath, keys: set[tuple[str, str]]) -> int:
+        """Read the keys not cached yet; how many were read."""
+        self.ops = ops
+        need = {key for key in keys if key not in self}
+        if need:
+            found = ops.balances(need)
+            for key in need:
+                self[key] = found.get(key, 0)
+        return len(need)
 
     def __missing__(self, key: tuple[str, str]) -> int:
-        value = self._conn.execute(select(balances.c.balance).where(and_(
-            balances.c.ledger_account == key[0], balances.c.currency == key[1]))).scalar()
-        self[key] = int(value or 0)
+        if self.ops is None:
+            raise KeyError(key)
+        self[key] = self.ops.balances({key}).get(key, 0)
         return self[key]
 
 
-def _overdraft(legs: Sequence[Leg], guarded: _GuardedBalances,
+@lru_cache(maxsize=1 << 16)
+def _available_sign(account: str) -> int:
+    """0 for accounts that may overdraw; else the sign turning a raw balance into available."""
+    if allows_overdraft(account):
+        return 0
+    return -1 if normal_side(account) == "credit" else 1
+
+
+def _overdraft(legs: Sequence[Leg], guarded: dict[tuple[str, str], int],
                batch_deltas: dict[tuple[str, str], int]) -> str | None:
     """The reason a posting would overdraw a no-overdraft account, or None."""
-    change: dict[tuple[str, str], int] = defaultdict(int)
-    for leg in legs:
-        change[(leg.ledger_account, leg.currency)] += leg.amount_minor
-    for (acct, ccy), delta in change.items():
-        if allows_overdraft(acct) or available(acct, delta) >= 0:
+    change: dict[tuple[str, str], int] = {}
+    for acct, ccy, amount in legs:
+        change[(acct, ccy)] = change.get((acct, ccy), 0) + amount
+    for key, delta in change.items():
+        sign = _available_sign(key[0])
+        if not sign or sign * delta >= 0:
             continue  # only a posting that lowers what is available can overdraw
-        before = guarded[(acct, ccy)] + batch_deltas.get((acct, ccy), 0)
-        if available(acct, before + delta) < 0:
-            return (f"insufficient funds: {acct} has {available(acct, before)} {ccy} available, "
-                    f"needs {-available(acct, delta)}")
+        before = guarded[key] + batch_deltas.get(key, 0)
+        if sign * (before + delta) < 0:
+            return (f"insufficient funds: {key[0]} has {sign * before} {key[1]} available, "
+                    f"needs {-sign * delta}")
     return None
-

@@ -315,7 +315,7 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
 def _default_processor(settings: Settings) -> BatchProcessor:
     from models.scorer import Scorer  # mlflow import is slow; only the worker needs it
 
-    ledger = Ledger.from_url(settings.database_url)
+    ledger = Ledger.from_settings(settings)
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))

@@ -24,8 +24,8 @@ def test_ledger_verify_passes_then_names_a_tampered_row(tmp_path, capsys):
     assert "OK: ledger is consistent" in capsys.readouterr().out
     with ledger.engine.begin() as conn:  # an attacker with DDL rights
         conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-        tid = conn.execute(text("SELECT transaction_id FROM ledger_entries WHERE entry_id = 3")
-                           ).scalar_one()
+        tid = conn.execute(text("SELECT transaction_id FROM ledger_entries "
+                                "ORDER BY journal_seq, leg LIMIT 1 OFFSET 2")).scalar_one()
         conn.execute(update(entries).where(entries.c.transaction_id == tid)
                      .values(amount_minor=entries.c.amount_minor * 3))
     assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 1
