@@ -42,7 +42,7 @@ def registry(model_registry):
     settings = model_registry.with_(model_name=NAME, model_reload_seconds=0.05)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     for seed, promote in ((11, "always"), (12, "never")):
-        train_simulated(settings, days=10, customers=250, seed=seed, end=end, promote=promote)
+        train_simulated(settings, days=21, customers=200, seed=seed, end=end, promote=promote)
     for model in (OutOfRange(), None, LegacyArrayModel()):
         with mlflow.start_run():
             if model is None:  # a version whose artifacts are gone
