@@ -35,7 +35,7 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     s = stack_settings.with_(model_name=MODEL, model_reload_seconds=1.0, shadow_enabled=True,
                              batch_size=100, batch_within_seconds=0.2)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    v1, v2, v3 = (train_simulated(s, days=10, customers=200, seed=seed, end=end,
+    v1, v2, v3 = (train_simulated(s, days=21, customers=200, seed=seed, end=end,
                                   promote=promote).version
                   for seed, promote in ((41, "always"), (42, "never"), (44, "never")))
     old, new, challenger = f"{MODEL}/{v1}", f"{MODEL}/{v2}", f"{MODEL}/{v3}"
