@@ -162,7 +162,7 @@ def run_bench(n_events: int, out_dir: Path | None = None) -> dict[str, float]:
         settings = Settings(data_dir=base, broker=broker.bootstrap,
                             worker_web_port=free_port())
         base.mkdir(parents=True, exist_ok=True)
-        ensure_champion(settings, n_events=10_000, days=7)
+        ensure_champion(settings)
         ensure_topics(settings)
         figures: dict[str, float] = {"events": float(n_events)}
         with console.status("raw broker"):
@@ -354,23 +354,25 @@ def run_scorer_bench(n_events: int = 20_000, out_dir: Path | None = None,
     import numpy as np
 
     from features import build_features, feature_matrix
+    from models.data import history_from_simulator
     from models.scorer import Scorer
-    from models.training import ensure_champion, labelled_history, train
+    from models.training import ensure_champion, train_simulated
 
     base = out_dir or Path(tempfile.mkdtemp(prefix="flowlet-scorer-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=base)
     with console.status("training a champion and a challenger"):
-        ensure_champion(settings, n_events=10_000, days=7)
+        ensure_champion(settings)
         end = datetime.now(UTC)
-        challenger = train(labelled_history(10_000, 7, seed=8, end=end), settings, seed=8,
-                           set_alias=False).version
+        challenger = train_simulated(settings, days=14, customers=300, seed=8, promote="never",
+                                     run_name="challenger").version
         from models.mlflow_env import MlflowClient
 
         MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri) \
             .set_registered_model_alias(settings.model_name, settings.shadow_alias, challenger)
     with console.status(f"features for {max(n_events, 10_000):,} simulated events"):
-        history = labelled_history(max(n_events, 10_000), 7, seed=99, end=end)
+        history = history_from_simulator(7, seed=99, end=end,
+                                         n_events=max(n_events, 10_000)).events
         rows = feature_matrix(build_features(history)).to_pandas()
 
     def rate(fn: object, batch: int) -> float:

@@ -87,14 +87,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.if_missing:
         from models.training import ensure_champion
 
-        version = ensure_champion(settings, n_events=int(args.events), days=args.days,
-                                  seed=args.seed)
+        version = ensure_champion(settings, days=args.days or 21,
+                                  customers=args.customers or 500, seed=args.seed)
         log.info("champion is %s version %s", settings.model_name, version)
         return 0
     from models.console import run_train
 
-    run_train(settings, events=args.events, labels=args.labels, days=args.days, seed=args.seed,
-              gap_days=args.gap_days, margin=args.margin, promote=args.promote)
+    run_train(settings, events=args.events, labels=args.labels, from_lake=args.from_lake,
+              days=args.days or 30, customers=args.customers or 1000, merchants=args.merchants,
+              seed=args.seed, gap_days=args.gap_days, margin=args.margin, promote=args.promote)
     return 0
 
 
@@ -243,10 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train, evaluate and register the ensemble; the champion "
                                      "alias moves only if it beats the champion")
-    p.add_argument("--events", default="30000",
-                   help="N simulated events, or a Parquet file of canonical events")
-    p.add_argument("--labels", help="Parquet labels (transaction_id, is_fraud, labelled_at)")
-    p.add_argument("--days", type=int, default=14, help="simulated history length")
+    p.add_argument("--events", help="Parquet file or folder of canonical events (with --labels; "
+                                     "default: simulate a history)")
+    p.add_argument("--labels", help="Parquet file or folder of labels (transaction_id, is_fraud, "
+                                    "labelled_at; optional pattern, source)")
+    p.add_argument("--from-lake", action="store_true",
+                   help="train on <data-dir>/lake/history (written by `flowlet simulate --days`)")
+    p.add_argument("--days", type=int, help="simulated history length (default 30; 21 with "
+                                            "--if-missing)")
+    p.add_argument("--customers", type=int, help="simulated customers (default 1000; 500 with "
+                                                 "--if-missing)")
+    p.add_argument("--merchants", type=int, help="simulated merchants (default customers / 7)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--gap-days", type=float, help="train/test gap (default 2)")
     p.add_argument("--margin", type=float, default=0.0, help="AP margin the gate requires")

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from models.simulator import SimulatedTransaction, Simulator
+from models.simulator import History, SimulatedTransaction, Simulator, simulate_history
 
 if TYPE_CHECKING:
-    from models.data import History, history_from_simulator
+    from models.data import backtest_labels, history_from_simulator
     from models.training import TrainConfig, TrainResult, train_ensemble
 
 __all__ = ["History", "SimulatedTransaction", "Simulator", "TrainConfig", "TrainResult",
-           "history_from_simulator", "train_ensemble"]
+           "backtest_labels", "history_from_simulator", "simulate_history", "train_ensemble"]
 
 _LAZY = {"train_ensemble": "models.training", "TrainResult": "models.training",
-         "TrainConfig": "models.training", "History": "models.data",
+         "TrainConfig": "models.training", "backtest_labels": "models.data",
          "history_from_simulator": "models.data"}
 
 

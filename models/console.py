@@ -7,12 +7,15 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 from flowlet.settings import Settings
+from models.data import LABEL_SCHEMA, Source
 from models.fit import TrainConfig
 from models.registry import Promote
+from models.simulator.lake import history_dir
 from models.training import TrainResult, train_ensemble
 
 log = logging.getLogger(__name__)
@@ -21,31 +24,49 @@ SHOWN = ("average_precision", "roc_auc", "recall_at_fpr_0.01", "precision_at_k",
          "alerts", "cost_minor")
 
 
-def run_train(settings: Settings, *, events: str | int = 30_000, labels: str | None = None,
-              days: int = 14, seed: int = 7, gap_days: float | None = None,
+def run_train(settings: Settings, *, events: str | None = None, labels: str | None = None,
+              from_lake: bool = False, days: int = 30, customers: int = 1000,
+              merchants: int | None = None, seed: int = 7, gap_days: float | None = None,
               margin: float = 0.0, promote: Promote = "gate",
               console: Console | None = None) -> TrainResult:
-    """Train on Parquet ``events`` + ``labels`` paths, or on ``events`` simulated events over
-    ``days`` days; print the comparison and the gate decision."""
+    """Train on Parquet ``events`` + ``labels`` (files or folders), on the lake's simulated
+    history (``from_lake``: ``<data_dir>/lake/history``, as ``flowlet simulate --days N`` writes
+    it), or by default on a fresh ``simulate_history(days, seed, customers=…)`` ending at the
+    current hour; print the comparison and the gate decision."""
     from models.data import history_from_simulator
 
     console = console or Console(stderr=True)
     config = TrainConfig()
     if gap_days is not None:
         config = TrainConfig(gap=timedelta(days=gap_days))
+    if from_lake and (events or labels):
+        raise SystemExit("--from-lake reads the lake's history: give it without --events/--labels")
+    if (events is None) != (labels is None):
+        raise SystemExit("--events PATH and --labels PATH go together")
     with console.status("preparing") as status:
-        if isinstance(events, int) or str(events).isdigit():
-            n = int(events)
-            status.update(f"simulating {n:,} events over {days} days")
-            history = history_from_simulator(days, seed=seed, end=datetime.now(UTC),
-                                             customers=max(100, n // (2 * days)),
-                                             merchants=max(20, n // 200), n_events=n)
-            ev, lab, source = history.events, history.labels, f"simulator seed={seed}"
-        else:
-            if labels is None:
-                raise SystemExit("--events PATH needs --labels PATH")
+        ev: Source
+        lab: Source
+        if from_lake:
+            folder = history_dir(settings.lake_dir)
+            if not (folder / "events").is_dir():
+                raise SystemExit(f"no simulated history under {folder}: run "
+                                 "`flowlet simulate --days N` first")
+            ev, lab = folder / "events", folder / "labels"
+            if not any(lab.rglob("*.parquet")):
+                lab = pl.DataFrame(schema=LABEL_SCHEMA)  # no label known yet
+            source = f"lake {folder.resolve()}"
+        elif events is not None and labels is not None:
             ev, lab = Path(events), Path(labels)
             source = f"{ev.resolve()} + {lab.resolve()}"
+        else:
+            status.update(f"simulating {days} days × {customers:,} customers")
+            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            history = history_from_simulator(
+                days, seed=seed, end=end, customers=customers,
+                merchants=merchants or max(20, customers // 7))
+            ev, lab = history.events, history.labels
+            source = (f"simulate_history days={days} customers={customers} seed={seed} "
+                      f"end={end.isoformat()}")
         result = train_ensemble(ev, lab, settings, config=config, seed=seed,
                                 gate_margin=margin, promote=promote,
                                 progress=lambda msg: status.update(msg),

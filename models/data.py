@@ -24,8 +24,16 @@ features assume.
 
 ``transaction_id`` (String, required), ``is_fraud`` (Boolean, required), ``labelled_at``
 (Datetime, timezone-aware, required: when the label became known — analyst decision or
-chargeback), ``pattern`` (String, optional typology). When a transaction has several labels the
-latest known one wins (relabelling). Unlabelled transactions count as legitimate.
+chargeback), ``pattern`` (String, optional typology), ``source`` (String, optional: who said so,
+e.g. the simulator's ``analyst`` | ``chargeback``). Other columns are kept, never used. When a
+transaction has several labels the latest known one wins (relabelling). Unlabelled transactions
+count as legitimate.
+
+**Sources.** A Parquet file, a folder of Parquet files (read recursively, e.g. the lake layout
+``flowlet simulate --days N`` writes: ``lake/history/events/dt=*/part-0.parquet``; partition
+columns stay in the path) or a polars/pandas frame. :func:`history_from_simulator` simulates one
+(``models.simulator.simulate_history``); :func:`backtest_labels` adds the eventual truth of a
+simulated history for evaluation.
 
 **Label delay.** :func:`labels_as_of` joins labels as of a cutoff: a label counts only if
 ``labelled_at <= cutoff``. Training uses the split's cutoff (``models.splits``), so a model never
@@ -35,14 +43,15 @@ learns from a label it could not have known when it was trained.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta  # noqa: F401  (UTC: doctests)
 from pathlib import Path
 
 import pandas as pd
 import polars as pl
 
-from features.frames import EVENT_SCHEMA, events_frame
+from features.frames import EVENT_SCHEMA
+from models.simulator.history import History, simulate_history
+from models.simulator.labels import LabelDelays
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +62,32 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "is_fraud": pl.Boolean(),
     "pattern": pl.String(),
     "labelled_at": pl.Datetime("us", "UTC"),
+    "source": pl.String(),
 }
 REQUIRED_LABEL_COLUMNS = ("transaction_id", "is_fraud", "labelled_at")
+#: Label columns filled with nulls when absent.
+OPTIONAL_LABEL_COLUMNS = ("pattern", "source")
 
 Source = str | Path | pl.DataFrame | pd.DataFrame
 
+__all__ = ["LABEL_SCHEMA", "History", "Source", "backtest_labels", "feature_labels",
+           "history_from_simulator", "labels_as_of", "load_events", "load_labels",
+           "read_parquet"]
 
-@dataclass(frozen=True)
-class History:
-    """Events (canonical columns, maybe ground truth) and the labels known about them."""
 
-    events: pl.DataFrame
-    labels: pl.DataFrame
+def read_parquet(path: str | Path) -> pl.DataFrame:
+    """One Parquet file, or every ``*.parquet`` under a folder (recursively, in path order).
+
+    Hive partition columns (``dt=…`` folders) are not added: they live in the path only.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return pl.read_parquet(path)
+    files = sorted(path.rglob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no Parquet files under {path}")
+    return pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files],
+                     how="diagonal_relaxed")
 
 
 def _frame(source: Source) -> pl.DataFrame:
@@ -72,7 +95,7 @@ def _frame(source: Source) -> pl.DataFrame:
         return source
     if isinstance(source, pd.DataFrame):
         return pl.from_pandas(source)
-    return pl.read_parquet(Path(source))
+    return read_parquet(source)
 
 
 def _utc(frame: pl.DataFrame, column: str) -> pl.Expr:
@@ -115,16 +138,23 @@ def load_events(source: Source) -> pl.DataFrame:
 
 
 def load_labels(source: Source) -> pl.DataFrame:
-    """Validated labels (``LABEL_SCHEMA``) from a Parquet path or a polars/pandas frame."""
+    """Validated labels from a Parquet path/folder or a polars/pandas frame.
+
+    The ``LABEL_SCHEMA`` columns first (optional ones filled with nulls), then any other
+    columns as they came; sorted by ``labelled_at`` (stable).
+    """
     frame = _frame(source)
     _require(frame, REQUIRED_LABEL_COLUMNS, "labels")
-    return frame.select(
-        pl.col("transaction_id").cast(pl.String),
-        pl.col("is_fraud").cast(pl.Boolean),
-        (pl.col("pattern").cast(pl.String) if "pattern" in frame.columns
-         else pl.lit(None, pl.String).alias("pattern")),
-        _utc(frame, "labelled_at"),
-    ).sort("labelled_at", maintain_order=True)
+    cols = []
+    for name, dtype in LABEL_SCHEMA.items():
+        if name == "labelled_at":
+            cols.append(_utc(frame, name))
+        elif name in frame.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype).alias(name))
+    extra = [c for c in frame.columns if c not in LABEL_SCHEMA]
+    return frame.select(*cols, *extra).sort("labelled_at", maintain_order=True)
 
 
 def labels_as_of(events: pl.DataFrame, labels: pl.DataFrame,
@@ -169,34 +199,48 @@ def feature_labels(events: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
 
 def history_from_simulator(days: int, seed: int = 0, end: datetime | None = None,
                            customers: int = 2000, merchants: int = 300,
-                           n_events: int | None = None,
-                           fraud_share: float = 0.03) -> History:
-    """Simulated history in the canonical schema (adapter over ``models.simulator``).
+                           fraud_rate: float | None = None, aml_rate: float | None = None,
+                           label_delays: LabelDelays | None = None,
+                           n_events: int | None = None) -> History:
+    """Simulated history (``models.simulator.simulate_history``), validated like any source.
 
-    ``events`` carries ground truth (``is_fraud`` Boolean, ``pattern`` String); ``labels`` are
-    the delayed labels of ``models.simulator.label_events`` (analyst 1–5 days, chargeback 10–40
-    days after the transaction; a few legitimate ones cleared by analysts). ``n_events``
-    defaults to one per customer and day. Deterministic under ``seed`` and ``end``.
+    ``events`` carry ground truth (``is_fraud``, ``pattern``: never model inputs); ``labels``
+    are the delayed labels known before ``end`` (with ``source``). ``n_events``, if given,
+    replaces ``customers`` by the number that yields about that many events
+    (:data:`EVENTS_PER_CUSTOMER_DAY`). Deterministic under ``seed`` and ``end``.
     """
-    from models.simulator import Simulator, label_events
+    if n_events is not None:
+        customers = max(50, round(n_events / (EVENTS_PER_CUSTOMER_DAY * max(days, 1))))
+    rates = {k: v for k, v in (("fraud_rate", fraud_rate), ("aml_rate", aml_rate))
+             if v is not None}
+    h = simulate_history(days, seed=seed, end=end, customers=customers, merchants=merchants,
+                         label_delays=label_delays, **rates)  # type: ignore[arg-type]
+    return History(load_events(h.events), load_labels(h.labels))
 
-    end = end or datetime.now(UTC)
-    n = n_events or days * customers
-    sim = Simulator(seed=seed, n_accounts=customers, n_merchants=merchants,
-                    fraud_share=fraud_share)
-    txs = sim.generate(n, end - timedelta(days=days), end)
-    events = events_frame([t.event for t in txs]).with_columns(
-        pl.Series("is_fraud", [t.is_fraud for t in txs], dtype=pl.Boolean),
-        pl.Series("pattern", [t.pattern for t in txs], dtype=pl.String),
-    )
-    pattern = dict(zip(events["transaction_id"].to_list(), events["pattern"].to_list(),
-                       strict=True))
-    labs = label_events(txs, seed=seed)
-    labels = pl.DataFrame(
-        {"transaction_id": [lab.labelled_transaction_id for lab in labs],
-         "is_fraud": [lab.is_fraud for lab in labs],
-         "pattern": [pattern[lab.labelled_transaction_id] for lab in labs],
-         "labelled_at": [lab.occurred_at for lab in labs]},
-        schema=LABEL_SCHEMA,
-    )
-    return History(events, labels)
+
+#: Events a simulated customer makes per day on average (follow-ups, funding included);
+#: measured over 30-day histories.
+EVENTS_PER_CUSTOMER_DAY = 2.75
+
+
+def backtest_labels(events: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """Labels for a backtest on simulated history: the known ones plus the eventual truth.
+
+    Every suspicious event (ground truth ``is_fraud`` in ``events``) without a fraud label
+    gets one, ``source = "truth"``, stamped just after the last event or label — known after
+    any training cutoff inside the history, so fitting never sees it (``labels_as_of``) while the
+    test window is evaluated on the truth, including cases whose labels had not arrived yet or
+    were never found.
+    """
+    if "is_fraud" not in events.columns:
+        raise ValueError("events carry no ground truth (is_fraud): not a simulated history")
+    labels = load_labels(labels)
+    after = max(v for v in (events["occurred_at"].max(), labels["labelled_at"].max())
+                if v is not None) + timedelta(microseconds=1)
+    flagged = labels.filter("is_fraud").select("transaction_id")
+    truth = events.filter(pl.col("is_fraud").cast(pl.Boolean)).join(
+        flagged, on="transaction_id", how="anti").select(
+        "transaction_id", pl.lit(True).alias("is_fraud"),
+        (pl.col("pattern") if "pattern" in events.columns else pl.lit(None, pl.String)),
+        pl.lit(after).alias("labelled_at"), pl.lit("truth").alias("source"))
+    return load_labels(pl.concat([labels.select(list(LABEL_SCHEMA)), truth.cast(LABEL_SCHEMA)]))

@@ -32,7 +32,7 @@ def model_registry(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     from models.training import ensure_champion
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("registry"))
-    ensure_champion(settings, n_events=8000, days=7, seed=3)
+    ensure_champion(settings, days=28, customers=250, seed=3)
     return settings
 
 

@@ -133,6 +133,18 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
     ).fetchall()[0]
     assert (n, distinct, unscored) == (1870, 1870, 0)
     assert versions == [f"{s.model_name}/1"]
+    # Alerts at the champion's own validation-chosen threshold, not the settings' fallback.
+    from models.mlflow_env import mlflow
+    from models.registry import configure_mlflow
+
+    configure_mlflow(s)
+    threshold = mlflow.pyfunc.load_model(f"models:/{s.model_name}/1").unwrap_python_model() \
+        .alert_threshold
+    assert threshold != s.alert_threshold
+    mismatched, alerts = con.execute(
+        "select count(*) filter (where is_alert <> (score >= ?)), count(*) filter (where "
+        "is_alert) from transactions", [threshold]).fetchall()[0]
+    assert mismatched == 0 and alerts > 0, (threshold, alerts)
     lake_status = dict(con.sql("select transaction_id, ledger_status from transactions")
                        .fetchall())
     assert lake_status == {tid: status for tid, (status, _) in statuses.items()}

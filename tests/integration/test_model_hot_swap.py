@@ -18,7 +18,7 @@ from flowlet.lake import connect
 from ledger import Ledger
 from models.mlflow_env import MlflowClient
 from models.simulator import Simulator
-from models.training import labelled_history, train
+from models.training import train_simulated
 from streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,10 +34,10 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
         stack_settings, spawn, wait_until):
     s = stack_settings.with_(model_name=MODEL, model_reload_seconds=1.0, shadow_enabled=True,
                              batch_size=100, batch_within_seconds=0.2)
-    end = datetime.now(UTC)
-    v1 = train(labelled_history(3000, 3, seed=41, end=end), s, seed=41).version
-    v2 = train(labelled_history(3000, 3, seed=42, end=end), s, seed=42, set_alias=False).version
-    v3 = train(labelled_history(2000, 2, seed=44, end=end), s, seed=44, set_alias=False).version
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    v1, v2, v3 = (train_simulated(s, days=21, customers=200, seed=seed, end=end,
+                                  promote=promote).version
+                  for seed, promote in ((41, "always"), (42, "never"), (44, "never")))
     old, new, challenger = f"{MODEL}/{v1}", f"{MODEL}/{v2}", f"{MODEL}/{v3}"
     client = MlflowClient(s.mlflow_tracking_uri, s.mlflow_tracking_uri)
     # A challenger in shadow throughout; the champion moves to a version not loaded yet.

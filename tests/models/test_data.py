@@ -5,7 +5,14 @@ import polars as pl
 import pytest
 
 from features.frames import EVENT_SCHEMA
-from models.data import feature_labels, labels_as_of, load_events, load_labels
+from models.data import (
+    backtest_labels,
+    feature_labels,
+    labels_as_of,
+    load_events,
+    load_labels,
+)
+from models.simulator import History, simulate_history, write_history
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -64,4 +71,40 @@ def test_simulated_history_has_delayed_labels(history):
     joined = lab.join(ev.select("transaction_id", "occurred_at"), on="transaction_id")
     assert joined.height == lab.height
     assert (joined["labelled_at"] > joined["occurred_at"]).all()
-    assert lab.filter("is_fraud").height == ev["is_fraud"].sum()
+    assert set(lab["source"]) == {"analyst", "chargeback"}
+    fraud = set(ev.filter("is_fraud")["transaction_id"])
+    known = set(lab.filter("is_fraud")["transaction_id"])
+    assert known < fraud  # only the labels known by the end: some are still on their way
+    truth = backtest_labels(ev, lab)
+    assert set(truth.filter("is_fraud")["transaction_id"]) == fraud
+    late = truth.filter(source="truth")
+    assert late.height == len(fraud - known)
+    assert (late["labelled_at"] > ev["occurred_at"].max()).all()
+    # the eventual truth is never known at a cutoff inside the history
+    cutoff = ev["occurred_at"].max()
+    assert labels_as_of(ev, truth, cutoff).equals(labels_as_of(ev, lab, cutoff))
+
+
+def test_labels_keep_source_and_extra_columns():
+    raw = pl.DataFrame({"transaction_id": ["t1", "t0"], "is_fraud": [True, False],
+                        "labelled_at": [T0 + timedelta(days=2), T0 + timedelta(days=1)],
+                        "source": ["chargeback", "analyst"], "analyst_id": ["x", "y"]})
+    labels = load_labels(raw)
+    assert labels.columns == ["transaction_id", "is_fraud", "pattern", "labelled_at", "source",
+                              "analyst_id"]
+    assert labels["source"].to_list() == ["analyst", "chargeback"]  # by labelled_at
+    assert load_labels(raw.drop("source"))["source"].null_count() == 2
+
+
+def test_the_lake_history_layout_loads_like_the_frames(tmp_path):
+    h = simulate_history(days=3, seed=2, customers=80, merchants=15)
+    write_history(h, tmp_path)
+    ev = load_events(tmp_path / "history" / "events")  # dt=*/part-0.parquet
+    lab = load_labels(tmp_path / "history" / "labels")
+    assert "dt" not in ev.columns and "dt" not in lab.columns
+    assert History(ev, lab) == History(load_events(h.events), load_labels(h.labels))
+    with pytest.raises(ValueError, match="nulls in required"):
+        load_events(tmp_path / "history")  # events and labels mixed: not events
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no Parquet"):
+        load_events(tmp_path / "empty")

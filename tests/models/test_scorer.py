@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
 
 from features import build_features, feature_matrix
+from models.data import history_from_simulator
 from models.mlflow_env import MlflowClient, mlflow
 from models.scorer import LoadedModel, Scorer, as_score_frame
 from models.scoring import top_reasons
-from models.training import labelled_history, train
+from models.training import train_simulated
 
 NAME = "scorer-test"
 
@@ -37,12 +37,12 @@ class LegacyArrayModel(mlflow.pyfunc.PythonModel):
 
 @pytest.fixture(scope="module")
 def registry(model_registry):
-    """Model ``scorer-test``: v1 and v2 (two seeds), v3 out of range, v4 unloadable, v5 an
-    array-returning legacy model; features of a later period to score."""
+    """Model ``scorer-test``: v1 and v2 (ensembles, two seeds), v3 out of range, v4 unloadable,
+    v5 an array-returning legacy model; features of a later period to score."""
     settings = model_registry.with_(model_name=NAME, model_reload_seconds=0.05)
-    end = datetime.now(UTC)
-    train(labelled_history(3000, 3, seed=11, end=end), settings, seed=11)
-    train(labelled_history(3000, 3, seed=12, end=end), settings, seed=12, set_alias=False)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for seed, promote in ((11, "always"), (12, "never")):
+        train_simulated(settings, days=21, customers=200, seed=seed, end=end, promote=promote)
     for model in (OutOfRange(), None, LegacyArrayModel()):
         with mlflow.start_run():
             if model is None:  # a version whose artifacts are gone
@@ -51,7 +51,7 @@ def registry(model_registry):
                 continue
             mlflow.pyfunc.log_model(name="model", python_model=model,
                                     registered_model_name=NAME)
-    later = build_features(labelled_history(1500, 2, seed=13, end=end))
+    later = build_features(history_from_simulator(2, seed=13, end=end, customers=300).events)
     features = feature_matrix(later).to_pandas()
     return settings, features
 
@@ -68,10 +68,14 @@ def client(registry):
     return c
 
 
-def reference(settings, version, features):
+def reference(settings, version, features, column="score"):
     """What version ``version`` scores, loaded independently of the scorer."""
     model = mlflow.pyfunc.load_model(f"models:/{NAME}/{version}")
-    return model.predict(features)["score"].to_numpy()
+    return model.predict(features)[column].to_numpy()
+
+
+def inner(version):
+    return mlflow.pyfunc.load_model(f"models:/{NAME}/{version}").unwrap_python_model()
 
 
 def test_loads_the_champion_by_version_and_stamps_every_score(registry, client):
@@ -83,9 +87,15 @@ def test_loads_the_champion_by_version_and_stamps_every_score(registry, client):
     assert (batch.model_name, batch.model_version, batch.model_ref) == (NAME, "1", f"{NAME}/1")
     assert len(batch) == len(features)
     np.testing.assert_array_equal(batch.score, reference(settings, 1, features))
-    np.testing.assert_array_equal(batch.score_supervised, batch.score)
-    assert np.isnan(batch.score_anomaly).all()  # FraudModel has no anomaly member
-    assert batch.alert_threshold == 0.5
+    for column in ("score_supervised", "score_anomaly"):  # both members, as the model says
+        np.testing.assert_array_equal(getattr(batch, column),
+                                      reference(settings, 1, features, column))
+    assert not np.array_equal(batch.score_supervised, batch.score)
+    assert ((batch.score_anomaly > 0) & (batch.score_anomaly <= 1)).all()
+    # the model's own validation-chosen threshold, not the settings' fallback
+    threshold = inner(1).alert_threshold
+    assert batch.alert_threshold == threshold != settings.alert_threshold
+    np.testing.assert_array_equal(batch.is_alert, batch.score >= threshold)
     assert batch.is_alert.sum() > 0 and not batch.is_alert.all()
     assert batch.shadow_score is None and batch.shadow_model_version is None
 
@@ -95,14 +105,13 @@ def test_reason_codes_are_the_top_positive_contributions(registry, client):
     with Scorer(settings.with_(reason_codes_min_score=0.0, reason_codes_top_k=3)) as scorer:
         scorer.load()
         batch = scorer.score(features)
-        booster = mlflow.pyfunc.load_model(f"models:/{NAME}/1").unwrap_python_model().booster
-    names = list(booster.feature_names)
-    shap = booster.predict(xgb.DMatrix(features[names].to_numpy(np.float64),
-                                       feature_names=names), pred_contribs=True)
-    # The contributions are real: with the bias they add up to the score's log-odds.
+    model = inner(1)
+    names = list(model.feature_names)
+    contribs = model.contributions(features[names])
+    # The contributions are real: the log-odds minus their sum is one constant (the bias).
     logit = np.log(batch.score / (1 - batch.score))
-    np.testing.assert_allclose(shap.sum(axis=1), logit, atol=1e-3)
-    contribs = shap[:, :-1]
+    bias = logit - contribs.sum(axis=1)
+    np.testing.assert_allclose(bias, bias[0], atol=1e-3)
     for row, codes in zip(contribs, batch.reason_codes, strict=True):
         top = [j for j in np.argsort(-row, kind="stable")[:3] if row[j] > 0]
         assert codes == [f"{names[j]}:{row[j]:+.2f}" for j in top]
@@ -253,7 +262,8 @@ def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
         assert batch.shadow_model_ref == f"{NAME}/2"
         np.testing.assert_array_equal(batch.score, reference(settings, 1, features))
         np.testing.assert_array_equal(batch.shadow_score, reference(settings, 2, features))
-        np.testing.assert_array_equal(batch.is_alert, batch.score >= 0.5)  # champion only
+        # alerts are the champion's, at its own threshold
+        np.testing.assert_array_equal(batch.is_alert, batch.score >= inner(1).alert_threshold)
         assert scorer.stats()["shadow_model"] == f"{NAME}/2"
 
         # A failing shadow costs its scores, never the champion's.

@@ -6,7 +6,7 @@ from flowlet.settings import Settings
 from ledger import Ledger
 from models.simulator import Simulator
 from streams.pipeline import RawRecord
-from streams.testing import InMemoryTopology, in_memory_processor, run_pipeline
+from streams.testing import InMemoryTopology, RuleScorer, in_memory_processor, run_pipeline
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 EVENTS = [t.event for t in Simulator(seed=2, n_accounts=40, n_merchants=10).generate(
@@ -102,6 +102,23 @@ def test_alerts_carry_score_and_model_version(tmp_path):
         assert alert["score"] >= Settings().alert_threshold
         assert alert["model_version"] == "rules/1"
         assert alert["alert_id"] == f"alert-{alert['transaction_id']}"
+
+
+def test_alerts_and_lake_use_the_models_own_threshold(tmp_path):
+    """A model declaring its own cut-off (the ensemble's validation-chosen one) decides the
+    alerts, the alert payloads and the lake's is_alert, not ``Settings.alert_threshold``."""
+    own = 0.8
+    assert own != Settings().alert_threshold
+    out = run_pipeline(EVENTS, tmp_path, scorer=RuleScorer(alert_threshold=own))
+    assert out.alerts and all(a["alert_threshold"] == own and a["score"] >= own
+                              for a in out.alerts)
+    con = connect(tmp_path / "lake")
+    alerts, mismatched, between = con.execute(
+        "select count(*) filter (where is_alert), count(*) filter (where is_alert <> "
+        "(score >= ?)), count(*) filter (where score >= ? and score < ?) from transactions",
+        [own, Settings().alert_threshold, own]).fetchall()[0]
+    assert (alerts, mismatched) == (len(out.alerts), 0)
+    assert between > 0  # rows the fallback threshold would have alerted on
 
 
 class _FlakyLedger:
