@@ -4,8 +4,8 @@
 regression fitted on the *validation* window's member scores (members never saw those rows), so
 the output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
 Because the combiner is linear in the members' log-scale outputs and both members are tree
-ensembles with exact TreeSHAP attributions, :meth:`EnsembleModel.contributions` decomposes the
-ensemble's log-odds into per-feature terms that add up exactly:
+ensembles with additive per-feature path attributions, :meth:`EnsembleModel.contributions`
+decomposes the ensemble's log-odds into per-feature terms that add up exactly:
 
     logit(score) = bias + Σ_f contributions[:, f]
 
@@ -32,7 +32,7 @@ import pandas as pd
 import xgboost as xgb
 
 from models.anomaly import AnomalyModel
-from models.matrix import as_matrix
+from models.matrix import as_matrix, column_index
 from models.mlflow_env import mlflow
 from models.supervised import SupervisedModel
 
@@ -99,26 +99,40 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         return self.combiner.logit(margin, exponent), margin, exponent
 
     def score_frame(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-        """``score``, ``score_supervised``, ``score_anomaly`` per row (index kept for frames)."""
+        """``score``, ``score_supervised``, ``score_anomaly`` per row (index kept for frames).
+
+        The hot path of the stream: one view of the input (no copy for a float frame in
+        feature order), one ``inplace_predict`` per member, the combiner in numpy, and the
+        output built from one ``(3, n)`` block (building a frame from a dict of columns costs
+        ~0.7 ms in pandas 3 — more than scoring 500 rows).
+        """
         m = as_matrix(X, self.feature_names)
-        z, margin, exponent = self._parts(m)
-        out = pd.DataFrame({
-            "score": _sigmoid(z),
-            "score_supervised": _sigmoid(margin),
-            "score_anomaly": np.exp2(exponent),
-        }, index=X.index if isinstance(X, pd.DataFrame) else None)
-        return out
+        out = np.empty((3, len(m)))
+        if len(m):
+            z, margin, exponent = self._parts(m)
+            _sigmoid(z, out=out[0])
+            _sigmoid(margin, out=out[1])
+            np.exp2(exponent, out=out[2])
+        return pd.DataFrame(out.T, columns=column_index(OUTPUT_COLUMNS), copy=False,
+                            index=X.index if isinstance(X, pd.DataFrame) else None)
 
     def score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Just the ensemble score (the common interface every model in the comparison has)."""
-        z, _, _ = self._parts(as_matrix(X, self.feature_names))
+        m = as_matrix(X, self.feature_names)
+        if len(m) == 0:
+            return np.zeros(0)
+        z, _, _ = self._parts(m)
         return _sigmoid(z)
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Signed per-feature contributions to the ensemble's log-odds, shape (n, F).
 
-        ``w_s`` × XGBoost TreeSHAP (log-odds) + ``w_a`` × the isolation forest's path-length
-        TreeSHAP (as log2 anomaly score); positive raises the risk.
+        ``w_s`` × the XGBoost member's path attributions (log-odds) + ``w_a`` × the isolation
+        forest's (as log2 anomaly score); positive raises the risk. Both are XGBoost's
+        ``approx_contribs`` (Saabas: each split on a row's path credits its feature with the
+        change in the tree's expected value, node means weighted by training cover) — about
+        one prediction's cost, ~100× faster than exact TreeSHAP and as additive:
+        ``logit(score) = bias + Σ contributions`` with one bias per model.
         """
         m = as_matrix(X, self.feature_names)
         if len(m) == 0:
@@ -174,8 +188,12 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
                 "n_features": len(self.feature_names)}
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``1 / (1 + e^-z)`` in float64, in place into ``out`` when given."""
+    out = np.negative(z, out=out, dtype=np.float64)
+    np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def members_of(model: EnsembleModel) -> dict[str, object]:
