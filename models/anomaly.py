@@ -163,7 +163,7 @@ class AnomalyModel:
         self.columns = self.feature_names
 
     @classmethod
-    def fit(cls, X: np.ndarray, feature_names: Sequence[str], *, n_estimators: int = 100,
+    def fit(cls, X: np.ndarray, feature_names: Sequence[str], *, n_estimators: int = 50,
             max_samples: int = 256, seed: int = 0,
             columns: Sequence[str] | None = None) -> AnomalyModel:
         names = list(feature_names)
