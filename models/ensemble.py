@@ -32,6 +32,7 @@ import pandas as pd
 import xgboost as xgb
 
 from models.anomaly import AnomalyModel
+from models.fused import fuse
 from models.matrix import as_matrix, column_index
 from models.mlflow_env import mlflow
 from models.supervised import SupervisedModel
@@ -87,15 +88,35 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         self.combiner = combiner
         self.alert_threshold = float(alert_threshold)
         self.threshold_rule = threshold_rule
+        self._threads = 1
+        self._fused: xgb.Booster | None = None
+        self._fuse_if_loaded()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.supervised.feature_names
 
+    # -- the fused booster (models.fused): both members in one XGBoost call -----------------
+    def _fuse_if_loaded(self) -> None:
+        if self.supervised.booster is not None and self.anomaly.booster is not None:
+            fused = fuse(self.supervised.booster, self.anomaly.booster)
+            fused.set_param({"nthread": self.__dict__.get("_threads", 1)})
+            self._fused = fused
+
+    def _fused_booster(self) -> xgb.Booster:
+        if self.__dict__.get("_fused") is None:  # a model pickled before the fused booster
+            self.supervised._booster(), self.anomaly._booster()  # raise if not loaded
+            self._fuse_if_loaded()
+        return self._fused  # type: ignore[return-value]
+
     # -- scoring --------------------------------------------------------------------------
     def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        margin = self.supervised.margin(X)
-        exponent = self.anomaly.exponent(X)
+        """Ensemble log-odds, supervised log-odds, log2 anomaly score — one XGBoost call;
+        the two margins are bit-identical to the members' own (``models.fused``)."""
+        out = self._fused_booster().inplace_predict(X, predict_type="margin", missing=np.nan)
+        out = np.asarray(out, dtype=np.float64).reshape(len(X), 2)
+        margin = out[:, 0]
+        exponent = -out[:, 1] / self.anomaly.normaliser
         return self.combiner.logit(margin, exponent), margin, exponent
 
     def score_frame(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
@@ -137,12 +158,18 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         m = as_matrix(X, self.feature_names)
         if len(m) == 0:
             return np.zeros((0, len(self.feature_names)))
-        return (self.combiner.w_supervised * self.supervised.contributions(m)
-                + self.combiner.w_anomaly * self.anomaly.contributions(m))
+        dm = xgb.DMatrix(m, missing=np.nan, nthread=1)  # columns are in order: no names
+        c = self._fused_booster().predict(dm, pred_contribs=True, approx_contribs=True,
+                                          validate_features=False)
+        c = np.asarray(c, dtype=np.float64).reshape(len(m), 2, -1)[:, :, :-1]  # bias dropped
+        return (self.combiner.w_supervised * c[:, 0]
+                - (self.combiner.w_anomaly / self.anomaly.normaliser) * c[:, 1])
 
     def set_threads(self, n: int) -> None:
         """Threads per prediction call for both boosters (1 after loading: safe to share)."""
-        for booster in (self.supervised.booster, self.anomaly.booster):
+        self._threads = n
+        for booster in (self.supervised.booster, self.anomaly.booster,
+                        self.__dict__.get("_fused")):
             if booster is not None:
                 booster.set_param({"nthread": n})
 
@@ -159,6 +186,8 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
                 booster.load_model(artifacts[name])
                 booster.set_param({"nthread": 1})
                 member.booster = booster
+        self._threads = 1
+        self._fuse_if_loaded()
 
     def save_boosters(self, folder: Path) -> dict[str, str]:
         """Write both boosters (UBJSON) for ``log_model(artifacts=...)``."""
@@ -176,7 +205,17 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         out.anomaly = copy.copy(self.anomaly)
         out.supervised.booster = None
         out.anomaly.booster = None
+        out._fused = None
         return out
+
+    # -- pickling: the fused booster is rebuilt from the members' -------------------------
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_fused"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._fused = None
+        self._fuse_if_loaded()
 
     def describe(self) -> dict[str, object]:
         return {"combiner_intercept": self.combiner.intercept,
