@@ -6,19 +6,10 @@ cheap (no MLflow) for code that only needs the simulator.
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING, Any
 
-# OpenMP (XGBoost's and scikit-learn's libgomp) reads OMP_WAIT_POLICY once, when the library is
-# loaded — so it has to be set before ``xgboost``/``sklearn`` are first imported, which every
-# model module does after this package's ``__init__``. The default (ACTIVE) makes idle worker
-# threads spin; on a shared, loaded machine two spinning threads made 2-thread scoring and
-# training slower than 1 thread. PASSIVE threads sleep while waiting. ``setdefault``: an
-# explicit setting in the environment still wins. (A process default, not a setting we read.)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from typing import TYPE_CHECKING, Any  # noqa: E402
-
-from models.simulator import SimulatedTransaction, Simulator  # noqa: E402
+import models._omp  # noqa: F401  (first: OMP_WAIT_POLICY before xgboost/sklearn load)
+from models.simulator import SimulatedTransaction, Simulator
 
 if TYPE_CHECKING:
     from models.data import History, history_from_simulator
