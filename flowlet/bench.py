@@ -328,17 +328,13 @@ def run_features_bench(n_events: int = 50_000) -> dict:
 
 def run_models_bench(n_events: int = 200_000) -> dict:
     """Ensemble training time and scoring rows/s (``models.benchmark``)."""
-    from models.benchmark import run
+    from models.benchmark import run, tables
 
     with console.status("models bench") as status:
         figures = run(n_events, progress=lambda msg: status.update(msg))
-    table = Table(title=f"flowlet bench models — {n_events:,} events, {figures['machine']}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for k, v in figures.items():
-        table.add_row(k, f"{v:,.2f}" if isinstance(v, float) and v < 1000 else
-                      f"{v:,.0f}" if isinstance(v, float | int) else str(v))
-    Console().print(table)
+    out = Console()
+    for table in tables(figures):
+        out.print(table)
     return figures
 
 

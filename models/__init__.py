@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import models._omp  # noqa: F401  (first: OMP_WAIT_POLICY before xgboost/sklearn load)
 from models.simulator import History, SimulatedTransaction, Simulator, simulate_history
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ scikit-learn assigns there (edges from the root + ``c(n_leaf)``). Summing the tr
 * ``score = 2 ** (-mean path length / c(max_samples))`` is exactly scikit-learn's anomaly score
   (``-score_samples``), in (0, 1], higher = more anomalous, at XGBoost's prediction speed
   (about 3× scikit-learn's, multithreaded, no Python per tree);
-* ``pred_contribs`` (TreeSHAP) attributes the path length to features, which gives per-feature
-  contributions to the anomaly score that add up exactly (see :meth:`AnomalyModel.contributions`).
+* ``pred_contribs`` attributes the path length to features (leaves hold path lengths and the
+  nodes scikit-learn's sample counts as cover), which gives per-feature contributions to the
+  anomaly score that add up exactly (see :meth:`AnomalyModel.contributions`).
 
 Split semantics: scikit-learn sends ``x <= t`` left on float32 inputs; XGBoost sends
 ``x < c`` left, so ``c`` is the next float32 above the largest float32 ``<= t``. NaN follows
@@ -162,7 +163,7 @@ class AnomalyModel:
         self.columns = self.feature_names
 
     @classmethod
-    def fit(cls, X: np.ndarray, feature_names: Sequence[str], *, n_estimators: int = 100,
+    def fit(cls, X: np.ndarray, feature_names: Sequence[str], *, n_estimators: int = 50,
             max_samples: int = 256, seed: int = 0,
             columns: Sequence[str] | None = None) -> AnomalyModel:
         names = list(feature_names)
@@ -199,12 +200,15 @@ class AnomalyModel:
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature contributions to :meth:`exponent` (sum + bias = exponent), shape (n, F).
 
-        Positive = the feature made the row easier to isolate (more anomalous).
+        Positive = the feature made the row easier to isolate (more anomalous). Saabas path
+        attributions (``approx_contribs``: each split credits its feature with the change in
+        the expected path length, ~100× faster than exact TreeSHAP on depth-8 trees).
         """
         if len(X) == 0:
             return np.zeros((0, len(self.feature_names)))
-        dm = xgb.DMatrix(X, feature_names=list(self.feature_names), missing=np.nan)
-        contribs = self._booster().predict(dm, pred_contribs=True)
+        dm = xgb.DMatrix(X, missing=np.nan, nthread=1)  # columns are in order: no names
+        contribs = self._booster().predict(dm, pred_contribs=True, approx_contribs=True,
+                                           validate_features=False)
         return -np.asarray(contribs[:, :-1], dtype=np.float64) / self.normaliser
 
     # -- pickling: the booster travels as its own raw format -------------------------------

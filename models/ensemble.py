@@ -4,8 +4,8 @@
 regression fitted on the *validation* window's member scores (members never saw those rows), so
 the output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
 Because the combiner is linear in the members' log-scale outputs and both members are tree
-ensembles with exact TreeSHAP attributions, :meth:`EnsembleModel.contributions` decomposes the
-ensemble's log-odds into per-feature terms that add up exactly:
+ensembles with additive per-feature path attributions, :meth:`EnsembleModel.contributions`
+decomposes the ensemble's log-odds into per-feature terms that add up exactly:
 
     logit(score) = bias + Σ_f contributions[:, f]
 
@@ -32,7 +32,8 @@ import pandas as pd
 import xgboost as xgb
 
 from models.anomaly import AnomalyModel
-from models.matrix import as_matrix
+from models.fused import fuse
+from models.matrix import as_matrix, column_index
 from models.mlflow_env import mlflow
 from models.supervised import SupervisedModel
 
@@ -87,48 +88,88 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         self.combiner = combiner
         self.alert_threshold = float(alert_threshold)
         self.threshold_rule = threshold_rule
+        self._threads = 1
+        self._fused: xgb.Booster | None = None
+        self._fuse_if_loaded()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.supervised.feature_names
 
+    # -- the fused booster (models.fused): both members in one XGBoost call -----------------
+    def _fuse_if_loaded(self) -> None:
+        if self.supervised.booster is not None and self.anomaly.booster is not None:
+            fused = fuse(self.supervised.booster, self.anomaly.booster)
+            fused.set_param({"nthread": self.__dict__.get("_threads", 1)})
+            self._fused = fused
+
+    def _fused_booster(self) -> xgb.Booster:
+        if self.__dict__.get("_fused") is None:  # a model pickled before the fused booster
+            self.supervised._booster(), self.anomaly._booster()  # raise if not loaded
+            self._fuse_if_loaded()
+        return self._fused  # type: ignore[return-value]
+
     # -- scoring --------------------------------------------------------------------------
     def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        margin = self.supervised.margin(X)
-        exponent = self.anomaly.exponent(X)
+        """Ensemble log-odds, supervised log-odds, log2 anomaly score — one XGBoost call;
+        the two margins are bit-identical to the members' own (``models.fused``)."""
+        out = self._fused_booster().inplace_predict(X, predict_type="margin", missing=np.nan)
+        out = np.asarray(out, dtype=np.float64).reshape(len(X), 2)
+        margin = out[:, 0]
+        exponent = -out[:, 1] / self.anomaly.normaliser
         return self.combiner.logit(margin, exponent), margin, exponent
 
     def score_frame(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-        """``score``, ``score_supervised``, ``score_anomaly`` per row (index kept for frames)."""
+        """``score``, ``score_supervised``, ``score_anomaly`` per row (index kept for frames).
+
+        The hot path of the stream: one view of the input (no copy for a float frame in
+        feature order), one ``inplace_predict`` per member, the combiner in numpy, and the
+        output built from one ``(3, n)`` block (building a frame from a dict of columns costs
+        ~0.7 ms in pandas 3 — more than scoring 500 rows).
+        """
         m = as_matrix(X, self.feature_names)
-        z, margin, exponent = self._parts(m)
-        out = pd.DataFrame({
-            "score": _sigmoid(z),
-            "score_supervised": _sigmoid(margin),
-            "score_anomaly": np.exp2(exponent),
-        }, index=X.index if isinstance(X, pd.DataFrame) else None)
-        return out
+        out = np.empty((3, len(m)))
+        if len(m):
+            z, margin, exponent = self._parts(m)
+            _sigmoid(z, out=out[0])
+            _sigmoid(margin, out=out[1])
+            np.exp2(exponent, out=out[2])
+        return pd.DataFrame(out.T, columns=column_index(OUTPUT_COLUMNS), copy=False,
+                            index=X.index if isinstance(X, pd.DataFrame) else None)
 
     def score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Just the ensemble score (the common interface every model in the comparison has)."""
-        z, _, _ = self._parts(as_matrix(X, self.feature_names))
+        m = as_matrix(X, self.feature_names)
+        if len(m) == 0:
+            return np.zeros(0)
+        z, _, _ = self._parts(m)
         return _sigmoid(z)
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Signed per-feature contributions to the ensemble's log-odds, shape (n, F).
 
-        ``w_s`` × XGBoost TreeSHAP (log-odds) + ``w_a`` × the isolation forest's path-length
-        TreeSHAP (as log2 anomaly score); positive raises the risk.
+        ``w_s`` × the XGBoost member's path attributions (log-odds) + ``w_a`` × the isolation
+        forest's (as log2 anomaly score); positive raises the risk. Both are XGBoost's
+        ``approx_contribs`` (Saabas: each split on a row's path credits its feature with the
+        change in the tree's expected value, node means weighted by training cover) — about
+        one prediction's cost, ~100× faster than exact TreeSHAP and as additive:
+        ``logit(score) = bias + Σ contributions`` with one bias per model.
         """
         m = as_matrix(X, self.feature_names)
         if len(m) == 0:
             return np.zeros((0, len(self.feature_names)))
-        return (self.combiner.w_supervised * self.supervised.contributions(m)
-                + self.combiner.w_anomaly * self.anomaly.contributions(m))
+        dm = xgb.DMatrix(m, missing=np.nan, nthread=1)  # columns are in order: no names
+        c = self._fused_booster().predict(dm, pred_contribs=True, approx_contribs=True,
+                                          validate_features=False)
+        c = np.asarray(c, dtype=np.float64).reshape(len(m), 2, -1)[:, :, :-1]  # bias dropped
+        return (self.combiner.w_supervised * c[:, 0]
+                - (self.combiner.w_anomaly / self.anomaly.normaliser) * c[:, 1])
 
     def set_threads(self, n: int) -> None:
         """Threads per prediction call for both boosters (1 after loading: safe to share)."""
-        for booster in (self.supervised.booster, self.anomaly.booster):
+        self._threads = n
+        for booster in (self.supervised.booster, self.anomaly.booster,
+                        self.__dict__.get("_fused")):
             if booster is not None:
                 booster.set_param({"nthread": n})
 
@@ -145,6 +186,8 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
                 booster.load_model(artifacts[name])
                 booster.set_param({"nthread": 1})
                 member.booster = booster
+        self._threads = 1
+        self._fuse_if_loaded()
 
     def save_boosters(self, folder: Path) -> dict[str, str]:
         """Write both boosters (UBJSON) for ``log_model(artifacts=...)``."""
@@ -162,7 +205,17 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         out.anomaly = copy.copy(self.anomaly)
         out.supervised.booster = None
         out.anomaly.booster = None
+        out._fused = None
         return out
+
+    # -- pickling: the fused booster is rebuilt from the members' -------------------------
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_fused"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._fused = None
+        self._fuse_if_loaded()
 
     def describe(self) -> dict[str, object]:
         return {"combiner_intercept": self.combiner.intercept,
@@ -174,8 +227,12 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
                 "n_features": len(self.feature_names)}
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``1 / (1 + e^-z)`` in float64, in place into ``out`` when given."""
+    out = np.negative(z, out=out, dtype=np.float64)
+    np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def members_of(model: EnsembleModel) -> dict[str, object]:

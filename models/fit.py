@@ -51,7 +51,9 @@ class TrainConfig:
     #: — weak evidence; see models/README.md, "Acceptance").
     validation_fraction: float = 0.45
     xgb: XGBParams = field(default_factory=XGBParams)
-    iforest_trees: int = 100
+    #: 50 isolation trees (was 100): the ensemble's test AP unchanged over 5 histories, the
+    #: forest's own AP within noise; half the scoring cost of the anomaly member
+    iforest_trees: int = 50
     iforest_max_samples: int = 256
     combiner_c: float = 1.0
     #: how the alert threshold is chosen on validation: "cost", "precision" or "top_share"
