@@ -20,13 +20,12 @@ from sqlalchemy import Connection
 from ledger.chain import HASHED_FIELDS
 
 JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
-ENTRY_COLUMNS = ("journal_seq", "transaction_id", "leg", "ledger_account", "currency",
-                 "amount_minor")
+ENTRY_COLUMNS = ("journal_seq", "leg", "ledger_account", "currency", "amount_minor")
 #: PostgreSQL types of those columns, for binary COPY (varchar's binary form is text's).
 _JOURNAL_PG_TYPES = ("int8", "text", "text", "text", "text", "text", "int8", "timestamptz",
                      "timestamptz", "text", "text", "text", "text", "text", "timestamptz",
                      "text", "text", "text")
-_ENTRY_PG_TYPES = ("int8", "text", "int4", "text", "text", "int8")
+_ENTRY_PG_TYPES = ("int8", "int4", "text", "text", "int8")
 _IN_CHUNK = 500  # ids per IN (...) list on SQLite
 
 #: A hold as stored: (authorization id, account, currency, amount, closer's event type|None).

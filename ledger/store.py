@@ -266,11 +266,11 @@ class Ledger:
         with self.engine.connect() as conn:
             original = conn.execute(select(journals).where(
                 journals.c.transaction_id == transaction_id)).first()
+            if original is None:
+                raise KeyError(f"no journal {transaction_id}")
             legs = [Leg(r.ledger_account, r.currency, -int(r.amount_minor)) for r in
-                    conn.execute(select(entries).where(entries.c.transaction_id == transaction_id)
+                    conn.execute(select(entries).where(entries.c.journal_seq == original.seq)
                                  .order_by(entries.c.leg))]
-        if original is None:
-            raise KeyError(f"no journal {transaction_id}")
 
         def make_plan(_ctx: _BatchContext) -> Plan:
             if original.status != "posted":
@@ -356,7 +356,7 @@ class Ledger:
                         expires = item.expires_at
                         for i, (acct, ccy, amount) in enumerate(legs):
                             deltas[(acct, ccy)] += amount
-                            entry_rows.append((seq, tid, i, acct, ccy, amount))
+                            entry_rows.append((seq, i, acct, ccy, amount))
                         if closes or item.event_type == _AUTH:
                             ctx.posted(item, p)
                     digest = posting_hash(
