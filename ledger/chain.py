@@ -75,4 +75,9 @@ def posting_hash(prev_hash: str, seq: int, transaction_id: str, kind: str, event
             f"{fx_rate or ''}")
     text += "".join([f"\x1e{i}\x1f{acct}\x1f{ccy}\x1f{amount}"
                      for i, (acct, ccy, amount) in enumerate(legs)])
-    return hashlib.sha256(text.encode()).hexdigest()
+    h = _SHA256.copy()  # cheaper than hashlib.sha256(), which looks the digest up by name
+    h.update(text.encode())
+    return h.hexdigest()
+
+
+_SHA256 = hashlib.sha256()
