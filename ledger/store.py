@@ -443,7 +443,9 @@ class Ledger:
             return {ccy: int(total) for ccy, total in conn.execute(stmt)}
 
     def balance(self, ledger_account: str, currency: str) -> int:
-        """Signed sum of an account's legs (debit positive), derived from the entries."""
+        """Signed sum of an account's legs (debit positive), derived from the entries: a scan
+        of ``ledger_entries`` since revision 0003 dropped the index by account (no posting
+        path reads it; for tests and diagnostics — ``ledger_balances`` holds the same sums)."""
         stmt = select(func.coalesce(func.sum(entries.c.amount_minor), 0)).where(
             entries.c.ledger_account == ledger_account, entries.c.currency == currency)
         with self.engine.connect() as conn:

@@ -232,9 +232,8 @@ def test_a_large_mixed_batch_stores_every_column_as_decided(ledger: Ledger):
     reason, holds with expiry, captures and voids closing them, refunds, FX with a rate):
     the rows read back are the rows decided — column by column, NULLs included — and the
     chain verifies."""
-    from models.simulator import Simulator
-
     from ledger.bulk import JOURNAL_COLUMNS
+    from models.simulator import Simulator
 
     events = [t.event for t in Simulator(seed=11, n_accounts=15, n_merchants=4).generate(
         700, T0, T0 + timedelta(days=2))]
