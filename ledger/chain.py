@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 GENESIS = "0" * 64
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # timestamps hash as microseconds since EPOCH
 HASHED_FIELDS = (
     "seq", "transaction_id", "kind", "event_type", "account_id", "currency", "amount_minor",
     "occurred_at", "posted_at", "status", "reason", "refers_to", "closes_hold", "reversal_of",
@@ -25,7 +25,7 @@ def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return str((value - _EPOCH) // timedelta(microseconds=1))  # exact, zone-independent
+        return str((value - EPOCH) // timedelta(microseconds=1))  # exact, zone-independent
     return str(value)
 
 
@@ -57,7 +57,7 @@ _US = timedelta(microseconds=1)
 
 def micros(value: datetime) -> int:
     """Microseconds since the epoch: how the hash spells a timestamp."""
-    return (value - _EPOCH) // _US
+    return (value - EPOCH) // _US
 
 
 def posting_hash(prev_hash: str, seq: int, transaction_id: str, kind: str, event_type: str,
@@ -75,4 +75,9 @@ def posting_hash(prev_hash: str, seq: int, transaction_id: str, kind: str, event
             f"{fx_rate or ''}")
     text += "".join([f"\x1e{i}\x1f{acct}\x1f{ccy}\x1f{amount}"
                      for i, (acct, ccy, amount) in enumerate(legs)])
-    return hashlib.sha256(text.encode()).hexdigest()
+    h = _SHA256.copy()  # cheaper than hashlib.sha256(), which looks the digest up by name
+    h.update(text.encode())
+    return h.hexdigest()
+
+
+_SHA256 = hashlib.sha256()

@@ -82,12 +82,14 @@ for _name, _col, _unique in (
 
 # Keyed by (journal_seq, leg) since revision 0002: keys that only grow, so an insert appends,
 # instead of a surrogate id plus a unique index on random transaction ids. WITHOUT ROWID on
-# SQLite: the rows live in that key.
+# SQLite: the rows live in that key. Since revision 0003 no copy of the journal's
+# transaction_id (join the journal on seq) and no index by account: every index here costs
+# each posted leg a random B-tree insert, and no query needs one (balances come from
+# ledger_balances; verify and the trial balance scan).
 entries = Table(
     "ledger_entries",
     metadata,
     Column("journal_seq", BigInteger, ForeignKey("ledger_journals.seq"), nullable=False),
-    Column("transaction_id", String(ID), nullable=False),
     Column("leg", Integer, nullable=False),
     Column("ledger_account", String(140), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -95,7 +97,6 @@ entries = Table(
     PrimaryKeyConstraint("journal_seq", "leg", name="pk_ledger_entries"),
     sqlite_with_rowid=False,
 )
-Index("ix_ledger_entries_account", entries.c.ledger_account, entries.c.currency)
 
 balances = Table(
     "ledger_balances",

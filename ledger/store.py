@@ -15,12 +15,11 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -37,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 
 from flowlet.contract import EventType, TransactionEvent
 from ledger.accounts import allows_overdraft, available, holds, normal_side, wallet
-from ledger.bulk import HotPath
+from ledger.bulk import HotPath, sqlite_ts
+from ledger.chain import EPOCH as _EPOCH
 from ledger.chain import micros, posting_hash
 from ledger.migrate import migrate
 from ledger.recipes import Hold, Leg, Plan, plan
@@ -48,11 +48,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _AUTH = EventType.CARD_AUTHORIZATION.value
+_US = timedelta(microseconds=1)
 _TWO_PHASE = frozenset({EventType.CARD_CAPTURE.value, EventType.CARD_VOID.value})
 
 
-@dataclass(frozen=True)
-class PostingResult:
+class PostingResult(NamedTuple):
+    """What became of one event (immutable; a tuple, cheap to build once per posting)."""
+
     transaction_id: str
     status: str  # posted | rejected | duplicate
     reason: str | None = None
@@ -111,10 +113,10 @@ def claim_statement(dialect_name: str, table: Table,  # type: ignore[no-untyped-
             .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
 
 
-@dataclass(slots=True)
-class _Item:
+class _Item(NamedTuple):
     """One journal to write: a client event (``event``, planned by its recipe), a hold
-    expiry or a reversal (``make_plan``)."""
+    expiry or a reversal (``make_plan``). A tuple: the hot path builds one per event with
+    ``tuple.__new__`` (no Python-level ``__init__``)."""
 
     transaction_id: str
     kind: str
@@ -170,6 +172,8 @@ class _BatchContext:
                                               old.currency, old.amount_minor,
                                               _closed_status(item.event_type))
 
+
+_new_item = _new_result = tuple.__new__  # NamedTuples without Python-level __new__
 
 _HOLD_EVENT_TYPES = frozenset({EventType.CARD_AUTHORIZATION.value, EventType.CARD_VOID.value,
                                "hold_expiry"})
@@ -266,11 +270,11 @@ class Ledger:
         with self.engine.connect() as conn:
             original = conn.execute(select(journals).where(
                 journals.c.transaction_id == transaction_id)).first()
+            if original is None:
+                raise KeyError(f"no journal {transaction_id}")
             legs = [Leg(r.ledger_account, r.currency, -int(r.amount_minor)) for r in
-                    conn.execute(select(entries).where(entries.c.transaction_id == transaction_id)
+                    conn.execute(select(entries).where(entries.c.journal_seq == original.seq)
                                  .order_by(entries.c.leg))]
-        if original is None:
-            raise KeyError(f"no journal {transaction_id}")
 
         def make_plan(_ctx: _BatchContext) -> Plan:
             if original.status != "posted":
@@ -292,10 +296,11 @@ class Ledger:
 
     def _event_item(self, ev: TransactionEvent) -> _Item:
         event_type = ev.event_type._value_  # the plain str (``.value`` is a slow descriptor)
-        return _Item(ev.transaction_id, "event", event_type, ev.account_id, ev.currency,
-                     ev.amount_minor, ev.occurred_at, None,
-                     ev.occurred_at + self.hold_ttl if event_type == _AUTH else None,
-                     ev.original_transaction_id if event_type in _TWO_PHASE else None, ev)
+        return _new_item(_Item, (
+            ev.transaction_id, "event", event_type, ev.account_id, ev.currency,
+            ev.amount_minor, ev.occurred_at, None,
+            ev.occurred_at + self.hold_ttl if event_type == _AUTH else None,
+            ev.original_transaction_id if event_type in _TWO_PHASE else None, ev))
 
     def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
                      expired_at: datetime) -> _Item:
@@ -341,11 +346,13 @@ class Ledger:
                 deltas: dict[tuple[str, str], int] = defaultdict(int)
                 journal_rows: list[tuple[object, ...]] = []
                 entry_rows: list[tuple[object, ...]] = []
-                ts, now_db, now_us = ops.ts, ops.ts(now), micros(now)
+                sqlite, now_db, now_us = ops.sqlite, ops.ts(now), micros(now)
+                append_entry, append_journal = entry_rows.append, journal_rows.append
                 for item in todo:
-                    p = (plan(item.event, ctx) if item.make_plan is None
-                         else item.make_plan(ctx))
-                    tid, legs = item.transaction_id, p.legs
+                    (tid, kind, event_type, account_id, currency, amount_minor, occurred_at,
+                     make_plan, expires, _, event) = item
+                    p = plan(event, ctx) if make_plan is None else make_plan(ctx)
+                    legs, refers_to, fx_rate = p.legs, p.refers_to, p.fx_rate
                     reason = p.rejection or _overdraft(legs, guarded, deltas)
                     seq += 1
                     if reason:
@@ -353,24 +360,27 @@ class Ledger:
                         closes = reversal_of = expires = None
                     else:
                         status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
-                        expires = item.expires_at
                         for i, (acct, ccy, amount) in enumerate(legs):
                             deltas[(acct, ccy)] += amount
-                            entry_rows.append((seq, tid, i, acct, ccy, amount))
-                        if closes or item.event_type == _AUTH:
+                            append_entry((seq, i, acct, ccy, amount))
+                        if closes or event_type == _AUTH:
                             ctx.posted(item, p)
+                    occurred_us = (occurred_at - _EPOCH) // _US
+                    expires_us = None if expires is None else (expires - _EPOCH) // _US
                     digest = posting_hash(
-                        prev_hash, seq, tid, item.kind, item.event_type, item.account_id,
-                        item.currency, item.amount_minor, micros(item.occurred_at), now_us,
-                        status, reason, p.refers_to, closes, reversal_of,
-                        expires and micros(expires), p.fx_rate, legs)
-                    journal_rows.append((
-                        seq, tid, item.kind, item.event_type, item.account_id, item.currency,
-                        item.amount_minor, ts(item.occurred_at), now_db, status, reason,
-                        p.refers_to, closes, reversal_of, expires and ts(expires), p.fx_rate,
-                        prev_hash, digest))
+                        prev_hash, seq, tid, kind, event_type, account_id, currency,
+                        amount_minor, occurred_us, now_us, status, reason, refers_to, closes,
+                        reversal_of, expires_us, fx_rate, legs)
+                    if sqlite:  # the text SQLAlchemy's DateTime stores
+                        occurred_at = sqlite_ts(occurred_at)
+                        if expires is not None:
+                            expires = sqlite_ts(expires)
+                    append_journal((
+                        seq, tid, kind, event_type, account_id, currency, amount_minor,
+                        occurred_at, now_db, status, reason, refers_to, closes, reversal_of,
+                        expires, fx_rate, prev_hash, digest))
                     prev_hash = digest
-                    decided[tid] = PostingResult(tid, status, reason, status)
+                    decided[tid] = _new_result(PostingResult, (tid, status, reason, status))
                 ops.insert_journals(journal_rows)
                 ops.insert_entries(entry_rows)
                 # sorted: concurrent upserts take row locks in one order
@@ -433,7 +443,9 @@ class Ledger:
             return {ccy: int(total) for ccy, total in conn.execute(stmt)}
 
     def balance(self, ledger_account: str, currency: str) -> int:
-        """Signed sum of an account's legs (debit positive), derived from the entries."""
+        """Signed sum of an account's legs (debit positive), derived from the entries: a scan
+        of ``ledger_entries`` since revision 0003 dropped the index by account (no posting
+        path reads it; for tests and diagnostics — ``ledger_balances`` holds the same sums)."""
         stmt = select(func.coalesce(func.sum(entries.c.amount_minor), 0)).where(
             entries.c.ledger_account == ledger_account, entries.c.currency == currency)
         with self.engine.connect() as conn:
@@ -512,13 +524,20 @@ def _available_sign(account: str) -> int:
 
 def _overdraft(legs: Sequence[Leg], guarded: dict[tuple[str, str], int],
                batch_deltas: dict[tuple[str, str], int]) -> str | None:
-    """The reason a posting would overdraw a no-overdraft account, or None."""
-    change: dict[tuple[str, str], int] = {}
+    """The reason a posting would overdraw a no-overdraft account, or None. Legs are summed
+    per (account, currency) first: only the posting's net change to an account counts."""
+    change: dict[tuple[str, str], int] | None = None
     for acct, ccy, amount in legs:
-        change[(acct, ccy)] = change.get((acct, ccy), 0) + amount
+        if _available_sign(acct):  # only no-overdraft accounts can be overdrawn
+            if change is None:
+                change = {}
+            key = (acct, ccy)
+            change[key] = change.get(key, 0) + amount
+    if change is None:
+        return None
     for key, delta in change.items():
         sign = _available_sign(key[0])
-        if not sign or sign * delta >= 0:
+        if sign * delta >= 0:
             continue  # only a posting that lowers what is available can overdraw
         before = guarded[key] + batch_deltas.get(key, 0)
         if sign * (before + delta) < 0:

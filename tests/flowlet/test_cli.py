@@ -24,9 +24,10 @@ def test_ledger_verify_passes_then_names_a_tampered_row(tmp_path, capsys):
     assert "OK: ledger is consistent" in capsys.readouterr().out
     with ledger.engine.begin() as conn:  # an attacker with DDL rights
         conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-        tid = conn.execute(text("SELECT transaction_id FROM ledger_entries "
-                                "ORDER BY journal_seq, leg LIMIT 1 OFFSET 2")).scalar_one()
-        conn.execute(update(entries).where(entries.c.transaction_id == tid)
+        seq, tid = conn.execute(text(
+            "SELECT e.journal_seq, j.transaction_id FROM ledger_entries e JOIN ledger_journals j "
+            "ON j.seq = e.journal_seq ORDER BY e.journal_seq, e.leg LIMIT 1 OFFSET 2")).one()
+        conn.execute(update(entries).where(entries.c.journal_seq == seq)
                      .values(amount_minor=entries.c.amount_minor * 3))
     assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 1
     out = capsys.readouterr().out

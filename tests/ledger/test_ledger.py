@@ -266,13 +266,13 @@ def test_tampering_is_detected_and_the_row_named(ledger: Ledger, tamper: str):
         seq = conn.execute(select(journals.c.seq).where(
             journals.c.transaction_id == victim)).scalar_one()
         if tamper == "alter_amount":  # both legs, so the journal still balances
-            conn.execute(update(entries).where(entries.c.transaction_id == victim)
+            conn.execute(update(entries).where(entries.c.journal_seq == seq)
                          .values(amount_minor=entries.c.amount_minor * 2))
         elif tamper == "alter_journal":
             conn.execute(update(journals).where(journals.c.seq == seq)
                          .values(account_id="mallory"))
         elif tamper == "delete_journal":
-            conn.execute(delete(entries).where(entries.c.transaction_id == victim))
+            conn.execute(delete(entries).where(entries.c.journal_seq == seq))
             conn.execute(delete(journals).where(journals.c.seq == seq))
         elif tamper == "insert_journal":  # appended with a correct link and hash
             last = conn.execute(select(journals).order_by(journals.c.seq.desc()).limit(1)
