@@ -1,8 +1,9 @@
 """The registered model: XGBoost + IsolationForest + a stacked logistic combiner, one pyfunc.
 
 ``score = σ(b + w_s · logit(score_supervised) + w_a · log2(score_anomaly))`` — a logistic
-regression fitted on the *validation* window's member scores (members never saw those rows), so
-the output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
+regression with ``w_s, w_a ≥ 0`` fitted on member scores of rows the members never saw (the
+validation window, plus out-of-fold XGBoost scores over the fit window: ``models.fit``), so the
+output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
 Because the combiner is linear in the members' log-scale outputs and both members are tree
 ensembles with additive per-feature path attributions, :meth:`EnsembleModel.contributions`
 decomposes the ensemble's log-odds into per-feature terms that add up exactly:
@@ -42,7 +43,7 @@ OUTPUT_COLUMNS = ("score", "score_supervised", "score_anomaly")
 
 @dataclass(frozen=True)
 class Combiner:
-    """Logistic regression over (supervised log-odds, log2 anomaly score)."""
+    """Logistic regression over (supervised log-odds, log2 anomaly score), weights ≥ 0."""
 
     intercept: float
     w_supervised: float
