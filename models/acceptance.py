@@ -82,14 +82,16 @@ def seed_data(seed: int, days: int = 30, customers: int = 2000,
 def cached_seed_data(seed: int, cache: Path | None, config: TrainConfig) -> SeedData:
     if cache is None:
         return seed_data(seed, config=config)
-    path = cache / f"seed{seed}_val{config.validation_fraction}_gap{config.gap}.pkl"
+    # a dict, not the dataclass: ``python -m models.acceptance`` would pickle ``__main__.SeedData``
+    path = cache / (f"seed{seed}_val{config.validation_fraction}"
+                    f"_gap{int(config.gap.total_seconds())}s.pkl")
     if path.exists():
         with path.open("rb") as f:
-            return pickle.load(f)  # noqa: S301 — our own cache
+            return SeedData(**pickle.load(f))  # noqa: S301 — our own cache
     data = seed_data(seed, config=config)
     cache.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
-        pickle.dump(data, f)
+        pickle.dump(vars(data), f)
     return data
 
 
