@@ -1,8 +1,9 @@
 """The registered model: XGBoost + IsolationForest + a stacked logistic combiner, one pyfunc.
 
 ``score = σ(b + w_s · logit(score_supervised) + w_a · log2(score_anomaly))`` — a logistic
-regression fitted on the *validation* window's member scores (members never saw those rows), so
-the output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
+regression with ``w_s, w_a ≥ 0`` fitted on member scores of rows the members never saw (the
+validation window, plus out-of-fold XGBoost scores over the fit window: ``models.fit``), so the
+output is a calibrated P(suspicious) and the mix of the two members is learned, not guessed.
 Because the combiner is linear in the members' log-scale outputs and both members are tree
 ensembles with additive per-feature path attributions, :meth:`EnsembleModel.contributions`
 decomposes the ensemble's log-odds into per-feature terms that add up exactly:
@@ -42,7 +43,7 @@ OUTPUT_COLUMNS = ("score", "score_supervised", "score_anomaly")
 
 @dataclass(frozen=True)
 class Combiner:
-    """Logistic regression over (supervised log-odds, log2 anomaly score)."""
+    """Logistic regression over (supervised log-odds, log2 anomaly score), weights ≥ 0."""
 
     intercept: float
     w_supervised: float
@@ -53,16 +54,41 @@ class Combiner:
 
     @classmethod
     def fit(cls, margin: np.ndarray, exponent: np.ndarray, y: np.ndarray,
-            C: float = 1.0) -> Combiner:  # noqa: N803
-        """Fitted on standardised inputs (so ``C`` regularises both alike), returned raw."""
-        from sklearn.linear_model import LogisticRegression
+            C: float = 1.0, non_negative: bool = True,  # noqa: N803
+            sample_weight: np.ndarray | None = None) -> Combiner:
+        """L2-penalised logistic regression, fitted on standardised inputs (so ``C`` regularises
+        both alike, scikit-learn's convention: ``½‖w‖² + C·Σ loss``), returned on the raw scale.
 
-        Z = np.column_stack([margin, exponent])  # noqa: N806
+        ``non_negative`` bounds both weights at 0 (L-BFGS-B): a member can only add risk. Without
+        it, a window where the anomalous rows labelled so far are mostly legitimate (AML labels
+        take weeks) teaches the combiner to *subtract* the anomaly score — which then costs AP
+        on the later period where those AML cases are labelled (models/README.md, "Acceptance").
+        """
+        from scipy.optimize import minimize
+
+        Z = np.column_stack([margin, exponent]).astype(np.float64)  # noqa: N806
         mu, sd = Z.mean(axis=0), Z.std(axis=0)
         sd[sd == 0] = 1.0
-        lr = LogisticRegression(C=C, max_iter=1000).fit((Z - mu) / sd, y.astype(int))
-        w = lr.coef_[0] / sd
-        b = float(lr.intercept_[0] - np.sum(w * mu))
+        Zs = (Z - mu) / sd  # noqa: N806
+        t = y.astype(np.float64)
+        sw = np.ones(len(t)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+
+        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            z = theta[0] + Zs @ theta[1:]
+            # log(1 + e^z) − t·z, stable; gradient σ(z) − t
+            val = float(np.sum(sw * (np.logaddexp(0.0, z) - t * z)))
+            g = sw * (_sigmoid(z) - t)
+            w = theta[1:]
+            return (C * val + 0.5 * float(w @ w),
+                    np.concatenate([[C * g.sum()], C * (Zs.T @ g) + w]))
+
+        bound = (0.0, None) if non_negative else (None, None)
+        prior = float(np.clip(np.average(t, weights=sw), 1e-6, 1 - 1e-6))
+        theta0 = np.array([np.log(prior / (1 - prior)), 1.0, 0.0])
+        res = minimize(loss, theta0, jac=True, method="L-BFGS-B",
+                       bounds=[(None, None), bound, bound], options={"maxiter": 1000})
+        w = res.x[1:] / sd
+        b = float(res.x[0] - np.sum(w * mu))
         return cls(b, float(w[0]), float(w[1]))
 
 

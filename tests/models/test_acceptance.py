@@ -3,9 +3,11 @@ baseline on average precision in later periods it never saw.
 
 30 days of ``simulate_history`` (2,000 customers, ≈165k events); training sees the labels known
 at its cutoff (delayed: analysts, chargebacks, AML investigations), evaluation the eventual
-truth (``backtest_labels``). One seed in CI; the per-seed table of models/README.md comes from
-``FLOWLET_ACCEPTANCE_SEEDS=0,1,2,3,4,5,6 pytest tests/models/test_acceptance.py -o log_cli=true
---log-cli-level=INFO``.
+truth (``backtest_labels``). Three seeds in CI (0, 1, 2: the first three, not picked; ~30 s
+each on the shared 2-core machine), the ensemble must win on each; the per-seed table of
+models/README.md comes from ``python -m models.acceptance 0-9`` (same setup, no MLflow), or
+from this test with ``FLOWLET_ACCEPTANCE_SEEDS=0,...,9 pytest tests/models/test_acceptance.py
+-o log_cli=true --log-cli-level=INFO``.
 """
 
 import logging
@@ -27,11 +29,11 @@ from models.mlflow_env import MlflowClient, mlflow
 from .conftest import small_history
 
 HELD_OUT = timedelta(days=3)
-SEEDS = [int(s) for s in os.environ.get("FLOWLET_ACCEPTANCE_SEEDS", "0").split(",")]
+SEEDS = [int(s) for s in os.environ.get("FLOWLET_ACCEPTANCE_SEEDS", "0,1,2").split(",")]
 log = logging.getLogger(__name__)
 
 
-@pytest.mark.slow  # ~1 min: a 30-day history of 165k events, one MLflow run
+@pytest.mark.slow  # ~30 s a seed: a 30-day history of 165k events, one MLflow run
 @pytest.mark.parametrize("seed", SEEDS)
 def test_ensemble_beats_every_member_and_the_rule_on_later_unseen_data(tmp_path, seed):
     history = small_history(seed=seed, days=30, customers=2000)
