@@ -26,7 +26,7 @@ import numpy as np
 import xgboost as xgb
 from sklearn.ensemble import IsolationForest
 
-from models.matrix import as_matrix
+from models.matrix import as_matrix, booster_state, restore_booster
 
 
 def average_path_length(n: np.ndarray | float) -> np.ndarray:
@@ -213,15 +213,7 @@ class AnomalyModel:
 
     # -- pickling: the booster travels as its own raw format -------------------------------
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("booster", "forest_")}
-        state["booster_raw"] = (None if self.booster is None
-                                else bytes(self.booster.save_raw("ubj")))
-        return state
+        return booster_state(self, ("forest_",))
 
     def __setstate__(self, state: dict) -> None:
-        raw = state.pop("booster_raw")
-        self.__dict__.update(state)
-        self.booster = None
-        if raw is not None:
-            self.booster = xgb.Booster(model_file=bytearray(raw))
-            self.booster.set_param({"nthread": 1})
+        restore_booster(self, state)

@@ -116,20 +116,26 @@ def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what} have nulls in required column(s): {', '.join(nulls)}")
 
 
-def load_events(source: Source) -> pl.DataFrame:
-    """Validated canonical events from a Parquet path or a polars/pandas frame."""
-    frame = _frame(source)
-    _require(frame, REQUIRED_EVENT_COLUMNS, "events")
+def _conform(frame: pl.DataFrame, schema: dict, time_column: str) -> pl.DataFrame:
+    """``schema``'s columns first (cast; absent optional ones as nulls; ``time_column`` in
+    UTC), then any other columns as they came; sorted by ``time_column`` (stable)."""
     cols = []
-    for name, dtype in EVENT_SCHEMA.items():
-        if name == "occurred_at":
+    for name, dtype in schema.items():
+        if name == time_column:
             cols.append(_utc(frame, name))
         elif name in frame.columns:
             cols.append(pl.col(name).cast(dtype))
         else:
             cols.append(pl.lit(None, dtype).alias(name))
-    extra = [c for c in frame.columns if c not in EVENT_SCHEMA]
-    out = frame.select(*cols, *extra).sort("occurred_at", maintain_order=True)
+    extra = [c for c in frame.columns if c not in schema]
+    return frame.select(*cols, *extra).sort(time_column, maintain_order=True)
+
+
+def load_events(source: Source) -> pl.DataFrame:
+    """Validated canonical events from a Parquet path or a polars/pandas frame."""
+    frame = _frame(source)
+    _require(frame, REQUIRED_EVENT_COLUMNS, "events")
+    out = _conform(frame, EVENT_SCHEMA, "occurred_at")
     first = out["transaction_id"].is_first_distinct()
     if not first.all():
         log.warning("dropping %d duplicate transaction_id rows", int((~first).sum()))
@@ -145,16 +151,7 @@ def load_labels(source: Source) -> pl.DataFrame:
     """
     frame = _frame(source)
     _require(frame, REQUIRED_LABEL_COLUMNS, "labels")
-    cols = []
-    for name, dtype in LABEL_SCHEMA.items():
-        if name == "labelled_at":
-            cols.append(_utc(frame, name))
-        elif name in frame.columns:
-            cols.append(pl.col(name).cast(dtype))
-        else:
-            cols.append(pl.lit(None, dtype).alias(name))
-    extra = [c for c in frame.columns if c not in LABEL_SCHEMA]
-    return frame.select(*cols, *extra).sort("labelled_at", maintain_order=True)
+    return _conform(frame, LABEL_SCHEMA, "labelled_at")
 
 
 def labels_as_of(events: pl.DataFrame, labels: pl.DataFrame,

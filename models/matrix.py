@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -46,3 +47,23 @@ def as_matrix(X: pd.DataFrame | np.ndarray, feature_names: Sequence[str]) -> np.
     if out.dtype not in _FLOATS:  # ints, bools, nullable dtypes with pd.NA, mixed
         out = X.to_numpy(dtype=np.float32, na_value=np.nan)
     return out
+
+
+def booster_state(obj: object, transient: tuple[str, ...] = ()) -> dict:
+    """``obj.__dict__`` for pickling, its ``booster`` as raw UBJSON bytes (and without
+    ``transient`` attributes): an XGBoost booster travels in its own format."""
+    state = {k: v for k, v in vars(obj).items() if k != "booster" and k not in transient}
+    booster = vars(obj).get("booster")
+    state["booster_raw"] = None if booster is None else bytes(booster.save_raw("ubj"))
+    return state
+
+
+def restore_booster(obj: object, state: dict) -> None:
+    """Undo :func:`booster_state`; the booster scores on one thread, as the stream expects."""
+    raw = state.pop("booster_raw")
+    vars(obj).update(state)
+    booster = None
+    if raw is not None:
+        booster = xgb.Booster(model_file=bytearray(raw))
+        booster.set_param({"nthread": 1})
+    vars(obj)["booster"] = booster

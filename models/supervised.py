@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost as xgb
 
-from models.matrix import as_matrix
+from models.matrix import as_matrix, booster_state, restore_booster
 
 
 @dataclass(frozen=True)
@@ -88,15 +88,7 @@ class SupervisedModel:
                 self._booster().get_score(importance_type="total_gain").items()}
 
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k != "booster"}
-        state["booster_raw"] = (None if self.booster is None
-                                else bytes(self.booster.save_raw("ubj")))
-        return state
+        return booster_state(self)
 
     def __setstate__(self, state: dict) -> None:
-        raw = state.pop("booster_raw")
-        self.__dict__.update(state)
-        self.booster = None
-        if raw is not None:
-            self.booster = xgb.Booster(model_file=bytearray(raw))
-            self.booster.set_param({"nthread": 1})
+        restore_booster(self, state)
