@@ -332,7 +332,7 @@ def run_models_bench(n_events: int = 200_000) -> dict:
 
     with console.status("models bench") as status:
         figures = run(n_events, progress=lambda msg: status.update(msg))
-    out = Console()
+    out = Console(width=max(Console().width, 132))  # the scoring table has 7 columns
     for table in tables(figures):
         out.print(table)
     return figures

@@ -4,9 +4,10 @@
   customer over 30 days), then ``fit_and_evaluate``: features, fit (XGBoost + IsolationForest +
   combiner), evaluation; seconds per phase and the process's peak RSS after each;
 * **scoring** — on the same feature frames the scorer passes (float64 pandas, model column
-  order), batches of 500 / 10,000 / 100,000 rows: ``score_frame`` (the fast path) and
-  ``pyfunc.predict`` of the model saved and loaded through MLflow (schema enforcement
-  included), boosters on 1 thread (as loaded) and on every core;
+  order), batches of 500 / 10,000 / 100,000 rows: ``score_frame`` (the fast path, on the
+  native kernel of ``models.native``) and ``pyfunc.predict`` of the model saved and loaded
+  through MLflow (schema enforcement included), and — the reference measured in the same run —
+  ``score_frame`` on XGBoost's own predictor; 1 thread (as loaded) and every core;
 * **contributions** (reason codes) on 50 rows (an alert-sized batch) and 10,000 rows.
 
 Each rate is the **median of 3** timed passes of at least ``min_seconds``; the 1-minute load
@@ -43,7 +44,7 @@ EVENTS_PER_CUSTOMER_MONTH = 83
 END = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def _rate(fn: Callable[[], object], rows: int, min_seconds: float = 0.3,
+def _rate(fn: Callable[[], object], rows: int, min_seconds: float,
           repeats: int = 3) -> float:
     """Rows/s, the median of ``repeats`` passes of at least ``min_seconds`` each."""
     fn()  # warm-up
@@ -108,7 +109,8 @@ def run(n_events: int = 200_000, days: int = 30, seed: int = 13,
 
 
 def scoring(model: object, X: np.ndarray, batches: tuple[int, ...] = BATCHES,
-            progress: Callable[[str], None] | None = None) -> dict[str, float]:
+            progress: Callable[[str], None] | None = None,
+            min_seconds: float = 0.3) -> dict[str, float]:
     """Rows/s of ``score_frame``, ``pyfunc.predict`` and ``contributions`` of ``model``."""
     step = progress or (lambda _m: None)
     names = list(model.feature_names)  # type: ignore[attr-defined]
@@ -125,20 +127,29 @@ def scoring(model: object, X: np.ndarray, batches: tuple[int, ...] = BATCHES,
                                      sample, model.score_frame(sample)))  # type: ignore[attr-defined]
         pyfunc = mlflow.pyfunc.load_model(str(path))
         inner = pyfunc.unwrap_python_model()
+        native = inner._native  # models.native's kernel; None when it was not built
+        out["native_kernel"] = float(native is not None)
         for threads in sorted({1, os.cpu_count() or 1}):
             inner.set_threads(threads)
             for b in batches:
                 frame = frames[b]
                 step(f"scoring batches of {b:,} on {threads} thread(s)")
                 out[f"score_frame_rows_per_s_batch{b}_threads{threads}"] = _rate(
-                    lambda f=frame: inner.score_frame(f), b)
+                    lambda f=frame: inner.score_frame(f), b, min_seconds)
                 out[f"pyfunc_predict_rows_per_s_batch{b}_threads{threads}"] = _rate(
-                    lambda f=frame: pyfunc.predict(f), b)
+                    lambda f=frame: pyfunc.predict(f), b, min_seconds)
+                # the reference in the same run: the same model on XGBoost's own predictor
+                inner._native = None
+                try:
+                    out[f"xgboost_predictor_rows_per_s_batch{b}_threads{threads}"] = _rate(
+                        lambda f=frame: inner.score_frame(f), b, min_seconds)
+                finally:
+                    inner._native = native
         inner.set_threads(1)
         for b in CONTRIBUTION_BATCHES:
             step(f"contributions for {b:,} rows")
             out[f"contributions_rows_per_s_batch{b}_threads1"] = _rate(
-                lambda f=frames[b]: inner.contributions(f), b)
+                lambda f=frames[b]: inner.contributions(f), b, min_seconds)
     out["load_scoring_end"] = _load()
     return out
 
@@ -167,19 +178,22 @@ def tables(figures: dict[str, object]) -> list[object]:
 
     threads = sorted({int(k.rsplit("threads", 1)[1]) for k in figures
                       if k.startswith("score_frame_rows_per_s")})
-    score = Table(title="scoring rows/s (median of 3) — load average "
+    kernel = "native kernel" if figures.get("native_kernel") else "native kernel NOT built"
+    score = Table(title=f"scoring rows/s (median of 3, {kernel}) — load average "
                   f"{num('load_scoring_start', '{:.2f}')} → {num('load_scoring_end', '{:.2f}')}")
     score.add_column("batch", justify="right")
     for t in threads:
         score.add_column(f"score_frame {t} thr", justify="right")
         score.add_column(f"pyfunc.predict {t} thr", justify="right")
+        score.add_column(f"XGBoost predictor {t} thr", justify="right")
     batches = sorted({int(k.split("batch")[1].split("_")[0]) for k in figures
                       if k.startswith("score_frame_rows_per_s")})
     for b in batches:
         cells = []
         for t in threads:
             cells += [num(f"score_frame_rows_per_s_batch{b}_threads{t}", "{:,.0f}"),
-                      num(f"pyfunc_predict_rows_per_s_batch{b}_threads{t}", "{:,.0f}")]
+                      num(f"pyfunc_predict_rows_per_s_batch{b}_threads{t}", "{:,.0f}"),
+                      num(f"xgboost_predictor_rows_per_s_batch{b}_threads{t}", "{:,.0f}")]
         score.add_row(f"{b:,}", *cells)
     contrib = Table(title="contributions rows/s (1 thread, median of 3)")
     contrib.add_column("batch", justify="right")
