@@ -1,12 +1,15 @@
 /* Branch-free tree-ensemble margins: the scorer's hot loop (models/native.py builds the input).
  *
  * Every tree is flattened into one array of 12-byte nodes, children next to each other
- * (right = left + 1), so a step is `n = next[n] + go_right` with no branch on the data. A leaf
- * points at itself (next = self - 1, threshold NaN, default right), so every row of a block
- * walks exactly `depth` steps of a tree and rows in a block advance independently — the CPU
- * overlaps their loads instead of waiting on one row's mispredicted branch at a time. Numbers
- * follow XGBoost's CPU predictor exactly: features cast to float32, `x < threshold` goes left,
- * NaN takes the node's default, float32 leaf values added in tree order onto the base margin.
+ * (right = left + 1), so a step is `n = next[n] + !(x[slot] < threshold)` with no branch on
+ * the data. Missing values need no test either: each row is copied into a block twice, NaN as
+ * +inf in slots [0, F) and as -inf in slots [F, 2F); a node whose missing values go right
+ * reads the first copy, one whose missing values go left the second. A leaf points at itself
+ * (next = self - 1, threshold NaN: `x < NaN` is false), so every row of a block walks exactly
+ * `depth` steps of a tree and the rows advance independently — the CPU overlaps their loads
+ * instead of waiting on one row's mispredicted branch at a time. Numbers follow XGBoost's CPU
+ * predictor exactly: features cast to float32, `x < threshold` goes left, NaN takes the node's
+ * default, float32 leaf values added in tree order onto the base margin.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,10 +20,10 @@
 typedef struct {
     float threshold;  /* NaN on a leaf */
     int32_t next;     /* left child; the right child is next + 1; a leaf: itself - 1 */
-    int32_t info;     /* feature << 1 | default_right */
+    int32_t slot;     /* feature, + F when missing values go left */
 } node_t;
 
-#define BLOCK 64
+#define BLOCK 16  /* rows per block: 16 chains to overlap; 2 x 16 x F floats stay in L1 */
 
 typedef struct {
     const node_t *nodes;
@@ -34,20 +37,29 @@ typedef struct {
     float *out;
 } job_t;
 
+static inline float as_float(const job_t *job, const char *p) {
+    return job->x_is_double ? (float)*(const double *)p : *(const float *)p;
+}
+
+/* rows [row0, row0 + rows) as float32, twice: NaN as +inf (slots < F) and -inf (slots >= F) */
 static void load_block(const job_t *job, Py_ssize_t row0, Py_ssize_t rows, float *xb) {
     const Py_ssize_t F = job->n_features, rs = job->x_row_stride, cs = job->x_col_stride;
     const char *x = job->x + row0 * rs;
     /* walk the input in its own memory order: a pandas float block is column-major */
     if (rs >= cs) {
         for (Py_ssize_t r = 0; r < rows; r++)
-            for (Py_ssize_t f = 0; f < F; f++)
-                xb[r * F + f] = job->x_is_double ? (float)*(const double *)(x + r * rs + f * cs)
-                                                 : *(const float *)(x + r * rs + f * cs);
+            for (Py_ssize_t f = 0; f < F; f++) xb[r * 2 * F + f] = as_float(job, x + r * rs + f * cs);
     } else {
         for (Py_ssize_t f = 0; f < F; f++)
-            for (Py_ssize_t r = 0; r < rows; r++)
-                xb[r * F + f] = job->x_is_double ? (float)*(const double *)(x + r * rs + f * cs)
-                                                 : *(const float *)(x + r * rs + f * cs);
+            for (Py_ssize_t r = 0; r < rows; r++) xb[r * 2 * F + f] = as_float(job, x + r * rs + f * cs);
+    }
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        float *row = xb + r * 2 * F;
+        for (Py_ssize_t f = 0; f < F; f++) {
+            const float v = row[f];
+            row[F + f] = v == v ? v : -INFINITY;
+            row[f] = v == v ? v : INFINITY;
+        }
     }
 }
 
@@ -70,10 +82,8 @@ static void predict_rows(const job_t *job, Py_ssize_t start, Py_ssize_t stop, fl
             for (int32_t d = 0; d < depth; d++) {
                 for (Py_ssize_t r = 0; r < rows; r++) {
                     const node_t nd = nodes[at[r]];
-                    const float v = x[r * F + (nd.info >> 1)];
-                    /* v < NaN is false: a leaf always goes "right", onto itself */
-                    const int32_t right = !(v < nd.threshold) & ((v == v) | (nd.info & 1));
-                    at[r] = nd.next + right;
+                    /* x < NaN is false: a leaf always goes "right", onto itself */
+                    at[r] = nd.next + !(x[r * 2 * F + nd.slot] < nd.threshold);
                 }
             }
             for (Py_ssize_t r = 0; r < rows; r++) out[r * G + g] += leaf[at[r]];
@@ -149,15 +159,13 @@ static PyObject *predict(PyObject *self, PyObject *args) {
     /* the features read must exist: checked once here, not per step */
     for (Py_ssize_t i = 0; i < n_nodes; i++) {
         const node_t nd = job.nodes[i];
-        const int32_t f = nd.info >> 1;
-        if (f < 0 || f >= job.n_features) {
-            PyErr_Format(PyExc_ValueError, "node %zd reads feature %d of %zd", i, (int)f,
-                         job.n_features);
+        if (nd.slot < 0 || nd.slot >= 2 * job.n_features) {
+            PyErr_Format(PyExc_ValueError, "node %zd reads feature slot %d of 2 x %zd", i,
+                         (int)nd.slot, job.n_features);
             goto done;
         }
-        /* a split steps to next or next + 1; a leaf (NaN threshold, default right) only to
-           next + 1 */
-        const int32_t lowest = nd.threshold != nd.threshold && (nd.info & 1) ? -1 : 0;
+        /* a split steps to next or next + 1; a leaf (NaN threshold) only to next + 1 */
+        const int32_t lowest = nd.threshold != nd.threshold ? -1 : 0;
         if (nd.next < lowest || nd.next + 1 >= n_nodes) {
             PyErr_Format(PyExc_ValueError, "node %zd points outside the forest", i);
             goto done;
@@ -170,7 +178,7 @@ static PyObject *predict(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    float *xb = PyMem_RawMalloc((size_t)BLOCK * (size_t)(job.n_features ? job.n_features : 1)
+    float *xb = PyMem_RawMalloc((size_t)BLOCK * 2 * (size_t)(job.n_features ? job.n_features : 1)
                                 * sizeof(float));
     if (!xb) {
         PyErr_NoMemory();

@@ -3,7 +3,8 @@
 ``xgb.Booster.inplace_predict`` walks each row down each tree with a data-dependent branch per
 node and pays ~0.3 ms of fixed cost per call (``models.fused``). The kernel instead flattens
 the trees into one array whose children sit side by side, makes leaves point at themselves,
-and advances a block of 64 rows through every tree for exactly that tree's depth with no
+copies each row twice (NaN as +inf for nodes that send missing values right, -inf for the
+others) and advances a block of 16 rows through every tree for exactly that tree's depth with no
 branch on the data — the same numbers (float32 features, ``x < c`` left, NaN to the node's
 default, float32 leaves summed in tree order onto the base margin; the contract test checks
 them against XGBoost's bit for bit) at a fraction of the time.
@@ -42,8 +43,8 @@ except ImportError:  # no C compiler when the package was installed
 log = logging.getLogger(__name__)
 
 #: One node, as ``_forest.c``'s ``node_t``: a leaf has a NaN threshold and points at itself.
-NODE = np.dtype([("threshold", "<f4"), ("next", "<i4"), ("info", "<i4")])
-_BLOCK = 64  # rows per block in the kernel; a thread gets whole blocks
+NODE = np.dtype([("threshold", "<f4"), ("next", "<i4"), ("slot", "<i4")])
+_BLOCK = 16  # rows per block in the kernel; a thread gets whole blocks
 #: objectives whose margin starts from ``logit(base_score)`` / ``base_score`` itself
 _LOGIT_BASE = {"binary:logistic", "reg:logistic"}
 _IDENTITY_BASE = {"binary:logitraw", "reg:squarederror", "reg:pseudohubererror",
@@ -137,7 +138,7 @@ def from_model_json(model: dict) -> NativeForest:
             raise ValueError("categorical splits are not supported by the native kernel")
         if int(tree["tree_param"].get("size_leaf_vector", "1")) > 1:
             raise ValueError("vector leaves are not supported by the native kernel")
-        t_nodes, t_leaf, depth = _flatten(tree, offset)
+        t_nodes, t_leaf, depth = _flatten(tree, offset, n_features)
         nodes.append(t_nodes)
         leaf.append(t_leaf)
         roots.append(offset)
@@ -145,7 +146,7 @@ def from_model_json(model: dict) -> NativeForest:
         offset += len(t_nodes)
     all_nodes = np.concatenate(nodes) if nodes else np.zeros(1, NODE)
     if not nodes:  # no trees: one leaf nobody visits keeps the arrays non-empty
-        all_nodes[0] = (np.nan, -1, 1)
+        all_nodes[0] = (np.nan, -1, 0)
     groups = np.asarray(tree_info, dtype=np.int32)
     if len(groups) != len(trees) or (len(groups) and groups.max() >= len(base)):
         raise ValueError("tree_info does not match the model's outputs")
@@ -156,7 +157,9 @@ def from_model_json(model: dict) -> NativeForest:
                         base=base, n_features=n_features)
 
 
-def _flatten(tree: dict, offset: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _flatten(tree: dict, offset: int, n_features: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """One tree's nodes; a split reads slot ``feature`` (missing → +inf, goes right) or, when
+    XGBoost sends missing values left, ``feature + n_features`` (missing → -inf)."""
     left, right = tree["left_children"], tree["right_children"]
     order, depth_of = [0], [0]  # old ids breadth first; grows while walked
     for i, old in enumerate(order):
@@ -171,9 +174,9 @@ def _flatten(tree: dict, offset: int) -> tuple[np.ndarray, np.ndarray, int]:
     default_left = tree["default_left"]
     for i, old in enumerate(order):
         if left[old] == -1:
-            out[i] = (np.nan, offset + i - 1, 1)
+            out[i] = (np.nan, offset + i - 1, 0)
             leaf[i] = cond[old]
         else:
             out[i] = (cond[old], offset + new_of[left[old]],
-                      (int(feature[old]) << 1) | (0 if default_left[old] else 1))
+                      int(feature[old]) + (n_features if default_left[old] else 0))
     return out, leaf, max(depth_of)

@@ -61,7 +61,7 @@ def test_the_ensembles_fused_booster_on_every_layout_batch_size_and_thread_count
                "F float32": np.asfortranarray(X.astype(np.float32)),
                "strided rows": np.repeat(X, 2, axis=0)[::2]}
     for name, data in layouts.items():
-        for n in (0, 1, 63, 64, 65, 1_000, 4_000):
+        for n in (0, 1, 15, 16, 17, 65, 1_000, 4_000):
             for threads in (1, 2):
                 got = forest.margins(data[:n], threads=threads)
                 assert got.shape == (n, 2)
