@@ -27,7 +27,7 @@ typedef struct {
 
 typedef struct {
     const node_t *nodes;
-    const float *leaf;
+    const float *mean;  /* per node: its cover-weighted mean leaf value; a leaf's own value */
     const int32_t *roots, *depths, *groups;
     Py_ssize_t n_trees, n_groups, n_features;
     const float *base;
@@ -66,7 +66,7 @@ static void load_block(const job_t *job, Py_ssize_t row0, Py_ssize_t rows, float
 static void predict_rows(const job_t *job, Py_ssize_t start, Py_ssize_t stop, float *xb) {
     const Py_ssize_t F = job->n_features, G = job->n_groups;
     const node_t *restrict nodes = job->nodes;
-    const float *restrict leaf = job->leaf;
+    const float *restrict mean = job->mean;
     int32_t at[BLOCK];
     for (Py_ssize_t row0 = start; row0 < stop; row0 += BLOCK) {
         const Py_ssize_t rows = stop - row0 < BLOCK ? stop - row0 : BLOCK;
@@ -86,7 +86,64 @@ static void predict_rows(const job_t *job, Py_ssize_t start, Py_ssize_t stop, fl
                     at[r] = nd.next + !(x[r * 2 * F + nd.slot] < nd.threshold);
                 }
             }
-            for (Py_ssize_t r = 0; r < rows; r++) out[r * G + g] += leaf[at[r]];
+            for (Py_ssize_t r = 0; r < rows; r++) out[r * G + g] += mean[at[r]];
+        }
+    }
+}
+
+/* Saabas path attributions, as XGBoost's approx_contribs: each step credits the split's feature
+ * with the change in the node's cover-weighted mean value (`mean`). Like XGBoost, a tree's
+ * credits are summed per feature first and then added to out (n, G, F) — the same float32
+ * roundings in the same order. A leaf's self-step credits feature 0 with 0. `path` holds
+ * BLOCK x max depth steps (feature, credit); `tree_credit` and `mark` (F each, mark zeroed)
+ * sum one tree's credits per feature without clearing F values per tree. */
+static void contrib_rows(const job_t *job, Py_ssize_t start, Py_ssize_t stop, float *xb,
+                         int32_t *path_feature, float *path_credit, int32_t max_depth,
+                         float *tree_credit, int64_t *mark, int64_t *visit) {
+    const Py_ssize_t F = job->n_features, G = job->n_groups;
+    const node_t *restrict nodes = job->nodes;
+    const float *restrict mean = job->mean;
+    int32_t at[BLOCK];
+    for (Py_ssize_t row0 = start; row0 < stop; row0 += BLOCK) {
+        const Py_ssize_t rows = stop - row0 < BLOCK ? stop - row0 : BLOCK;
+        float *restrict out = job->out + row0 * G * F;
+        load_block(job, row0, rows, xb);
+        const float *restrict x = xb;
+        for (Py_ssize_t t = 0; t < job->n_trees; t++) {
+            const int32_t root = job->roots[t], depth = job->depths[t];
+            const Py_ssize_t g = job->groups[t];
+            for (Py_ssize_t r = 0; r < rows; r++) at[r] = root;
+            for (int32_t d = 0; d < depth; d++) {
+                for (Py_ssize_t r = 0; r < rows; r++) {
+                    const node_t nd = nodes[at[r]];
+                    const int32_t next = nd.next + !(x[r * 2 * F + nd.slot] < nd.threshold);
+                    path_feature[r * max_depth + d] = nd.slot < F ? nd.slot : nd.slot - F;
+                    path_credit[r * max_depth + d] = mean[next] - mean[at[r]];
+                    at[r] = next;
+                }
+            }
+            for (Py_ssize_t r = 0; r < rows; r++) {
+                const int32_t *pf = path_feature + r * max_depth;
+                const float *pc = path_credit + r * max_depth;
+                float *o = out + (r * G + g) * F;
+                const int64_t stamp = ++*visit;  /* marks the features of this (row, tree) */
+                for (int32_t k = 0; k < depth; k++) {
+                    const int32_t f = pf[k];
+                    if (mark[f] == stamp) {
+                        tree_credit[f] += pc[k];
+                    } else {
+                        mark[f] = stamp;
+                        tree_credit[f] = 0.0f + pc[k];
+                    }
+                }
+                for (int32_t k = 0; k < depth; k++) {
+                    const int32_t f = pf[k];
+                    if (mark[f] == stamp) {
+                        o[f] += tree_credit[f];
+                        mark[f] = 0;  /* once per feature */
+                    }
+                }
+            }
         }
     }
 }
@@ -99,18 +156,13 @@ static int get(PyObject *obj, Py_buffer *view, int flags, const char *name) {
     return 0;
 }
 
-PyDoc_STRVAR(predict_doc,
-"predict(nodes, leaf, roots, depths, groups, base, x, out, start, stop)\n\n"
-"Add every tree's leaf to out[start:stop] (float32, (n, groups), C order) for rows\n"
-"x[start:stop] (2-D float32 or float64, any strides); out starts from base. Releases the GIL.");
-
-static PyObject *predict(PyObject *self, PyObject *args) {
+static PyObject *run(PyObject *args, int contributions) {
     PyObject *objs[8];
     Py_ssize_t start, stop;
     if (!PyArg_ParseTuple(args, "OOOOOOOOnn", &objs[0], &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7], &start, &stop))
         return NULL;
-    static const char *names[8] = {"nodes", "leaf", "roots", "depths", "groups", "base", "x",
+    static const char *names[8] = {"nodes", "mean", "roots", "depths", "groups", "base", "x",
                                    "out"};
     Py_buffer v[8];
     int got = 0;
@@ -123,7 +175,7 @@ static PyObject *predict(PyObject *self, PyObject *args) {
     }
     job_t job;
     job.nodes = (const node_t *)v[0].buf;
-    job.leaf = (const float *)v[1].buf;
+    job.mean = (const float *)v[1].buf;
     job.roots = (const int32_t *)v[2].buf;
     job.depths = (const int32_t *)v[3].buf;
     job.groups = (const int32_t *)v[4].buf;
@@ -146,9 +198,12 @@ static PyObject *predict(PyObject *self, PyObject *args) {
     job.x = (const char *)x->buf;
     job.x_row_stride = x->strides[0];
     job.x_col_stride = x->strides[1];
+    const Py_ssize_t per_row = job.n_groups * (contributions ? job.n_features : 1);
     if (!out->format || strcmp(out->format, "f")
-        || out->len != x->shape[0] * job.n_groups * (Py_ssize_t)sizeof(float)) {
-        PyErr_SetString(PyExc_ValueError, "out must be float32 (len(x), groups), C order");
+        || out->len != x->shape[0] * per_row * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, contributions
+                        ? "out must be float32 (len(x), groups, features), C order"
+                        : "out must be float32 (len(x), groups), C order");
         goto done;
     }
     job.out = (float *)out->buf;
@@ -178,21 +233,59 @@ static PyObject *predict(PyObject *self, PyObject *args) {
             goto done;
         }
     }
+    int32_t max_depth = 1;
+    for (Py_ssize_t t = 0; t < job.n_trees; t++)
+        if (job.depths[t] > max_depth) max_depth = job.depths[t];
     float *xb = PyMem_RawMalloc((size_t)BLOCK * 2 * (size_t)(job.n_features ? job.n_features : 1)
                                 * sizeof(float));
-    if (!xb) {
+    int32_t *path_feature = contributions
+        ? PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(int32_t)) : NULL;
+    float *path_credit = contributions
+        ? PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(float)) : NULL;
+    const size_t F1 = (size_t)(job.n_features ? job.n_features : 1);
+    float *tree_credit = contributions ? PyMem_RawMalloc(F1 * sizeof(float)) : NULL;
+    int64_t *mark = contributions ? PyMem_RawCalloc(F1, sizeof(int64_t)) : NULL;
+    int64_t visit = 0;
+    if (!xb || (contributions && (!path_feature || !path_credit || !tree_credit || !mark))) {
+        PyMem_RawFree(xb);
+        PyMem_RawFree(path_feature);
+        PyMem_RawFree(path_credit);
+        PyMem_RawFree(tree_credit);
+        PyMem_RawFree(mark);
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    predict_rows(&job, start, stop, xb);
+    if (contributions)
+        contrib_rows(&job, start, stop, xb, path_feature, path_credit, max_depth, tree_credit,
+                     mark, &visit);
+    else
+        predict_rows(&job, start, stop, xb);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(xb);
+    PyMem_RawFree(path_feature);
+    PyMem_RawFree(path_credit);
+    PyMem_RawFree(tree_credit);
+    PyMem_RawFree(mark);
     result = Py_NewRef(Py_None);
 done:
     while (got-- > 0) PyBuffer_Release(&v[got]);
     return result;
 }
+
+PyDoc_STRVAR(predict_doc,
+"predict(nodes, mean, roots, depths, groups, base, x, out, start, stop)\n\n"
+"Add every tree's leaf to out[start:stop] (float32, (n, groups), C order) for rows\n"
+"x[start:stop] (2-D float32 or float64, any strides); out starts from base. Releases the GIL.");
+
+static PyObject *predict(PyObject *self, PyObject *args) { return run(args, 0); }
+
+PyDoc_STRVAR(contributions_doc,
+"contributions(nodes, mean, roots, depths, groups, base, x, out, start, stop)\n\n"
+"Add every tree's per-feature path attributions to out[start:stop] (float32, (n, groups,\n"
+"features), C order, zeros to start with); base only gives the number of groups.");
+
+static PyObject *contributions(PyObject *self, PyObject *args) { return run(args, 1); }
 
 PyDoc_STRVAR(logit_doc,
 "logit(p)\n\n"
@@ -208,6 +301,7 @@ static PyObject *logit(PyObject *self, PyObject *arg) {
 
 static PyMethodDef methods[] = {
     {"predict", predict, METH_VARARGS, predict_doc},
+    {"contributions", contributions, METH_VARARGS, contributions_doc},
     {"logit", logit, METH_O, logit_doc},
     {NULL, NULL, 0, NULL},
 };

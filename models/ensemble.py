@@ -189,15 +189,21 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         ``approx_contribs`` (Saabas: each split on a row's path credits its feature with the
         change in the tree's expected value, node means weighted by training cover) — about
         one prediction's cost, ~100× faster than exact TreeSHAP and as additive:
-        ``logit(score) = bias + Σ contributions`` with one bias per model.
+        ``logit(score) = bias + Σ contributions`` with one bias per model. The native kernel
+        (``models.native``) computes the same numbers bit for bit when it is built.
         """
         m = as_matrix(X, self.feature_names)
         if len(m) == 0:
             return np.zeros((0, len(self.feature_names)))
-        dm = xgb.DMatrix(m, missing=np.nan, nthread=1)  # columns are in order: no names
-        c = self._fused_booster().predict(dm, pred_contribs=True, approx_contribs=True,
-                                          validate_features=False)
-        c = np.asarray(c, dtype=np.float64).reshape(len(m), 2, -1)[:, :, :-1]  # bias dropped
+        booster = self._fused_booster()
+        native = self.__dict__.get("_native")
+        if native is not None:  # the same numbers (models.native), without XGBoost's call cost
+            c = native.contributions(m, self.__dict__.get("_threads", 1)).astype(np.float64)
+        else:
+            dm = xgb.DMatrix(m, missing=np.nan, nthread=1)  # columns are in order: no names
+            c = booster.predict(dm, pred_contribs=True, approx_contribs=True,
+                                validate_features=False)
+            c = np.asarray(c, dtype=np.float64).reshape(len(m), 2, -1)[:, :, :-1]  # no bias
         return (self.combiner.w_supervised * c[:, 0]
                 - (self.combiner.w_anomaly / self.anomaly.normaliser) * c[:, 1])
 

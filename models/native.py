@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -61,7 +62,7 @@ class NativeForest:
     """A booster's trees as the kernel reads them; :meth:`margins` is ``predict_type="margin"``."""
 
     nodes: np.ndarray   # NODE, every tree's nodes one after the other
-    leaf: np.ndarray    # float32 per node: the leaf's value (0 on splits)
+    mean: np.ndarray    # float32 per node: a leaf's value; a split's cover-weighted mean of them
     roots: np.ndarray   # int32 per tree
     depths: np.ndarray  # int32 per tree: the deepest leaf's depth in edges
     groups: np.ndarray  # int32 per tree: the output it adds to
@@ -70,21 +71,34 @@ class NativeForest:
 
     def margins(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """``(len(X), outputs)`` float32 margins of a 2-D float32/float64 array (any strides)."""
+        X = self._check(X)
+        out = np.empty((len(X), len(self.base)), dtype=np.float32)
+        self._run(_forest.predict, X, out, threads)  # type: ignore[union-attr]
+        return out
+
+    def contributions(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
+        """``(len(X), outputs, features)`` float32 path attributions, XGBoost's
+        ``pred_contribs=True, approx_contribs=True`` without its bias column."""
+        X = self._check(X)
+        out = np.zeros((len(X), len(self.base), self.n_features), dtype=np.float32)
+        self._run(_forest.contributions, X, out, threads)  # type: ignore[union-attr]
+        return out
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected (n, {self.n_features}) features, got {X.shape}")
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float32)
+        return X if X.dtype in (np.float32, np.float64) else X.astype(np.float32)
+
+    def _run(self, kernel: Callable[..., None], X: np.ndarray, out: np.ndarray,
+             threads: int) -> None:
+        args = (self.nodes, self.mean, self.roots, self.depths, self.groups, self.base, X, out)
         n = len(X)
-        out = np.empty((n, len(self.base)), dtype=np.float32)
-        args = (self.nodes, self.leaf, self.roots, self.depths, self.groups, self.base, X, out)
         blocks = -(-n // _BLOCK)
         if threads <= 1 or blocks < 2:
-            _forest.predict(*args, 0, n)  # type: ignore[union-attr]
-            return out
+            kernel(*args, 0, n)
+            return
         per = -(-blocks // threads) * _BLOCK
-        list(_pool().map(lambda s: _forest.predict(*args, s, min(n, s + per)),  # type: ignore[union-attr]
-                         range(0, n, per)))
-        return out
+        list(_pool().map(lambda s: kernel(*args, s, min(n, s + per)), range(0, n, per)))
 
 
 @cache
@@ -122,7 +136,7 @@ def _base_margins(learner: dict) -> np.ndarray:
 
 def from_model_json(model: dict) -> NativeForest:
     """Flatten XGBoost's JSON model: breadth first per tree, so each right child is its left
-    sibling + 1; a leaf points at itself (``next = self - 1``, NaN threshold, default right)."""
+    sibling + 1; a leaf points at itself (``next = self - 1``, NaN threshold)."""
     learner = model["learner"]
     gbm = learner["gradient_booster"]
     if gbm["name"] != "gbtree":
@@ -131,16 +145,16 @@ def from_model_json(model: dict) -> NativeForest:
     tree_info = gbm["model"]["tree_info"]
     base = _base_margins(learner)
     n_features = int(learner["learner_model_param"]["num_feature"])
-    nodes, leaf, roots, depths = [], [], [], []
+    nodes, mean, roots, depths = [], [], [], []
     offset = 0
     for tree in trees:
         if any(int(t) != 0 for t in tree["split_type"]):
             raise ValueError("categorical splits are not supported by the native kernel")
         if int(tree["tree_param"].get("size_leaf_vector", "1")) > 1:
             raise ValueError("vector leaves are not supported by the native kernel")
-        t_nodes, t_leaf, depth = _flatten(tree, offset, n_features)
+        t_nodes, t_mean, depth = _flatten(tree, offset, n_features)
         nodes.append(t_nodes)
-        leaf.append(t_leaf)
+        mean.append(t_mean)
         roots.append(offset)
         depths.append(depth)
         offset += len(t_nodes)
@@ -151,7 +165,7 @@ def from_model_json(model: dict) -> NativeForest:
     if len(groups) != len(trees) or (len(groups) and groups.max() >= len(base)):
         raise ValueError("tree_info does not match the model's outputs")
     return NativeForest(nodes=all_nodes,
-                        leaf=np.concatenate(leaf) if leaf else np.zeros(1, np.float32),
+                        mean=np.concatenate(mean) if mean else np.zeros(1, np.float32),
                         roots=np.asarray(roots, dtype=np.int32),
                         depths=np.asarray(depths, dtype=np.int32), groups=groups,
                         base=base, n_features=n_features)
@@ -168,15 +182,22 @@ def _flatten(tree: dict, offset: int, n_features: int) -> tuple[np.ndarray, np.n
             depth_of += [depth_of[i] + 1] * 2
     new_of = {old: i for i, old in enumerate(order)}
     out = np.zeros(len(order), dtype=NODE)
-    leaf = np.zeros(len(order), dtype=np.float32)
     cond = np.asarray(tree["split_conditions"], dtype=np.float32)
+    hess = np.asarray(tree["sum_hessian"], dtype=np.float32)
     feature = tree["split_indices"]
     default_left = tree["default_left"]
-    for i, old in enumerate(order):
+    mean = np.zeros(len(order), dtype=np.float32)
+    for i in range(len(order) - 1, -1, -1):  # children (later in the order) first
+        old = order[i]
         if left[old] == -1:
             out[i] = (np.nan, offset + i - 1, 0)
-            leaf[i] = cond[old]
+            mean[i] = cond[old]
         else:
             out[i] = (cond[old], offset + new_of[left[old]],
                       int(feature[old]) + (n_features if default_left[old] else 0))
-    return out, leaf, max(depth_of)
+            # XGBoost's FillNodeMeanValues, in float32 as it computes it
+            lo, hi = new_of[left[old]], new_of[right[old]]
+            total = mean[lo] * hess[left[old]]
+            total += mean[hi] * hess[right[old]]
+            mean[i] = total / hess[old]
+    return out, mean, max(depth_of)

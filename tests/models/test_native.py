@@ -32,12 +32,19 @@ def _margins(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
     return np.asarray(out).reshape(len(X), -1)
 
 
+def _contributions(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
+    """XGBoost's Saabas attributions ``(n, outputs, features)``, bias column dropped."""
+    out = booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True,
+                          approx_contribs=True, validate_features=False)
+    return np.asarray(out).reshape(len(X), -1, X.shape[1] + 1)[:, :, :-1]
+
+
 @pytest.mark.parametrize(("objective", "depth", "rounds", "seed"), [
     ("binary:logistic", 4, 30, 0), ("binary:logistic", 8, 10, 1),
     ("reg:squarederror", 6, 20, 2), ("binary:logitraw", 3, 1, 3),
     ("binary:logistic", 1, 5, 4),
 ])
-def test_margins_equal_xgboost_bit_for_bit(objective, depth, rounds, seed):
+def test_margins_and_contributions_equal_xgboost_bit_for_bit(objective, depth, rounds, seed):
     X, y = _data(seed)
     booster = xgb.train({"objective": objective, "max_depth": depth, "seed": seed,
                          "eta": 0.3, "nthread": 1},
@@ -45,6 +52,7 @@ def test_margins_equal_xgboost_bit_for_bit(objective, depth, rounds, seed):
     forest = compile_booster(booster)
     assert forest is not None
     np.testing.assert_array_equal(forest.margins(X), _margins(booster, X))
+    np.testing.assert_array_equal(forest.contributions(X), _contributions(booster, X))
 
 
 def test_the_ensembles_fused_booster_on_every_layout_batch_size_and_thread_count(fitted):
@@ -55,6 +63,7 @@ def test_the_ensembles_fused_booster_on_every_layout_batch_size_and_thread_count
     X = fitted.prepared.X[:4_000].astype(np.float64)
     X[::5, 7] = np.nan
     expected = _margins(booster, X)
+    expected_contributions = _contributions(booster, X[:300])
     frame = pd.DataFrame(X, columns=list(FEATURE_NAMES)).to_numpy()  # column-major view
     assert not frame.flags.c_contiguous
     layouts = {"C float64": X, "F float64": frame, "C float32": X.astype(np.float32),
@@ -66,14 +75,18 @@ def test_the_ensembles_fused_booster_on_every_layout_batch_size_and_thread_count
                 got = forest.margins(data[:n], threads=threads)
                 assert got.shape == (n, 2)
                 np.testing.assert_array_equal(got, expected[:n], err_msg=f"{name} n={n}")
+        got = forest.contributions(data[:300], threads=2)
+        np.testing.assert_array_equal(got, expected_contributions, err_msg=name)
 
 
-def test_ensemble_scores_are_the_same_with_and_without_the_kernel(fitted, monkeypatch):
+def test_ensemble_scores_and_reasons_are_the_same_with_and_without_the_kernel(
+        fitted, monkeypatch):
     model = fitted.model
     X = pd.DataFrame(fitted.prepared.X[:2_000].astype(np.float64), columns=list(FEATURE_NAMES))
-    with_kernel = model.score_frame(X)
+    with_kernel, reasons = model.score_frame(X), model.contributions(X)
     monkeypatch.setattr(model, "_native", None)
     pd.testing.assert_frame_equal(model.score_frame(X), with_kernel, check_exact=True)
+    np.testing.assert_array_equal(model.contributions(X), reasons)
 
 
 def test_without_the_extension_compile_returns_none_and_the_ensemble_uses_xgboost(
