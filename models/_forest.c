@@ -148,13 +148,15 @@ static void contrib_rows(const job_t *job, Py_ssize_t start, Py_ssize_t stop, fl
     }
 }
 
-static int get(PyObject *obj, Py_buffer *view, int flags, const char *name) {
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a buffer", name);
-        return -1;
-    }
-    return 0;
+/* a 4-byte native scalar buffer of type `code` ('f' float32, 'i' int32) */
+static int is_scalar(const Py_buffer *v, char code) {
+    const char *f = v->format;
+    if (!f || v->itemsize != 4) return 0;
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    return f[0] == code && f[1] == '\0';
 }
+
+#define MAX_FEATURES (1 << 24)
 
 static PyObject *run(PyObject *args, int contributions) {
     PyObject *objs[8];
@@ -162,29 +164,32 @@ static PyObject *run(PyObject *args, int contributions) {
     if (!PyArg_ParseTuple(args, "OOOOOOOOnn", &objs[0], &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7], &start, &stop))
         return NULL;
-    static const char *names[8] = {"nodes", "mean", "roots", "depths", "groups", "base", "x",
-                                   "out"};
     Py_buffer v[8];
     int got = 0;
     PyObject *result = NULL;
+    node_t *nodes = NULL;
+    int32_t *trees = NULL, *path_feature = NULL;
+    float *xb = NULL, *path_credit = NULL, *tree_credit = NULL;
+    int64_t *mark = NULL;
     for (; got < 8; got++) {
         int flags = got == 6 ? PyBUF_STRIDED_RO | PyBUF_FORMAT
                   : got == 7 ? PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT
                   : PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
-        if (get(objs[got], &v[got], flags, names[got]) < 0) goto done;
+        if (PyObject_GetBuffer(objs[got], &v[got], flags) < 0) goto done;
+    }
+    if (v[0].itemsize != (Py_ssize_t)sizeof(node_t) || !is_scalar(&v[1], 'f')
+        || !is_scalar(&v[2], 'i') || !is_scalar(&v[3], 'i') || !is_scalar(&v[4], 'i')
+        || !is_scalar(&v[5], 'f')) {
+        PyErr_SetString(PyExc_TypeError, "forest arrays: nodes of 12 bytes, mean and base "
+                        "float32, roots, depths and groups int32");
+        goto done;
     }
     job_t job;
-    job.nodes = (const node_t *)v[0].buf;
-    job.mean = (const float *)v[1].buf;
-    job.roots = (const int32_t *)v[2].buf;
-    job.depths = (const int32_t *)v[3].buf;
-    job.groups = (const int32_t *)v[4].buf;
-    job.base = (const float *)v[5].buf;
-    job.n_trees = v[2].len / (Py_ssize_t)sizeof(int32_t);
-    job.n_groups = v[5].len / (Py_ssize_t)sizeof(float);
     const Py_ssize_t n_nodes = v[0].len / (Py_ssize_t)sizeof(node_t);
-    if (v[0].len % (Py_ssize_t)sizeof(node_t) || v[1].len != n_nodes * (Py_ssize_t)sizeof(float)
-        || v[3].len != v[2].len || v[4].len != v[2].len || job.n_groups < 1) {
+    job.n_trees = v[2].len / 4;
+    job.n_groups = v[5].len / 4;
+    if (n_nodes < 1 || v[1].len != n_nodes * 4 || v[3].len != v[2].len
+        || v[4].len != v[2].len || job.n_groups < 1) {
         PyErr_SetString(PyExc_ValueError, "inconsistent forest arrays");
         goto done;
     }
@@ -194,13 +199,20 @@ static PyObject *run(PyObject *args, int contributions) {
         goto done;
     }
     job.n_features = x->shape[1];
+    if (job.n_features < 1 || job.n_features > MAX_FEATURES) {
+        PyErr_Format(PyExc_ValueError, "x has %zd features (1 to %d)", job.n_features,
+                     MAX_FEATURES);
+        goto done;
+    }
     job.x_is_double = x->format[0] == 'd';
     job.x = (const char *)x->buf;
     job.x_row_stride = x->strides[0];
     job.x_col_stride = x->strides[1];
-    const Py_ssize_t per_row = job.n_groups * (contributions ? job.n_features : 1);
-    if (!out->format || strcmp(out->format, "f")
-        || out->len != x->shape[0] * per_row * (Py_ssize_t)sizeof(float)) {
+    Py_ssize_t per_row, out_len;
+    if (__builtin_mul_overflow(job.n_groups, contributions ? job.n_features : 1, &per_row)
+        || __builtin_mul_overflow(x->shape[0], per_row, &out_len)
+        || __builtin_mul_overflow(out_len, (Py_ssize_t)sizeof(float), &out_len)
+        || !is_scalar(out, 'f') || out->len != out_len) {
         PyErr_SetString(PyExc_ValueError, contributions
                         ? "out must be float32 (len(x), groups, features), C order"
                         : "out must be float32 (len(x), groups), C order");
@@ -211,50 +223,60 @@ static PyObject *run(PyObject *args, int contributions) {
         PyErr_SetString(PyExc_ValueError, "rows out of range");
         goto done;
     }
-    /* the features read must exist: checked once here, not per step */
+    /* Private copies of everything that indexes memory, validated once: the caller's arrays
+       may overlap `out` or change under another thread while the GIL is released. */
+    nodes = PyMem_RawMalloc((size_t)n_nodes * sizeof(node_t));
+    trees = PyMem_RawMalloc((size_t)job.n_trees * 3 * sizeof(int32_t) + 1);
+    if (!nodes || !trees) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(nodes, v[0].buf, (size_t)n_nodes * sizeof(node_t));
+    memcpy(trees, v[2].buf, (size_t)job.n_trees * sizeof(int32_t));
+    memcpy(trees + job.n_trees, v[3].buf, (size_t)job.n_trees * sizeof(int32_t));
+    memcpy(trees + 2 * job.n_trees, v[4].buf, (size_t)job.n_trees * sizeof(int32_t));
+    job.nodes = nodes;
+    job.roots = trees;
+    job.depths = trees + job.n_trees;
+    job.groups = trees + 2 * job.n_trees;
+    job.mean = (const float *)v[1].buf;
+    job.base = (const float *)v[5].buf;
     for (Py_ssize_t i = 0; i < n_nodes; i++) {
-        const node_t nd = job.nodes[i];
+        const node_t nd = nodes[i];
         if (nd.slot < 0 || nd.slot >= 2 * job.n_features) {
             PyErr_Format(PyExc_ValueError, "node %zd reads feature slot %d of 2 x %zd", i,
                          (int)nd.slot, job.n_features);
             goto done;
         }
         /* a split steps to next or next + 1; a leaf (NaN threshold) only to next + 1 */
-        const int32_t lowest = nd.threshold != nd.threshold ? -1 : 0;
-        if (nd.next < lowest || nd.next + 1 >= n_nodes) {
+        const Py_ssize_t lowest = nd.threshold != nd.threshold ? -1 : 0;
+        if ((Py_ssize_t)nd.next < lowest || (Py_ssize_t)nd.next + 1 >= n_nodes) {
             PyErr_Format(PyExc_ValueError, "node %zd points outside the forest", i);
             goto done;
         }
     }
+    int32_t max_depth = 1;
     for (Py_ssize_t t = 0; t < job.n_trees; t++) {
         if (job.roots[t] < 0 || job.roots[t] >= n_nodes || job.groups[t] < 0
-            || job.groups[t] >= job.n_groups || job.depths[t] < 0) {
+            || job.groups[t] >= job.n_groups || job.depths[t] < 0
+            || job.depths[t] >= n_nodes) {
             PyErr_Format(PyExc_ValueError, "tree %zd is out of range", t);
             goto done;
         }
-    }
-    int32_t max_depth = 1;
-    for (Py_ssize_t t = 0; t < job.n_trees; t++)
         if (job.depths[t] > max_depth) max_depth = job.depths[t];
-    float *xb = PyMem_RawMalloc((size_t)BLOCK * 2 * (size_t)(job.n_features ? job.n_features : 1)
-                                * sizeof(float));
-    int32_t *path_feature = contributions
-        ? PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(int32_t)) : NULL;
-    float *path_credit = contributions
-        ? PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(float)) : NULL;
-    const size_t F1 = (size_t)(job.n_features ? job.n_features : 1);
-    float *tree_credit = contributions ? PyMem_RawMalloc(F1 * sizeof(float)) : NULL;
-    int64_t *mark = contributions ? PyMem_RawCalloc(F1, sizeof(int64_t)) : NULL;
-    int64_t visit = 0;
+    }
+    xb = PyMem_RawMalloc((size_t)BLOCK * 2 * (size_t)job.n_features * sizeof(float));
+    if (contributions) {
+        path_feature = PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(int32_t));
+        path_credit = PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(float));
+        tree_credit = PyMem_RawMalloc((size_t)job.n_features * sizeof(float));
+        mark = PyMem_RawCalloc((size_t)job.n_features, sizeof(int64_t));
+    }
     if (!xb || (contributions && (!path_feature || !path_credit || !tree_credit || !mark))) {
-        PyMem_RawFree(xb);
-        PyMem_RawFree(path_feature);
-        PyMem_RawFree(path_credit);
-        PyMem_RawFree(tree_credit);
-        PyMem_RawFree(mark);
         PyErr_NoMemory();
         goto done;
     }
+    int64_t visit = 0;
     Py_BEGIN_ALLOW_THREADS
     if (contributions)
         contrib_rows(&job, start, stop, xb, path_feature, path_credit, max_depth, tree_credit,
@@ -262,13 +284,15 @@ static PyObject *run(PyObject *args, int contributions) {
     else
         predict_rows(&job, start, stop, xb);
     Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(nodes);
+    PyMem_RawFree(trees);
     PyMem_RawFree(xb);
     PyMem_RawFree(path_feature);
     PyMem_RawFree(path_credit);
     PyMem_RawFree(tree_credit);
     PyMem_RawFree(mark);
-    result = Py_NewRef(Py_None);
-done:
     while (got-- > 0) PyBuffer_Release(&v[got]);
     return result;
 }

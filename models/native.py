@@ -9,6 +9,10 @@ branch on the data — the same numbers (float32 features, ``x < c`` left, NaN t
 default, float32 leaves summed in tree order onto the base margin; the contract test checks
 them against XGBoost's bit for bit) at a fraction of the time.
 
+The kernel copies and validates every array it indexes with before it releases the GIL
+(sizes checked for overflow, dtypes checked), so no argument — overlapping, changing under
+another thread, or hand-made — makes it read or write outside its buffers.
+
 The extension is built by ``pip install`` when a C compiler is there (``pyproject.toml``,
 ``ext-modules``, optional); without it :func:`compile_booster` returns ``None`` and the caller
 keeps XGBoost's predictor.
@@ -28,10 +32,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import xgboost as xgb
@@ -69,6 +73,10 @@ class NativeForest:
     base: np.ndarray    # float32 per output: the base margin
     n_features: int
 
+    def __post_init__(self) -> None:
+        for array in (self.nodes, self.mean, self.roots, self.depths, self.groups, self.base):
+            array.setflags(write=False)  # the kernel also copies what it indexes with
+
     def margins(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """``(len(X), outputs)`` float32 margins of a 2-D float32/float64 array (any strides)."""
         X = self._check(X)
@@ -101,10 +109,21 @@ class NativeForest:
         list(_pool().map(lambda s: kernel(*args, s, min(n, s + per)), range(0, n, per)))
 
 
-@cache
+_pool_lock = threading.Lock()
+_pool_of: dict[int, ThreadPoolExecutor] = {}
+
+
 def _pool() -> ThreadPoolExecutor:
-    """Threads for multi-threaded scoring; the kernel releases the GIL."""
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="forest")
+    """Threads for multi-threaded scoring (the kernel releases the GIL); one pool per process,
+    so a forked child does not wait on its parent's worker threads, which it does not have."""
+    with _pool_lock:
+        pool = _pool_of.get(os.getpid())
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                      thread_name_prefix="forest")
+            _pool_of.clear()
+            _pool_of[os.getpid()] = pool
+        return pool
 
 
 def compile_booster(booster: xgb.Booster) -> NativeForest | None:
@@ -187,14 +206,23 @@ def _flatten(tree: dict, offset: int, n_features: int) -> tuple[np.ndarray, np.n
     feature = tree["split_indices"]
     default_left = tree["default_left"]
     mean = np.zeros(len(order), dtype=np.float32)
+    slot = np.zeros(len(order), dtype=np.int64)
+    for i, old in enumerate(order):  # parents first: a leaf reads its parent's slot
+        if left[old] != -1:
+            if default_left[old] and cond[old] == -np.inf:
+                # missing values are read as -inf on this side, which is not < -inf
+                raise ValueError("a -inf split sending missing values left")
+            slot[i] = int(feature[old]) + (n_features if default_left[old] else 0)
+            slot[new_of[left[old]]] = slot[new_of[right[old]]] = slot[i]
     for i in range(len(order) - 1, -1, -1):  # children (later in the order) first
         old = order[i]
         if left[old] == -1:
-            out[i] = (np.nan, offset + i - 1, 0)
+            # a leaf's self-steps credit mean - mean (0; NaN for an infinite leaf, which
+            # XGBoost also puts on the last split's feature) to its parent's feature
+            out[i] = (np.nan, offset + i - 1, slot[i])
             mean[i] = cond[old]
         else:
-            out[i] = (cond[old], offset + new_of[left[old]],
-                      int(feature[old]) + (n_features if default_left[old] else 0))
+            out[i] = (cond[old], offset + new_of[left[old]], slot[i])
             # XGBoost's FillNodeMeanValues, in float32 as it computes it
             lo, hi = new_of[left[old]], new_of[right[old]]
             total = mean[lo] * hess[left[old]]

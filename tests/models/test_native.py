@@ -1,5 +1,8 @@
 """The native kernel gives XGBoost's margins bit for bit, on every input layout the scorer meets."""
 
+import json
+import multiprocessing
+import os
 import pickle
 
 import numpy as np
@@ -127,3 +130,80 @@ def test_categorical_splits_fall_back_to_xgboost():
     booster = xgb.train({"max_depth": 2, "nthread": 1},
                         xgb.DMatrix(X, label=y, enable_categorical=True), num_boost_round=3)
     assert compile_booster(booster) is None
+
+
+# -- what a caller of the raw kernel cannot do (a review's findings, each a crash before) ----
+def _small_forest() -> NativeForest:
+    nodes = np.array([(0.5, 1, 0), (np.nan, 0, 0), (np.nan, 1, 0)], dtype=NODE)
+    return NativeForest(nodes, np.array([0.0, -1.0, 1.0], np.float32), np.zeros(1, np.int32),
+                        np.ones(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.float32), 1)
+
+
+def _raw(forest: NativeForest, x: np.ndarray, out: np.ndarray, **swap: np.ndarray) -> None:
+    arrays = {"nodes": forest.nodes, "mean": forest.mean, "roots": forest.roots,
+              "depths": forest.depths, "groups": forest.groups, "base": forest.base, **swap}
+    native._forest.predict(*arrays.values(), x, out, 0, len(x))
+
+
+def test_a_child_index_that_overflows_int32_is_refused():
+    forest = _small_forest()
+    nodes = forest.nodes.copy()
+    nodes[0]["next"] = 2**31 - 1
+    with pytest.raises(ValueError, match="outside"):
+        _raw(forest, np.zeros((1, 1)), np.zeros((1, 1), np.float32), nodes=nodes)
+
+
+def test_sizes_that_overflow_are_refused_not_wrapped():
+    forest = _small_forest()
+    huge = np.broadcast_to(np.zeros((1, 1), np.float32), (2**60, 1))  # no memory behind it
+    with pytest.raises(ValueError, match="out must be"):
+        _raw(forest, huge, np.zeros((0, 4), np.float32), base=np.zeros(4, np.float32))
+    wide = np.broadcast_to(np.zeros((1, 1), np.float32), (1, 2**40))
+    with pytest.raises(ValueError, match="features"):
+        _raw(forest, wide, np.zeros((1, 1), np.float32))
+
+
+def test_wrong_dtypes_are_refused():
+    forest = _small_forest()
+    with pytest.raises(TypeError, match="int32"):
+        _raw(forest, np.zeros((1, 1)), np.zeros((1, 1), np.float32),
+             roots=np.zeros(1, np.int64))
+
+
+def test_an_out_array_overlapping_the_nodes_cannot_redirect_the_walk():
+    forest = _small_forest()
+    x = np.array([[0.0], [1.0], [np.nan]])
+    expected = forest.margins(x)
+    nodes = forest.nodes.copy()
+    out = nodes.view(np.float32)[:3].reshape(3, 1)  # writing scores over the nodes' fields
+    _raw(forest, x, out, nodes=nodes)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_a_minus_inf_split_sending_missing_values_left_falls_back_to_xgboost():
+    X, y = _data(6)
+    booster = xgb.train({"max_depth": 1, "nthread": 1}, xgb.DMatrix(X, label=y),
+                        num_boost_round=1)
+    model = json.loads(booster.save_raw("json"))
+    tree = model["learner"]["gradient_booster"]["model"]["trees"][0]
+    tree["split_conditions"][0], tree["default_left"][0] = float("-inf"), 1
+    with pytest.raises(ValueError, match="-inf"):
+        native.from_model_json(model)
+
+
+def _score_in_child(forest: NativeForest, x: np.ndarray, expected: np.ndarray) -> None:
+    os._exit(0 if np.array_equal(forest.margins(x, threads=2), expected) else 1)
+
+
+def test_a_forked_child_can_score_on_threads_after_its_parent_did():
+    forest = _small_forest()
+    x = np.random.default_rng(0).normal(size=(1_000, 1))
+    expected = forest.margins(x, threads=2)  # the parent's pool exists now
+    child = multiprocessing.get_context("fork").Process(target=_score_in_child,
+                                                        args=(forest, x, expected))
+    child.start()
+    child.join(timeout=60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and child.exitcode == 0
