@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import chain, compress
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -113,7 +114,8 @@ class HotPath:
         raise NotImplementedError
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
-        """Add each (account, currency, delta) to the cached balance, creating missing rows."""
+        """Add each (account, currency, delta) to the cached balance, creating missing rows
+        (each key at most once)."""
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -159,7 +161,8 @@ class _Postgres(HotPath):
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
         if not deltas:
             return
-        accounts, currencies, amounts = zip(*deltas, strict=True)
+        # sorted: concurrent upserts take row locks in one order
+        accounts, currencies, amounts = zip(*sorted(deltas), strict=True)
         self.cur.execute(
             "INSERT INTO ledger_balances (ledger_account, currency, balance) "
             "SELECT * FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31)), "
@@ -250,13 +253,15 @@ class _Sqlite(HotPath):
                 continue
             keep = (True,) * _FIRST_OPTIONAL + shape + (True,) * (
                 len(JOURNAL_COLUMNS) - _FIRST_OPTIONAL - len(shape))
+            pick = itemgetter(*compress(range(len(JOURNAL_COLUMNS)), keep))
             self._insert("ledger_journals", list(compress(JOURNAL_COLUMNS, keep)),
-                         [tuple(compress(row, keep)) for row in group])
+                         list(map(pick, group)))
 
     def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self._insert("ledger_entries", ENTRY_COLUMNS, rows)
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+        # Unsorted: the batch holds SQLite's one write lock, there are no row locks to order.
         self._insert("ledger_balances", ("ledger_account", "currency", "balance"), deltas,
                      " ON CONFLICT (ledger_account, currency) "
                      "DO UPDATE SET balance = balance + excluded.balance")

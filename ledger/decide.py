@@ -1,0 +1,160 @@
+"""The per-posting decision loop of a micro-batch: recipe, overdraft check, hash, rows.
+
+Split out of :mod:`ledger.store` so that it can be compiled: ``pip install -e .`` builds this
+module (and :mod:`ledger.recipes`, :mod:`ledger.chain`, :mod:`ledger.accounts`) with Cython
+when it can (``setup.py``); Python imports the compiled module ahead of this source. The
+source stays plain Python and is the fallback when no compiler is at hand:
+``tests/ledger/test_compiled.py`` posts the same events through both and requires identical
+rows, hashes and results. :func:`compiled` says which one is running.
+
+Everything here is decided in memory; :mod:`ledger.store` does the reading and writing, in the
+batch's one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ledger.accounts import allows_overdraft, normal_side
+from ledger.chain import EPOCH, posting_hash
+from ledger.recipes import plan
+
+_AUTH = "card_authorization"
+_US = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
+
+
+def compiled() -> bool:
+    """True when this module runs compiled (Cython), False for the plain-Python source."""
+    return not hasattr(compiled, "__code__")
+
+
+# -- SQLite's timestamp text ------------------------------------------------------------------
+
+_DATES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD "
+_TIMES: dict[int, str] = {}  # seconds of the day -> "HH:MM:SS"
+
+
+def sqlite_ts_us(us: int) -> str:
+    """:func:`ledger.bulk.sqlite_ts` of the instant ``us`` microseconds after the epoch: the
+    text SQLAlchemy's SQLite ``DateTime`` stores. ``datetime.isoformat`` formats seven fields
+    through C ``sprintf`` (~1 µs, the largest single cost of a posting); this looks the day
+    and the second up (both cached) and formats only the microseconds.
+
+    >>> sqlite_ts_us(1_767_323_045_000_006)
+    '2026-01-02 03:04:05.000006'
+    """
+    day, rest = divmod(us, _DAY_US)
+    second, micro = divmod(rest, 1_000_000)
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) > 4096:
+            _DATES.clear()
+        date = _DATES[day] = f"{(EPOCH + timedelta(days=day)).date().isoformat()} "
+    clock = _TIMES.get(second)
+    if clock is None:
+        minutes, s = divmod(second, 60)
+        clock = _TIMES[second] = f"{minutes // 60:02d}:{minutes % 60:02d}:{s:02d}"
+    return f"{date}{clock}.{micro:06d}"
+
+
+# -- overdraft ------------------------------------------------------------------------------
+
+_SIGNS: dict[str, int] = {}
+
+
+def available_sign(account: str) -> int:
+    """0 for accounts that may overdraw; else the sign turning a raw balance into available."""
+    sign = _SIGNS.get(account)
+    if sign is None:
+        if len(_SIGNS) > 1 << 16:
+            _SIGNS.clear()
+        if allows_overdraft(account):
+            sign = 0
+        else:
+            sign = -1 if normal_side(account) == "credit" else 1
+        _SIGNS[account] = sign
+    return sign
+
+
+def overdraft(legs, guarded, batch_deltas) -> str | None:  # type: ignore[no-untyped-def]
+    """The reason a posting would overdraw a no-overdraft account, or None. Legs are summed
+    per (account, currency) first: only the posting's net change to an account counts."""
+    change = None
+    for acct, ccy, amount in legs:
+        if available_sign(acct):  # only no-overdraft accounts can be overdrawn
+            if change is None:
+                change = {}
+            key = (acct, ccy)
+            change[key] = change.get(key, 0) + amount
+    if change is None:
+        return None
+    for key, delta in change.items():
+        sign = available_sign(key[0])
+        if sign * delta >= 0:
+            continue  # only a posting that lowers what is available can overdraw
+        before = guarded[key] + batch_deltas.get(key, 0)
+        if sign * (before + delta) < 0:
+            return (f"insufficient funds: {key[0]} has {sign * before} {key[1]} available, "
+                    f"needs {-sign * delta}")
+    return None
+
+
+# -- the loop -------------------------------------------------------------------------------
+
+def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
+           sqlite: bool, journal_rows: list, entry_rows: list,  # type: ignore[type-arg]
+           decided: dict, result_type: type) -> tuple[int, str]:  # type: ignore[type-arg]
+    """Decide each item in order: its plan, the overdraft check against ``guarded`` balances
+    plus this batch's ``deltas``, its hash chained to ``prev_hash``; append its journal row
+    (``ledger.bulk.JOURNAL_COLUMNS``) and entry rows, update ``deltas`` and ``decided``
+    (transaction id -> ``result_type`` tuple). Returns the last (seq, hash).
+
+    Timestamps go into rows as the driver binds them: aware datetimes, or on SQLite the text
+    SQLAlchemy would store."""
+    if now.tzinfo is not UTC:
+        if now.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; use timezone-aware UTC")
+        now = now.astimezone(UTC)
+    now_us = (now - EPOCH) // _US
+    now_db = sqlite_ts_us(now_us) if sqlite else now
+    append_entry, append_journal = entry_rows.append, journal_rows.append
+    new_tuple = tuple.__new__
+    for item in items:
+        (tid, kind, event_type, account_id, currency, amount_minor, occurred_at,
+         make_plan, expires, _, event) = item
+        p = plan(event, ctx) if make_plan is None else make_plan(ctx)
+        legs, refers_to, fx_rate = p.legs, p.refers_to, p.fx_rate
+        reason = p.rejection or overdraft(legs, guarded, deltas)
+        seq += 1
+        if reason:
+            status, legs = "rejected", []
+            closes = reversal_of = expires = None
+        else:
+            status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
+            i = 0
+            for leg in legs:
+                acct, ccy, amount = leg
+                key = (acct, ccy)
+                deltas[key] = deltas.get(key, 0) + amount
+                append_entry((seq, i, acct, ccy, amount))
+                i += 1
+            if closes or event_type == _AUTH:
+                ctx.posted(item, p)
+        occurred_us = (occurred_at - EPOCH) // _US
+        expires_us = None if expires is None else (expires - EPOCH) // _US
+        digest = posting_hash(
+            prev_hash, seq, tid, kind, event_type, account_id, currency, amount_minor,
+            occurred_us, now_us, status, reason, refers_to, closes, reversal_of, expires_us,
+            fx_rate, legs)
+        if sqlite:  # the text SQLAlchemy's DateTime stores, from the exact microseconds
+            occurred_at = sqlite_ts_us(occurred_us)
+            if expires_us is not None:
+                expires = sqlite_ts_us(expires_us)
+        append_journal((
+            seq, tid, kind, event_type, account_id, currency, amount_minor, occurred_at,
+            now_db, status, reason, refers_to, closes, reversal_of, expires, fx_rate,
+            prev_hash, digest))
+        prev_hash = digest
+        decided[tid] = new_tuple(result_type, (tid, status, reason, status))
+    return seq, prev_hash
