@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from itertools import chain, compress
+from itertools import compress
 from operator import itemgetter
 from typing import Any
 
@@ -110,7 +110,8 @@ class HotPath:
     def insert_journals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         raise NotImplementedError
 
-    def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def insert_entries(self, values: list[Any]) -> None:
+        """Entry rows flattened: ``ENTRY_COLUMNS`` values per row, one row after another."""
         raise NotImplementedError
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
@@ -155,8 +156,10 @@ class _Postgres(HotPath):
     def insert_journals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self._copy("ledger_journals", JOURNAL_COLUMNS, _JOURNAL_PG_TYPES, rows)
 
-    def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._copy("ledger_entries", ENTRY_COLUMNS, _ENTRY_PG_TYPES, rows)
+    def insert_entries(self, values: list[Any]) -> None:
+        width = len(ENTRY_COLUMNS)
+        self._copy("ledger_entries", ENTRY_COLUMNS, _ENTRY_PG_TYPES,
+                   [values[i:i + width] for i in range(0, len(values), width)])
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
         if not deltas:
@@ -217,29 +220,32 @@ class _Sqlite(HotPath):
             rows += self.cur.fetchall()
         return rows
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+    def _insert(self, table: str, columns: Sequence[str], values: list[Any],
                 suffix: str = "") -> None:
-        """``_ROWS_PER_INSERT`` rows per ``INSERT … VALUES (…), (…), …`` and the remainder by
-        ``executemany``: SQLite runs, resets and halts a statement once per execution, which
-        per row cost about as much as the row's B-tree insert."""
-        if not rows:
+        """``values`` (rows flattened, ``len(columns)`` per row) ``_ROWS_PER_INSERT`` rows per
+        ``INSERT … VALUES (…), (…), …`` and the remainder by ``executemany``: SQLite runs,
+        resets and halts a statement once per execution, which per row cost about as much as
+        the row's B-tree insert. Flat, each statement's parameters are one list slice."""
+        if not values:
             return
+        width = len(columns)
         head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        one = f"({', '.join('?' * len(columns))})"
-        full = len(rows) - len(rows) % _ROWS_PER_INSERT
+        one = f"({', '.join('?' * width)})"
+        step = _ROWS_PER_INSERT * width
+        full = len(values) - len(values) % step
         if full:
             sql = head + ", ".join([one] * _ROWS_PER_INSERT) + suffix
-            for start in range(0, full, _ROWS_PER_INSERT):
-                self.cur.execute(sql, list(chain.from_iterable(
-                    rows[start:start + _ROWS_PER_INSERT])))
-        if full < len(rows):
-            self.cur.executemany(head + one + suffix, rows[full:])
+            for start in range(0, full, step):
+                self.cur.execute(sql, values[start:start + step])
+        if full < len(values):
+            self.cur.executemany(head + one + suffix, [
+                values[i:i + width] for i in range(full, len(values), width)])
 
     def insert_journals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Grouped by which optional columns are empty, and those columns left out: SQLite's
         driver adapts every ``None`` parameter by failed attribute lookups (~1 µs each; a
         plain posting has six), while a column left out is NULL for free."""
-        shapes: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        shapes: dict[tuple[bool, ...], list[Any]] = {}
         for row in rows:
             shape = (row[10] is not None, row[11] is not None, row[12] is not None,
                      row[13] is not None, row[14] is not None, row[15] is not None)
@@ -248,20 +254,26 @@ class _Sqlite(HotPath):
                 group = shapes[shape] = []
             group.append(row)
         for shape, group in shapes.items():
-            if all(shape):
-                self._insert("ledger_journals", JOURNAL_COLUMNS, group)
-                continue
             keep = (True,) * _FIRST_OPTIONAL + shape + (True,) * (
                 len(JOURNAL_COLUMNS) - _FIRST_OPTIONAL - len(shape))
-            pick = itemgetter(*compress(range(len(JOURNAL_COLUMNS)), keep))
-            self._insert("ledger_journals", list(compress(JOURNAL_COLUMNS, keep)),
-                         list(map(pick, group)))
+            values: list[Any] = []
+            if all(shape):
+                for row in group:
+                    values += row
+            else:
+                pick = itemgetter(*compress(range(len(JOURNAL_COLUMNS)), keep))
+                for row in group:
+                    values += pick(row)
+            self._insert("ledger_journals", list(compress(JOURNAL_COLUMNS, keep)), values)
 
-    def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._insert("ledger_entries", ENTRY_COLUMNS, rows)
+    def insert_entries(self, values: list[Any]) -> None:
+        self._insert("ledger_entries", ENTRY_COLUMNS, values)
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
         # Unsorted: the batch holds SQLite's one write lock, there are no row locks to order.
-        self._insert("ledger_balances", ("ledger_account", "currency", "balance"), deltas,
+        values: list[Any] = []
+        for delta in deltas:
+            values += delta
+        self._insert("ledger_balances", ("ledger_account", "currency", "balance"), values,
                      " ON CONFLICT (ledger_account, currency) "
                      "DO UPDATE SET balance = balance + excluded.balance")

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from flowlet.contract import EventType, TransactionEvent
 from ledger.accounts import available, holds, wallet
 from ledger.bulk import HotPath
-from ledger.decide import decide
+from ledger.decide import decide, event_items
 from ledger.migrate import migrate
 from ledger.recipes import Hold, Leg, Plan
 from ledger.schema import entries, fx_rates, journals
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _AUTH = EventType.CARD_AUTHORIZATION.value
-_TWO_PHASE = frozenset({EventType.CARD_CAPTURE.value, EventType.CARD_VOID.value})
 
 
 class PostingResult(NamedTuple):
@@ -114,7 +113,7 @@ class _Item(NamedTuple):
     expiry or a reversal (``make_plan``). A tuple: the hot path builds one per event with
     ``tuple.__new__`` (no Python-level ``__init__``)."""
 
-    transaction_id: str
+    transaction_id: str  # (built for client events by ledger.decide.event_items)
     kind: str
     event_type: str
     account_id: str
@@ -240,7 +239,7 @@ class Ledger:
     def post_batch(self, events: Sequence[TransactionEvent],
                    now: datetime | None = None) -> list[PostingResult]:
         """Post a micro-batch (in order) in one database transaction; idempotent by id."""
-        items = [self._event_item(ev) for ev in events]
+        items = event_items(events, self.hold_ttl, _Item)
         return self._post_items(items, now or datetime.now(UTC))
 
     def expire_holds(self, now: datetime | None = None, limit: int = 5000) -> list[PostingResult]:
@@ -290,14 +289,6 @@ class Ledger:
         log.info("reversing %s: %s", transaction_id, reason)
         return self._post_items([item], now)[0]
 
-    def _event_item(self, ev: TransactionEvent) -> _Item:
-        event_type = ev.event_type._value_  # the plain str (``.value`` is a slow descriptor)
-        return _new_item(_Item, (
-            ev.transaction_id, "event", event_type, ev.account_id, ev.currency,
-            ev.amount_minor, ev.occurred_at, None,
-            ev.occurred_at + self.hold_ttl if event_type == _AUTH else None,
-            ev.original_transaction_id if event_type in _TWO_PHASE else None, ev))
-
     def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
                      expired_at: datetime) -> _Item:
         def make_plan(ctx: _BatchContext) -> Plan:
@@ -341,7 +332,7 @@ class Ledger:
                 self.balance_reads += guarded.load(ops, _guarded_keys(todo))
                 deltas: dict[tuple[str, str], int] = {}
                 journal_rows: list[tuple[object, ...]] = []
-                entry_rows: list[tuple[object, ...]] = []
+                entry_rows: list[object] = []  # flat: ENTRY_COLUMNS values per entry
                 seq, prev_hash = decide(todo, ctx, guarded, deltas, seq, prev_hash, now,
                                         ops.sqlite, journal_rows, entry_rows, decided,
                                         PostingResult)
