@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint bench clean
+.PHONY: install ext up test lint bench clean
 
 install: $(STAMP)
 
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Rebuild the compiled ledger hot path in place after editing ledger/*.py (setup.py).
+ext: install
+	$(PY) setup.py -q build_ext --inplace
 
 up: install
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/flowlet up
@@ -24,4 +28,4 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .ruff_cache build ledger/*.c ledger/*.so

@@ -24,7 +24,7 @@ def ledger_extensions() -> list:  # type: ignore[type-arg]
     except ImportError:
         log.warning("Cython not available: the ledger hot path runs as plain Python")
         return []
-    modules = ("decide", "chain", "recipes", "accounts", "bulk", "store")
+    modules = ("decide", "chain", "recipes", "accounts", "bulk", "store")  # = ledger.decide
     return cythonize(
         [Extension(f"ledger.{name}", [f"ledger/{name}.py"], optional=True)
          for name in modules],

@@ -33,6 +33,27 @@ def compiled() -> bool:
     return bool(cython.compiled)
 
 
+COMPILED_MODULES = ("decide", "chain", "recipes", "accounts", "bulk", "store")  # setup.py
+
+
+def stale_builds() -> list[str]:
+    """The ledger modules whose compiled build is older than their ``.py`` source: Python
+    imports the build ahead of the source, so an edit does not run until ``make ext`` (or
+    ``pip install -e .``) rebuilds it. ``ledger`` logs a warning on import when any is."""
+    import sys
+    from pathlib import Path
+
+    stale = []
+    for name in COMPILED_MODULES:
+        module = sys.modules.get(f"ledger.{name}")
+        built = Path(getattr(module, "__file__", "") or "")
+        if built.suffix in (".so", ".pyd"):
+            source = built.with_name(f"{name}.py")
+            if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
+                stale.append(name)
+    return stale
+
+
 # -- SQLite's timestamp text ------------------------------------------------------------------
 
 _DATES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD "
