@@ -20,10 +20,10 @@ def cclass(cls: Any) -> Any:
     return cls
 
 
-def declare(*_type: object, **_options: object) -> None:
-    """``cython.declare(type, visibility=…)`` of an extension type's attribute: compiled, a C
-    slot; here, nothing (instances keep their attributes in ``__dict__``)."""
-    return None
+def declare(_type: object, value: Any = None, **_options: object) -> Any:
+    """``cython.declare(type[, value], visibility=…)``: compiled, a typed variable (or an
+    extension type's C slot); here, the value (attributes stay in the instance ``__dict__``)."""
+    return value
 
 
 def ccall(func: Any) -> Any:

@@ -56,7 +56,7 @@ def stale_builds() -> list[str]:
 
 # -- SQLite's timestamp text ------------------------------------------------------------------
 
-_DATES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD "
+_DATES = cython.declare(dict, {})  # days since the epoch -> "YYYY-MM-DD "
 
 
 @cython.ccall
@@ -90,7 +90,7 @@ def sqlite_ts_us(us: int) -> str:
 
 # -- overdraft ------------------------------------------------------------------------------
 
-_SIGNS: dict[str, int] = {}
+_SIGNS = cython.declare(dict, {})  # account -> available_sign
 
 
 @cython.ccall
@@ -112,9 +112,12 @@ def available_sign(account: str) -> int:
 def overdraft(legs, guarded, batch_deltas) -> str | None:  # type: ignore[no-untyped-def]
     """The reason a posting would overdraw a no-overdraft account, or None. Legs are summed
     per (account, currency) first: only the posting's net change to an account counts."""
-    change = None
+    change = cython.declare(dict, None)
     for acct, ccy, amount in legs:
-        if available_sign(acct):  # only no-overdraft accounts can be overdrawn
+        sign = _SIGNS.get(acct)
+        if sign is None:
+            sign = available_sign(acct)
+        if sign:  # only no-overdraft accounts can be overdrawn
             if change is None:
                 change = {}
             key = (acct, ccy)
@@ -122,7 +125,9 @@ def overdraft(legs, guarded, batch_deltas) -> str | None:  # type: ignore[no-unt
     if change is None:
         return None
     for key, delta in change.items():
-        sign = available_sign(key[0])
+        sign = _SIGNS.get(key[0])
+        if sign is None:  # evicted by the loop above (the cache was full)
+            sign = available_sign(key[0])
         if sign * delta >= 0:
             continue  # only a posting that lowers what is available can overdraw
         before = guarded[key] + batch_deltas.get(key, 0)
