@@ -35,7 +35,6 @@ customer:b:wallet EUR -500
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import NamedTuple, Protocol
@@ -69,8 +68,10 @@ class Leg(NamedTuple):
     amount_minor: int
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(NamedTuple):
+    """A card hold as a batch sees it (immutable; a tuple: a frozen dataclass's ``__init__``
+    runs interpreted, field by field through ``object.__setattr__``)."""
+
     authorization_id: str
     account_id: str
     currency: str
