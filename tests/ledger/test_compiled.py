@@ -77,7 +77,10 @@ _RUN = textwrap.dedent("""
         tables = {t: [list(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1, 2"))]
                   for t in ("ledger_journals", "ledger_entries", "ledger_balances",
                             "ledger_chain_head")}
+    import doctest
+    doctests = [doctest.testmod(sys.modules[f"ledger.{name}"]) for name in COMPILED]
     print(json.dumps({"compiled": ledger.decide.compiled(), "modules": modules,
+                      "doctests": [[t.attempted, t.failed] for t in doctests],
                       "results": [list(r) for r in results], "tables": tables},
                      default=str))
 """)
@@ -97,6 +100,9 @@ def _post(tmp_path: Path, mode: str) -> dict:  # type: ignore[type-arg]
 def test_compiled_and_pure_paths_store_identical_ledgers(tmp_path):
     pure = _post(tmp_path, "pure")
     assert not pure["compiled"]
+    # their doctests, which pytest does not collect (ledger/conftest.py), on the source
+    assert sum(attempted for attempted, _ in pure["doctests"]) >= 8, pure["doctests"]
+    assert [failed for _, failed in pure["doctests"]] == [0] * len(COMPILED), pure["doctests"]
     assert all(f.endswith(".py") for f in pure["modules"].values()), pure["modules"]
     compiled = _post(tmp_path, "compiled")
     if not compiled["compiled"]:
