@@ -9,7 +9,9 @@ COPY models models
 COPY ledger ledger
 COPY dashboards dashboards
 COPY .streamlit .streamlit
-# gcc only while installing: it builds the scorer's C kernel (models/_forest.c)
+# gcc only for the build (removed in the same layer): setup.py compiles the scorer's C kernel
+# (models/_forest.c) and the ledger's hot path (Cython); without a compiler both would fall back
+# to slower code (XGBoost's predictor, plain Python).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint bench clean
+.PHONY: install ext up test lint bench clean
 
 install: $(STAMP)
 
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml setup.py models/_forest.c
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Rebuild the compiled extensions in place after editing their sources (setup.py): the
+# ledger's hot path (ledger/*.py) and the scorer's kernel (models/_forest.c).
+ext: install
+	$(PY) setup.py -q build_ext --inplace
 
 up: install
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/flowlet up
@@ -25,4 +30,4 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .ruff_cache build ledger/*.c ledger/*.so models/*.so

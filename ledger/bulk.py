@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from itertools import chain, compress
+from functools import lru_cache
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -33,6 +35,9 @@ _ROWS_PER_INSERT = 50  # rows per multi-row INSERT on SQLite (x 18 journal colum
 _FIRST_OPTIONAL = 10
 assert JOURNAL_COLUMNS[_FIRST_OPTIONAL:_FIRST_OPTIONAL + 6] == (
     "reason", "refers_to", "closes_hold", "reversal_of", "expires_at", "fx_rate")
+#: Journal columns SQLite gets once per statement (insert_journals groups rows by them).
+_SHARED = (2, 8, 9)
+assert [JOURNAL_COLUMNS[i] for i in _SHARED] == ["kind", "posted_at", "status"]
 
 #: A hold as stored: (authorization id, account, currency, amount, closer's event type|None).
 HoldRow = tuple[str, str, str, int, str | None]
@@ -109,11 +114,13 @@ class HotPath:
     def insert_journals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         raise NotImplementedError
 
-    def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def insert_entries(self, values: list[Any]) -> None:
+        """Entry rows flattened: ``ENTRY_COLUMNS`` values per row, one row after another."""
         raise NotImplementedError
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
-        """Add each (account, currency, delta) to the cached balance, creating missing rows."""
+        """Add each (account, currency, delta) to the cached balance, creating missing rows
+        (each key at most once)."""
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -153,13 +160,16 @@ class _Postgres(HotPath):
     def insert_journals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self._copy("ledger_journals", JOURNAL_COLUMNS, _JOURNAL_PG_TYPES, rows)
 
-    def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._copy("ledger_entries", ENTRY_COLUMNS, _ENTRY_PG_TYPES, rows)
+    def insert_entries(self, values: list[Any]) -> None:
+        width = len(ENTRY_COLUMNS)
+        self._copy("ledger_entries", ENTRY_COLUMNS, _ENTRY_PG_TYPES,
+                   [values[i:i + width] for i in range(0, len(values), width)])
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
         if not deltas:
             return
-        accounts, currencies, amounts = zip(*deltas, strict=True)
+        # sorted: concurrent upserts take row locks in one order
+        accounts, currencies, amounts = zip(*sorted(deltas), strict=True)
         self.cur.execute(
             "INSERT INTO ledger_balances (ledger_account, currency, balance) "
             "SELECT * FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31)), "
@@ -192,6 +202,23 @@ def _texts(values: Sequence[str]) -> str:
 _SEP = "\x1f"
 
 
+@lru_cache(maxsize=256)
+def _insert_sql(table: str, shared: tuple[str, ...], columns: tuple[str, ...], rows: int,
+                suffix: str) -> str:
+    """``INSERT INTO table (shared…, columns…) VALUES (…), …`` for ``rows`` rows, every
+    parameter numbered: ``?1``… are the shared values, then each row's own.
+
+    >>> _insert_sql("t", ("k",), ("a", "b"), 2, "")
+    'INSERT INTO t (k, a, b) VALUES (?1, ?2, ?3), (?1, ?4, ?5)'
+    """
+    first, width = len(shared) + 1, len(columns)
+    lead = [f"?{n}" for n in range(1, first)]
+    values = ", ".join(
+        "(" + ", ".join(lead + [f"?{first + r * width + j}" for j in range(width)]) + ")"
+        for r in range(rows))
+    return f"INSERT INTO {table} ({', '.join(shared + columns)}) VALUES {values}{suffix}"
+
+
 class _Sqlite(HotPath):
     sqlite = True
 
@@ -214,49 +241,63 @@ class _Sqlite(HotPath):
             rows += self.cur.fetchall()
         return rows
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                suffix: str = "") -> None:
-        """``_ROWS_PER_INSERT`` rows per ``INSERT … VALUES (…), (…), …`` and the remainder by
-        ``executemany``: SQLite runs, resets and halts a statement once per execution, which
-        per row cost about as much as the row's B-tree insert."""
-        if not rows:
+    def _insert(self, table: str, columns: Sequence[str], values: list[Any],
+                suffix: str = "", shared: Sequence[tuple[str, Any]] = ()) -> None:
+        """``values`` (rows flattened, ``len(columns)`` per row) ``_ROWS_PER_INSERT`` rows per
+        ``INSERT … VALUES (…), (…), …`` and the remainder by ``executemany``: SQLite runs,
+        resets and halts a statement once per execution, which per row cost about as much as
+        the row's B-tree insert. Flat, each statement's parameters are one list slice.
+
+        ``shared`` (column, value) pairs are the same in every row: bound once per statement
+        as ``?1``, ``?2``, … and repeated in each row by number (the driver copies every text
+        parameter it binds; a shared one is copied once instead of once per row)."""
+        if not values:
             return
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        one = f"({', '.join('?' * len(columns))})"
-        full = len(rows) - len(rows) % _ROWS_PER_INSERT
+        width = len(columns)
+        names = tuple(c for c, _ in shared)
+        constants = [v for _, v in shared]
+        step = _ROWS_PER_INSERT * width
+        full = len(values) - len(values) % step
         if full:
-            sql = head + ", ".join([one] * _ROWS_PER_INSERT) + suffix
-            for start in range(0, full, _ROWS_PER_INSERT):
-                self.cur.execute(sql, list(chain.from_iterable(
-                    rows[start:start + _ROWS_PER_INSERT])))
-        if full < len(rows):
-            self.cur.executemany(head + one + suffix, rows[full:])
+            sql = _insert_sql(table, names, tuple(columns), _ROWS_PER_INSERT, suffix)
+            for start in range(0, full, step):
+                self.cur.execute(sql, constants + values[start:start + step])
+        if full < len(values):
+            self.cur.executemany(_insert_sql(table, names, tuple(columns), 1, suffix), [
+                constants + values[i:i + width] for i in range(full, len(values), width)])
 
     def insert_journals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Grouped by which optional columns are empty, and those columns left out: SQLite's
         driver adapts every ``None`` parameter by failed attribute lookups (~1 µs each; a
-        plain posting has six), while a column left out is NULL for free."""
-        shapes: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        plain posting has six), while a column left out is NULL for free. Within a group,
+        ``kind``, ``posted_at`` (one per batch) and ``status`` are bound once per statement."""
+        shapes: dict[tuple[Any, ...], list[Any]] = {}
         for row in rows:
             shape = (row[10] is not None, row[11] is not None, row[12] is not None,
-                     row[13] is not None, row[14] is not None, row[15] is not None)
+                     row[13] is not None, row[14] is not None, row[15] is not None,
+                     row[2], row[8], row[9])
             group = shapes.get(shape)
             if group is None:
                 group = shapes[shape] = []
             group.append(row)
         for shape, group in shapes.items():
-            if all(shape):
-                self._insert("ledger_journals", JOURNAL_COLUMNS, group)
-                continue
-            keep = (True,) * _FIRST_OPTIONAL + shape + (True,) * (
-                len(JOURNAL_COLUMNS) - _FIRST_OPTIONAL - len(shape))
-            self._insert("ledger_journals", list(compress(JOURNAL_COLUMNS, keep)),
-                         [tuple(compress(row, keep)) for row in group])
+            keep = [i not in _SHARED for i in range(len(JOURNAL_COLUMNS))]
+            keep[_FIRST_OPTIONAL:_FIRST_OPTIONAL + 6] = shape[:6]
+            pick = itemgetter(*compress(range(len(JOURNAL_COLUMNS)), keep))
+            values: list[Any] = []
+            for row in group:
+                values += pick(row)
+            self._insert("ledger_journals", list(compress(JOURNAL_COLUMNS, keep)), values,
+                         shared=[(JOURNAL_COLUMNS[i], group[0][i]) for i in _SHARED])
 
-    def insert_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._insert("ledger_entries", ENTRY_COLUMNS, rows)
+    def insert_entries(self, values: list[Any]) -> None:
+        self._insert("ledger_entries", ENTRY_COLUMNS, values)
 
     def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
-        self._insert("ledger_balances", ("ledger_account", "currency", "balance"), deltas,
+        # Unsorted: the batch holds SQLite's one write lock, there are no row locks to order.
+        values: list[Any] = []
+        for delta in deltas:
+            values += delta
+        self._insert("ledger_balances", ("ledger_account", "currency", "balance"), values,
                      " ON CONFLICT (ledger_account, currency) "
                      "DO UPDATE SET balance = balance + excluded.balance")

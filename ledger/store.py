@@ -13,11 +13,9 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -35,12 +33,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from flowlet.contract import EventType, TransactionEvent
-from ledger.accounts import allows_overdraft, available, holds, normal_side, wallet
-from ledger.bulk import HotPath, sqlite_ts
-from ledger.chain import EPOCH as _EPOCH
-from ledger.chain import micros, posting_hash
+from ledger.accounts import available, holds, wallet
+from ledger.bulk import HotPath
+from ledger.decide import decide, event_items
 from ledger.migrate import migrate
-from ledger.recipes import Hold, Leg, Plan, plan
+from ledger.recipes import Hold, Leg, Plan
 from ledger.schema import entries, fx_rates, journals
 
 if TYPE_CHECKING:
@@ -48,8 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _AUTH = EventType.CARD_AUTHORIZATION.value
-_US = timedelta(microseconds=1)
-_TWO_PHASE = frozenset({EventType.CARD_CAPTURE.value, EventType.CARD_VOID.value})
 
 
 class PostingResult(NamedTuple):
@@ -118,7 +113,7 @@ class _Item(NamedTuple):
     expiry or a reversal (``make_plan``). A tuple: the hot path builds one per event with
     ``tuple.__new__`` (no Python-level ``__init__``)."""
 
-    transaction_id: str
+    transaction_id: str  # (built for client events by ledger.decide.event_items)
     kind: str
     event_type: str
     account_id: str
@@ -244,7 +239,7 @@ class Ledger:
     def post_batch(self, events: Sequence[TransactionEvent],
                    now: datetime | None = None) -> list[PostingResult]:
         """Post a micro-batch (in order) in one database transaction; idempotent by id."""
-        items = [self._event_item(ev) for ev in events]
+        items = event_items(events, self.hold_ttl, _Item)
         return self._post_items(items, now or datetime.now(UTC))
 
     def expire_holds(self, now: datetime | None = None, limit: int = 5000) -> list[PostingResult]:
@@ -294,14 +289,6 @@ class Ledger:
         log.info("reversing %s: %s", transaction_id, reason)
         return self._post_items([item], now)[0]
 
-    def _event_item(self, ev: TransactionEvent) -> _Item:
-        event_type = ev.event_type._value_  # the plain str (``.value`` is a slow descriptor)
-        return _new_item(_Item, (
-            ev.transaction_id, "event", event_type, ev.account_id, ev.currency,
-            ev.amount_minor, ev.occurred_at, None,
-            ev.occurred_at + self.hold_ttl if event_type == _AUTH else None,
-            ev.original_transaction_id if event_type in _TWO_PHASE else None, ev))
-
     def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
                      expired_at: datetime) -> _Item:
         def make_plan(ctx: _BatchContext) -> Plan:
@@ -343,48 +330,15 @@ class Ledger:
                 ctx = _BatchContext(ops, conn, {it.hold_ref for it in todo if it.hold_ref},
                                     [it.occurred_at for it in todo])
                 self.balance_reads += guarded.load(ops, _guarded_keys(todo))
-                deltas: dict[tuple[str, str], int] = defaultdict(int)
+                deltas: dict[tuple[str, str], int] = {}
                 journal_rows: list[tuple[object, ...]] = []
-                entry_rows: list[tuple[object, ...]] = []
-                sqlite, now_db, now_us = ops.sqlite, ops.ts(now), micros(now)
-                append_entry, append_journal = entry_rows.append, journal_rows.append
-                for item in todo:
-                    (tid, kind, event_type, account_id, currency, amount_minor, occurred_at,
-                     make_plan, expires, _, event) = item
-                    p = plan(event, ctx) if make_plan is None else make_plan(ctx)
-                    legs, refers_to, fx_rate = p.legs, p.refers_to, p.fx_rate
-                    reason = p.rejection or _overdraft(legs, guarded, deltas)
-                    seq += 1
-                    if reason:
-                        status, legs = "rejected", []
-                        closes = reversal_of = expires = None
-                    else:
-                        status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
-                        for i, (acct, ccy, amount) in enumerate(legs):
-                            deltas[(acct, ccy)] += amount
-                            append_entry((seq, i, acct, ccy, amount))
-                        if closes or event_type == _AUTH:
-                            ctx.posted(item, p)
-                    occurred_us = (occurred_at - _EPOCH) // _US
-                    expires_us = None if expires is None else (expires - _EPOCH) // _US
-                    digest = posting_hash(
-                        prev_hash, seq, tid, kind, event_type, account_id, currency,
-                        amount_minor, occurred_us, now_us, status, reason, refers_to, closes,
-                        reversal_of, expires_us, fx_rate, legs)
-                    if sqlite:  # the text SQLAlchemy's DateTime stores
-                        occurred_at = sqlite_ts(occurred_at)
-                        if expires is not None:
-                            expires = sqlite_ts(expires)
-                    append_journal((
-                        seq, tid, kind, event_type, account_id, currency, amount_minor,
-                        occurred_at, now_db, status, reason, refers_to, closes, reversal_of,
-                        expires, fx_rate, prev_hash, digest))
-                    prev_hash = digest
-                    decided[tid] = _new_result(PostingResult, (tid, status, reason, status))
+                entry_rows: list[object] = []  # flat: ENTRY_COLUMNS values per entry
+                seq, prev_hash = decide(todo, ctx, guarded, deltas, seq, prev_hash, now,
+                                        ops.sqlite, journal_rows, entry_rows, decided,
+                                        PostingResult)
                 ops.insert_journals(journal_rows)
                 ops.insert_entries(entry_rows)
-                # sorted: concurrent upserts take row locks in one order
-                ops.add_to_balances([(a, c, d) for (a, c), d in sorted(deltas.items()) if d])
+                ops.add_to_balances([(a, c, d) for (a, c), d in deltas.items() if d])
                 if journal_rows:
                     ops.set_head(seq, prev_hash)
         except BaseException:
@@ -512,35 +466,3 @@ class _BalanceCache(dict):  # type: ignore[type-arg]
             raise KeyError(key)
         self[key] = self.ops.balances({key}).get(key, 0)
         return self[key]
-
-
-@lru_cache(maxsize=1 << 16)
-def _available_sign(account: str) -> int:
-    """0 for accounts that may overdraw; else the sign turning a raw balance into available."""
-    if allows_overdraft(account):
-        return 0
-    return -1 if normal_side(account) == "credit" else 1
-
-
-def _overdraft(legs: Sequence[Leg], guarded: dict[tuple[str, str], int],
-               batch_deltas: dict[tuple[str, str], int]) -> str | None:
-    """The reason a posting would overdraw a no-overdraft account, or None. Legs are summed
-    per (account, currency) first: only the posting's net change to an account counts."""
-    change: dict[tuple[str, str], int] | None = None
-    for acct, ccy, amount in legs:
-        if _available_sign(acct):  # only no-overdraft accounts can be overdrawn
-            if change is None:
-                change = {}
-            key = (acct, ccy)
-            change[key] = change.get(key, 0) + amount
-    if change is None:
-        return None
-    for key, delta in change.items():
-        sign = _available_sign(key[0])
-        if sign * delta >= 0:
-            continue  # only a posting that lowers what is available can overdraw
-        before = guarded[key] + batch_deltas.get(key, 0)
-        if sign * (before + delta) < 0:
-            return (f"insufficient funds: {key[0]} has {sign * before} {key[1]} available, "
-                    f"needs {-sign * delta}")
-    return None

@@ -31,3 +31,12 @@ def test_readme_starts_with_the_two_commands_that_ci_runs():
     assert any("make up" in line for line in head)
     assert any("make test" in line for line in head)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_image_builds_the_compiled_ledger():
+    """``pip install .`` in the image needs setup.py (the ledger's Cython modules) and a
+    compiler; local builds of them stay out of the context."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "setup.py" in dockerfile and "gcc" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "**/*.so" in ignored and "ledger/*.c" in ignored

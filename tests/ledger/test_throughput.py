@@ -212,6 +212,8 @@ def test_sqlite_timestamps_are_the_text_sqlalchemy_would_store():
     from sqlalchemy.dialects import sqlite
 
     from ledger.bulk import sqlite_ts
+    from ledger.chain import micros
+    from ledger.decide import sqlite_ts_us
     from ledger.schema import UTCDateTime
 
     bind = UTCDateTime()._cached_bind_processor(sqlite.dialect())
@@ -220,7 +222,7 @@ def test_sqlite_timestamps_are_the_text_sqlalchemy_would_store():
                         timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)),
                                                    timezone(timedelta(hours=5, minutes=30))])))
     def same(value):
-        assert sqlite_ts(value) == bind(value)
+        assert sqlite_ts(value) == bind(value) == sqlite_ts_us(micros(value))
 
     same()
     with pytest.raises(ValueError, match="naive"):
