@@ -1,8 +1,8 @@
 """The per-posting decision loop of a micro-batch: recipe, overdraft check, hash, rows.
 
 Split out of :mod:`ledger.store` so that it can be compiled: ``pip install -e .`` builds this
-module (and :mod:`ledger.recipes`, :mod:`ledger.chain`, :mod:`ledger.accounts`) with Cython
-when it can (``setup.py``); Python imports the compiled module ahead of this source. The
+module and the others in :data:`COMPILED_MODULES` with Cython when it can (``setup.py``);
+Python imports a compiled module ahead of its source (after editing one, ``make ext``). The
 source stays plain Python and is the fallback when no compiler is at hand:
 ``tests/ledger/test_compiled.py`` posts the same events through both and requires identical
 rows, hashes and results. :func:`compiled` says which one is running.
