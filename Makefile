@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+EXT    := $(VENV)/.extensions
 
 .PHONY: install ext up test lint bench clean
 
@@ -15,15 +16,19 @@ $(STAMP): pyproject.toml setup.py models/_forest.c
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Rebuild the compiled extensions in place after editing their sources (setup.py): the
-# ledger's hot path (ledger/*.py) and the scorer's kernel (models/_forest.c).
-ext: install
-	$(PY) setup.py -q build_ext --inplace
+# The compiled extensions (setup.py) rebuilt in place when their sources changed since: the
+# ledger's hot path (ledger/*.py) and the scorer's kernel (models/_forest.c). Up to date, it
+# costs a few seconds; stale, the old compiled code would run instead of the edited source.
+ext: $(EXT)
 
-up: install
+$(EXT): $(STAMP) setup.py models/_forest.c $(wildcard ledger/*.py)
+	$(PY) setup.py -q build_ext --inplace
+	touch $(EXT)
+
+up: ext
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/flowlet up
 
-test: install
+test: ext
 	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest
 
 lint: install
