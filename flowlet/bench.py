@@ -360,7 +360,9 @@ def run_scorer_bench(n_events: int = 20_000, out_dir: Path | None = None,
     with console.status("training a champion and a challenger"):
         ensure_champion(settings)
         end = datetime.now(UTC)
+        # a fixed end: ending at the current hour, a small history may hold no labelled fraud
         challenger = train_simulated(settings, days=14, customers=300, seed=8, promote="never",
+                                     end=datetime(2026, 3, 1, tzinfo=UTC),
                                      run_name="challenger").version
         from models.mlflow_env import MlflowClient
 
