@@ -63,6 +63,9 @@ static void load_block(const job_t *job, Py_ssize_t row0, Py_ssize_t rows, float
     }
 }
 
+/* predict_rows and contrib_rows walk the trees with the same loop, written out twice on
+ * purpose: one walker shared through an always-inlined function with a constant `record` flag
+ * measured 10-15 % slower margins (alternating A/B, 8 runs each). */
 static void predict_rows(const job_t *job, Py_ssize_t start, Py_ssize_t stop, float *xb) {
     const Py_ssize_t F = job->n_features, G = job->n_groups;
     const node_t *restrict nodes = job->nodes;
