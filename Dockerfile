@@ -10,7 +10,7 @@ COPY ledger ledger
 COPY dashboards dashboards
 COPY .streamlit .streamlit
 # gcc only for the build (removed in the same layer): setup.py compiles the scorer's C kernel
-# (models/_forest.c) and the ledger's hot path (Cython); without a compiler both would fall back
+# (models/ensemble/_forest.c) and the ledger's hot path (Cython); without a compiler both would fall back
 # to slower code (XGBoost's predictor, plain Python).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir . \

@@ -10,18 +10,18 @@ EXT    := $(VENV)/.extensions
 install: $(STAMP)
 
 # setup.py and the C source too: an editable install rebuilds the extension only when asked
-$(STAMP): pyproject.toml setup.py models/_forest.c
+$(STAMP): pyproject.toml setup.py models/ensemble/_forest.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # The compiled extensions (setup.py) rebuilt in place when their sources changed since: the
-# ledger's hot path (ledger/*.py) and the scorer's kernel (models/_forest.c). Up to date, it
+# ledger's hot path (ledger/*.py) and the scorer's kernel (models/ensemble/_forest.c). Up to date, it
 # costs a few seconds; stale, the old compiled code would run instead of the edited source.
 ext: $(EXT)
 
-$(EXT): $(STAMP) setup.py models/_forest.c $(wildcard ledger/*.py)
+$(EXT): $(STAMP) setup.py models/ensemble/_forest.c $(wildcard ledger/*.py)
 	$(PY) setup.py -q build_ext --inplace
 	touch $(EXT)
 

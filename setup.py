@@ -33,11 +33,12 @@ def ledger_extensions() -> list:  # type: ignore[type-arg]
 
 
 def model_extensions() -> list:  # type: ignore[type-arg]
-    """The scorer's tree kernel (``models/native.py``); ``optional``: without a C compiler the
-    install goes on and scoring uses XGBoost's own predictor."""
+    """The scorer's tree kernel (``models/ensemble/native.py``); ``optional``: without a C compiler
+    the install goes on and scoring uses XGBoost's own predictor."""
     from setuptools import Extension
 
-    return [Extension("models._forest", ["models/_forest.c"], extra_compile_args=["-O3"],
+    return [Extension("models.ensemble._forest", ["models/ensemble/_forest.c"],
+                      extra_compile_args=["-O3"],
                       optional=True)]
 
 

@@ -30,6 +30,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.contract import MINOR_UNITS, structuring_band
+from core.geo import timezone_of_country
 from features import series as S
 from features.definitions import (
     DAY,
@@ -44,11 +46,8 @@ from features.definitions import (
     US,
     VELOCITY_WINDOWS,
     Stage,
-    structuring_band,
     to_micros,
 )
-from flowlet.contract.currencies import MINOR_UNITS
-from flowlet.geo import timezone_of_country
 
 NAN = float("nan")
 WINDOWS_US = tuple(w * US for _, w in VELOCITY_WINDOWS)

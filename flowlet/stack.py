@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from flowlet.settings import Settings
+from core.settings import Settings
 from streams.broker import EmbeddedBroker, free_port, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Stack:
         if s.worker_web_port == Settings.worker_web_port:
             s = s.with_(worker_web_port=free_port())
         self.settings = s
-        from models.training import ensure_champion
+        from models.training.run import ensure_champion
         from streams.topics import ensure_topics
 
         ensure_topics(s)

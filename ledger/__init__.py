@@ -4,7 +4,7 @@ import logging
 
 from ledger.decide import stale_builds
 from ledger.recipes import Leg, legs, plan
-from ledger.store import Ledger, PostingResult, make_engine
+from ledger.store import Ledger, PostingResult
 from ledger.verify import VerifyReport, verify
 
 if stale_builds():
@@ -12,5 +12,5 @@ if stale_builds():
         "ledger: compiled %s older than the source, which therefore does not run; "
         "rebuild with `make ext`", ", ".join(stale_builds()))
 
-__all__ = ["Leg", "Ledger", "PostingResult", "VerifyReport", "legs", "make_engine", "plan",
+__all__ = ["Leg", "Ledger", "PostingResult", "VerifyReport", "legs", "plan",
            "verify"]

@@ -22,7 +22,7 @@ currency, plus what the journal refers to. It only reads the ledger through a
 | any, with fee_minor   | additionally wallet → fees:revenue                                      |
 | (reversal)            | every leg of the original, negated                                      |
 
->>> from flowlet.contract import TransactionEvent
+>>> from core.contract import TransactionEvent
 >>> ev = TransactionEvent.model_validate({"transaction_id": "t1", "event_type": "p2p_transfer",
 ...     "occurred_at": "2026-01-01T00:00:00Z", "amount_minor": 500, "currency": "EUR",
 ...     "account_id": "a", "counterparty_account_id": "b", "country": "DE", "channel": "web"})
@@ -44,7 +44,7 @@ try:
 except ModuleNotFoundError:  # plain Python without Cython installed
     from ledger import _cython_shim as cython
 
-from flowlet.contract import MINOR_UNITS, EventType, TransactionEvent
+from core.contract import MINOR_UNITS, EventType, TransactionEvent
 from ledger.accounts import (
     BANK_CLEARING,
     CARD_SCHEME_CLEARING,

@@ -16,23 +16,13 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    create_engine,
-    event,
-    func,
-    make_url,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from flowlet.contract import EventType, TransactionEvent
+from core.contract import EventType, TransactionEvent
+from core.db import dialect_insert, make_engine
 from ledger.accounts import available, holds, wallet
 from ledger.bulk import HotPath
 from ledger.decide import decide, event_items
@@ -41,7 +31,7 @@ from ledger.recipes import Hold, Leg, Plan
 from ledger.schema import entries, fx_rates, journals
 
 if TYPE_CHECKING:
-    from flowlet.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 _AUTH = EventType.CARD_AUTHORIZATION.value
@@ -55,57 +45,6 @@ class PostingResult(NamedTuple):
     reason: str | None = None
     #: What the ledger holds for this id: posted or rejected (for duplicates, the original).
     journal_status: str = ""
-
-
-#: ``PRAGMA synchronous`` levels the ledger accepts on SQLite. FULL (default) syncs the WAL at
-#: every commit: a committed batch survives a power cut. NORMAL syncs only at checkpoints: a
-#: power cut (not a process crash) may lose the last commits — whose Kafka offsets may already
-#: be committed. OFF could corrupt the database and is refused.
-SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")
-
-
-def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
-    """An engine tuned for the ledger. SQLite: WAL (readers never block the writer), a busy
-    timeout so workers can share the file, ``synchronous`` as given, temporary tables in
-    memory, a 64 MiB page cache and 256 MiB of memory-mapped reads (the unique index on
-    transaction ids is read at random on every batch; from the OS page cache it is cheap)."""
-    if url.startswith("sqlite"):
-        level = sqlite_synchronous.strip().upper()
-        if level not in SQLITE_SYNCHRONOUS:
-            raise ValueError(f"ledger_sqlite_synchronous={sqlite_synchronous!r}: use one of "
-                             f"{', '.join(SQLITE_SYNCHRONOUS)} (OFF can corrupt the ledger)")
-        db_path = make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            for pragma in ("journal_mode=WAL", f"synchronous={level}", "foreign_keys=ON",
-                           "temp_store=MEMORY", "cache_size=-65536", "mmap_size=268435456"):
-                cur.execute(f"PRAGMA {pragma}")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def dialect_insert(dialect_name: str):  # type: ignore[no-untyped-def]
-    """``INSERT`` with ``ON CONFLICT`` support for the engine's dialect."""
-    if dialect_name == "postgresql":
-        return postgresql.insert
-    if dialect_name == "sqlite":
-        return sqlite.insert
-    raise ValueError(f"unsupported database dialect {dialect_name!r}")
-
-
-def claim_statement(dialect_name: str, table: Table,  # type: ignore[no-untyped-def]
-                    key: str = "transaction_id"):
-    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key``: executed with many rows, it
-    returns exactly the keys this call claimed — the database decides, not a prior read."""
-    return (dialect_insert(dialect_name)(table)
-            .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
 
 
 class _Item(NamedTuple):

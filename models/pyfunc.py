@@ -1,6 +1,6 @@
 """The model as MLflow ships it: one pyfunc that takes the declared features, returns scores.
 
-Every model the scorer loads honours one contract (``models.ensemble.EnsembleModel``, the one
+Every model the scorer loads honours one contract (``models.ensemble.model.EnsembleModel``, the one
 ``flowlet train`` registers, is the reference implementation):
 
 * ``predict(df)`` returns a pandas DataFrame with float64 columns ``score`` (P(suspicious) in
@@ -12,8 +12,8 @@ Every model the scorer loads honours one contract (``models.ensemble.EnsembleMod
   each feature to the risk of each row.
 
 Older models whose ``predict`` returns a bare array of scores still load: the scorer
-(``models.scorer``) adapts them (``score_supervised`` = ``score``, no anomaly score, threshold
-0.5, no reason codes).
+(``models.serving.scorer``) adapts them (``score_supervised`` = ``score``, no anomaly score,
+threshold 0.5, no reason codes).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from flowlet.settings import Settings
+from core.settings import Settings
 from models.mlflow_env import MlflowClient, mlflow
 
 log = logging.getLogger(__name__)

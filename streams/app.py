@@ -30,8 +30,8 @@ from typing import Any
 import faust
 from faust.streams import _current_event, current_event
 
+from core.settings import Settings
 from features.online import expire
-from flowlet.settings import Settings
 from ledger import Ledger
 from streams.offsets import OffsetsApp
 from streams.pipeline import BatchProcessor, FxRate, PreparedBatch, RawRecord, encode_alert
@@ -313,7 +313,7 @@ def create_app(settings: Settings, processor_factory: Any = None) -> faust.App:
 
 
 def _default_processor(settings: Settings) -> BatchProcessor:
-    from models.scorer import Scorer  # mlflow import is slow; only the worker needs it
+    from models.serving.scorer import Scorer  # mlflow import is slow; only the worker needs it
 
     ledger = Ledger.from_settings(settings)
     scorer = Scorer(settings)

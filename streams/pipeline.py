@@ -24,12 +24,12 @@ import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from core.contract import TransactionEvent
+from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
-from flowlet.contract import TransactionEvent
-from flowlet.settings import Settings
 from ledger import Ledger
-from models.scoring import ScoredBatch
+from models.serving.batch import ScoredBatch
 from streams.sink import LakeSink
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ class DeadLetter:
 
 
 class Scorer(Protocol):
-    """What the effects need from a model (``models.scorer.Scorer``, ``testing.RuleScorer``).
+    """What the effects need from a model (``models.serving.scorer.Scorer``,
+    ``testing.RuleScorer``).
 
     ``score`` scores a whole micro-batch with one model version and says which rows alert
     (by the model's own threshold); ``stats`` is for the worker's stats page.

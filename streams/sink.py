@@ -5,7 +5,7 @@ written to a temporary name and renamed so a reader never sees half a file. Dedu
 ``transaction_id`` is claimed in the database (``lake_index``) in the same transaction that
 covers the file write: a crash before the commit leaves no claim, so the redelivered batch is
 written again; a crash between rename and commit can leave a second copy, which the lake
-view (:mod:`flowlet.lake`) drops — so readers always see each transaction once.
+view (:mod:`core.lake`) drops — so readers always see each transaction once.
 """
 
 from __future__ import annotations
@@ -20,21 +20,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Column, Engine, MetaData, String, Table
+from sqlalchemy import Column, Engine, MetaData, String
 
-from ledger.schema import UTCDateTime
-from ledger.store import claim_statement
+from core.db import claim_statement, claim_table
 
 log = logging.getLogger(__name__)
 
 _meta = MetaData()
-lake_index = Table(
-    "lake_index",
-    _meta,
-    Column("transaction_id", String(64), primary_key=True),
-    Column("file", String(300), nullable=False),
-    Column("written_at", UTCDateTime, nullable=False),
-)
+lake_index = claim_table("lake_index", _meta, "written_at",
+                         Column("file", String(300), nullable=False))
 
 
 #: Types of columns that may be all-null in a batch: a file must not declare them as null-typed,

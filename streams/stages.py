@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.contract import LABEL_EVENT_TYPE, LabelEvent, TransactionEvent
 from features.definitions import FEATURES, STAGE_FEATURES, to_micros
 from features.online import apply_label, compute, stage_records, state_space
-from flowlet.contract import LABEL_EVENT_TYPE, LabelEvent, TransactionEvent
 from streams.pipeline import DeadLetter, RawRecord, dead_letter
 
 RECORDS_PER_MESSAGE = 100

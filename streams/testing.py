@@ -1,7 +1,7 @@
 """Test doubles shipped with the code: run any batch through the whole pipeline in one call.
 
 >>> from datetime import UTC, datetime
->>> from models.simulator import Simulator
+>>> from simulator import Simulator
 >>> txs = Simulator(seed=3, n_accounts=10, n_merchants=3).generate(
 ...     50, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
 >>> import tempfile; tmp = tempfile.mkdtemp()
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flowlet.contract import LabelEvent, TransactionEvent
-from flowlet.settings import Settings
+from core.contract import LabelEvent, TransactionEvent
+from core.settings import Settings
 from ledger import Ledger
-from models.scoring import ScoredBatch, reasons_for
+from models.serving.batch import ScoredBatch, reasons_for
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LakeSink
 from streams.stages import account_stage, entity_stage, join_stage

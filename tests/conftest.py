@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from flowlet.settings import Settings  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 @pytest.fixture(scope="session")
 def model_registry(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """An MLflow store with a champion trained on simulated history (shared by the session)."""
-    from models.training import ensure_champion
+    from models.training.run import ensure_champion
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("registry"))
     ensure_champion(settings, days=28, customers=250, seed=3)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from flowlet.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

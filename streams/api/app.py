@@ -25,8 +25,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from flowlet.contract import TransactionEvent, transaction_json_schema
-from flowlet.settings import Settings
+from core.contract import TransactionEvent, transaction_json_schema
+from core.settings import Settings
 from streams.api.receipts import ReceiptStore
 
 log = logging.getLogger(__name__)

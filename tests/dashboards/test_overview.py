@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import queries
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.testing import run_pipeline
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
@@ -58,7 +58,7 @@ def test_queries_keep_money_integer(filled_lake):
 
 
 def test_the_empty_lake_view_has_the_columns_of_a_written_lake(filled_lake, tmp_path):
-    from flowlet.lake import CORE_COLUMNS, connect
+    from core.lake import CORE_COLUMNS, connect
 
     data_dir, _ = filled_lake
     written = {r[0] for r in connect(data_dir / "lake").sql("describe transactions").fetchall()}
@@ -73,7 +73,7 @@ def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWLET_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(str(Path(APP).parent / "app_pages" / "features.py"),
                            default_timeout=60)
-    from flowlet.settings import Settings
+    from core.settings import Settings
 
     at.session_state["settings"] = Settings(data_dir=tmp_path)
     at.run()

@@ -13,9 +13,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
-from flowlet.lake import connect
+from core.lake import connect
 from ledger import Ledger, verify
-from models.simulator import Simulator
+from simulator import Simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,9 +22,9 @@ import polars as pl
 import pytest
 from kafka import KafkaProducer
 
+from core.lake import connect
 from features import FEATURE_NAMES, FEATURES, build_features, events_frame
-from flowlet.lake import connect
-from models.simulator import Simulator, label_events
+from simulator import Simulator, label_events
 from streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

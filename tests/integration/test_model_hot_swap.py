@@ -14,11 +14,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
-from flowlet.lake import connect
+from core.lake import connect
 from ledger import Ledger
 from models.mlflow_env import MlflowClient
-from models.simulator import Simulator
-from models.training import train_simulated
+from models.training.run import train_simulated
+from simulator import Simulator
 from streams.topics import ensure_topics
 
 TRAIN_END = datetime(2026, 3, 1, tzinfo=UTC)  # seeds checked to have labelled fraud

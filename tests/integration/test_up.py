@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from flowlet.lake import connect
-from flowlet.settings import Settings
+from core.lake import connect
+from core.settings import Settings
 from streams.broker import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaProducer
 
-from flowlet.lake import connect
+from core.lake import connect
 from ledger import Ledger, verify
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -38,13 +38,13 @@ _RUN = textwrap.dedent("""
     from sqlalchemy import text
     import ledger.decide
     from ledger import Ledger
-    from models.simulator import Simulator
+    from simulator import Simulator
 
     modules = {name: sys.modules[f"ledger.{name}"].__file__ for name in COMPILED}
     t0 = datetime(2026, 2, 1, tzinfo=UTC)
     events = [t.event for t in Simulator(seed=5, n_accounts=25, n_merchants=6).generate(
         1500, t0, t0 + timedelta(days=9))]
-    from flowlet.contract import TransactionEvent
+    from core.contract import TransactionEvent
 
     def ev(i, event_type, amount, **extra):
         return TransactionEvent.model_validate({

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from flowlet.contract import EventType, TransactionEvent
+from core.contract import EventType, TransactionEvent
 from ledger import Ledger, legs, plan, verify
 from ledger.accounts import allows_overdraft, available, kind_of
 from ledger.chain import journal_hash
 from ledger.recipes import NoContext
 from ledger.schema import balances, entries, journals
-from models.simulator import Simulator
+from simulator import Simulator
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY = [t.event for t in Simulator(seed=9, n_accounts=30, n_merchants=8).generate(
@@ -375,7 +375,7 @@ def test_random_sequences_keep_every_invariant(ledger: Ledger, ops, prefix):
 
 
 def test_naive_datetimes_never_reach_the_database():
-    from ledger.schema import UTCDateTime
+    from core.db import UTCDateTime
 
     with pytest.raises(ValueError, match="naive"):
         UTCDateTime().process_bind_param(datetime(2026, 1, 1), None)  # noqa: DTZ001

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from flowlet.contract import TransactionEvent
-from flowlet.settings import Settings
+from core.contract import TransactionEvent
+from core.db import make_engine
+from core.settings import Settings
 from ledger import Ledger, verify
 from ledger.schema import journals
-from ledger.store import make_engine
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 _ids = itertools.count()
@@ -167,7 +167,7 @@ def test_balance_cache_is_dropped_when_another_writer_moved_the_head(ledger: Led
 
 def test_two_writers_alternating_keep_the_cache_equal_to_the_entries(ledger: Ledger,
                                                                      ledger_url: str):
-    from models.simulator import Simulator
+    from simulator import Simulator
 
     events = [t.event for t in Simulator(seed=3, n_accounts=12, n_merchants=4).generate(
         600, T0, T0 + timedelta(days=3))]
@@ -211,10 +211,10 @@ def test_sqlite_timestamps_are_the_text_sqlalchemy_would_store():
     from hypothesis import strategies as st
     from sqlalchemy.dialects import sqlite
 
+    from core.db import UTCDateTime
     from ledger.bulk import sqlite_ts
     from ledger.chain import micros
     from ledger.decide import sqlite_ts_us
-    from ledger.schema import UTCDateTime
 
     bind = UTCDateTime()._cached_bind_processor(sqlite.dialect())
 
@@ -235,7 +235,7 @@ def test_a_large_mixed_batch_stores_every_column_as_decided(ledger: Ledger):
     the rows read back are the rows decided — column by column, NULLs included — and the
     chain verifies."""
     from ledger.bulk import JOURNAL_COLUMNS
-    from models.simulator import Simulator
+    from simulator import Simulator
 
     events = [t.event for t in Simulator(seed=11, n_accounts=15, n_merchants=4).generate(
         700, T0, T0 + timedelta(days=2))]

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.data import History, history_from_simulator
-from models.fit import Fitted, TrainConfig, fit_and_evaluate
-from models.splits import TimeSplit, time_split
+from models.training.data import History, history_from_simulator
+from models.training.fit import Fitted, TrainConfig, fit_and_evaluate
+from models.training.splits import TimeSplit, time_split
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """``flowlet bench models``' scoring part: every figure present, the XGBoost reference beside it."""
 
-from models.benchmark import scoring, tables
+from flowlet.bench.models import scoring, tables
 
 
 def test_scoring_reports_kernel_pyfunc_and_the_xgboost_reference(fitted):

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from models.ensemble import Combiner
+from models.ensemble.model import Combiner
 
 
 def _data(anomaly_sign: float, n: int = 4000, seed: int = 0):

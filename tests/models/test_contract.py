@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from features import FEATURE_NAMES
-from models.anomaly import AnomalyModel
-from models.baseline import RuleBaseline
-from models.ensemble import OUTPUT_COLUMNS
-from models.fit import fit_ensemble
+from models.ensemble.anomaly import AnomalyModel
+from models.ensemble.baseline import RuleBaseline
+from models.ensemble.model import OUTPUT_COLUMNS
+from models.training.fit import fit_ensemble
 
 MODELS = ["ensemble", "xgboost", "isolation_forest", "rule_baseline"]
 
@@ -32,7 +32,7 @@ def refitted(fitted):
     """The same fit again, same seed: must give the same model."""
     d, m = fitted.prepared, fitted.prepared.masks
     amount = d.frame["amount_minor"].to_numpy()
-    from models.fit import TrainConfig
+    from models.training.fit import TrainConfig
 
     return fit_ensemble(d.X[m["fit"]], d.y_known[m["fit"]], d.X[m["validation"]],
                         d.y_known[m["validation"]], amount[m["validation"]], TrainConfig(),

@@ -11,8 +11,8 @@ import pytest
 import xgboost as xgb
 
 from features import FEATURE_NAMES
-from models import native
-from models.native import NODE, NativeForest, compile_booster
+from models.ensemble import native
+from models.ensemble.native import NODE, NativeForest, compile_booster
 
 
 def test_the_kernel_is_built_on_a_machine_with_a_c_compiler():

@@ -2,12 +2,12 @@
 
 import pytest
 
-from flowlet.settings import Settings
-from models.data import backtest_labels
-from models.fit import TrainConfig
+from core.settings import Settings
+from models.ensemble.supervised import XGBParams
 from models.mlflow_env import MlflowClient
-from models.supervised import XGBParams
-from models.training import current_champion, train_ensemble
+from models.training.data import backtest_labels
+from models.training.fit import TrainConfig
+from models.training.run import current_champion, train_ensemble
 
 from .conftest import split_of
 

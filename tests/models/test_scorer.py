@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from features import build_features, feature_matrix
-from models.data import history_from_simulator
 from models.mlflow_env import MlflowClient, mlflow
-from models.scorer import LoadedModel, Scorer, as_score_frame
-from models.scoring import top_reasons
-from models.training import train_simulated
+from models.serving.batch import top_reasons
+from models.serving.scorer import LoadedModel, Scorer, as_score_frame
+from models.training.data import history_from_simulator
+from models.training.run import train_simulated
 
 TRAIN_END = datetime(2026, 3, 1, tzinfo=UTC)  # seeds checked to have labelled fraud
 

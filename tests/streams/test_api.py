@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 
-from flowlet.contract import TransactionEvent
-from flowlet.settings import Settings
+from core.contract import TransactionEvent
+from core.settings import Settings
 from streams.api import create_api
 from streams.topics import ensure_topics
 

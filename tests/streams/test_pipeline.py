@@ -1,10 +1,10 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from flowlet.lake import connect
-from flowlet.settings import Settings
+from core.lake import connect
+from core.settings import Settings
 from ledger import Ledger
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.pipeline import RawRecord
 from streams.testing import InMemoryTopology, RuleScorer, in_memory_processor, run_pipeline
 
