@@ -1,11 +1,12 @@
-# Flowlet — `make up` runs the local stack, `make test` runs the whole test suite.
+# Flowlet — `make up` runs the local stack, `make test` runs the whole test suite,
+# `make check` is the fast loop (unit tests, doctests, ruff, the import floors).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXT    := $(VENV)/.extensions
 
-.PHONY: install ext up test lint bench clean
+.PHONY: install ext up test check lint clean
 
 install: $(STAMP)
 
@@ -31,8 +32,16 @@ up: ext
 test: ext
 	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest
 
+# The fast loop: everything but the integration/slow tests and the notebooks.
+check: ext
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -q -m "not integration and not slow" \
+		--ignore=notebooks
+
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache build ledger/*.c ledger/*.so models/*.so

@@ -23,7 +23,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from flowlet.stack import Stack
+    from flowlet.up import Stack
 
     return Stack(_settings(args), rate=args.rate, dashboard=not args.no_dashboard,
                  simulator=not args.no_simulator).run()
@@ -53,7 +53,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from flowlet.stack import dashboard_command
+    from flowlet.up import dashboard_command
 
     settings = _settings(args)
     # Replace this process with Streamlit's: Ctrl-C and exit codes then behave as its own.

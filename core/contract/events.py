@@ -215,15 +215,3 @@ class TransactionEvent(BaseModel):
         elif self.target_currency is not None or self.target_amount_minor is not None:
             raise ValueError("target_currency/target_amount_minor are only for fx_conversion")
         return self
-
-    def to_json_dict(self) -> dict:
-        """JSON-ready dict (the wire form)."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-    @property
-    def occurred_at_epoch(self) -> float:
-        return self.occurred_at.timestamp()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
