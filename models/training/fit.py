@@ -50,7 +50,7 @@ class TrainConfig:
     #: Under label delay it is the window with the fewest labels known at the cutoff, and the
     #: combiner weighs the members by those few frauds: 0.45 rather than 0.3 gives it more
     #: (on simulated 30-day histories the negative anomaly weights went from 2 of 7 seeds to 1
-    #: — weak evidence; see models/README.md, "Acceptance").
+    #: — weak evidence; docs/models-history.md, "The combiner").
     validation_fraction: float = 0.45
     xgb: XGBParams = field(default_factory=XGBParams)
     #: 50 isolation trees (was 100): the ensemble's test AP unchanged over 5 histories, the
@@ -62,7 +62,8 @@ class TrainConfig:
     #: window cut into this many time-ordered folds; fold k scored by an XGBoost fitted on folds
     #: < k), not only the validation window's — more, and more mature, labelled frauds. 4: with
     #: non-negative weights the ensemble beats XGBoost on 10 of 10 simulated histories (8 of 10
-    #: before; models/README.md, "Acceptance"); 3 extra XGBoost fits on 1/4..3/4 of the window
+    #: before; docs/models-history.md, "The combiner"); 3 extra XGBoost fits on 1/4..3/4 of the
+    #: window
     combiner_oof_folds: int = 4
     #: how the alert threshold is chosen on validation: "cost", "precision" or "top_share"
     #: (``models.training.evaluation.choose_threshold``)
