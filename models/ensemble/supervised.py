@@ -82,11 +82,6 @@ class SupervisedModel:
                                            validate_features=False)
         return np.asarray(contribs[:, :-1], dtype=np.float64)
 
-    def importance(self) -> dict[str, float]:
-        """Total gain per feature (features never split on are absent)."""
-        return {k: float(v) for k, v in
-                self._booster().get_score(importance_type="total_gain").items()}
-
     def __getstate__(self) -> dict:
         return booster_state(self)
 
