@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from core.settings import Settings
-from models.registry import Promote
 from models.training.data import LABEL_SCHEMA, Source
 from models.training.fit import TrainConfig
+from models.training.gate import Promote
 from models.training.run import TrainResult, train_ensemble
+from simulator import merchants_for
 from simulator.lake import history_dir
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
             end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             history = history_from_simulator(
                 days, seed=seed, end=end, customers=customers,
-                merchants=merchants or max(20, customers // 7))
+                merchants=merchants or merchants_for(customers))
             ev, lab = history.events, history.labels
             source = (f"simulate_history days={days} customers={customers} seed={seed} "
                       f"end={end.isoformat()}")

@@ -7,12 +7,13 @@ fraud and AML typologies injected on top, and labels that arrive late. See READM
 * :func:`write_history` / :func:`read_history` — the history in the lake (Parquet).
 """
 
-from simulator.history import History, simulate_history
+from simulator.history import History, merchants_for, simulate_history
 from simulator.lake import read_history, write_history
 from simulator.live import SimulatedTransaction, Simulator, label_events
 from simulator.typologies import AML_PATTERNS, FRAUD_PATTERNS, PATTERNS
 
 __all__ = [
     "AML_PATTERNS", "FRAUD_PATTERNS", "PATTERNS", "History", "SimulatedTransaction",
-    "Simulator", "label_events", "read_history", "simulate_history", "write_history",
+    "Simulator", "label_events", "merchants_for", "read_history", "simulate_history",
+    "write_history",
 ]

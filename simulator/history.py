@@ -34,6 +34,16 @@ DEFAULT_FRAUD_RATE = 0.01
 DEFAULT_AML_RATE = 0.005
 
 
+def merchants_for(customers: int) -> int:
+    """The merchants of a world of ``customers`` as training and the acceptance bench size it:
+    one per seven customers, at least 20.
+
+    >>> merchants_for(2000), merchants_for(50)
+    (285, 20)
+    """
+    return max(20, customers // 7)
+
+
 @dataclass(frozen=True, eq=False)
 class History:
     """Events (canonical columns + ``is_fraud``, ``pattern``) and the labels known at the end."""

@@ -1,5 +1,5 @@
 """The acceptance comparison over many seeds, without MLflow: the per-seed table of
-models/README.md ("Acceptance"), reproducible by anyone.
+models/README.md ("Current figures"), reproducible by anyone.
 
 Same setup as ``tests/models/test_acceptance.py``: 30 days of ``simulate_history`` (2,000
 customers, history ending 2026-03-01), the last 3 days withheld from training altogether;
@@ -17,7 +17,7 @@ import logging
 import pickle
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from models.training.fit import (
     prepare,
 )
 from models.training.splits import TimeSplit, time_split
+from simulator import merchants_for
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def seed_data(seed: int, days: int = 30, customers: int = 2000,
               config: TrainConfig | None = None) -> SeedData:
     config = config or TrainConfig()
     h = history_from_simulator(days, seed=seed, end=END, customers=customers,
-                               merchants=max(20, customers // 7))
+                               merchants=merchants_for(customers))
     end = h.events["occurred_at"].max()
     seen = h.events.filter(pl.col("occurred_at") < end - HELD_OUT)
     labels = backtest_labels(h.events, h.labels)
@@ -104,7 +105,7 @@ def evaluate_seed(data: SeedData, config: TrainConfig,
     age = label_age_days(d, data.split)
     model = fit_ensemble(d.X[m["fit"]], d.y_known[m["fit"]], d.X[m["validation"]],
                          d.y_known[m["validation"]], amount[m["validation"]], config, xgb_seed,
-                         age_fit=age[m["fit"]], age_val=age[m["validation"]])
+                         age_fit=age[m["fit"]])
     scorers = comparison_scorers(model)
     y_test = d.y_eval[m["test"]]
     X_test = d.X[m["test"]]  # noqa: N806
@@ -168,27 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("seeds", nargs="?", default="0-6", help='e.g. "0-9" or "0,2,4"')
     p.add_argument("--cache", type=Path, default=None,
                    help="folder to cache featurised histories in (pickles)")
-    p.add_argument("--legacy-combiner", action="store_true",
-                   help="the previous combiner: signed weights, validation window only")
-    p.add_argument("--oof-folds", type=int, default=None)
-    p.add_argument("--min-label-age", type=float, default=None)
-    p.add_argument("--signed", action="store_true", help="allow negative combiner weights")
+    p.add_argument("--oof-folds", type=int, default=None,
+                   help="TrainConfig.combiner_oof_folds (1: the validation window alone)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = TrainConfig()
-    changes: dict[str, object] = {}
-    if a.legacy_combiner:
-        changes.update(combiner_non_negative=False, combiner_oof_folds=0,
-                       combiner_min_label_age_days=0.0)
-    if a.signed:
-        changes["combiner_non_negative"] = False
     if a.oof_folds is not None:
-        changes["combiner_oof_folds"] = a.oof_folds
-    if a.min_label_age is not None:
-        changes["combiner_min_label_age_days"] = a.min_label_age
-    if changes:
-        from dataclasses import replace
-        config = replace(config, **changes)
+        config = replace(config, combiner_oof_folds=a.oof_folds)
     rows = compare_seeds(parse_seeds(a.seeds), config, a.cache)
     sys.stdout.write(markdown_table(rows) + "\n")
     return 0 if all(r["passes"] for r in rows) else 1

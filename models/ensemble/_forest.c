@@ -1,4 +1,5 @@
-/* Branch-free tree-ensemble margins: the scorer's hot loop (models/native.py builds the input).
+/* Branch-free tree-ensemble margins: the scorer's hot loop (models/ensemble/native.py builds the
+ * input).
  *
  * Every tree is flattened into one array of 12-byte nodes, children next to each other
  * (right = left + 1), so a step is `n = next[n] + !(x[slot] < threshold)` with no branch on
@@ -161,6 +162,87 @@ static int is_scalar(const Py_buffer *v, char code) {
 
 #define MAX_FEATURES (1 << 24)
 
+/* x (2-D float32/float64, any strides) and out (float32, C order, one value per row and group,
+   or per row, group and feature) into `job`, rows [start, stop) in range; -1 with an error set */
+static int bind_rows(job_t *job, const Py_buffer *x, const Py_buffer *out, int contributions,
+                     Py_ssize_t start, Py_ssize_t stop) {
+    if (x->ndim != 2 || !x->format || (strcmp(x->format, "d") && strcmp(x->format, "f"))) {
+        PyErr_SetString(PyExc_ValueError, "x must be a 2-D float32 or float64 array");
+        return -1;
+    }
+    job->n_features = x->shape[1];
+    if (job->n_features < 1 || job->n_features > MAX_FEATURES) {
+        PyErr_Format(PyExc_ValueError, "x has %zd features (1 to %d)", job->n_features,
+                     MAX_FEATURES);
+        return -1;
+    }
+    job->x_is_double = x->format[0] == 'd';
+    job->x = (const char *)x->buf;
+    job->x_row_stride = x->strides[0];
+    job->x_col_stride = x->strides[1];
+    Py_ssize_t per_row, out_len;
+    if (__builtin_mul_overflow(job->n_groups, contributions ? job->n_features : 1, &per_row)
+        || __builtin_mul_overflow(x->shape[0], per_row, &out_len)
+        || __builtin_mul_overflow(out_len, (Py_ssize_t)sizeof(float), &out_len)
+        || !is_scalar(out, 'f') || out->len != out_len) {
+        PyErr_SetString(PyExc_ValueError, contributions
+                        ? "out must be float32 (len(x), groups, features), C order"
+                        : "out must be float32 (len(x), groups), C order");
+        return -1;
+    }
+    job->out = (float *)out->buf;
+    if (start < 0 || stop > x->shape[0] || start > stop) {
+        PyErr_SetString(PyExc_ValueError, "rows out of range");
+        return -1;
+    }
+    return 0;
+}
+
+/* Private copies of everything that indexes memory (nodes, roots, depths, groups), validated
+   once: the caller's arrays may overlap `out` or change under another thread while the GIL is
+   released. Sets *max_depth; -1 with an error set (the copies are the caller's to free). */
+static int copy_forest(job_t *job, const Py_buffer *v, Py_ssize_t n_nodes, node_t **nodes,
+                       int32_t **trees, int32_t *max_depth) {
+    *nodes = PyMem_RawMalloc((size_t)n_nodes * sizeof(node_t));
+    *trees = PyMem_RawMalloc((size_t)job->n_trees * 3 * sizeof(int32_t) + 1);
+    if (!*nodes || !*trees) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*nodes, v[0].buf, (size_t)n_nodes * sizeof(node_t));
+    for (int k = 0; k < 3; k++)
+        memcpy(*trees + k * job->n_trees, v[2 + k].buf, (size_t)job->n_trees * sizeof(int32_t));
+    job->nodes = *nodes;
+    job->roots = *trees;
+    job->depths = *trees + job->n_trees;
+    job->groups = *trees + 2 * job->n_trees;
+    for (Py_ssize_t i = 0; i < n_nodes; i++) {
+        const node_t nd = job->nodes[i];
+        if (nd.slot < 0 || nd.slot >= 2 * job->n_features) {
+            PyErr_Format(PyExc_ValueError, "node %zd reads feature slot %d of 2 x %zd", i,
+                         (int)nd.slot, job->n_features);
+            return -1;
+        }
+        /* a split steps to next or next + 1; a leaf (NaN threshold) only to next + 1 */
+        const Py_ssize_t lowest = nd.threshold != nd.threshold ? -1 : 0;
+        if ((Py_ssize_t)nd.next < lowest || (Py_ssize_t)nd.next + 1 >= n_nodes) {
+            PyErr_Format(PyExc_ValueError, "node %zd points outside the forest", i);
+            return -1;
+        }
+    }
+    *max_depth = 1;
+    for (Py_ssize_t t = 0; t < job->n_trees; t++) {
+        if (job->roots[t] < 0 || job->roots[t] >= n_nodes || job->groups[t] < 0
+            || job->groups[t] >= job->n_groups || job->depths[t] < 0
+            || job->depths[t] >= n_nodes) {
+            PyErr_Format(PyExc_ValueError, "tree %zd is out of range", t);
+            return -1;
+        }
+        if (job->depths[t] > *max_depth) *max_depth = job->depths[t];
+    }
+    return 0;
+}
+
 static PyObject *run(PyObject *args, int contributions) {
     PyObject *objs[8];
     Py_ssize_t start, stop;
@@ -196,78 +278,12 @@ static PyObject *run(PyObject *args, int contributions) {
         PyErr_SetString(PyExc_ValueError, "inconsistent forest arrays");
         goto done;
     }
-    Py_buffer *x = &v[6], *out = &v[7];
-    if (x->ndim != 2 || !x->format || (strcmp(x->format, "d") && strcmp(x->format, "f"))) {
-        PyErr_SetString(PyExc_ValueError, "x must be a 2-D float32 or float64 array");
-        goto done;
-    }
-    job.n_features = x->shape[1];
-    if (job.n_features < 1 || job.n_features > MAX_FEATURES) {
-        PyErr_Format(PyExc_ValueError, "x has %zd features (1 to %d)", job.n_features,
-                     MAX_FEATURES);
-        goto done;
-    }
-    job.x_is_double = x->format[0] == 'd';
-    job.x = (const char *)x->buf;
-    job.x_row_stride = x->strides[0];
-    job.x_col_stride = x->strides[1];
-    Py_ssize_t per_row, out_len;
-    if (__builtin_mul_overflow(job.n_groups, contributions ? job.n_features : 1, &per_row)
-        || __builtin_mul_overflow(x->shape[0], per_row, &out_len)
-        || __builtin_mul_overflow(out_len, (Py_ssize_t)sizeof(float), &out_len)
-        || !is_scalar(out, 'f') || out->len != out_len) {
-        PyErr_SetString(PyExc_ValueError, contributions
-                        ? "out must be float32 (len(x), groups, features), C order"
-                        : "out must be float32 (len(x), groups), C order");
-        goto done;
-    }
-    job.out = (float *)out->buf;
-    if (start < 0 || stop > x->shape[0] || start > stop) {
-        PyErr_SetString(PyExc_ValueError, "rows out of range");
-        goto done;
-    }
-    /* Private copies of everything that indexes memory, validated once: the caller's arrays
-       may overlap `out` or change under another thread while the GIL is released. */
-    nodes = PyMem_RawMalloc((size_t)n_nodes * sizeof(node_t));
-    trees = PyMem_RawMalloc((size_t)job.n_trees * 3 * sizeof(int32_t) + 1);
-    if (!nodes || !trees) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    memcpy(nodes, v[0].buf, (size_t)n_nodes * sizeof(node_t));
-    memcpy(trees, v[2].buf, (size_t)job.n_trees * sizeof(int32_t));
-    memcpy(trees + job.n_trees, v[3].buf, (size_t)job.n_trees * sizeof(int32_t));
-    memcpy(trees + 2 * job.n_trees, v[4].buf, (size_t)job.n_trees * sizeof(int32_t));
-    job.nodes = nodes;
-    job.roots = trees;
-    job.depths = trees + job.n_trees;
-    job.groups = trees + 2 * job.n_trees;
     job.mean = (const float *)v[1].buf;
     job.base = (const float *)v[5].buf;
-    for (Py_ssize_t i = 0; i < n_nodes; i++) {
-        const node_t nd = nodes[i];
-        if (nd.slot < 0 || nd.slot >= 2 * job.n_features) {
-            PyErr_Format(PyExc_ValueError, "node %zd reads feature slot %d of 2 x %zd", i,
-                         (int)nd.slot, job.n_features);
-            goto done;
-        }
-        /* a split steps to next or next + 1; a leaf (NaN threshold) only to next + 1 */
-        const Py_ssize_t lowest = nd.threshold != nd.threshold ? -1 : 0;
-        if ((Py_ssize_t)nd.next < lowest || (Py_ssize_t)nd.next + 1 >= n_nodes) {
-            PyErr_Format(PyExc_ValueError, "node %zd points outside the forest", i);
-            goto done;
-        }
-    }
-    int32_t max_depth = 1;
-    for (Py_ssize_t t = 0; t < job.n_trees; t++) {
-        if (job.roots[t] < 0 || job.roots[t] >= n_nodes || job.groups[t] < 0
-            || job.groups[t] >= job.n_groups || job.depths[t] < 0
-            || job.depths[t] >= n_nodes) {
-            PyErr_Format(PyExc_ValueError, "tree %zd is out of range", t);
-            goto done;
-        }
-        if (job.depths[t] > max_depth) max_depth = job.depths[t];
-    }
+    int32_t max_depth;
+    if (bind_rows(&job, &v[6], &v[7], contributions, start, stop) < 0
+        || copy_forest(&job, v, n_nodes, &nodes, &trees, &max_depth) < 0)
+        goto done;
     xb = PyMem_RawMalloc((size_t)BLOCK * 2 * (size_t)job.n_features * sizeof(float));
     if (contributions) {
         path_feature = PyMem_RawMalloc((size_t)BLOCK * (size_t)max_depth * sizeof(int32_t));
@@ -335,7 +351,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_forest",
-    "Branch-free tree-ensemble margins (models.native).", -1, methods,
+    "Branch-free tree-ensemble margins (models.ensemble.native).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__forest(void) { return PyModule_Create(&module); }

@@ -10,15 +10,9 @@ decomposes the ensemble's log-odds into per-feature terms that add up exactly:
 
     logit(score) = bias + Σ_f contributions[:, f]
 
-Scorer contract (what ``models.serving.scorer`` and the stream rely on):
-
-* ``pyfunc.predict(df)`` → pandas DataFrame, float64 columns ``score``, ``score_supervised``,
-  ``score_anomaly`` (all in [0, 1]);
-* the unwrapped python model has ``feature_names``, ``alert_threshold``, ``score_frame(X)`` (same
-  as predict without MLflow's schema enforcement) and ``contributions(X)`` → ``(n, F)``;
-* missing features (NaN values, or absent columns in ``score_frame``) are tolerated; any batch
-  size including 0; picklable; deterministic; boosters run with ``nthread=1`` after loading
-  (``set_threads`` changes that).
+It is the reference :class:`models.contract.ScoringModel` (the contract is written there). Beyond
+it: absent columns in ``score_frame`` are treated as missing, picklable, and the boosters run
+with ``nthread=1`` after loading (``set_threads`` changes that).
 """
 
 from __future__ import annotations
@@ -32,14 +26,13 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from models.contract import SCORE_COLUMNS
 from models.ensemble.anomaly import AnomalyModel
 from models.ensemble.fused import fuse
 from models.ensemble.matrix import as_matrix, column_index
 from models.ensemble.native import NativeForest, compile_booster
 from models.ensemble.supervised import SupervisedModel
 from models.mlflow_env import mlflow
-
-OUTPUT_COLUMNS = ("score", "score_supervised", "score_anomaly")
 
 
 @dataclass(frozen=True)
@@ -55,15 +48,15 @@ class Combiner:
 
     @classmethod
     def fit(cls, margin: np.ndarray, exponent: np.ndarray, y: np.ndarray,
-            C: float = 1.0, non_negative: bool = True,  # noqa: N803
+            C: float = 1.0,  # noqa: N803
             sample_weight: np.ndarray | None = None) -> Combiner:
         """L2-penalised logistic regression, fitted on standardised inputs (so ``C`` regularises
         both alike, scikit-learn's convention: ``½‖w‖² + C·Σ loss``), returned on the raw scale.
 
-        ``non_negative`` bounds both weights at 0 (L-BFGS-B): a member can only add risk. Without
-        it, a window where the anomalous rows labelled so far are mostly legitimate (AML labels
-        take weeks) teaches the combiner to *subtract* the anomaly score — which then costs AP
-        on the later period where those AML cases are labelled (models/README.md, "Acceptance").
+        Both weights are bounded at 0 (L-BFGS-B): a member can only add risk. Unbounded, a window
+        where the anomalous rows labelled so far are mostly legitimate (AML labels take weeks)
+        teaches the combiner to *subtract* the anomaly score — which then costs AP on the later
+        period where those AML cases are labelled (docs/models-history.md, "The combiner").
         """
         from scipy.optimize import minimize
 
@@ -83,11 +76,10 @@ class Combiner:
             return (C * val + 0.5 * float(w @ w),
                     np.concatenate([[C * g.sum()], C * (Zs.T @ g) + w]))
 
-        bound = (0.0, None) if non_negative else (None, None)
         prior = float(np.clip(np.average(t, weights=sw), 1e-6, 1 - 1e-6))
         theta0 = np.array([np.log(prior / (1 - prior)), 1.0, 0.0])
         res = minimize(loss, theta0, jac=True, method="L-BFGS-B",
-                       bounds=[(None, None), bound, bound], options={"maxiter": 1000})
+                       bounds=[(None, None), (0.0, None), (0.0, None)], options={"maxiter": 1000})
         w = res.x[1:] / sd
         b = float(res.x[0] - np.sum(w * mu))
         return cls(b, float(w[0]), float(w[1]))
@@ -171,7 +163,7 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
             _sigmoid(z, out=out[0])
             _sigmoid(margin, out=out[1])
             np.exp2(exponent, out=out[2])
-        return pd.DataFrame(out.T, columns=column_index(OUTPUT_COLUMNS), copy=False,
+        return pd.DataFrame(out.T, columns=column_index(SCORE_COLUMNS), copy=False,
                             index=X.index if isinstance(X, pd.DataFrame) else None)
 
     def score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -286,5 +278,4 @@ def members_of(model: EnsembleModel) -> dict[str, object]:
     return {"ensemble": model, "xgboost": model.supervised, "isolation_forest": model.anomaly}
 
 
-__all__: Sequence[str] = ("Combiner", "EnsembleModel", "OUTPUT_COLUMNS", "ThresholdRule",
-                          "members_of")
+__all__: Sequence[str] = ("Combiner", "EnsembleModel", "ThresholdRule", "members_of")

@@ -14,9 +14,10 @@ The kernel copies and validates every array it indexes with before it releases t
 (sizes checked for overflow, dtypes checked), so no argument — overlapping, changing under
 another thread, or hand-made — makes it read or write outside its buffers.
 
-The extension is built by ``pip install`` when a C compiler is there (``pyproject.toml``,
-``ext-modules``, optional); without it :func:`compile_booster` returns ``None`` and the caller
-keeps XGBoost's predictor.
+The extension is built by ``pip install`` when a C compiler is there (``setup.py``, an
+optional extension; ``make ext`` or ``python setup.py build_ext --inplace`` rebuilds it in a
+checkout); without it :func:`compile_booster` returns ``None`` and the caller keeps XGBoost's
+predictor.
 
 >>> import numpy as np, xgboost as xgb
 >>> X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)

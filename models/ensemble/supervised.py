@@ -14,7 +14,7 @@ from models.ensemble.matrix import as_matrix, booster_state, restore_booster
 @dataclass(frozen=True)
 class XGBParams:
     # 100 rounds of depth 4 (was 300 of depth 6): same test AP over 3 seeds of simulated
-    # history (models/README.md "Throughput"), ~4.5× fewer node visits per row. Early stopping
+    # history (docs/models-history.md), ~4.5× fewer node visits per row. Early stopping
     # on the validation window was tried and rejected: with ~140 validation frauds it stopped
     # anywhere between 5 and 125 rounds and lost AP on some seeds.
     rounds: int = 100
@@ -81,11 +81,6 @@ class SupervisedModel:
         contribs = self._booster().predict(dm, pred_contribs=True, approx_contribs=True,
                                            validate_features=False)
         return np.asarray(contribs[:, :-1], dtype=np.float64)
-
-    def importance(self) -> dict[str, float]:
-        """Total gain per feature (features never split on are absent)."""
-        return {k: float(v) for k, v in
-                self._booster().get_score(importance_type="total_gain").items()}
 
     def __getstate__(self) -> dict:
         return booster_state(self)

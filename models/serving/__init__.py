@@ -1,5 +1,6 @@
-"""Serving: the hot-reloading scorer the stream calls (``scorer``; imports MLflow) and what a
-scored micro-batch holds (``batch``; no MLflow, so the stream's test doubles use it too)."""
+"""Serving: the hot-reloading scorer the stream calls (``scorer``), how a registered version is
+loaded and validated before it may serve (``loading``; both import MLflow) and what a scored
+micro-batch holds (``batch``; no MLflow, so the stream's test doubles use it too)."""
 
 from models.serving.batch import ScoredBatch
 

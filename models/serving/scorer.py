@@ -1,12 +1,14 @@
 """Scores micro-batches with the registry's champion, and hot-reloads it when the alias moves.
 
-The scorer resolves ``models:/<name>@<alias>`` to a version and loads *that version* once. A
-background poller (every ``Settings.model_reload_seconds``) re-resolves the alias; when it has
-moved, the new version is loaded and validated entirely off the hot path, and only then swapped
-in as one immutable :class:`LoadedModel` (with the shadow model, if any) by a single reference
-assignment. :meth:`Scorer.score` reads that reference once per micro-batch, so a batch is scored
-entirely by one complete model version. A version that fails to load or validate is logged and
-counted, and the old model keeps scoring.
+The scorer resolves ``models:/<name>@<alias>`` to a version and loads *that version* once
+(``models.registry``). A background poller (every ``Settings.model_reload_seconds``)
+re-resolves the alias; when it has moved, the new version is loaded and validated entirely off
+the hot path (``models.serving.loading``: a model that is not a ``ScoringModel`` or fails
+``check_scoring_model`` never serves), and only then swapped in as one immutable
+:class:`LoadedModel` (with the shadow model, if any) by a single reference assignment.
+:meth:`Scorer.score` reads that reference once per micro-batch, so a batch is scored entirely by
+one complete model version. A version that fails to load or validate is logged and counted, and
+the old model keeps scoring.
 
 With ``Settings.shadow_enabled`` the ``shadow_alias`` (``challenger``) version scores every
 batch too; its scores are returned for the lake and never decide alerts.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,79 +27,17 @@ import numpy as np
 import pandas as pd
 
 from core.settings import Settings
-from features.definitions import FEATURE_NAMES
-from models.mlflow_env import MlflowClient, mlflow
-from models.pyfunc import SCORE_COLUMNS
+from models.contract import model_input
+from models.mlflow_env import MlflowClient
+from models.registry import registry_client, resolve_alias
+from models.serving import loading
 from models.serving.batch import ScoredBatch, reasons_for
+from models.serving.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 
 #: A version that failed to load or validate is tried again only after this long.
 RETRY_FAILED_SECONDS = 60.0
-#: Real rows kept from recent batches to validate a new model on (besides synthetic rows).
-PROBE_ROWS = 16
-
-
-def as_score_frame(output: object, n: int) -> pd.DataFrame:
-    """A model's ``predict`` output as the score frame (float64 :data:`SCORE_COLUMNS`).
-
-    Older models return an array of scores: that is ``score``; their members are unknown (NaN).
-    """
-    if isinstance(output, pd.DataFrame):
-        if "score" not in output.columns:
-            if output.shape[1] != 1:
-                raise ValueError(f"model output has no 'score' column: {list(output.columns)}")
-            output = output.set_axis(["score"], axis=1)
-        frame = output.reindex(columns=list(SCORE_COLUMNS)).astype(np.float64)
-    else:
-        score = np.asarray(output, dtype=np.float64).reshape(-1)
-        frame = pd.DataFrame({"score": score, "score_supervised": np.nan,
-                              "score_anomaly": np.nan})
-    if len(frame) != n:
-        raise ValueError(f"model returned {len(frame)} scores for {n} rows")
-    return frame
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedModel:
-    """One registered model version, fully loaded and validated; replaced whole, never mutated."""
-
-    name: str
-    version: str
-    alias: str
-    feature_names: tuple[str, ...]
-    alert_threshold: float
-    score_frame: Callable[[pd.DataFrame], pd.DataFrame]
-    contributions: Callable[[pd.DataFrame], np.ndarray] | None
-    loaded_at: datetime
-    load_seconds: float
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}/{self.version}"
-
-    @classmethod
-    def from_pyfunc(cls, pyfunc: Any, name: str, version: str, alias: str,
-                    default_threshold: float, load_seconds: float = 0.0) -> LoadedModel:
-        """Adapt a loaded pyfunc to the scoring contract (see :mod:`models.pyfunc`)."""
-        try:
-            impl = pyfunc.unwrap_python_model()
-        except Exception:  # not a python-function model (e.g. a flavor's own pyfunc)
-            impl = None
-        names = getattr(impl, "feature_names", None)
-        threshold = getattr(impl, "alert_threshold", None)
-        score_frame = getattr(impl, "score_frame", None)
-        if score_frame is None:  # an older model: predict is all there is
-            def score_frame(x: pd.DataFrame) -> pd.DataFrame:
-                return as_score_frame(pyfunc.predict(x), len(x))
-        return cls(
-            name=name, version=version, alias=alias,
-            feature_names=tuple(names) if names else tuple(FEATURE_NAMES),
-            alert_threshold=float(default_threshold if threshold is None else threshold),
-            score_frame=score_frame,
-            contributions=getattr(impl, "contributions", None),
-            loaded_at=datetime.now(UTC), load_seconds=load_seconds,
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,21 +46,6 @@ class _Models:
 
     champion: LoadedModel
     shadow: LoadedModel | None = None
-
-
-def _inputs(features: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
-    """The model's columns, in its order, as float64 (no copy when they already are)."""
-    if tuple(features.columns) != names:
-        features = features.loc[:, list(names)]
-    if all(dtype == np.float64 for dtype in features.dtypes):
-        return features
-    return features.astype(np.float64)
-
-
-def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
-    if name not in frame.columns:
-        return np.full(n, np.nan)
-    return frame[name].to_numpy(dtype=np.float64)
 
 
 class Scorer:
@@ -133,12 +57,7 @@ class Scorer:
 
     def __init__(self, settings: Settings, client: MlflowClient | None = None) -> None:
         self.settings = settings
-        # Global URIs only matter for a remote store's artifact URIs; a local store's
-        # download URI is a plain path, so scorers on different stores do not interfere.
-        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-        mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-        self._client = client or MlflowClient(settings.mlflow_tracking_uri,
-                                              settings.mlflow_tracking_uri)
+        self._client = client or registry_client(settings)
         self._models: _Models | None = None
         self._lock = threading.Lock()  # one load at a time; the hot path never takes it
         self._stop = threading.Event()
@@ -295,16 +214,7 @@ class Scorer:
         return new
 
     def _resolve(self, alias: str) -> str | None:
-        """The version the alias points at; None when the alias (or the model) does not exist."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            mv = self._client.get_model_version_by_alias(self.settings.model_name, alias)
-        except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return None
-            raise
-        return str(mv.version)
+        return resolve_alias(self._client, self.settings.model_name, alias)
 
     def _try_load(self, alias: str, version: str) -> LoadedModel | None:
         failed_at = self._failed.get((alias, version))
@@ -321,52 +231,19 @@ class Scorer:
         return model
 
     def _load_version(self, alias: str, version: str) -> LoadedModel:
-        started = time.perf_counter()
-        # By version, never by alias: the alias may move between the lookup and the load.
-        uri = self._client.get_model_version_download_uri(self.settings.model_name, version)
-        pyfunc = mlflow.pyfunc.load_model(uri)
-        return LoadedModel.from_pyfunc(pyfunc, self.settings.model_name, version, alias,
-                                       self.settings.alert_threshold,
-                                       time.perf_counter() - started)
+        return loading.load(self._client, self.settings, alias, version)
 
     def _fail(self, what: str, exc: Exception) -> None:
         self._counters["reload_failures"] += 1
         self._last_error = f"{what}: {type(exc).__name__}: {exc}"[:500]
         kept = self._models.champion.ref if self._models else "no model"
-        log.error("%s failed; keeping %s", what, kept, exc_info=exc)
+        log.error("%s failed (%s: %s); keeping %s", what, type(exc).__name__, exc, kept,
+                  exc_info=exc)
 
     def validate(self, model: LoadedModel) -> None:
-        """Raise unless ``model`` scores a probe frame sensibly (before it may score traffic).
-
-        The probe is an all-zero row, an all-one row and recent real rows; scores must be
-        finite and in [0, 1], contributions finite with one column per feature.
-        """
-        missing = sorted(set(model.feature_names) - set(FEATURE_NAMES))
-        if missing:
-            raise ValueError(f"{model.ref} needs features the stream does not compute: "
-                             f"{missing[:5]}")
-        if not 0.0 <= model.alert_threshold <= 1.0:
-            raise ValueError(f"{model.ref} alert_threshold {model.alert_threshold} not in [0,1]")
-        synthetic = pd.DataFrame([np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES))],
-                                 columns=list(FEATURE_NAMES))
-        recent = self._probe
-        if recent is not None and set(FEATURE_NAMES) <= set(recent.columns):
-            probe = pd.concat([synthetic, recent.iloc[-PROBE_ROWS:].loc[:, list(FEATURE_NAMES)]],
-                              ignore_index=True)
-        else:
-            probe = synthetic
-        x = _inputs(probe, model.feature_names)
-        frame = model.score_frame(x)
-        score = _column(frame, "score", len(x))
-        if len(frame) != len(x) or not np.all(np.isfinite(score)) or (
-                score.min() < 0.0 or score.max() > 1.0):
-            raise ValueError(f"{model.ref} scored the probe frame out of [0, 1]: {score[:5]}")
-        if model.contributions is not None:
-            contribs = np.asarray(model.contributions(x))
-            if contribs.shape != (len(x), len(model.feature_names)) or not np.all(
-                    np.isfinite(contribs)):
-                raise ValueError(f"{model.ref} contributions of shape {contribs.shape} "
-                                 f"are not finite per feature")
+        """Raise unless ``model`` may score traffic (``models.serving.loading.validate``, on
+        synthetic rows and a few of the last batch's)."""
+        loading.validate(model, self._probe)
 
     # -- the hot path --------------------------------------------------------------------
     def score(self, features: pd.DataFrame) -> ScoredBatch:
@@ -384,9 +261,10 @@ class Scorer:
                                empty, empty, empty, [], None if models.shadow is None
                                else empty, None if models.shadow is None
                                else models.shadow.version)
-        x = _inputs(features, champion.feature_names)
-        frame = champion.score_frame(x)
-        score = np.clip(_column(frame, "score", n), 0.0, 1.0)
+        x = model_input(features, champion.feature_names)
+        frame = champion.model.score_frame(x)
+        # validated on probe rows, not on every row: a score out of [0, 1] must not escape
+        score = np.clip(frame["score"].to_numpy(), 0.0, 1.0)
         reasons = self._reasons(champion, x, score)
         shadow_score, shadow_version = self._shadow_scores(models.shadow, features)
         self._counters["batches"] += 1
@@ -395,8 +273,8 @@ class Scorer:
         return ScoredBatch(
             model_name=champion.name, model_version=champion.version,
             alert_threshold=champion.alert_threshold, score=score,
-            score_supervised=_column(frame, "score_supervised", n),
-            score_anomaly=_column(frame, "score_anomaly", n),
+            score_supervised=frame["score_supervised"].to_numpy(),
+            score_anomaly=frame["score_anomaly"].to_numpy(),
             reason_codes=reasons, shadow_score=shadow_score,
             shadow_model_version=shadow_version,
         )
@@ -408,12 +286,12 @@ class Scorer:
     def _reasons(self, model: LoadedModel, x: pd.DataFrame,
                  score: np.ndarray) -> list[list[str] | None]:
         top_k = self.settings.reason_codes_top_k
-        if model.contributions is None or top_k <= 0:
+        if top_k <= 0:
             return [None] * len(score)
         min_score = self.settings.reason_codes_min_score
         if min_score < 0:
             min_score = model.alert_threshold
-        contributions = model.contributions
+        contributions = model.model.contributions
         try:
             return reasons_for(score, min_score, lambda mask: contributions(x[mask]),
                                model.feature_names, top_k)
@@ -427,8 +305,8 @@ class Scorer:
         if shadow is None:
             return None, None
         try:
-            frame = shadow.score_frame(_inputs(features, shadow.feature_names))
-            return np.clip(_column(frame, "score", len(features)), 0.0, 1.0), shadow.version
+            frame = shadow.model.score_frame(model_input(features, shadow.feature_names))
+            return np.clip(frame["score"].to_numpy(), 0.0, 1.0), shadow.version
         except Exception:  # the shadow never affects the champion's scores
             self._counters["shadow_errors"] += 1
             if self._counters["shadow_errors"] in (1, 10, 100, 1000):

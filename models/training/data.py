@@ -65,8 +65,6 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
 }
 REQUIRED_LABEL_COLUMNS = ("transaction_id", "is_fraud", "labelled_at")
-#: Label columns filled with nulls when absent.
-OPTIONAL_LABEL_COLUMNS = ("pattern", "source")
 
 Source = str | Path | pl.DataFrame | pd.DataFrame
 

@@ -50,7 +50,7 @@ class TrainConfig:
     #: Under label delay it is the window with the fewest labels known at the cutoff, and the
     #: combiner weighs the members by those few frauds: 0.45 rather than 0.3 gives it more
     #: (on simulated 30-day histories the negative anomaly weights went from 2 of 7 seeds to 1
-    #: — weak evidence; see models/README.md, "Acceptance").
+    #: — weak evidence; docs/models-history.md, "The combiner").
     validation_fraction: float = 0.45
     xgb: XGBParams = field(default_factory=XGBParams)
     #: 50 isolation trees (was 100): the ensemble's test AP unchanged over 5 histories, the
@@ -58,18 +58,13 @@ class TrainConfig:
     iforest_trees: int = 50
     iforest_max_samples: int = 256
     combiner_c: float = 1.0
-    #: combiner weights bounded at 0: a member can only add risk (``Combiner.fit``)
-    combiner_non_negative: bool = True
     #: > 1: the combiner also sees out-of-fold XGBoost margins over the fit window (the fit
     #: window cut into this many time-ordered folds; fold k scored by an XGBoost fitted on folds
     #: < k), not only the validation window's — more, and more mature, labelled frauds. 4: with
     #: non-negative weights the ensemble beats XGBoost on 10 of 10 simulated histories (8 of 10
-    #: before; models/README.md, "Acceptance"); 3 extra XGBoost fits on 1/4..3/4 of the window
+    #: before; docs/models-history.md, "The combiner"); 3 extra XGBoost fits on 1/4..3/4 of the
+    #: window
     combiner_oof_folds: int = 4
-    #: rows younger than this at the label cutoff and not labelled fraud are left out of the
-    #: combiner's fit: their labels may not have arrived yet ("unknown", not negative). Off:
-    #: 12 days cost AP on 6 of 10 seeds and failed one (fewer rows, mostly the newest frauds)
-    combiner_min_label_age_days: float = 0.0
     #: how the alert threshold is chosen on validation: "cost", "precision" or "top_share"
     #: (``models.training.evaluation.choose_threshold``)
     threshold_rule: str = "cost"
@@ -83,9 +78,7 @@ class TrainConfig:
             "validation_fraction": self.validation_fraction,
             "iforest_trees": self.iforest_trees, "iforest_max_samples": self.iforest_max_samples,
             "combiner_c": self.combiner_c,
-            "combiner_non_negative": self.combiner_non_negative,
             "combiner_oof_folds": self.combiner_oof_folds,
-            "combiner_min_label_age_days": self.combiner_min_label_age_days,
             "threshold_rule": self.threshold_rule,
             "target_precision": self.target_precision, "top_share": self.top_share,
             "k_per_day": self.eval.k_per_day,
@@ -132,11 +125,11 @@ def prepare(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSplit) -> Pre
 
 def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noqa: N803
                  y_val: np.ndarray, amount_val: np.ndarray, config: TrainConfig,
-                 seed: int, age_fit: np.ndarray | None = None,
-                 age_val: np.ndarray | None = None) -> EnsembleModel:
+                 seed: int, age_fit: np.ndarray | None = None) -> EnsembleModel:
     """Members on the fit window, combiner and threshold on the validation window (plus, with
-    ``config.combiner_oof_folds``, out-of-fold scores over the fit window). ``age_*``: each
-    row's age at the label cutoff in days (rows in time order when not given)."""
+    ``config.combiner_oof_folds``, out-of-fold scores over the fit window). ``age_fit``: each
+    fit row's age at the label cutoff in days, which orders the folds (rows in time order when
+    not given)."""
     if not y_fit.any():
         raise ValueError("no fraud label known at the cutoff in the fit window: nothing to "
                          "learn from (longer history, or a shorter gap)")
@@ -144,21 +137,14 @@ def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noq
     anomaly = AnomalyModel.fit(X_fit[~y_fit.astype(bool)], FEATURE_NAMES,
                                n_estimators=config.iforest_trees,
                                max_samples=config.iforest_max_samples, seed=seed)
-    margin, exponent = supervised.margin(X_val), anomaly.exponent(X_val)
-    y_c, age_c = y_val, age_val
+    margin, exponent, y_c = supervised.margin(X_val), anomaly.exponent(X_val), y_val
     if config.combiner_oof_folds > 1:
         oof = _oof_margins(X_fit, y_fit, age_fit, config, seed)
         margin = np.concatenate([oof[0], margin])
         exponent = np.concatenate([anomaly.exponent(X_fit[oof[2]]), exponent])
         y_c = np.concatenate([y_fit[oof[2]], y_val])
-        if age_val is not None and age_fit is not None:
-            age_c = np.concatenate([age_fit[oof[2]], age_val])
-    keep = np.ones(len(y_c), dtype=bool)
-    if config.combiner_min_label_age_days > 0 and age_c is not None:
-        keep = y_c.astype(bool) | (age_c >= config.combiner_min_label_age_days)
-    if y_c[keep].any() and not y_c[keep].all():
-        combiner = Combiner.fit(margin[keep], exponent[keep], y_c[keep], C=config.combiner_c,
-                                non_negative=config.combiner_non_negative)
+    if y_c.any() and not y_c.all():
+        combiner = Combiner.fit(margin, exponent, y_c, C=config.combiner_c)
     else:  # nothing to weigh the members with: the supervised member alone
         log.warning("validation window has a single class; the combiner falls back to XGBoost")
         combiner = Combiner(0.0, 1.0, 0.0)
@@ -232,7 +218,7 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
     age = label_age_days(data, split)
     model = fit_ensemble(data.X[m["fit"]], data.y_known[m["fit"]], data.X[m["validation"]],
                          data.y_known[m["validation"]], amount[m["validation"]], config, seed,
-                         age_fit=age[m["fit"]], age_val=age[m["validation"]])
+                         age_fit=age[m["fit"]])
     timings["fit_seconds"] = time.perf_counter() - t0
     step("evaluating on the test window")
     t0 = time.perf_counter()

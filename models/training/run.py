@@ -1,12 +1,11 @@
 """Train, evaluate, log to MLflow, register and gate: the one entry point notebooks and the CLI use.
 
 :func:`train_ensemble` takes any event history in the canonical schema plus labels
-(``models.training.data``), splits it by time (``models.training.splits``), fits and evaluates the
-ensemble and the
-models it is compared with (``models.training.fit``), logs everything to MLflow — params, metrics
-of every
-model, plots, the comparison table, data lineage, the pyfunc with its signature and input example
-— registers the model and runs the champion gate (``models.registry``).
+(``models.training.data``), splits it by time (``models.training.splits``), fits and evaluates
+the ensemble and the models it is compared with (``models.training.fit``), logs everything to
+MLflow — params, metrics of every model, plots, the comparison table, data lineage, the pyfunc
+with its signature and input example — registers the model and runs the champion gate
+(``models.training.gate``).
 
 :func:`ensure_champion` gives a fresh stack a real model: it trains on simulated history when the
 registry has no ``champion`` yet.
@@ -30,19 +29,14 @@ from core.settings import Settings
 from features import FEATURE_NAMES
 from models.ensemble.model import EnsembleModel
 from models.mlflow_env import mlflow
-from models.registry import (
-    EXPERIMENT,
-    GateDecision,
-    Promote,
-    alias_version,
-    configure_mlflow,
-    gate,
-)
+from models.registry import EXPERIMENT, configure_mlflow, resolve_alias
 from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
 from models.training.evaluation import comparison_table, markdown_table
 from models.training.fit import Fitted, Progress, TrainConfig, fit_and_evaluate
+from models.training.gate import GateDecision, Promote, gate
 from models.training.splits import TimeSplit, time_split
+from simulator import merchants_for
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +190,7 @@ def _log_figures(fitted: Fitted) -> None:
 
 def current_champion(settings: Settings) -> str | None:
     client = configure_mlflow(settings)
-    return alias_version(client, settings.model_name, settings.model_alias)
+    return resolve_alias(client, settings.model_name, settings.model_alias)
 
 
 def train_simulated(settings: Settings, days: int = 21, customers: int = 500, seed: int = 7, *,
@@ -210,7 +204,7 @@ def train_simulated(settings: Settings, days: int = 21, customers: int = 500, se
     """
     end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     history = history_from_simulator(days, seed=seed, end=end, customers=customers,
-                                     merchants=max(20, customers // 7))
+                                     merchants=merchants_for(customers))
     return train_ensemble(history.events, history.labels, settings,
                           config=_bootstrap_config(days), seed=seed, promote=promote,
                           run_name=run_name,

@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 
 from features import build_features, feature_matrix
+from models.contract import SCORE_COLUMNS
+from models.ensemble.baseline import RuleBaseline
 from models.mlflow_env import MlflowClient, mlflow
 from models.serving.batch import top_reasons
-from models.serving.scorer import LoadedModel, Scorer, as_score_frame
+from models.serving.loading import LoadedModel, validate
+from models.serving.scorer import Scorer
 from models.training.data import history_from_simulator
 from models.training.run import train_simulated
 
@@ -24,14 +27,23 @@ NAME = "scorer-test"
 
 
 class OutOfRange(mlflow.pyfunc.PythonModel):
-    """A broken model: loads fine, scores 7."""
+    """A broken model: a ScoringModel in form, but it scores 7."""
+
+    feature_names = ("amount_log10",)
+    alert_threshold = 0.5
+
+    def score_frame(self, X):  # noqa: N803
+        return pd.DataFrame({c: 7.0 for c in SCORE_COLUMNS}, index=X.index)
+
+    def contributions(self, X):  # noqa: N803
+        return np.zeros((len(X), 1))
 
     def predict(self, context, model_input, params=None):
-        return np.full(len(model_input), 7.0)
+        return self.score_frame(model_input)
 
 
-class LegacyArrayModel(mlflow.pyfunc.PythonModel):
-    """An older model: predict returns a bare array, nothing else is exposed."""
+class PredictOnly(mlflow.pyfunc.PythonModel):
+    """Not a ScoringModel: predict returns a bare array, nothing else is exposed."""
 
     def predict(self, context, model_input, params=None):
         return np.full(len(model_input), 0.25)
@@ -40,14 +52,14 @@ class LegacyArrayModel(mlflow.pyfunc.PythonModel):
 @pytest.fixture(scope="module")
 def registry(model_registry):
     """Model ``scorer-test``: v1 and v2 (ensembles, two seeds), v3 out of range, v4 unloadable,
-    v5 an array-returning legacy model; features of a later period to score."""
+    v5 not a ScoringModel; features of a later period to score."""
     settings = model_registry.with_(model_name=NAME, model_reload_seconds=0.05)
     # a fixed end: the simulator's daily rhythm makes labelled fraud in the fit window depend
     # on the hour a history ends (at ~25 % of hours none for these small histories)
     end = TRAIN_END
     for seed, promote in ((11, "always"), (12, "never")):
         train_simulated(settings, days=21, customers=200, seed=seed, end=end, promote=promote)
-    for model in (OutOfRange(), None, LegacyArrayModel()):
+    for model in (OutOfRange(), None, PredictOnly()):
         with mlflow.start_run():
             if model is None:  # a version whose artifacts are gone
                 client = MlflowClient(settings.mlflow_tracking_uri)
@@ -220,8 +232,11 @@ def test_a_slow_load_never_blocks_scoring(registry, client, monkeypatch):
     assert len(during) > 3
 
 
-@pytest.mark.parametrize(("version", "error"), [("3", "out of [0, 1]"),
-                                                 ("4", "loading scorer-test/4")])
+@pytest.mark.parametrize(("version", "error"), [
+    ("3", "score_frame: score not finite in [0, 1]"),
+    ("4", "loading scorer-test/4"),
+    ("5", "PredictOnly is not a ScoringModel: it lacks feature_names, alert_threshold, "
+          "score_frame, contributions")])
 def test_a_version_that_fails_to_load_or_validate_keeps_the_old_model(registry, client,
                                                                        version, error):
     settings, features = registry
@@ -244,18 +259,6 @@ def test_a_version_that_fails_to_load_or_validate_keeps_the_old_model(registry, 
         Scorer(settings).load()
 
 
-def test_an_array_returning_model_still_scores_without_reasons(registry, client):
-    settings, features = registry
-    client.set_registered_model_alias(NAME, "champion", "5")
-    with Scorer(settings.with_(reason_codes_min_score=0.0)) as scorer:
-        scorer.load()
-        batch = scorer.score(features)
-    assert batch.model_version == "5"
-    assert (batch.score == 0.25).all() and np.isnan(batch.score_supervised).all()
-    assert batch.reason_codes == [None] * len(features)
-    assert batch.alert_threshold == settings.alert_threshold  # none of its own
-
-
 def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
     settings, features = registry
     client.set_registered_model_alias(NAME, "challenger", "2")
@@ -272,10 +275,15 @@ def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
 
         # A failing shadow costs its scores, never the champion's.
         shadow = scorer.shadow
-        working = shadow.score_frame
-        object.__setattr__(shadow, "score_frame", lambda x: 1 / 0)  # frozen: bypass
+        working = shadow.model
+
+        class Failing:
+            def score_frame(self, x):
+                return 1 / 0
+
+        object.__setattr__(shadow, "model", Failing())  # frozen: bypass
         broken = scorer.score(features)
-        object.__setattr__(shadow, "score_frame", working)
+        object.__setattr__(shadow, "model", working)
         np.testing.assert_array_equal(broken.score, batch.score)
         assert broken.shadow_score is None and scorer.stats()["shadow_errors"] == 1
 
@@ -290,24 +298,14 @@ def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
         assert scorer.shadow is None
 
 
-def test_a_model_needing_features_the_stream_lacks_is_rejected(registry, client):
-    settings, _ = registry
-    scorer = Scorer(settings)
-    model = LoadedModel(NAME, "9", "champion", ("amount_log10", "no_such_feature"), 0.5,
-                        lambda x: pd.DataFrame({"score": np.zeros(len(x))}), None,
-                        datetime.now(UTC), 0.0)
+def test_a_model_needing_features_the_stream_lacks_is_rejected():
+    class Elsewhere(RuleBaseline):
+        feature_names = ("amount_log10", "no_such_feature")
+
+    model = LoadedModel.of(Elsewhere(), NAME, "9", "champion")
     with pytest.raises(ValueError, match="no_such_feature"):
-        scorer.validate(model)
-
-
-def test_score_frames_of_older_models():
-    frame = as_score_frame(np.array([0.1, 0.2]), 2)
-    assert list(frame.columns) == ["score", "score_supervised", "score_anomaly"]
-    assert frame["score"].tolist() == [0.1, 0.2] and frame["score_anomaly"].isna().all()
-    one_column = as_score_frame(pd.DataFrame({"p": [0.3]}), 1)
-    assert one_column["score"].tolist() == [0.3]
-    with pytest.raises(ValueError, match="3 scores for 2 rows"):
-        as_score_frame(np.zeros(3), 2)
+        validate(model)
+    validate(LoadedModel.of(RuleBaseline(), NAME, "10", "champion"))
 
 
 def test_no_champion_at_startup_is_an_error_naming_the_uri(registry):
