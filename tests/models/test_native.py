@@ -15,7 +15,6 @@ from features import FEATURE_NAMES
 from models.ensemble import native
 from models.ensemble.native import NODE, NativeForest, compile_booster
 
-
 needs_kernel = pytest.mark.skipif(not native.available(),
                                   reason="installed without a C compiler: no native kernel")
 
