@@ -17,12 +17,11 @@ $(STAMP): pyproject.toml setup.py models/ensemble/_forest.c
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The compiled extensions (setup.py) rebuilt in place when their sources changed since: the
-# ledger's hot path (ledger/*.py) and the scorer's kernel (models/ensemble/_forest.c). Up to date, it
-# costs a few seconds; stale, the old compiled code would run instead of the edited source.
+# The compiled extension (setup.py), the scorer's kernel (models/ensemble/_forest.c), rebuilt in
+# place when its source changed since; stale, the old compiled code would run instead.
 ext: $(EXT)
 
-$(EXT): $(STAMP) setup.py models/ensemble/_forest.c $(wildcard ledger/*.py)
+$(EXT): $(STAMP) setup.py models/ensemble/_forest.c
 	$(PY) setup.py -q build_ext --inplace
 	touch $(EXT)
 
@@ -44,4 +43,4 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache build ledger/*.c ledger/*.so models/*.so
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .import_linter_cache build models/ensemble/*.so
