@@ -225,17 +225,3 @@ def test_shadow_scores_reach_the_lake_but_never_raise_alerts(tmp_path):
     assert con.sql("select count(*), min(shadow_score), list(distinct shadow_model_version) "
                    "from transactions").fetchall() == [(200, 0.99, ["rules/2"])]
 
-
-def test_lake_files_from_before_the_model_columns_read_them_as_null(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder = tmp_path / "lake" / "transactions" / "dt=2026-05-01"
-    folder.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"transaction_id": "old-1", "score": 0.9,
-                                          "processed_at": T0, "occurred_at": T0}]),
-                   folder / "part-old.parquet")
-    row = connect(tmp_path / "lake").sql(
-        "select transaction_id, reason_codes, shadow_score, score_anomaly "
-        "from transactions").fetchall()
-    assert row == [("old-1", None, None, None)]
