@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -10,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
 from core.lake import connect
@@ -49,7 +47,8 @@ def malformed_payloads(valid: dict) -> list[tuple[object, str]]:
     return out
 
 
-def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tmp_path):
+def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, wait_caught_up,
+                             read_topic):
     s = stack_settings
     api = spawn("api", ["api"], s)
     worker = spawn("worker", ["worker"], s)
@@ -113,7 +112,7 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
     wait_until(lambda: connect(s.lake_dir).sql("select count(*) from transactions")
                .fetchall()[0][0] >= 1870, 60, "1870 lake rows")
     pipeline_seconds = time.monotonic() - started
-    time.sleep(2 * s.batch_within_seconds + 1)  # let any stray redelivery land before counting
+    wait_caught_up(s)  # every record processed and committed: nothing more will land
 
     # Ledger: one journal per valid transaction (posted, or rejected with its reason),
     # balanced, hash chain intact; verified against the API's receipts.
@@ -159,7 +158,7 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
     assert lake_by_ccy == ledger_by_ccy
 
     # Dead letters: exactly the 30 malformed records, each with its reason.
-    dead = asyncio.run(_consume_all(s.broker, s.topic_dlq, expect=30))
+    dead = read_topic(s.broker, s.topic_dlq)
     assert len(dead) == 30
     assert sorted(m.value for m in dead) == sorted(raw_bad)
     for m in dead:
@@ -181,24 +180,3 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
             "ledger's balance rules); "
             f"worker stats {stats}")
 
-
-async def _consume_all(bootstrap: str, topic: str, expect: int, timeout: float = 30):
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="e2e-dlq-check",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    out = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                out += records
-            if len(out) >= expect:
-                await asyncio.sleep(1)  # and nothing more arrives
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    out += records
-                break
-    finally:
-        await consumer.stop()
-    return out
