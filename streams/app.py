@@ -31,7 +31,7 @@ from faust.streams import _current_event
 from core.settings import Settings
 from features.online import expire
 from ledger import Ledger
-from streams.offsets import OffsetsApp
+from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchProcessor, FxRate, PreparedBatch, RawRecord, encode_alert
 from streams.sink import LakeSink
 from streams.stages import account_stage, batch_messages, decode, entity_stage, join_stage
@@ -75,6 +75,9 @@ class Worker:
         self.pending = JsonStateTable(app, "pending-feature-vectors", n)
         self.done_log: list[tuple[float, list[str], Any]] = []  # (done at, ids, their event)
         self.scored_by: dict[str, int] = {}  # rows per model version ("name/version")
+        #: "topic:partition" -> offset after the last record a completed batch held. Unlike
+        #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
+        self.processed: dict[str, int] = {}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
                       "duplicates": 0, "dead_letters": 0, "lake_rows": 0, "alerts": 0,
                       "holds_expired": 0, "fx_rates": 0, "stage_records": 0, "parts": 0}
@@ -107,6 +110,9 @@ class Worker:
                                                within=self.settings.batch_within_seconds):
             try:
                 await handle(events)
+                for tp, (_, high) in next_offsets(events).items():
+                    key = f"{tp.topic}:{tp.partition}"
+                    self.processed[key] = max(self.processed.get(key, 0), high)
                 await self.app.commit_processed(events)
             # Leaving the loop with an exception makes Faust restart the agent, whose next
             # commit would cover this batch: it would be lost. Stop hard instead; the
@@ -230,7 +236,8 @@ class Worker:
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
-        return {**self.stats, "scored_by": self.scored_by, "scorer": scorer}
+        return {**self.stats, "scored_by": self.scored_by, "scorer": scorer,
+                "processed": self.processed}
 
 
 def _faust_app(settings: Settings) -> OffsetsApp:
