@@ -58,13 +58,28 @@ def test_queries_keep_money_integer(filled_lake):
 
 
 def test_the_empty_lake_view_has_the_columns_of_a_written_lake(filled_lake, tmp_path):
-    from core.lake import CORE_COLUMNS, connect
+    from core.lake import connect
+    from core.lake_schema import TRANSACTION_COLUMNS
 
     data_dir, _ = filled_lake
     written = {r[0] for r in connect(data_dir / "lake").sql("describe transactions").fetchall()}
     empty = [r[0] for r in connect(tmp_path / "none").sql("describe transactions").fetchall()]
-    assert empty == list(CORE_COLUMNS)
-    assert set(CORE_COLUMNS) <= written
+    assert empty == [c.name for c in TRANSACTION_COLUMNS]
+    assert set(empty) <= written
+
+
+def test_every_query_names_only_declared_columns(tmp_path):
+    """The empty lake's view has exactly the declared columns: a query naming another one
+    fails to bind."""
+    import inspect
+
+    con = queries.open_lake(tmp_path / "none")
+    ran = []
+    for name, query in inspect.getmembers(queries, inspect.isfunction):
+        if query.__module__ == queries.__name__ and "con" in inspect.signature(query).parameters:
+            query(con)
+            ran.append(name)
+    assert {"kpis", "latest_high_risk"} <= set(ran), ran
 
 
 def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):

@@ -107,7 +107,9 @@ def test_features_survive_a_killed_worker(stack_settings, spawn, wait_until):
     ensure_topics(s)
     events, labels, replay = _history()
     _publish(s, replay)
-    first = spawn("worker-1", ["worker"], s)
+    # Small batches for the first worker: the join completes whatever parts it holds in one
+    # effects batch, and behind a slow one that can be all 20,000 at once (no "mid-replay").
+    first = spawn("worker-1", ["worker"], s.with_(batch_size=20))
     wait_until(lambda: _lake_count(s) >= 4000, 300, "the first worker to fill the lake")
     first.proc.send_signal(signal.SIGKILL)  # mid-replay: no shutdown, no offset commit
     first.proc.wait(10)

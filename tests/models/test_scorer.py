@@ -154,7 +154,8 @@ def test_top_reasons_ignores_risk_lowering_features_and_breaks_ties_by_declarati
         top_reasons(contribs, ["a", "b"], 2)
 
 
-def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registry, client):
+def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registry, client,
+                                                                         wait_until):
     settings, features = registry
     x = features.iloc[:500]
     expected = {"1": reference(settings, 1, x), "2": reference(settings, 2, x)}
@@ -174,20 +175,27 @@ def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registr
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
+    def scored_with(version: str) -> None:
+        """Wait for a batch scored with ``version`` from here on."""
+        mark = len(seen)
+        wait_until(lambda: errors or any(v == version for v, _, _ in seen[mark:]), 30,
+                   f"the hammer to score a batch with version {version}", interval=0.01)
+
     with Scorer(settings) as scorer:
         scorer.start()
         thread = threading.Thread(target=hammer, args=(scorer,))
         thread.start()
         switches = []
+        current = scorer.version
         for version in ("2", "1", "2"):
-            time.sleep(0.3)
+            scored_with(current)
             t0 = time.monotonic()
             client.set_registered_model_alias(NAME, "champion", version)
-            while scorer.version != version:
-                assert time.monotonic() - t0 < 30, f"no swap to {version}"
-                time.sleep(0.01)
+            wait_until(lambda v=version: scorer.version == v, 30, f"the swap to {version}",
+                       interval=0.01)
             switches.append(time.monotonic() - t0)
-        time.sleep(0.3)
+            current = version
+        scored_with(current)
         stop.set()
         thread.join(30)
         stats = scorer.stats()
@@ -209,11 +217,12 @@ def test_a_slow_load_never_blocks_scoring(registry, client, monkeypatch):
     with Scorer(settings) as scorer:
         scorer.load()
         real_load = scorer._load_version
-        loading = threading.Event()
+        loading, release = threading.Event(), threading.Event()
+        released: list[bool] = []
 
         def slow_load(alias, version):
             loading.set()
-            time.sleep(1.5)
+            released.append(release.wait(30))  # the load lasts until scoring went on during it
             return real_load(alias, version)
 
         monkeypatch.setattr(scorer, "_load_version", slow_load)
@@ -221,15 +230,13 @@ def test_a_slow_load_never_blocks_scoring(registry, client, monkeypatch):
         refresher = threading.Thread(target=scorer.refresh)
         refresher.start()
         assert loading.wait(10)
-        during = []
-        while refresher.is_alive():
-            t0 = time.perf_counter()
-            during.append((scorer.score(x).model_version, time.perf_counter() - t0))
-        refresher.join()
+        during = [scorer.score(x).model_version for _ in range(4)]  # would block on the load
+        release.set()
+        refresher.join(60)
+        assert not refresher.is_alive()
         assert scorer.score(x).model_version == "2"
-    assert {v for v, _ in during} == {"1"}  # the old model until the new one is complete
-    assert max(t for _, t in during) < 1.0
-    assert len(during) > 3
+    assert released == [True], "scoring waited for the load to end"
+    assert set(during) == {"1"}  # the old model until the new one is complete
 
 
 @pytest.mark.parametrize(("version", "error"), [
