@@ -129,7 +129,6 @@ def worker_lag(settings: Settings) -> dict[str, int]:
     aiokafka's cannot fetch group offsets from Tansu.)
     """
     from kafka import KafkaAdminClient, TopicPartition
-    from kafka.admin import OffsetSpec
 
     processed = httpx.get(f"http://127.0.0.1:{settings.worker_web_port}/stats/",
                           timeout=5).json()["processed"]
@@ -139,16 +138,45 @@ def worker_lag(settings: Settings) -> dict[str, int]:
     admin = KafkaAdminClient(bootstrap_servers=settings.broker)
     try:
         committed = admin.list_group_offsets({settings.app_id: None})[settings.app_id]
-        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in parts})
     finally:
         admin.close()
+    ends = end_offsets(settings.broker, parts)
     lag: dict[str, int] = {}
     for tp in parts:
         done = max(committed[tp].offset if tp in committed else 0,
                    processed.get(f"{tp.topic}:{tp.partition}", 0))
-        if ends[tp].offset > done:
-            lag[tp.topic] = lag.get(tp.topic, 0) + ends[tp].offset - done
+        if ends[tp] > done:
+            lag[tp.topic] = lag.get(tp.topic, 0) + ends[tp] - done
     return lag
+
+
+def end_offsets(bootstrap: str, parts: list) -> dict:  # type: ignore[type-arg]
+    """Each partition's true end offset (its last record's offset + 1).
+
+    The embedded broker answers ListOffsets(latest) with the first offset of the partition's
+    last record batch + 1, short of the end when that batch holds several records; a fetch from
+    there returns the whole batch, whose last offset is the real one."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        reported = consumer.end_offsets(parts)
+        ends = {}
+        for tp in parts:
+            ends[tp] = reported[tp]
+            if reported[tp] == 0:
+                continue
+            consumer.assign([tp])
+            consumer.seek(tp, reported[tp] - 1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                records = consumer.poll(timeout_ms=200).get(tp, [])
+                if records:
+                    ends[tp] = max(reported[tp], records[-1].offset + 1)
+                    break
+        return ends
+    finally:
+        consumer.close()
 
 
 def wait_caught_up(settings: Settings, timeout: float = 120) -> None:
@@ -177,7 +205,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list:
         partitions = consumer.partitions_for_topic(topic)
         assert partitions, f"no topic {topic!r} on {bootstrap}"
         parts = [TopicPartition(topic, p) for p in sorted(partitions)]
-        ends = consumer.end_offsets(parts)
+        ends = end_offsets(bootstrap, parts)
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         out: list = []
