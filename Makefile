@@ -1,27 +1,27 @@
-# Flowlet — `make up` runs the local stack, `make test` runs the whole test suite.
+# Flowlet — `make up` runs the local stack, `make test` runs the whole test suite,
+# `make check` is the fast loop (unit tests, doctests, ruff, the import floors).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXT    := $(VENV)/.extensions
 
-.PHONY: install ext up test lint bench clean
+.PHONY: install ext up test check lint clean
 
 install: $(STAMP)
 
 # setup.py and the C source too: an editable install rebuilds the extension only when asked
-$(STAMP): pyproject.toml setup.py models/_forest.c
+$(STAMP): pyproject.toml setup.py models/ensemble/_forest.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The compiled extensions (setup.py) rebuilt in place when their sources changed since: the
-# ledger's hot path (ledger/*.py) and the scorer's kernel (models/_forest.c). Up to date, it
-# costs a few seconds; stale, the old compiled code would run instead of the edited source.
+# The compiled extension (setup.py), the scorer's kernel (models/ensemble/_forest.c), rebuilt in
+# place when its source changed since; stale, the old compiled code would run instead.
 ext: $(EXT)
 
-$(EXT): $(STAMP) setup.py models/_forest.c $(wildcard ledger/*.py)
+$(EXT): $(STAMP) setup.py models/ensemble/_forest.c
 	$(PY) setup.py -q build_ext --inplace
 	touch $(EXT)
 
@@ -31,8 +31,16 @@ up: ext
 test: ext
 	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest
 
+# The fast loop: everything but the integration/slow tests and the notebooks.
+check: ext
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -q -m "not integration and not slow" \
+		--ignore=notebooks
+
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache build ledger/*.c ledger/*.so models/*.so
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .import_linter_cache build models/ensemble/*.so

@@ -5,7 +5,7 @@ Settings come from the environment here, at the edge; pages get them from sessio
 
 import streamlit as st
 
-from flowlet.settings import Settings
+from core.settings import Settings
 
 st.set_page_config(page_title="Flowlet", page_icon=":material/shield:", layout="wide")
 if "settings" not in st.session_state:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from flowlet.lake import connect
+from core.lake import connect
 
 
 def open_lake(lake_dir: Path) -> duckdb.DuckDBPyConnection:

@@ -1,7 +1,13 @@
 """Features declared once, computed online (stream) and offline (training) from one declaration."""
 
-from features.definitions import EVENT_FEATURES, FEATURE_NAMES, FEATURES, registry
-from features.frames import events_frame, with_event_features
+from core.frames import events_frame
+from features.definitions import (
+    EVENT_FEATURES,
+    FEATURE_NAMES,
+    FEATURES,
+    registry,
+    with_event_features,
+)
 from features.offline import build_features, feature_matrix
 from features.online import OnlineFeatures
 

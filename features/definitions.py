@@ -31,7 +31,7 @@ from typing import Literal
 
 import polars as pl
 
-from flowlet.contract import Channel, EventType
+from core.contract import Channel, EventType
 
 EVENT_TYPES = [e.value for e in EventType]
 CHANNELS = [c.value for c in Channel]
@@ -52,10 +52,6 @@ FIRST_SEEN_LOOKBACK = 90 * DAY
 #: Delayed-label risk: fraud rate over a window ending this long before the event.
 LABEL_DELAY = 7 * DAY
 LABEL_WINDOW = 30 * DAY
-#: Structuring band: amounts in [fraction × threshold, threshold) of a reporting threshold given
-#: in major units of the event's currency.
-REPORTING_THRESHOLD_MAJOR = 10_000
-STRUCTURING_FRACTION = 0.9
 #: Wallet money in (credit) and out (debit) by event type, for pass-through.
 INFLOW_TYPES = frozenset({"top_up", "refund", "chargeback"})
 OUTFLOW_TYPES = frozenset({"p2p_transfer", "withdrawal", "merchant_payment", "card_capture"})
@@ -214,15 +210,6 @@ def to_micros(epoch_seconds: float) -> int:
     return round(epoch_seconds * US)
 
 
-def structuring_band(currency_exponent: int) -> tuple[int, int]:
-    """[low, high) in minor units of the band just under the reporting threshold.
-
-    >>> structuring_band(2), structuring_band(0)
-    ((900000, 1000000), (9000, 10000))
-    """
-    high = REPORTING_THRESHOLD_MAJOR * 10**currency_exponent
-    return int(high * STRUCTURING_FRACTION), high
-
 
 def registry() -> list[dict[str, object]]:
     """Every declared feature as a row, for docs and dashboards."""
@@ -240,3 +227,8 @@ def registry() -> list[dict[str, object]]:
         for f in FEATURES
     ]
     return rows
+
+
+def with_event_features(frame: pl.DataFrame) -> pl.DataFrame:
+    """Evaluate every declared event feature over a frame of events (batch or history)."""
+    return frame.with_columns([f.expr.alias(f.name) for f in EVENT_FEATURES])

@@ -4,7 +4,10 @@ The stream keys state by stage and entity (``account``, ``merchant``, ``device``
 P2P network node of an account); :func:`stage_records` says which stage records a transaction
 produces and :func:`compute` turns one record plus its entity's state into that stage's feature
 values ("part"). State is a JSON-able dict, so the stream can keep it in a changelog-backed
-Faust table; :class:`OnlineFeatures` runs every stage in memory for tests, benches and replays.
+Faust table. The worker's three stages (``streams.stages``) and :class:`OnlineFeatures` (every
+stage in one process, for tests, benches and replays) both run a record through
+:func:`run_stage` against the state :func:`state_key` names, and build a transaction's vector
+from its parts with :func:`assemble`.
 
 >>> from datetime import UTC, datetime
 >>> ev = {"transaction_id": "t1", "event_type": "top_up", "amount_minor": 700,
@@ -24,12 +27,14 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.contract import MINOR_UNITS, structuring_band
+from core.geo import timezone_of_country
 from features import series as S
 from features.definitions import (
     DAY,
@@ -44,11 +49,8 @@ from features.definitions import (
     US,
     VELOCITY_WINDOWS,
     Stage,
-    structuring_band,
     to_micros,
 )
-from flowlet.contract.currencies import MINOR_UNITS
-from flowlet.geo import timezone_of_country
 
 NAN = float("nan")
 WINDOWS_US = tuple(w * US for _, w in VELOCITY_WINDOWS)
@@ -60,6 +62,8 @@ REDELIVERY_SECONDS = 3600.0
 HORIZON = max(max(WINDOWS_US), (LABEL_WINDOW + LABEL_DELAY) * US)
 _DISTINCT = {f.name: f.window * US for f in FEATURES if f.aggregation.startswith("distinct")
              and f.window is not None}
+#: State key -> that entity's (mutable) state: a dict here, a changelog-backed table in the stream.
+StateLookup = Callable[[str], dict[str, Any]]
 
 
 def stage_records(ev: Mapping[str, Any]) -> list[tuple[Stage, str]]:
@@ -78,6 +82,15 @@ def stage_records(ev: Mapping[str, Any]) -> list[tuple[Stage, str]]:
 def state_space(stage: Stage) -> str:
     """Stages that share one entity's state (the network node is read and written by both)."""
     return "net" if stage.startswith("net") else stage
+
+
+def state_key(stage: Stage | str, entity: str) -> str:
+    """The key of the state a stage record reads and writes (a label: its merchant's).
+
+    >>> state_key("net_in", "a-1"), state_key("label", "m-1")
+    ('net:a-1', 'merchant:m-1')
+    """
+    return f"{'merchant' if stage == 'label' else state_space(stage)}:{entity}"
 
 
 def micros(value: Any) -> int:
@@ -264,6 +277,28 @@ def compute(stage: Stage, state: dict[str, Any], ev: Mapping[str, Any],
     return {name: part.get(name, NAN) for name in STAGE_FEATURES[stage]}
 
 
+def run_stage(states: StateLookup, stage: Stage | str, entity: str, payload: Mapping[str, Any],
+              processed_at: float = 0.0) -> list[float] | None:
+    """One stage record against its entity's state: the stage's part (its features' values in
+    ``STAGE_FEATURES`` order), or None — for a label (applied to its merchant's state) and for
+    a transaction the state applied before (a redelivery; see :func:`compute`)."""
+    state = states(state_key(stage, entity))
+    if stage == "label":
+        apply_label(state, payload)
+        return None
+    values = compute(stage, state, payload, processed_at)
+    return None if values is None else [values[n] for n in STAGE_FEATURES[stage]]
+
+
+def assemble(parts: Mapping[Stage, Sequence[float | None]]) -> dict[str, float]:
+    """A transaction's stateful feature vector from its parts (NaN where a stage did not run)."""
+    vector = dict.fromkeys((f.name for f in FEATURES), NAN)
+    for stage, values in parts.items():
+        vector.update(zip(STAGE_FEATURES[stage], (NAN if v is None else v for v in values),
+                          strict=True))
+    return vector
+
+
 def expire(state: dict[str, Any], processed_at: float | None = None) -> None:
     """Drop what no window can reach any more, so state stays bounded; with ``processed_at``
     (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS."""
@@ -292,31 +327,37 @@ def expire(state: dict[str, Any], processed_at: float | None = None) -> None:
 
 
 class OnlineFeatures:
-    """Every stage in one process, states in dicts: the stream's computation without Kafka."""
+    """Every stage in one process, states in a dict keyed like the stream's state tables: the
+    stream's computation without Kafka. A redelivered transaction gets its first vector."""
 
     def __init__(self) -> None:
-        self.states: dict[tuple[str, str], dict[str, Any]] = {}
+        self.states: dict[str, dict[str, Any]] = {}
         self._vectors: dict[str, dict[str, float]] = {}  # answers for redeliveries
 
-    def state(self, stage: Stage, key: str) -> dict[str, Any]:
-        return self.states.setdefault((state_space(stage), key), {})
+    def lookup(self, key: str) -> dict[str, Any]:
+        """A :data:`StateLookup` over :attr:`states`."""
+        return self.states.setdefault(key, {})
+
+    def state(self, stage: Stage, entity: str) -> dict[str, Any]:
+        return self.lookup(state_key(stage, entity))
 
     def process(self, ev: Mapping[str, Any]) -> dict[str, float]:
         """All stateful features of one transaction (NaN where a stage does not apply)."""
         known = self._vectors.get(ev["transaction_id"])
         if known is not None:
             return dict(known)
-        vector = dict.fromkeys((f.name for f in FEATURES), NAN)
-        for stage, key in stage_records(ev):
-            part = compute(stage, self.state(stage, key), ev)
+        parts: dict[Stage, list[float]] = {}
+        for stage, entity in stage_records(ev):
+            part = run_stage(self.lookup, stage, entity, ev)
             if part is not None:
-                vector.update(part)
+                parts[stage] = part
+        vector = assemble(parts)
         self._vectors[ev["transaction_id"]] = vector
         return dict(vector)
 
     def label(self, label: Mapping[str, Any]) -> None:
         if label.get("merchant_id"):
-            apply_label(self.state("merchant", label["merchant_id"]), label)
+            run_stage(self.lookup, "label", label["merchant_id"], label)
 
     def expire(self) -> None:
         for st in self.states.values():

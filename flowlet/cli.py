@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from flowlet.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("flowlet")
 
@@ -23,7 +23,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from flowlet.stack import Stack
+    from flowlet.up import Stack
 
     return Stack(_settings(args), rate=args.rate, dashboard=not args.no_dashboard,
                  simulator=not args.no_simulator).run()
@@ -53,7 +53,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from flowlet.stack import dashboard_command
+    from flowlet.up import dashboard_command
 
     settings = _settings(args)
     # Replace this process with Streamlit's: Ctrl-C and exit codes then behave as its own.
@@ -62,12 +62,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from flowlet.publish import ApiPublisher, KafkaPublisher, run_live
-    from models.simulator import Simulator
+    from flowlet.feed import ApiPublisher, KafkaPublisher, run_live
+    from simulator import Simulator
 
     settings = _settings(args)
     if args.days:  # history mode: write days of labelled history to the lake
-        from models.simulator.report import run_history
+        from flowlet.simulate import run_history
 
         run_history(settings.lake_dir, args.days, args.seed, args.customers, args.merchants)
         return 0
@@ -85,13 +85,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.if_missing:
-        from models.training import ensure_champion
+        from models.training.run import ensure_champion
 
         version = ensure_champion(settings, days=args.days or 21,
                                   customers=args.customers or 500, seed=args.seed)
         log.info("champion is %s version %s", settings.model_name, version)
         return 0
-    from models.console import run_train
+    from flowlet.train_console import run_train
 
     run_train(settings, events=args.events, labels=args.labels, from_lake=args.from_lake,
               days=args.days or 30, customers=args.customers or 1000, merchants=args.merchants,
@@ -165,7 +165,7 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flowlet.bench import (
+    from flowlet.bench.pipeline import (
         run_bench,
         run_features_bench,
         run_ledger_bench_table,
@@ -173,7 +173,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
 
     if args.what == "simulator":
-        from models.simulator.report import bench_simulator
+        from flowlet.simulate import bench_simulator
 
         bench_simulator()
     elif args.what == "scorer":
@@ -183,7 +183,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "features":
         run_features_bench(args.events)
     elif args.what == "models":
-        from flowlet.bench import run_models_bench
+        from flowlet.bench.pipeline import run_models_bench
 
         run_models_bench(args.events)
     else:
@@ -199,7 +199,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from flowlet.contract.schema import write_schema
+    from core.contract.schema import write_schema
 
     log.info("wrote %s", write_schema())
     return 0
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)
-    p = sub.add_parser("schema", help="regenerate flowlet/schemas/transaction.v1.json")
+    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json")
     p.set_defaults(func=cmd_schema)
     return parser
 

@@ -1,4 +1,4 @@
-"""The posting hot path's SQL, on the DB-API cursor of the batch's SQLAlchemy connection.
+"""The SQL of one posting batch, on the DB-API cursor of the batch's SQLAlchemy connection.
 
 One statement per batch for each lookup and each write, never one per row: PostgreSQL gets
 ``= ANY(array)`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for journals and entries;
@@ -6,13 +6,13 @@ SQLite ``IN (…)`` lookups and ``executemany``. Everything runs inside the call
 (SQLAlchemy's ``engine.begin()``), so one micro-batch stays one database transaction.
 
 Rows come in the column orders below. Timestamps are timezone-aware UTC datetimes on
-PostgreSQL and, on SQLite, the text SQLAlchemy's ``DateTime`` would store (:func:`sqlite_ts`).
+PostgreSQL and, on SQLite, the text SQLAlchemy's ``DateTime`` would store
+(:func:`ledger.decide.sqlite_ts_us`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
@@ -43,22 +43,9 @@ assert [JOURNAL_COLUMNS[i] for i in _SHARED] == ["kind", "posted_at", "status"]
 HoldRow = tuple[str, str, str, int, str | None]
 
 
-def sqlite_ts(value: datetime) -> str:
-    """The text SQLAlchemy's SQLite ``DateTime`` stores for an aware datetime, in UTC.
-
-    >>> from datetime import timedelta, timezone
-    >>> sqlite_ts(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=1))))
-    '2026-01-02 02:04:05.000006'
-    """
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the ledger; use timezone-aware UTC")
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # drops the "+00:00"
-
-
-class HotPath:
-    """The batch's statements for one dialect, on the connection's DB-API cursor."""
+class BatchStatements:
+    """One batch's reads (chain head, known ids, holds, balances) and bulk writes (journals,
+    entries, balance deltas, chain head) for one dialect, on the connection's DB-API cursor."""
 
     sqlite = False
 
@@ -66,16 +53,12 @@ class HotPath:
         self.cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     @staticmethod
-    def open(conn: Connection) -> HotPath:
+    def open(conn: Connection) -> BatchStatements:
         if conn.dialect.name == "postgresql":
             return _Postgres(conn)
         if conn.dialect.name == "sqlite":
             return _Sqlite(conn)
         raise ValueError(f"unsupported database dialect {conn.dialect.name!r}")
-
-    def ts(self, value: datetime | None) -> Any:
-        """A timestamp as this driver binds it."""
-        return value
 
     def lock_head(self) -> tuple[int, str]:
         """The chain head, locked for the rest of the transaction."""
@@ -130,7 +113,7 @@ class HotPath:
         raise NotImplementedError
 
 
-class _Postgres(HotPath):
+class _Postgres(BatchStatements):
     def lock_head(self) -> tuple[int, str]:
         self.cur.execute("SELECT seq, hash FROM ledger_chain_head WHERE id = 1 FOR UPDATE")
         seq, digest = self.cur.fetchone()
@@ -219,11 +202,8 @@ def _insert_sql(table: str, shared: tuple[str, ...], columns: tuple[str, ...], r
     return f"INSERT INTO {table} ({', '.join(shared + columns)}) VALUES {values}{suffix}"
 
 
-class _Sqlite(HotPath):
+class _Sqlite(BatchStatements):
     sqlite = True
-
-    def ts(self, value: datetime | None) -> Any:
-        return None if value is None else sqlite_ts(value)
 
     def lock_head(self) -> tuple[int, str]:
         # A write first: SQLite takes its write lock now, not at the first insert.

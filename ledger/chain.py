@@ -12,11 +12,6 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-try:
-    import cython
-except ModuleNotFoundError:  # plain Python without Cython installed
-    from ledger import _cython_shim as cython
-
 GENESIS = "0" * 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # timestamps hash as microseconds since EPOCH
 HASHED_FIELDS = (
@@ -65,8 +60,6 @@ def micros(value: datetime) -> int:
     return (value - EPOCH) // _US
 
 
-@cython.locals(seq=cython.longlong, amount_minor=cython.longlong, occurred_us=cython.longlong,
-               posted_us=cython.longlong, i=cython.longlong, amount=cython.longlong)
 def posting_hash(prev_hash: str, seq: int, transaction_id: str, kind: str, event_type: str,
                  account_id: str, currency: str, amount_minor: int, occurred_us: int,
                  posted_us: int, status: str, reason: str | None, refers_to: str | None,
@@ -74,7 +67,7 @@ def posting_hash(prev_hash: str, seq: int, transaction_id: str, kind: str, event
                  fx_rate: str | None, legs: Iterable[tuple[str, str, int]]) -> str:
     """:func:`hash_values` spelled out for the posting hot path (one f-string, no per-field
     calls; timestamps already in :func:`micros`); ``legs`` are (account, currency, amount)
-    in leg order. Same digest, by test. Compiled, the integers are formatted from C."""
+    in leg order. Same digest, by test."""
     text = (f"{prev_hash}\x1f{seq}\x1f{transaction_id}\x1f{kind}\x1f{event_type}\x1f"
             f"{account_id}\x1f{currency}\x1f{amount_minor}\x1f{occurred_us}\x1f{posted_us}"
             f"\x1f{status}\x1f{reason or ''}\x1f{refers_to or ''}\x1f{closes_hold or ''}\x1f"

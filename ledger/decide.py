@@ -1,26 +1,15 @@
 """The per-posting decision loop of a micro-batch: recipe, overdraft check, hash, rows.
 
-Split out of :mod:`ledger.store` so that it can be compiled: ``pip install -e .`` builds this
-module and the others in :data:`COMPILED_MODULES` with Cython when it can (``setup.py``);
-Python imports a compiled module ahead of its source (after editing one, ``make ext``). The
-source stays plain Python and is the fallback when no compiler is at hand:
-``tests/ledger/test_compiled.py`` posts the same events through both and requires identical
-rows, hashes and results. :func:`compiled` says which one is running.
-
 Everything here is decided in memory; :mod:`ledger.store` does the reading and writing, in the
-batch's one transaction.
+batch's one transaction, and :mod:`ledger.bulk` writes the rows this loop builds.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-try:
-    import cython
-except ModuleNotFoundError:  # plain Python without Cython installed
-    from ledger import _cython_shim as cython
-
 from ledger.accounts import allows_overdraft, normal_side
+from ledger.batch import Item, PostingResult
 from ledger.chain import EPOCH, posting_hash
 from ledger.recipes import plan
 
@@ -28,51 +17,21 @@ _AUTH = "card_authorization"
 _US = timedelta(microseconds=1)
 
 
-def compiled() -> bool:
-    """True when this module runs compiled (Cython), False for the plain-Python source."""
-    return bool(cython.compiled)
-
-
-COMPILED_MODULES = ("decide", "chain", "recipes", "accounts", "bulk", "store")  # setup.py
-
-
-def stale_builds() -> list[str]:
-    """The ledger modules whose compiled build is older than their ``.py`` source: Python
-    imports the build ahead of the source, so an edit does not run until ``make ext`` (or
-    ``pip install -e .``) rebuilds it. ``ledger`` logs a warning on import when any is."""
-    import sys
-    from pathlib import Path
-
-    stale = []
-    for name in COMPILED_MODULES:
-        module = sys.modules.get(f"ledger.{name}")
-        built = Path(getattr(module, "__file__", "") or "")
-        if built.suffix in (".so", ".pyd"):
-            source = built.with_name(f"{name}.py")
-            if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
-                stale.append(name)
-    return stale
-
-
 # -- SQLite's timestamp text ------------------------------------------------------------------
 
-_DATES = cython.declare(dict, {})  # days since the epoch -> "YYYY-MM-DD "
+_DATES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD "
 
 
-@cython.ccall
-@cython.locals(us=cython.longlong, day=cython.longlong, rest=cython.longlong,
-               second=cython.longlong, micro=cython.longlong, hour=cython.longlong,
-               minute=cython.longlong)
 def sqlite_ts_us(us: int) -> str:
     """:func:`ledger.bulk.sqlite_ts` of the instant ``us`` microseconds after the epoch: the
     text SQLAlchemy's SQLite ``DateTime`` stores. ``datetime.isoformat`` formats seven fields
-    through C ``sprintf`` (~1 µs, the largest single cost of a posting); this looks the day
-    up (cached) and, compiled, formats the clock from C integers.
+    through C ``sprintf`` (~1 µs, once the largest single cost of a posting); this looks the
+    day up (cached) and formats the clock from integers.
 
     >>> sqlite_ts_us(1_767_323_045_000_006)
     '2026-01-02 03:04:05.000006'
     """
-    day = us // 86_400_000_000  # floor division, compiled too (Cython keeps Python's)
+    day = us // 86_400_000_000
     rest = us - day * 86_400_000_000
     date = _DATES.get(day)
     if date is None:
@@ -90,10 +49,9 @@ def sqlite_ts_us(us: int) -> str:
 
 # -- overdraft ------------------------------------------------------------------------------
 
-_SIGNS = cython.declare(dict, {})  # account -> available_sign
+_SIGNS: dict[str, int] = {}  # account -> available_sign
 
 
-@cython.ccall
 def available_sign(account: str) -> int:
     """0 for accounts that may overdraw; else the sign turning a raw balance into available."""
     sign = _SIGNS.get(account)
@@ -108,11 +66,10 @@ def available_sign(account: str) -> int:
     return sign
 
 
-@cython.ccall
 def overdraft(legs, guarded, batch_deltas) -> str | None:  # type: ignore[no-untyped-def]
     """The reason a posting would overdraw a no-overdraft account, or None. Legs are summed
     per (account, currency) first: only the posting's net change to an account counts."""
-    change = cython.declare(dict, None)
+    change: dict[tuple[str, str], int] | None = None
     for acct, ccy, amount in legs:
         sign = _SIGNS.get(acct)
         if sign is None:
@@ -142,8 +99,8 @@ def overdraft(legs, guarded, batch_deltas) -> str | None:  # type: ignore[no-unt
 _TWO_PHASE = frozenset({"card_capture", "card_void"})
 
 
-def event_items(events, hold_ttl: timedelta, item_type: type) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """One ``ledger.store._Item`` per client event, in order. Fields are read from the
+def event_items(events, hold_ttl: timedelta) -> list[Item]:  # type: ignore[no-untyped-def]
+    """One :class:`ledger.batch.Item` per client event, in order. Fields are read from the
     pydantic model's ``__dict__`` (where pydantic keeps them): one attribute lookup per event
     instead of eight through ``BaseModel.__getattr__``'s hook."""
     items = []
@@ -152,7 +109,7 @@ def event_items(events, hold_ttl: timedelta, item_type: type) -> list:  # type: 
         f = ev.__dict__
         event_type = f["event_type"]._value_  # the plain str (``.value`` is a slow descriptor)
         occurred_at = f["occurred_at"]
-        items.append(new_tuple(item_type, (
+        items.append(new_tuple(Item, (
             f["transaction_id"], "event", event_type, f["account_id"], f["currency"],
             f["amount_minor"], occurred_at, None,
             occurred_at + hold_ttl if event_type == _AUTH else None,
@@ -162,14 +119,13 @@ def event_items(events, hold_ttl: timedelta, item_type: type) -> list:  # type: 
 
 # -- the loop -------------------------------------------------------------------------------
 
-@cython.locals(seq=cython.longlong, i=cython.longlong)
 def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
            sqlite: bool, journal_rows: list, entry_rows: list,  # type: ignore[type-arg]
-           decided: dict, result_type: type) -> tuple[int, str]:  # type: ignore[type-arg]
+           decided: dict[str, PostingResult]) -> tuple[int, str]:
     """Decide each item in order: its plan, the overdraft check against ``guarded`` balances
     plus this batch's ``deltas``, its hash chained to ``prev_hash``; append its journal row
     (``ledger.bulk.JOURNAL_COLUMNS``) and entry rows, update ``deltas`` and ``decided``
-    (transaction id -> ``result_type`` tuple). Returns the last (seq, hash).
+    (transaction id -> :class:`PostingResult`). Returns the last (seq, hash).
 
     ``entry_rows`` is flat: ``ledger.bulk.ENTRY_COLUMNS`` values per entry, one after another.
     Timestamps go into rows as the driver binds them: aware datetimes, or on SQLite the text
@@ -194,13 +150,10 @@ def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
             closes = reversal_of = expires = None
         else:
             status, closes, reversal_of = "posted", p.closes_hold, p.reversal_of
-            i = 0
-            for leg in legs:
-                acct, ccy, amount = leg
+            for i, (acct, ccy, amount) in enumerate(legs):
                 key = (acct, ccy)
                 deltas[key] = deltas.get(key, 0) + amount
                 entry_rows += (seq, i, acct, ccy, amount)
-                i += 1
             if closes or event_type == _AUTH:
                 ctx.posted(item, p)
         occurred_us = (occurred_at - EPOCH) // _US
@@ -218,5 +171,5 @@ def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
             now_db, status, reason, refers_to, closes, reversal_of, expires, fx_rate,
             prev_hash, digest))
         prev_hash = digest
-        decided[tid] = new_tuple(result_type, (tid, status, reason, status))
+        decided[tid] = new_tuple(PostingResult, (tid, status, reason, status))
     return seq, prev_hash

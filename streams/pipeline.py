@@ -24,12 +24,13 @@ import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from core.contract import TransactionEvent
+from core.lake_schema import FEATURE_PREFIX
+from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
-from flowlet.contract import TransactionEvent
-from flowlet.settings import Settings
-from ledger import Ledger
-from models.scoring import ScoredBatch
+from ledger import Ledger, PostingResult
+from models.serving.batch import ScoredBatch
 from streams.sink import LakeSink
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class DeadLetter:
 
 
 class Scorer(Protocol):
-    """What the effects need from a model (``models.scorer.Scorer``, ``testing.RuleScorer``).
+    """What the effects need from a model (``models.serving.scorer.Scorer``,
+    ``testing.RuleScorer``).
 
     ``score`` scores a whole micro-batch with one model version and says which rows alert
     (by the model's own threshold); ``stats`` is for the worker's stats page.
@@ -202,57 +204,63 @@ class BatchProcessor:
             [frame.select([f.name for f in EVENT_FEATURES]).to_pandas(), window], axis=1
         )[list(FEATURE_NAMES)]
         scored = self.scorer.score(feats)  # one model version for the whole batch
-        model = scored.model_ref
-        shadow_model = scored.shadow_model_ref
-        alerting = scored.is_alert.tolist()
         now = datetime.now(UTC)
-        rows = []
-        for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True)):
-            score = float(scored.score[i])
-            reasons = scored.reason_codes[i]
-            rows.append({
-                "transaction_id": ev.transaction_id,
-                "event_type": ev.event_type.value,
-                "occurred_at": ev.occurred_at,
-                "amount_minor": ev.amount_minor,
-                "currency": ev.currency,
-                "account_id": ev.account_id,
-                "counterparty_account_id": ev.counterparty_account_id,
-                "merchant_id": ev.merchant_id,
-                "card_token": ev.card_token,
-                "device_id": ev.device_id,
-                "country": ev.country,
-                "channel": ev.channel.value,
-                "score": score,
-                "score_supervised": _number(scored.score_supervised[i]),
-                "score_anomaly": _number(scored.score_anomaly[i]),
-                "reason_codes": reasons,
-                "model_version": model,
-                "is_alert": alerting[i],
-                "shadow_score": (None if scored.shadow_score is None
-                                 else _number(scored.shadow_score[i])),
-                "shadow_model_version": shadow_model,
-                "ledger_status": ledger_result[ev.transaction_id].journal_status,
-                "ledger_reason": ledger_result[ev.transaction_id].reason,
-                "processed_at": now,
-                **{f"f_{k}": float(v) for k, v in vector.items()},
-            })
-            if alerting[i]:
-                outcome.alerts.append({
-                    "alert_id": f"alert-{ev.transaction_id}",
-                    "transaction_id": ev.transaction_id,
-                    "account_id": ev.account_id,
-                    "score": score,
-                    "alert_threshold": scored.alert_threshold,
-                    "model_version": model,
-                    "reason_codes": reasons or [],
-                    "occurred_at": ev.occurred_at.isoformat(),
-                    "raised_at": now.isoformat(),
-                })
-        outcome.scored_by[model] = len(rows)
+        rows = [lake_row(ev, vector, scored, i, ledger_result[ev.transaction_id], now)
+                for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True))]
+        outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
+                          if row["is_alert"]]
+        outcome.scored_by[scored.model_ref] = len(rows)
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
+
+
+def lake_row(ev: TransactionEvent, vector: dict[str, float], scored: ScoredBatch, i: int,
+             ledger_result: PostingResult, processed_at: datetime) -> dict[str, Any]:
+    """Row ``i`` of a scored batch as the lake stores it: the columns of
+    :mod:`core.lake_schema`, in order, then the ``f_<feature>`` values."""
+    return {
+        "transaction_id": ev.transaction_id,
+        "event_type": ev.event_type.value,
+        "occurred_at": ev.occurred_at,
+        "amount_minor": ev.amount_minor,
+        "currency": ev.currency,
+        "account_id": ev.account_id,
+        "counterparty_account_id": ev.counterparty_account_id,
+        "merchant_id": ev.merchant_id,
+        "card_token": ev.card_token,
+        "device_id": ev.device_id,
+        "country": ev.country,
+        "channel": ev.channel.value,
+        "score": float(scored.score[i]),
+        "score_supervised": _number(scored.score_supervised[i]),
+        "score_anomaly": _number(scored.score_anomaly[i]),
+        "reason_codes": scored.reason_codes[i],
+        "model_version": scored.model_ref,
+        "is_alert": bool(scored.is_alert[i]),
+        "shadow_score": (None if scored.shadow_score is None
+                         else _number(scored.shadow_score[i])),
+        "shadow_model_version": scored.shadow_model_ref,
+        "ledger_status": ledger_result.journal_status,
+        "ledger_reason": ledger_result.reason,
+        "processed_at": processed_at,
+        **{FEATURE_PREFIX + k: float(v) for k, v in vector.items()},
+    }
+
+
+def alert(row: dict[str, Any], threshold: float, raised_at: datetime) -> dict[str, Any]:
+    """The record published to topic ``alerts`` for an alerting lake row."""
+    return {
+        "alert_id": f"alert-{row['transaction_id']}",
+        "transaction_id": row["transaction_id"],
+        "account_id": row["account_id"],
+        "score": row["score"],
+        "alert_threshold": threshold,
+        "model_version": row["model_version"],
+        "reason_codes": row["reason_codes"] or [],
+        "occurred_at": row["occurred_at"].isoformat(),
+        "raised_at": raised_at.isoformat(),
+    }
 
 
 def _number(x: float) -> float | None:

@@ -5,7 +5,7 @@ written to a temporary name and renamed so a reader never sees half a file. Dedu
 ``transaction_id`` is claimed in the database (``lake_index``) in the same transaction that
 covers the file write: a crash before the commit leaves no claim, so the redelivered batch is
 written again; a crash between rename and commit can leave a second copy, which the lake
-view (:mod:`flowlet.lake`) drops — so readers always see each transaction once.
+view (:mod:`core.lake`) drops — so readers always see each transaction once.
 """
 
 from __future__ import annotations
@@ -20,44 +20,31 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Column, Engine, MetaData, String, Table
+from sqlalchemy import Column, Engine, MetaData, String
 
-from ledger.schema import UTCDateTime
-from ledger.store import claim_statement
+from core.db import claim_statement, claim_table
+from core.lake_schema import check_row, transaction_schema
+from features.definitions import FEATURES
 
 log = logging.getLogger(__name__)
 
 _meta = MetaData()
-lake_index = Table(
-    "lake_index",
-    _meta,
-    Column("transaction_id", String(64), primary_key=True),
-    Column("file", String(300), nullable=False),
-    Column("written_at", UTCDateTime, nullable=False),
-)
+lake_index = claim_table("lake_index", _meta, "written_at",
+                         Column("file", String(300), nullable=False))
 
 
-#: Types of columns that may be all-null in a batch: a file must not declare them as null-typed,
-#: or readers could not union it with files that have values.
-NULLABLE_TYPES: dict[str, pa.DataType] = {
-    "counterparty_account_id": pa.string(), "merchant_id": pa.string(),
-    "card_token": pa.string(), "device_id": pa.string(), "ledger_reason": pa.string(),
-    "score_supervised": pa.float64(), "score_anomaly": pa.float64(),
-    "reason_codes": pa.list_(pa.string()), "shadow_score": pa.float64(),
-    "shadow_model_version": pa.string(),
-}
-
-
-def _typed(table: pa.Table) -> pa.Table:
-    for i, f in enumerate(table.schema):
-        if pa.types.is_null(f.type) and f.name in NULLABLE_TYPES:
-            table = table.set_column(i, f.name, table.column(i).cast(NULLABLE_TYPES[f.name]))
-    return table
+#: The stateful features a lake row carries as ``f_<name>`` columns (the join stage's vector).
+LAKE_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
 
 class LakeSink:
-    def __init__(self, lake_dir: Path, engine: Engine, table: str = "transactions") -> None:
+    """Writes lake rows with the declared schema (:mod:`core.lake_schema`), each once."""
+
+    def __init__(self, lake_dir: Path, engine: Engine, table: str = "transactions",
+                 feature_names: Sequence[str] = LAKE_FEATURES) -> None:
         self.root = Path(lake_dir) / table
+        self.schema = transaction_schema(feature_names)
+        self._names = frozenset(self.schema.names)
         self.root.mkdir(parents=True, exist_ok=True)
         self.engine = engine
         self._claim = claim_statement(engine.dialect.name, lake_index)
@@ -69,6 +56,8 @@ class LakeSink:
             return 0
         now = datetime.now(UTC)
         file_id = uuid.uuid4().hex
+        for r in rows:  # a missing key would be written as NULL, an extra one dropped
+            check_row(r, self._names)
         by_id = {r["transaction_id"]: r for r in rows}
         with self.engine.begin() as conn:
             claimed = set(conn.execute(self._claim, [
@@ -88,6 +77,7 @@ class LakeSink:
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / f"part-{file_id}.parquet"
             tmp = folder / f".part-{file_id}.parquet.tmp"
-            pq.write_table(_typed(pa.Table.from_pylist(day_rows)), tmp, compression="zstd")
+            table = pa.Table.from_pylist(day_rows, schema=self.schema)
+            pq.write_table(table, tmp, compression="zstd")  # rejects NULL in a required column
             os.replace(tmp, final)
         log.debug("lake: wrote %d rows in %d files", len(rows), len(by_day))

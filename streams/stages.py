@@ -1,5 +1,9 @@
 """The feature topology's three stages, free of Faust (the worker wires them to topics).
 
+What a record computes is :func:`features.online.run_stage` (the same function
+:class:`features.online.OnlineFeatures` runs in one process); this module is the message path
+around it: parsing and dead letters, the re-keying fan-out, partitions, and the join.
+
 1. **account** — consumes ``transactions`` (key = account): parses (bad records dead-letter),
    computes the account-partitioned features, and fans out one *stage record* per other entity
    the transaction touches (merchant, device, network node of payer and payee) to topic
@@ -27,14 +31,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.definitions import FEATURES, STAGE_FEATURES, to_micros
-from features.online import apply_label, compute, stage_records, state_space
-from flowlet.contract import LABEL_EVENT_TYPE, LabelEvent, TransactionEvent
+from core.contract import LABEL_EVENT_TYPE, LabelEvent, TransactionEvent
+from features.definitions import to_micros
+from features.online import StateLookup, assemble, run_stage, stage_records, state_key
 from streams.pipeline import DeadLetter, RawRecord, dead_letter
 
 RECORDS_PER_MESSAGE = 100
-NAN = float("nan")
-StateLookup = Callable[[str], dict[str, Any]]  # state key -> that entity's (mutable) state
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -44,10 +46,6 @@ def partition_for(key: str, partitions: int) -> int:
     True
     """
     return zlib.crc32(key.encode()) % partitions
-
-
-def state_key(stage: str, entity: str) -> str:
-    return f"{state_space(stage)}:{entity}"
 
 
 def wire_event(ev: TransactionEvent) -> dict[str, Any]:
@@ -111,7 +109,7 @@ def account_stage(records: Iterable[RawRecord], states: StateLookup, partitions:
         if isinstance(item, LabelEvent):
             out.labels += 1
             if item.merchant_id:
-                key = f"merchant:{item.merchant_id}"
+                key = state_key("label", item.merchant_id)
                 label = item.model_dump(mode="json")
                 label["transaction_occurred_at"] = to_micros(
                     item.transaction_occurred_at.timestamp())
@@ -126,16 +124,14 @@ def account_stage(records: Iterable[RawRecord], states: StateLookup, partitions:
         out.events += 1
         ev = wire_event(item)
         targets = stage_records(ev)
-        values = compute("account", states(state_key("account", item.account_id)), ev,
-                         processed_at)
+        values = run_stage(states, "account", item.account_id, ev, processed_at)
         if values is None:  # applied and delivered before: a redelivery
             out.redelivered += 1
             continue
         join_partition = partition_for(item.account_id, partitions)
         # The account part carries the event itself and how many parts make it complete.
         out.parts[join_partition].append(
-            [item.transaction_id, "account", [values[n] for n in STAGE_FEATURES["account"]],
-             len(targets), record.value.decode()])
+            [item.transaction_id, "account", values, len(targets), record.value.decode()])
         for stage, entity in targets[1:]:
             out.stage_records[partition_for(state_key(stage, entity), partitions)].append(
                 [stage, entity, ev])
@@ -147,15 +143,11 @@ def entity_stage(records: Iterable[list[Any]], states: StateLookup, partitions: 
     """Stage 2: stage records (already routed to this partition) -> parts by join partition."""
     parts: dict[int, list[Any]] = defaultdict(list)
     for stage, entity, payload in records:
-        state = states(state_key(stage if stage != "label" else "merchant", entity))
-        if stage == "label":
-            apply_label(state, payload)
-            continue
-        values = compute(stage, state, payload, processed_at)
-        if values is None:  # a redelivery: its part was sent when it was applied
+        values = run_stage(states, stage, entity, payload, processed_at)
+        if values is None:  # a label, or a redelivery (its part was sent when it was applied)
             continue
         parts[partition_for(payload["account_id"], partitions)].append(
-            [payload["transaction_id"], stage, [values[n] for n in STAGE_FEATURES[stage]]])
+            [payload["transaction_id"], stage, values])
     return parts
 
 
@@ -183,11 +175,7 @@ def join_stage(parts: Iterable[list[Any]], pending: StateLookup,
         if stage == "account":
             entry["expected"], entry["event"] = part[3], part[4]
         if "expected" in entry and len(entry["parts"]) == entry["expected"]:
-            vector = dict.fromkeys((f.name for f in FEATURES), NAN)
-            for st, vals in entry["parts"].items():
-                vector.update(zip(STAGE_FEATURES[st],
-                                  (NAN if v is None else v for v in vals), strict=True))
-            completed.append(Completed(tid, entry["event"].encode(), vector))
+            completed.append(Completed(tid, entry["event"].encode(), assemble(entry["parts"])))
             entry.clear()
             entry.update({"done": now})
     return completed

@@ -1,7 +1,7 @@
 """Test doubles shipped with the code: run any batch through the whole pipeline in one call.
 
 >>> from datetime import UTC, datetime
->>> from models.simulator import Simulator
+>>> from simulator import Simulator
 >>> txs = Simulator(seed=3, n_accounts=10, n_merchants=3).generate(
 ...     50, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
 >>> import tempfile; tmp = tempfile.mkdtemp()
@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flowlet.contract import LabelEvent, TransactionEvent
-from flowlet.settings import Settings
+from core.contract import LabelEvent, TransactionEvent
+from core.settings import Settings
+from features.online import OnlineFeatures
 from ledger import Ledger
-from models.scoring import ScoredBatch, reasons_for
+from models.serving.batch import ScoredBatch, reasons_for
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LakeSink
 from streams.stages import account_stage, entity_stage, join_stage
@@ -68,24 +69,22 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
                           LakeSink(settings.lake_dir, ledger.engine))
 
 
-class InMemoryTopology:
-    """The worker's three feature stages with dict states, in one process (one partition)."""
+class InMemoryTopology(OnlineFeatures):
+    """The worker's three stages (``streams.stages``) over :class:`OnlineFeatures`' dict
+    states, in one process (one partition): the stream's message path without Kafka."""
 
     def __init__(self) -> None:
-        self.states: dict[str, dict[str, Any]] = {}
-        self.pending: dict[str, dict[str, Any]] = {}
-
-    def _state(self, key: str) -> dict[str, Any]:
-        return self.states.setdefault(key, {})
+        super().__init__()
+        self.pending: dict[str, dict[str, Any]] = {}  # the join's entries by transaction id
 
     def _entry(self, tid: str) -> dict[str, Any]:
         return self.pending.setdefault(tid, {})
 
     def run(self, records: Sequence[RawRecord]) -> PreparedBatch:
-        out = account_stage(records, self._state, 1)
+        out = account_stage(records, self.lookup, 1)
         parts = [p for items in out.parts.values() for p in items]
         for items in out.stage_records.values():
-            for more in entity_stage(items, self._state, 1).values():
+            for more in entity_stage(items, self.lookup, 1).values():
                 parts += more
         batch = PreparedBatch.of_completed(join_stage(parts, self._entry, time.time()))
         batch.dead_letters = out.dead_letters

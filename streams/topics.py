@@ -8,7 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from flowlet.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from flowlet.settings import Settings  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 @pytest.fixture(scope="session")
 def model_registry(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """An MLflow store with a champion trained on simulated history (shared by the session)."""
-    from models.training import ensure_champion
+    from models.training.run import ensure_champion
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("registry"))
     ensure_champion(settings, days=28, customers=250, seed=3)
@@ -108,6 +108,7 @@ def wait_http_ok(url: str, timeout: float = 60, child: Child | None = None) -> h
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what``."""
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
@@ -118,6 +119,108 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):  # 
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
 
 
+def worker_lag(settings: Settings) -> dict[str, int]:
+    """Records on the worker's source topics it has not processed yet, per topic.
+
+    A worker's batch counts as processed once its effects and sends are done (the stats page's
+    ``processed`` offsets; a partition it never read counts up to its group's committed
+    offset), and a stage's outputs land downstream before that. Both are read before the end
+    offsets, so an empty answer means nothing is in flight. (kafka-python's admin client:
+    aiokafka's cannot fetch group offsets from Tansu.)
+    """
+    from kafka import KafkaAdminClient, TopicPartition
+
+    processed = httpx.get(f"http://127.0.0.1:{settings.worker_web_port}/stats/",
+                          timeout=5).json()["processed"]
+    topics = (settings.topic_transactions, settings.topic_feature_stages,
+              settings.topic_feature_parts)
+    parts = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker)
+    try:
+        committed = admin.list_group_offsets({settings.app_id: None})[settings.app_id]
+    finally:
+        admin.close()
+    ends = end_offsets(settings.broker, parts)
+    lag: dict[str, int] = {}
+    for tp in parts:
+        done = max(committed[tp].offset if tp in committed else 0,
+                   processed.get(f"{tp.topic}:{tp.partition}", 0))
+        if ends[tp] > done:
+            lag[tp.topic] = lag.get(tp.topic, 0) + ends[tp] - done
+    return lag
+
+
+def end_offsets(bootstrap: str, parts: list) -> dict:  # type: ignore[type-arg]
+    """Each partition's true end offset (its last record's offset + 1).
+
+    The embedded broker answers ListOffsets(latest) with the first offset of the partition's
+    last record batch + 1, short of the end when that batch holds several records; a fetch from
+    there returns the whole batch, whose last offset is the real one."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        reported = consumer.end_offsets(parts)
+        ends = {}
+        for tp in parts:
+            ends[tp] = reported[tp]
+            if reported[tp] == 0:
+                continue
+            consumer.assign([tp])
+            consumer.seek(tp, reported[tp] - 1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                records = consumer.poll(timeout_ms=200).get(tp, [])
+                if records:
+                    ends[tp] = max(reported[tp], records[-1].offset + 1)
+                    break
+        return ends
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(settings: Settings, timeout: float = 120) -> None:
+    """Wait until the worker has processed every record of its source topics: after this,
+    nothing more arrives in the ledger, the lake or the output topics."""
+    last: dict[str, int] = {}
+
+    def caught_up() -> bool:
+        last.clear()
+        last.update(worker_lag(settings))
+        return not last
+
+    try:
+        wait_until(caught_up, timeout, "the worker to process every record of its source "
+                   "topics", interval=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; not processed: {last}") from None
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list:
+    """Every record of ``topic`` up to its end offsets as of now (manual assignment, no group)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        assert partitions, f"no topic {topic!r} on {bootstrap}"
+        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = end_offsets(bootstrap, parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        out: list = []
+
+        def read_to_end() -> bool:
+            for records in consumer.poll(timeout_ms=200).values():
+                out.extend(records)
+            return all(consumer.position(tp) >= ends[tp] for tp in parts)
+
+        wait_until(read_to_end, timeout, f"{topic} read to its end offsets {ends}", interval=0)
+        return out
+    finally:
+        consumer.close()
+
+
 @pytest.fixture(name="wait_http_ok")
 def _wait_http_ok_fixture():  # type: ignore[no-untyped-def]
     return wait_http_ok
@@ -126,3 +229,13 @@ def _wait_http_ok_fixture():  # type: ignore[no-untyped-def]
 @pytest.fixture(name="wait_until")
 def _wait_until_fixture():  # type: ignore[no-untyped-def]
     return wait_until
+
+
+@pytest.fixture(name="wait_caught_up")
+def _wait_caught_up_fixture():  # type: ignore[no-untyped-def]
+    return wait_caught_up
+
+
+@pytest.fixture(name="read_topic")
+def _read_topic_fixture():  # type: ignore[no-untyped-def]
+    return read_topic

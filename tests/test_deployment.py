@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from flowlet.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,10 +33,17 @@ def test_readme_starts_with_the_two_commands_that_ci_runs():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_the_image_builds_the_compiled_ledger():
-    """``pip install .`` in the image needs setup.py (the ledger's Cython modules) and a
-    compiler; local builds of them stay out of the context."""
+def test_the_image_builds_the_scoring_kernel_and_copies_every_package():
+    """``pip install .`` in the image needs setup.py (the scorer's C kernel) and a compiler;
+    local builds stay out of the context; every package the install finds is copied."""
+    import tomllib
+
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "setup.py" in dockerfile and "gcc" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert "**/*.so" in ignored and "ledger/*.c" in ignored
+    assert "**/*.so" in ignored
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in
+                pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert set(packages) <= copied, set(packages) - copied

@@ -3,9 +3,9 @@
 import altair as alt
 import streamlit as st
 
+from core.contract import format_minor
+from core.settings import Settings
 from dashboards import queries
-from flowlet.contract import format_minor
-from flowlet.settings import Settings
 
 settings: Settings = st.session_state["settings"]
 st.title("Flowlet — overview")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from core.frames import EVENT_SCHEMA
 from features.definitions import (
     EVENT_FEATURES,
     FEATURE_NAMES,
     LABEL_DELAY,
     LABEL_WINDOW,
     US,
+    with_event_features,
 )
-from features.frames import EVENT_SCHEMA, with_event_features
 from features.offline.arrays import (
     D7,
     D24,
@@ -47,7 +48,7 @@ def dedupe(events: pl.DataFrame) -> pl.DataFrame:
 def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every feature of every event, point-in-time correct, as online would compute it.
 
-    ``events``: canonical event columns (``features.frames.EVENT_SCHEMA``), in arrival order.
+    ``events``: canonical event columns (``core.frames.EVENT_SCHEMA``), in arrival order.
     ``labels``: optional fraud labels (``labelled_transaction_id``, ``merchant_id``,
     ``transaction_occurred_at``, ``occurred_at``, ``is_fraud``). Returns the events (every
     input column, later duplicates of a ``transaction_id`` dropped, row order kept) plus one

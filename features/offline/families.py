@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from core.contract import MINOR_UNITS, structuring_band
+from core.geo import timezone_of_country
 from features.definitions import (
     FIRST_SEEN_LOOKBACK,
     INFLOW_TYPES,
@@ -13,7 +15,6 @@ from features.definitions import (
     NIGHT_HOURS,
     OUTFLOW_TYPES,
     US,
-    structuring_band,
 )
 from features.offline.arrays import (
     D7,
@@ -29,8 +30,6 @@ from features.offline.arrays import (
     prefix_sums,
     range_max,
 )
-from flowlet.contract.currencies import MINOR_UNITS
-from flowlet.geo import timezone_of_country
 
 
 def velocity(out: Out, prefix: str, items: np.ndarray | None, times: Times,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from core.frames import EVENT_SCHEMA
 from features.definitions import (
     DAY,
     US,
 )
-from features.frames import EVENT_SCHEMA
 from features.offline.builder import build_features
 
 

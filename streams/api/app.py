@@ -25,8 +25,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from flowlet.contract import TransactionEvent, transaction_json_schema
-from flowlet.settings import Settings
+from core.contract import TransactionEvent, transaction_json_schema
+from core.settings import Settings
 from streams.api.receipts import ReceiptStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,76 @@ async def _publish(producer: AIOKafkaProducer, topic: str,
     await asyncio.gather(*futures)  # answer only after the broker acknowledged
 
 
+def _invalid(detail: Any, status: int = 422) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status)
+
+
+def _parse(body: bytes, max_batch: int) -> tuple[list[TransactionEvent], bool] | JSONResponse:
+    """The request's events and whether it was a single object, or the 4xx answer."""
+    if len(body) > MAX_BODY_BYTES:
+        return _invalid(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        return _invalid([{"loc": ["body"], "msg": f"invalid JSON: {exc}",
+                          "type": "json_invalid"}])
+    single = isinstance(payload, dict)
+    items = [payload] if single else payload
+    if not isinstance(items, list) or not items:
+        return _invalid([{"loc": ["body"], "type": "type_error",
+                          "msg": "expected an event object or a non-empty array of events"}])
+    if len(items) > max_batch:
+        return _invalid(f"at most {max_batch} events per request", 413)
+    events: list[TransactionEvent] = []
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        try:
+            events.append(TransactionEvent.model_validate(item))
+        except ValidationError as exc:
+            errors += _errors(exc, ["body"] if single else ["body", i])
+        except Exception as exc:  # e.g. a number too large to be a date: still a 4xx
+            errors.append({"loc": ["body"] if single else ["body", i],
+                           "msg": f"{type(exc).__name__}: {exc}", "type": "value_error"})
+    return _invalid(errors) if errors else (events, single)
+
+
+def _triage(events: list[TransactionEvent], wire: list[bytes], hashes: dict[str, str],
+            previous: dict[str, tuple[str, str]]
+            ) -> tuple[dict[str, tuple[TransactionEvent, bytes]], list[dict[str, str]]]:
+    """What to publish, and each item's answer, given the receipts claimed before."""
+    to_send: dict[str, tuple[TransactionEvent, bytes]] = {}
+    results = []
+    for ev, raw in zip(events, wire, strict=True):
+        tid = ev.transaction_id
+        known_hash, known_state = previous.get(tid, (hashes[tid], "pending"))
+        if hashlib.sha256(raw).hexdigest() != known_hash:
+            results.append({"transaction_id": tid, "status": "conflict",
+                            "detail": "transaction_id was accepted with another payload"})
+        elif tid in to_send or known_state == "published":
+            results.append({"transaction_id": tid, "status": "duplicate"})
+        else:  # new, or pending after a failed/ambiguous publish: (re)publish it
+            to_send[tid] = (ev, raw)
+            results.append({"transaction_id": tid, "status": "accepted"})
+    return to_send, results
+
+
+def _custom_openapi(api: FastAPI, components: dict[str, Any]) -> Any:
+    """The generated spec with the event schema (and its definitions) as components."""
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            spec = get_openapi(title=api.title, version=api.version,
+                               description=api.description, routes=api.routes)
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(
+                json.loads(json.dumps(components).replace("#/$defs/", "#/components/schemas/"))
+            )
+            api.openapi_schema = spec
+        return api.openapi_schema
+
+    return openapi
+
+
 def create_api(settings: Settings) -> FastAPI:
     state: dict[str, Any] = {}
 
@@ -84,21 +154,7 @@ def create_api(settings: Settings) -> FastAPI:
     api = FastAPI(title="Flowlet ingestion API", version="1", lifespan=lifespan,
                   description=__doc__)
     extra = _request_body_schema(settings.api_max_batch)
-    components = extra.pop("x-components")
-
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            spec = get_openapi(title=api.title, version=api.version,
-                               description=api.description, routes=api.routes)
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(
-                json.loads(json.dumps(components).replace("#/$defs/", "#/components/schemas/"))
-            )
-            api.openapi_schema = spec
-        return api.openapi_schema
-
-    api.openapi = openapi  # type: ignore[method-assign]
+    api.openapi = _custom_openapi(api, extra.pop("x-components"))  # type: ignore[method-assign]
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -111,54 +167,16 @@ def create_api(settings: Settings) -> FastAPI:
         503: {"description": "Broker did not acknowledge; retry the same request"},
     })
     async def post_transactions(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"invalid JSON: {exc}",
-                                             "type": "json_invalid"}]}, 422)
-        single = isinstance(payload, dict)
-        items = [payload] if single else payload
-        if not isinstance(items, list) or not items:
-            return JSONResponse({"detail": [{"loc": ["body"], "type": "type_error",
-                                             "msg": "expected an event object or a non-empty "
-                                                    "array of events"}]}, 422)
-        if len(items) > settings.api_max_batch:
-            return JSONResponse({"detail": f"at most {settings.api_max_batch} events per "
-                                           "request"}, 413)
-        events: list[TransactionEvent] = []
-        errors: list[dict[str, Any]] = []
-        for i, item in enumerate(items):
-            try:
-                events.append(TransactionEvent.model_validate(item))
-            except ValidationError as exc:
-                errors += _errors(exc, ["body"] if single else ["body", i])
-            except Exception as exc:  # e.g. a number too large to be a date: still a 4xx
-                errors.append({"loc": ["body"] if single else ["body", i],
-                               "msg": f"{type(exc).__name__}: {exc}", "type": "value_error"})
-        if errors:
-            return JSONResponse({"detail": errors}, 422)
-
+        parsed = _parse(await request.body(), settings.api_max_batch)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        events, single = parsed
         wire = [ev.model_dump_json(exclude_none=True).encode() for ev in events]
         hashes: dict[str, str] = {}
         for ev, raw in zip(events, wire, strict=True):
             hashes.setdefault(ev.transaction_id, hashlib.sha256(raw).hexdigest())
         claimed, previous = await run_in_threadpool(state["receipts"].claim, hashes)
-        to_send: dict[str, tuple[TransactionEvent, bytes]] = {}
-        results = []
-        for ev, raw in zip(events, wire, strict=True):
-            tid = ev.transaction_id
-            known_hash, known_state = previous.get(tid, (hashes[tid], "pending"))
-            if hashlib.sha256(raw).hexdigest() != known_hash:
-                results.append({"transaction_id": tid, "status": "conflict",
-                                "detail": "transaction_id was accepted with another payload"})
-            elif tid in to_send or known_state == "published":
-                results.append({"transaction_id": tid, "status": "duplicate"})
-            else:  # new, or pending after a failed/ambiguous publish: (re)publish it
-                to_send[tid] = (ev, raw)
-                results.append({"transaction_id": tid, "status": "accepted"})
+        to_send, results = _triage(events, wire, hashes, previous)
         try:
             await asyncio.wait_for(_publish(state["producer"], settings.topic_transactions,
                                             to_send.values()),
@@ -166,8 +184,8 @@ def create_api(settings: Settings) -> FastAPI:
         except Exception as exc:
             log.exception("publish failed")
             # Receipts stay pending: a retry with the same payload publishes again.
-            return JSONResponse({"detail": f"broker unavailable: {type(exc).__name__}; "
-                                           "retry the same request"}, 503)
+            return _invalid(f"broker unavailable: {type(exc).__name__}; retry the same "
+                            "request", 503)
         await run_in_threadpool(state["receipts"].mark_published, set(to_send))
         if single:
             code = 409 if results[0]["status"] == "conflict" else 200

@@ -12,20 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, MetaData, String, Table, select, update
+from sqlalchemy import Column, MetaData, String, select, update
 
-from ledger.schema import UTCDateTime
-from ledger.store import claim_statement, make_engine
+from core.db import claim_statement, claim_table, make_engine
 
 _meta = MetaData()
-receipts = Table(
-    "ingest_receipts",
-    _meta,
-    Column("transaction_id", String(64), primary_key=True),
-    Column("payload_sha256", String(64), nullable=False),
-    Column("accepted_at", UTCDateTime, nullable=False),
-    Column("state", String(16), nullable=False),  # pending | published
-)
+receipts = claim_table("ingest_receipts", _meta, "accepted_at",
+                       Column("payload_sha256", String(64), nullable=False),
+                       Column("state", String(16), nullable=False))  # pending | published
 
 
 class ReceiptStore:

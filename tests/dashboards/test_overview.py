@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import queries
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.testing import run_pipeline
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
@@ -58,13 +58,28 @@ def test_queries_keep_money_integer(filled_lake):
 
 
 def test_the_empty_lake_view_has_the_columns_of_a_written_lake(filled_lake, tmp_path):
-    from flowlet.lake import CORE_COLUMNS, connect
+    from core.lake import connect
+    from core.lake_schema import TRANSACTION_COLUMNS
 
     data_dir, _ = filled_lake
     written = {r[0] for r in connect(data_dir / "lake").sql("describe transactions").fetchall()}
     empty = [r[0] for r in connect(tmp_path / "none").sql("describe transactions").fetchall()]
-    assert empty == list(CORE_COLUMNS)
-    assert set(CORE_COLUMNS) <= written
+    assert empty == [c.name for c in TRANSACTION_COLUMNS]
+    assert set(empty) <= written
+
+
+def test_every_query_names_only_declared_columns(tmp_path):
+    """The empty lake's view has exactly the declared columns: a query naming another one
+    fails to bind."""
+    import inspect
+
+    con = queries.open_lake(tmp_path / "none")
+    ran = []
+    for name, query in inspect.getmembers(queries, inspect.isfunction):
+        if query.__module__ == queries.__name__ and "con" in inspect.signature(query).parameters:
+            query(con)
+            ran.append(name)
+    assert {"kpis", "latest_high_risk"} <= set(ran), ran
 
 
 def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
@@ -73,7 +88,7 @@ def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWLET_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(str(Path(APP).parent / "app_pages" / "features.py"),
                            default_timeout=60)
-    from flowlet.settings import Settings
+    from core.settings import Settings
 
     at.session_state["settings"] = Settings(data_dir=tmp_path)
     at.run()

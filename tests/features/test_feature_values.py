@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from core.contract import LabelEvent
+from core.frames import EVENT_SCHEMA
 from features import FEATURE_NAMES, FEATURES, build_features, events_frame, registry
-from features.frames import EVENT_SCHEMA
 from features.online import OnlineFeatures
-from flowlet.contract import LabelEvent
 
 NAN = float("nan")
 N = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # a Tuesday; 13:00 in Berlin

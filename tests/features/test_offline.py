@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.frames import EVENT_SCHEMA, events_frame
 from features.definitions import DAY, EVENT_TYPES, FEATURE_NAMES, FEATURES, HOUR, US
-from features.frames import EVENT_SCHEMA, events_frame
 from features.offline import build_features, feature_matrix, replay_order
 from features.online import OnlineFeatures
 

@@ -2,11 +2,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text, update
 
+from core.settings import Settings
 from flowlet.cli import main
-from flowlet.settings import Settings
 from ledger import Ledger
 from ledger.schema import entries
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.testing import run_pipeline
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -10,12 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
-from flowlet.lake import connect
+from core.lake import connect
 from ledger import Ledger, verify
-from models.simulator import Simulator
+from simulator import Simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,7 +47,8 @@ def malformed_payloads(valid: dict) -> list[tuple[object, str]]:
     return out
 
 
-def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tmp_path):
+def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, wait_caught_up,
+                             read_topic):
     s = stack_settings
     api = spawn("api", ["api"], s)
     worker = spawn("worker", ["worker"], s)
@@ -67,99 +66,23 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
     assert len(valid_ids) == 1870
 
     started = time.monotonic()
-    statuses: dict[str, int] = {}
-    with httpx.Client(base_url=base, timeout=60) as client:
-        # Each malformed payload alone: 422 naming the field, nothing published.
-        for payload, field in bad:
-            resp = client.post("/v1/transactions", json=payload)
-            assert resp.status_code == 422, (payload, resp.text)
-            locs = [e["loc"] for e in resp.json()["detail"]]
-            assert any(field in loc for loc in locs) or field == "unexpected_field" and any(
-                "unexpected_field" in loc for loc in locs), (field, locs)
-        # A batch with one bad item is rejected whole and names the item and field.
-        resp = client.post("/v1/transactions", json=[valid[1], bad[0][0]])
-        assert resp.status_code == 422
-        assert resp.json()["detail"][0]["loc"][:3] == ["body", 1, "amount_minor"]
-        # Valid ones and duplicates, in batches of 100.
-        payloads = valid + duplicates
-        for start in range(0, len(payloads), 100):
-            resp = client.post("/v1/transactions", json=payloads[start:start + 100])
-            assert resp.status_code == 200, resp.text
-            for r in resp.json()["results"]:
-                statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-        api_seconds = time.monotonic() - started
-        # A resend with the same id but another amount is a conflict, not a silent overwrite.
-        changed = {**valid[2], "amount_minor": valid[2]["amount_minor"] + 1}
-        assert client.post("/v1/transactions", json=changed).status_code == 409
+    statuses = _post_through_the_api(base, valid, duplicates, bad)
+    api_seconds = time.monotonic() - started
     assert statuses == {"accepted": 1870, "duplicate": 100}
-
-    # Straight to Kafka, bypassing the API: 30 malformed records and 50 redeliveries.
-    producer = KafkaProducer(bootstrap_servers=s.broker, acks="all", enable_idempotence=False)
-    raw_bad = [json.dumps(p).encode() for p, _ in bad[:28]] + [b"not json", b"\xff\xfe"]
-    for value in raw_bad:
-        producer.send(s.topic_transactions, value, key=b"acc-x")
-    for p in rng.sample(valid, 50):
-        producer.send(s.topic_transactions, json.dumps(p).encode(),
-                      key=p["account_id"].encode())
-    # A rate published upstream reaches the ledger's rates table through the stream.
-    producer.send(s.topic_fx_rates, json.dumps({
-        "base": "EUR", "quote": "CHF", "rate": "0.9412", "as_of": now.isoformat(),
-        "source": "e2e"}).encode(), key=b"EUR/CHF")
-    producer.flush()
-    producer.close()
+    raw_bad = _publish_past_the_api(s, bad, rng.sample(valid, 50), now)
 
     ledger = Ledger.from_url(s.database_url)
     wait_until(lambda: ledger.journal_count() >= 1870, 180, "1870 ledger journals")
     wait_until(lambda: connect(s.lake_dir).sql("select count(*) from transactions")
                .fetchall()[0][0] >= 1870, 60, "1870 lake rows")
     pipeline_seconds = time.monotonic() - started
-    time.sleep(2 * s.batch_within_seconds + 1)  # let any stray redelivery land before counting
+    wait_caught_up(s)  # every record processed: nothing more will land
 
-    # Ledger: one journal per valid transaction (posted, or rejected with its reason),
-    # balanced, hash chain intact; verified against the API's receipts.
-    statuses = ledger.statuses()
-    assert set(statuses) == valid_ids
-    assert ledger.journal_count() == 1870
-    assert all(reason for status, reason in statuses.values() if status == "rejected")
-    assert set(ledger.trial_balance().values()) == {0}
-    report = verify(ledger, accepted_ids=valid_ids)
-    assert report.ok, report.render()
-
-    # Lake: each once, scored, stamped with the model version; DuckDB agrees with the ledger.
-    con = connect(s.lake_dir)
-    n, distinct, unscored, versions = con.sql(
-        "select count(*), count(distinct transaction_id), count(*) filter (where score is null"
-        " or score < 0 or score > 1), list(distinct model_version) from transactions"
-    ).fetchall()[0]
-    assert (n, distinct, unscored) == (1870, 1870, 0)
-    assert versions == [f"{s.model_name}/1"]
-    # Alerts at the champion's own validation-chosen threshold, not the settings' fallback.
-    from models.mlflow_env import mlflow
-    from models.registry import configure_mlflow
-
-    configure_mlflow(s)
-    threshold = mlflow.pyfunc.load_model(f"models:/{s.model_name}/1").unwrap_python_model() \
-        .alert_threshold
-    assert threshold != s.alert_threshold
-    mismatched, alerts = con.execute(
-        "select count(*) filter (where is_alert <> (score >= ?)), count(*) filter (where "
-        "is_alert) from transactions", [threshold]).fetchall()[0]
-    assert mismatched == 0 and alerts > 0, (threshold, alerts)
-    lake_status = dict(con.sql("select transaction_id, ledger_status from transactions")
-                       .fetchall())
-    assert lake_status == {tid: status for tid, (status, _) in statuses.items()}
-    lake_by_ccy = dict(con.sql("select currency, count(*) from transactions group by 1")
-                       .fetchall())
-    from sqlalchemy import func, select
-
-    from ledger.schema import journals
-    with ledger.engine.connect() as c:
-        ledger_by_ccy = dict(c.execute(select(journals.c.currency, func.count())
-                                       .group_by(journals.c.currency)).all())
-    assert lake_by_ccy == ledger_by_ccy
+    journals = _check_ledger(ledger, valid_ids)
+    _check_lake(s, ledger, journals)
 
     # Dead letters: exactly the 30 malformed records, each with its reason.
-    dead = asyncio.run(_consume_all(s.broker, s.topic_dlq, expect=30))
+    dead = read_topic(s.broker, s.topic_dlq)
     assert len(dead) == 30
     assert sorted(m.value for m in dead) == sorted(raw_bad)
     for m in dead:
@@ -173,32 +96,105 @@ def test_pipeline_end_to_end(stack_settings, spawn, wait_http_ok, wait_until, tm
     assert stats["fx_rates"] == 1
     assert worker.stop() == 0, worker.tail()
     assert api.stop() == 0, api.tail()
-    with pytest.MonkeyPatch.context():
-        print(  # figures for the closing note
-            f"\nE2E: {len(valid) + len(duplicates) + 31} API payloads in {api_seconds:.1f}s; "
-            f"all 1870 in ledger and lake {pipeline_seconds:.1f}s after the first request "
-            f"({sum(st == 'rejected' for st, _ in statuses.values())} rejected by the "
-            "ledger's balance rules); "
-            f"worker stats {stats}")
+    print(  # figures for the closing note
+        f"\nE2E: {len(valid) + len(duplicates) + 31} API payloads in {api_seconds:.1f}s; "
+        f"all 1870 in ledger and lake {pipeline_seconds:.1f}s after the first request "
+        f"({sum(st == 'rejected' for st, _ in journals.values())} rejected by the "
+        f"ledger's balance rules); worker stats {stats}")
 
 
-async def _consume_all(bootstrap: str, topic: str, expect: int, timeout: float = 30):
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="e2e-dlq-check",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    out = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                out += records
-            if len(out) >= expect:
-                await asyncio.sleep(1)  # and nothing more arrives
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    out += records
-                break
-    finally:
-        await consumer.stop()
-    return out
+def _post_through_the_api(base: str, valid: list[dict], duplicates: list[dict],
+                          bad: list[tuple[object, str]]) -> dict[str, int]:
+    """Malformed payloads (each a 422 naming its field), then the valid ones and duplicates
+    in batches of 100, then a conflicting resend; the answers to the batches by status."""
+    statuses: dict[str, int] = {}
+    with httpx.Client(base_url=base, timeout=60) as client:
+        # Each malformed payload alone: 422 naming the field, nothing published.
+        for payload, field in bad:
+            resp = client.post("/v1/transactions", json=payload)
+            assert resp.status_code == 422, (payload, resp.text)
+            locs = [e["loc"] for e in resp.json()["detail"]]
+            assert any(field in loc for loc in locs) or field == "unexpected_field" and any(
+                "unexpected_field" in loc for loc in locs), (field, locs)
+        # A batch with one bad item is rejected whole and names the item and field.
+        resp = client.post("/v1/transactions", json=[valid[1], bad[0][0]])
+        assert resp.status_code == 422
+        assert resp.json()["detail"][0]["loc"][:3] == ["body", 1, "amount_minor"]
+        payloads = valid + duplicates
+        for start in range(0, len(payloads), 100):
+            resp = client.post("/v1/transactions", json=payloads[start:start + 100])
+            assert resp.status_code == 200, resp.text
+            for r in resp.json()["results"]:
+                statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        # A resend with the same id but another amount is a conflict, not a silent overwrite.
+        changed = {**valid[2], "amount_minor": valid[2]["amount_minor"] + 1}
+        assert client.post("/v1/transactions", json=changed).status_code == 409
+    return statuses
+
+
+def _publish_past_the_api(s, bad: list[tuple[object, str]], redelivered: list[dict],
+                          now: datetime) -> list[bytes]:
+    """Straight to Kafka: 30 malformed records (returned), redeliveries and an FX rate."""
+    producer = KafkaProducer(bootstrap_servers=s.broker, acks="all", enable_idempotence=False)
+    raw_bad = [json.dumps(p).encode() for p, _ in bad[:28]] + [b"not json", b"\xff\xfe"]
+    for value in raw_bad:
+        producer.send(s.topic_transactions, value, key=b"acc-x")
+    for p in redelivered:
+        producer.send(s.topic_transactions, json.dumps(p).encode(),
+                      key=p["account_id"].encode())
+    # A rate published upstream reaches the ledger's rates table through the stream.
+    producer.send(s.topic_fx_rates, json.dumps({
+        "base": "EUR", "quote": "CHF", "rate": "0.9412", "as_of": now.isoformat(),
+        "source": "e2e"}).encode(), key=b"EUR/CHF")
+    producer.flush()
+    producer.close()
+    return raw_bad
+
+
+def _check_ledger(ledger: Ledger, valid_ids: set[str]) -> dict[str, tuple[str, str | None]]:
+    """One journal per valid transaction (posted, or rejected with its reason), balanced,
+    hash chain intact, verified against the API's receipts; (status, reason) by id."""
+    statuses = ledger.statuses()
+    assert set(statuses) == valid_ids
+    assert ledger.journal_count() == len(valid_ids)
+    assert all(reason for status, reason in statuses.values() if status == "rejected")
+    assert set(ledger.trial_balance().values()) == {0}
+    report = verify(ledger, accepted_ids=valid_ids)
+    assert report.ok, report.render()
+    return statuses
+
+
+def _check_lake(s, ledger: Ledger, journals: dict[str, tuple[str, str | None]]) -> None:
+    """Each transaction once, scored, stamped with the model version, alerted at the
+    champion's own threshold; DuckDB agrees with the ledger."""
+    from sqlalchemy import func, select
+
+    from ledger.schema import journals as journal_table
+    from models.mlflow_env import mlflow
+    from models.registry import configure_mlflow
+
+    con = connect(s.lake_dir)
+    n, distinct, unscored, versions = con.sql(
+        "select count(*), count(distinct transaction_id), count(*) filter (where score is null"
+        " or score < 0 or score > 1), list(distinct model_version) from transactions"
+    ).fetchall()[0]
+    assert (n, distinct, unscored) == (len(journals), len(journals), 0)
+    assert versions == [f"{s.model_name}/1"]
+    # Alerts at the champion's own validation-chosen threshold, not the settings' fallback.
+    configure_mlflow(s)
+    threshold = mlflow.pyfunc.load_model(f"models:/{s.model_name}/1").unwrap_python_model() \
+        .alert_threshold
+    assert threshold != s.alert_threshold
+    mismatched, alerts = con.execute(
+        "select count(*) filter (where is_alert <> (score >= ?)), count(*) filter (where "
+        "is_alert) from transactions", [threshold]).fetchall()[0]
+    assert mismatched == 0 and alerts > 0, (threshold, alerts)
+    lake_status = dict(con.sql("select transaction_id, ledger_status from transactions")
+                       .fetchall())
+    assert lake_status == {tid: status for tid, (status, _) in journals.items()}
+    lake_by_ccy = dict(con.sql("select currency, count(*) from transactions group by 1")
+                       .fetchall())
+    with ledger.engine.connect() as c:
+        ledger_by_ccy = dict(c.execute(select(journal_table.c.currency, func.count())
+                                       .group_by(journal_table.c.currency)).all())
+    assert lake_by_ccy == ledger_by_ccy

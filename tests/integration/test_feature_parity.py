@@ -22,9 +22,9 @@ import polars as pl
 import pytest
 from kafka import KafkaProducer
 
+from core.lake import connect
 from features import FEATURE_NAMES, FEATURES, build_features, events_frame
-from flowlet.lake import connect
-from models.simulator import Simulator, label_events
+from simulator import Simulator, label_events
 from streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -107,7 +107,9 @@ def test_features_survive_a_killed_worker(stack_settings, spawn, wait_until):
     ensure_topics(s)
     events, labels, replay = _history()
     _publish(s, replay)
-    first = spawn("worker-1", ["worker"], s)
+    # Small batches for the first worker: the join completes whatever parts it holds in one
+    # effects batch, and behind a slow one that can be all 20,000 at once (no "mid-replay").
+    first = spawn("worker-1", ["worker"], s.with_(batch_size=20))
     wait_until(lambda: _lake_count(s) >= 4000, 300, "the first worker to fill the lake")
     first.proc.send_signal(signal.SIGKILL)  # mid-replay: no shutdown, no offset commit
     first.proc.wait(10)

@@ -3,7 +3,6 @@ event lands once, later events carry the new version, no batch mixes versions.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -11,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
-from flowlet.lake import connect
+from core.lake import connect
 from ledger import Ledger
 from models.mlflow_env import MlflowClient
-from models.simulator import Simulator
-from models.training import train_simulated
+from models.training.run import train_simulated
+from simulator import Simulator
 from streams.topics import ensure_topics
 
 TRAIN_END = datetime(2026, 3, 1, tzinfo=UTC)  # seeds checked to have labelled fraud
@@ -32,36 +30,54 @@ def lake_count(s) -> int:
     return int(connect(s.lake_dir).sql("select count(*) from transactions").fetchall()[0][0])
 
 
+class Feed:
+    """Publishes simulated events to ``transactions``, in slices or as a paced stream."""
+
+    def __init__(self, s, n_events: int) -> None:
+        now = datetime.now(UTC)
+        self.events = [t.event for t in Simulator(seed=43, n_accounts=200, n_merchants=30)
+                       .generate(n_events, now - timedelta(hours=6), now)]
+        self.topic = s.topic_transactions
+        self.producer = KafkaProducer(bootstrap_servers=s.broker, acks="all", linger_ms=5,
+                                      enable_idempotence=False)
+        self.published: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._stream)
+
+    def publish(self, n: int) -> None:
+        for e in self.events[len(self.published):len(self.published) + n]:
+            self.producer.send(self.topic, e.model_dump_json(exclude_none=True).encode(),
+                               key=e.account_id.encode())
+            self.published.append(e.transaction_id)
+        self.producer.flush()
+
+    def _stream(self) -> None:
+        while not self._stop.is_set() and len(self.published) < len(self.events):
+            self.publish(25)
+            time.sleep(0.1)  # the pace of the stream (~250 events/s), not a wait
+
+    @property
+    def streaming(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.producer.close()
+
+
 def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
-        stack_settings, spawn, wait_until):
+        stack_settings, spawn, wait_until, wait_caught_up, read_topic):
     s = stack_settings.with_(model_name=MODEL, model_reload_seconds=1.0, shadow_enabled=True,
                              batch_size=100, batch_within_seconds=0.2)
-    # a fixed end: the simulator's daily rhythm makes labelled fraud in the fit window depend
-    # on the hour a history ends (at ~25 % of hours none for these small histories)
-    end = TRAIN_END
-    v1, v2, v3 = (train_simulated(s, days=21, customers=200, seed=seed, end=end,
-                                  promote=promote).version
-                  for seed, promote in ((41, "always"), (42, "never"), (44, "never")))
+    client, (v1, v2, v3) = _three_versions(s)
     old, new, challenger = f"{MODEL}/{v1}", f"{MODEL}/{v2}", f"{MODEL}/{v3}"
-    client = MlflowClient(s.mlflow_tracking_uri, s.mlflow_tracking_uri)
-    # A challenger in shadow throughout; the champion moves to a version not loaded yet.
-    client.set_registered_model_alias(MODEL, "challenger", v3)
     ensure_topics(s)
-
-    now = datetime.now(UTC)
-    events = [t.event for t in Simulator(seed=43, n_accounts=200, n_merchants=30).generate(
-        6000, now - timedelta(hours=6), now)]
-    producer = KafkaProducer(bootstrap_servers=s.broker, acks="all", linger_ms=5,
-                             enable_idempotence=False)
-    published: list[str] = []
-
-    def publish(batch) -> None:
-        for e in batch:
-            producer.send(s.topic_transactions, e.model_dump_json(exclude_none=True).encode(),
-                          key=e.account_id.encode())
-            published.append(e.transaction_id)
-        producer.flush()
-
+    feed = Feed(s, 6000)
+    published = feed.published
     worker = spawn("worker", ["worker"], s)
     stats_url = f"http://127.0.0.1:{s.worker_web_port}/stats/"
 
@@ -73,47 +89,83 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
             return None
 
     # Phase 1: the champion scores a first slice.
-    publish(events[:1000])
+    feed.publish(1000)
     wait_until(lambda: lake_count(s) >= 1000, 180, "the first 1000 in the lake")
     assert worker_model() == old
 
-    # Phase 2: a steady stream (~250 events/s) with the alias moved in the middle of it.
-    stop = threading.Event()
-    cursor = {"i": 1000}
-
-    def stream() -> None:
-        while not stop.is_set() and cursor["i"] < len(events):
-            publish(events[cursor["i"]:cursor["i"] + 25])
-            cursor["i"] += 25
-            time.sleep(0.1)
-
-    streamer = threading.Thread(target=stream)
-    streamer.start()
+    # Phase 2: a steady stream with the alias moved in the middle of it.
+    feed.start()
     try:
-        time.sleep(2)
-        in_flight_at_move = cursor["i"]
+        wait_until(lambda: len(published) >= 1500 and lake_count(s) > 1000, 60,
+                   "the stream under way: 500 more events published, some of them scored",
+                   interval=0.1)
+        in_flight_at_move = len(published)
         client.set_registered_model_alias(MODEL, "champion", v2)
         moved_at = datetime.now(UTC)
         wait_until(lambda: worker_model() == new, 30, f"the worker to score with {new}",
                    interval=0.1)
         seen_at = datetime.now(UTC)
-        swapped_before = cursor["i"]  # everything published from here on must be scored by v2
-        while cursor["i"] < swapped_before + 1000 and streamer.is_alive():
-            time.sleep(0.2)
+        swapped_before = len(published)  # everything published from here on is v2's
+        wait_until(lambda: len(published) >= swapped_before + 1000 or not feed.streaming, 120,
+                   "1000 more events published after the swap", interval=0.2)
     finally:
-        stop.set()
-        streamer.join(30)
-    producer.close()
-    assert cursor["i"] >= swapped_before + 1000, "ran out of events before the checks"
+        feed.stop()
+    assert len(published) >= swapped_before + 1000, "ran out of events before the checks"
     assert in_flight_at_move > 1000
 
     n = len(published)
     ledger = Ledger.from_url(s.database_url)
     wait_until(lambda: ledger.journal_count() >= n, 180, f"all {n} journals")
     wait_until(lambda: lake_count(s) >= n, 60, f"all {n} lake rows")
-    time.sleep(2 * s.batch_within_seconds + 1)  # and nothing more arrives
+    wait_caught_up(s)  # and nothing more arrives
 
     con = connect(s.lake_dir)
+    assert ledger.journal_count() == n
+    by_version = _check_lake(con, published, swapped_before, old, new, challenger)
+
+    # Alerts on the topic carry the version that scored them and their reasons.
+    lake_alerts = dict(con.sql("select transaction_id, model_version from transactions "
+                               "where is_alert").fetchall())
+    alerts = [json.loads(r.value) for r in read_topic(s.broker, s.topic_alerts)]
+    assert {a["transaction_id"]: a["model_version"] for a in alerts} == lake_alerts
+    assert len(alerts) == len(lake_alerts)  # no crash, no redelivery: each alert once
+    assert all(a["reason_codes"] for a in alerts)
+
+    stats = httpx.get(stats_url, timeout=5).json()
+    assert stats["scorer"]["reloads"] == 1 and stats["scorer"]["reload_failures"] == 0
+    assert stats["scorer"]["shadow_model"] == challenger
+    assert stats["scored_by"] == by_version
+    assert worker.stop() == 0, worker.tail()
+
+    loaded_at = datetime.fromisoformat(stats["scorer"]["model_loaded_at"])
+    first_new = con.sql("select min(processed_at) from transactions where "
+                        f"model_version = '{new}'").fetchall()[0][0]
+    latency = (first_new - moved_at).total_seconds()
+    load_latency = (loaded_at - moved_at).total_seconds()
+    print(f"\nHOT SWAP: alias moved → {new} loaded after {load_latency:.2f}s, first "
+          f"scores at +{latency:.2f}s (stats showed it at "
+          f"+{(seen_at - moved_at).total_seconds():.2f}s; poll every "
+          f"{s.model_reload_seconds:.0f}s); {n} events, {by_version}, {len(alerts)} alerts")
+
+
+def _three_versions(s) -> tuple[MlflowClient, tuple[str, str, str]]:
+    """v1 the champion, v2 to be promoted mid-stream (not loaded yet), v3 the challenger in
+    shadow throughout."""
+    # a fixed end: the simulator's daily rhythm makes labelled fraud in the fit window depend
+    # on the hour a history ends (at ~25 % of hours none for these small histories)
+    v1, v2, v3 = (train_simulated(s, days=21, customers=200, seed=seed, end=TRAIN_END,
+                                  promote=promote).version
+                  for seed, promote in ((41, "always"), (42, "never"), (44, "never")))
+    client = MlflowClient(s.mlflow_tracking_uri, s.mlflow_tracking_uri)
+    client.set_registered_model_alias(MODEL, "challenger", v3)
+    return client, (v1, v2, v3)
+
+
+def _check_lake(con, published: list[str], swapped_before: int, old: str, new: str,
+                challenger: str) -> dict[str, int]:
+    """Every event once, scored by old then new (never mixed in a batch, never back), the
+    challenger in shadow on every row, every alert explained; rows by model version."""
+    n = len(published)
     # Every event exactly once, each stamped, scored and (for alerts) explained.
     total, distinct, unscored = con.sql(
         "select count(*), count(distinct transaction_id), count(*) filter (where score is "
@@ -121,7 +173,6 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     assert (total, distinct, unscored) == (n, n, 0)
     assert set(con.sql("select transaction_id from transactions").df()["transaction_id"]) == \
         set(published)
-    assert ledger.journal_count() == n
     by_version = dict(con.sql("select model_version, count(*) from transactions group by 1")
                       .fetchall())
     assert set(by_version) == {old, new}, by_version
@@ -148,42 +199,4 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     unexplained = con.sql("select count(*) from transactions where is_alert and "
                           "(reason_codes is null or len(reason_codes) = 0)").fetchall()[0][0]
     assert unexplained == 0
-
-    # Alerts on the topic carry the version that scored them and their reasons.
-    lake_alerts = dict(con.sql("select transaction_id, model_version from transactions "
-                               "where is_alert").fetchall())
-    alerts = asyncio.run(_consume(s.broker, s.topic_alerts, expect=len(lake_alerts)))
-    assert {a["transaction_id"]: a["model_version"] for a in alerts} == lake_alerts
-    assert all(a["reason_codes"] for a in alerts)
-
-    stats = httpx.get(stats_url, timeout=5).json()
-    assert stats["scorer"]["reloads"] == 1 and stats["scorer"]["reload_failures"] == 0
-    assert stats["scorer"]["shadow_model"] == challenger
-    assert stats["scored_by"] == by_version
-    assert worker.stop() == 0, worker.tail()
-
-    loaded_at = datetime.fromisoformat(stats["scorer"]["model_loaded_at"])
-    latency = (first_new - moved_at).total_seconds()
-    assert latency < 30, f"{latency:.1f}s from the alias move to the first {new} score"
-    load_latency = (loaded_at - moved_at).total_seconds()
-    print(f"\nHOT SWAP: alias moved → {new} loaded after {load_latency:.2f}s, first "
-          f"scores at +{latency:.2f}s (stats showed it at "
-          f"+{(seen_at - moved_at).total_seconds():.2f}s; poll every "
-          f"{s.model_reload_seconds:.0f}s); {n} events, {by_version}, {len(alerts)} alerts")
-
-
-async def _consume(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list[dict]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="hot-swap-check",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    out: list[dict] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(out) < expect:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out += [json.loads(r.value) for r in records]
-        for records in (await consumer.getmany(timeout_ms=1000)).values():  # no extras
-            out += [json.loads(r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return out
+    return by_version

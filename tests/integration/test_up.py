@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from flowlet.lake import connect
-from flowlet.settings import Settings
+from core.lake import connect
+from core.settings import Settings
 from streams.broker import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,7 +54,7 @@ def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wai
             raise AssertionError("flowlet up did not stop within 90 s:\n"
                                  + log.read_text()[-3000:]) from None
     assert code == 0, log.read_text()[-3000:]
-    time.sleep(0.5)
+    # `up` waited for its children, whose sockets closed when they exited.
     for port in (settings.api_port, settings.dashboard_port):
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)

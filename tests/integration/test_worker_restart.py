@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaProducer
 
-from flowlet.lake import connect
+from core.lake import connect
 from ledger import Ledger, verify
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_killed_worker_restarts_and_every_transaction_lands_once(stack_settings, spawn,
-                                                                   wait_until):
+                                                                   wait_until, wait_caught_up):
     s = stack_settings.with_(batch_size=200)
     ensure_topics(s)
     now = datetime.now(UTC)
@@ -56,6 +56,7 @@ def test_killed_worker_restarts_and_every_transaction_lands_once(stack_settings,
     wait_until(lambda: connect(s.lake_dir).sql("select count(*) from transactions")
                .fetchall()[0][0] >= len(events), 60, "all lake rows")
     recovery_seconds = time.monotonic() - started
+    wait_caught_up(s)  # the redelivered slice too: a double would have landed by now
 
     ids = {e.transaction_id for e in events}
     assert set(ledger.statuses()) == ids

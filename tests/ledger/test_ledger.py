@@ -6,6 +6,7 @@ import itertools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,13 +14,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from flowlet.contract import EventType, TransactionEvent
+from core.contract import EventType, TransactionEvent
 from ledger import Ledger, legs, plan, verify
 from ledger.accounts import allows_overdraft, available, kind_of
 from ledger.chain import journal_hash
 from ledger.recipes import NoContext
 from ledger.schema import balances, entries, journals
-from models.simulator import Simulator
+from simulator import Simulator
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY = [t.event for t in Simulator(seed=9, n_accounts=30, n_merchants=8).generate(
@@ -374,11 +375,24 @@ def test_random_sequences_keep_every_invariant(ledger: Ledger, ops, prefix):
     assert_healthy(ledger)
 
 
-def test_naive_datetimes_never_reach_the_database():
-    from ledger.schema import UTCDateTime
+def test_naive_datetimes_never_reach_the_database(ledger: Ledger):
+    from core.db import UTCDateTime
 
     with pytest.raises(ValueError, match="naive"):
         UTCDateTime().process_bind_param(datetime(2026, 1, 1), None)  # noqa: DTZ001
+    with pytest.raises(ValueError, match="naive"):
+        ledger.post_batch([ev("top_up", 100)], now=datetime(2026, 1, 1))  # noqa: DTZ001
+    assert ledger.journal_count() == 0
+
+
+def test_the_ledger_runs_from_its_source():
+    """The ledger is plain Python. It was once compiled in place (``ledger/*.so``); such a
+    build left in a checkout is imported ahead of the ``.py`` files and would run old code."""
+    import ledger
+
+    package = Path(ledger.__file__).parent
+    builds = sorted(p.name for pattern in ("*.so", "*.pyd") for p in package.glob(pattern))
+    assert builds == [], f"delete the old compiled ledger: rm {package}/*.so {package}/*.c"
 
 
 def test_legs_helper_raises_for_a_rejected_plan():

@@ -1,9 +1,9 @@
 from alembic import command
 from sqlalchemy import inspect
 
+from core.db import make_engine
 from ledger import Ledger
 from ledger.migrate import alembic_config, migrate
-from ledger.store import make_engine
 
 
 def test_schema_is_managed_by_alembic_and_upgrades_are_idempotent(ledger_url):
@@ -63,7 +63,7 @@ def _downgrade(engine, revision: str) -> None:
 def _posted_ledger(ledger_url):
     from datetime import UTC, datetime, timedelta
 
-    from models.simulator import Simulator
+    from simulator import Simulator
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     events = [t.event for t in Simulator(seed=5, n_accounts=20, n_merchants=5).generate(

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.data import History, history_from_simulator
-from models.fit import Fitted, TrainConfig, fit_and_evaluate
-from models.splits import TimeSplit, time_split
+from models.training.data import History, history_from_simulator
+from models.training.fit import Fitted, TrainConfig, fit_and_evaluate
+from models.training.splits import TimeSplit, time_split
+from simulator import merchants_for
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -16,7 +17,7 @@ END = datetime(2026, 3, 1, tzinfo=UTC)
 def small_history(seed: int = 3, days: int = 21, customers: int = 400) -> History:
     """``simulate_history`` (≈2.75 events per customer and day), validated; labels known by END."""
     return history_from_simulator(days, seed=seed, end=END, customers=customers,
-                                  merchants=max(20, customers // 7))
+                                  merchants=merchants_for(customers))
 
 
 def split_of(history: History, config: TrainConfig) -> TimeSplit:

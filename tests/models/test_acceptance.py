@@ -6,7 +6,7 @@ at its cutoff (delayed: analysts, chargebacks, AML investigations), evaluation t
 truth (``backtest_labels``). CI runs seed 0, the simulator's default (~30 s on the shared
 2-core machine; one seed keeps the whole suite well inside CI's 15 minutes); the ensemble
 wins on all of seeds 0–9, and the per-seed table of
-models/README.md comes from ``python -m models.acceptance 0-9`` (same setup, no MLflow), or
+models/README.md comes from ``python -m flowlet.bench.acceptance 0-9`` (same setup, no MLflow), or
 from this test with ``FLOWLET_ACCEPTANCE_SEEDS=0,...,9 pytest tests/models/test_acceptance.py
 -o log_cli=true --log-cli-level=INFO``.
 """
@@ -20,12 +20,12 @@ import polars as pl
 import pytest
 from sklearn.metrics import average_precision_score
 
+from core.settings import Settings
 from features import FEATURE_NAMES, build_features
-from flowlet.settings import Settings
 from models import train_ensemble
-from models.baseline import RuleBaseline
-from models.data import backtest_labels, feature_labels
+from models.ensemble.baseline import RuleBaseline
 from models.mlflow_env import MlflowClient, mlflow
+from models.training.data import backtest_labels, feature_labels
 
 from .conftest import small_history
 

@@ -1,4 +1,6 @@
-"""The contract every model of the comparison honours (ensemble, members alone, rule baseline)."""
+"""The model contract (``models.contract``): ``check_scoring_model`` on every model that serves,
+each clause shown to fail on a model that breaks it, and what every model of the comparison
+(ensemble, members alone, rule baseline) honours besides: pickling, seeding, ``score``."""
 
 import pickle
 import threading
@@ -8,10 +10,17 @@ import pandas as pd
 import pytest
 
 from features import FEATURE_NAMES
-from models.anomaly import AnomalyModel
-from models.baseline import RuleBaseline
-from models.ensemble import OUTPUT_COLUMNS
-from models.fit import fit_ensemble
+from models.contract import (
+    SCORE_COLUMNS,
+    ContractViolation,
+    ScoringModel,
+    check_scoring_model,
+    clause_of,
+    yield_checks,
+)
+from models.ensemble.anomaly import AnomalyModel
+from models.ensemble.baseline import RuleBaseline
+from models.training.fit import fit_ensemble
 
 MODELS = ["ensemble", "xgboost", "isolation_forest", "rule_baseline"]
 
@@ -32,11 +41,90 @@ def refitted(fitted):
     """The same fit again, same seed: must give the same model."""
     d, m = fitted.prepared, fitted.prepared.masks
     amount = d.frame["amount_minor"].to_numpy()
-    from models.fit import TrainConfig
+    from models.training.fit import TrainConfig
 
     return fit_ensemble(d.X[m["fit"]], d.y_known[m["fit"]], d.X[m["validation"]],
                         d.y_known[m["validation"]], amount[m["validation"]], TrainConfig(),
                         seed=11)
+
+
+@pytest.mark.parametrize("name", ["ensemble", "rule_baseline"])
+def test_every_servable_model_passes_the_contract_check(fitted, name):
+    model = _model(fitted, name)
+    assert isinstance(model, ScoringModel)
+    check_scoring_model(model, _frame(fitted, 64))
+    check_scoring_model(pickle.loads(pickle.dumps(model)))  # as MLflow ships it
+
+
+@pytest.mark.parametrize("name", ["xgboost", "isolation_forest"])
+def test_members_are_parts_not_scoring_models(fitted, name):
+    """The members have no threshold or score frame of their own: they never serve alone."""
+    model = _model(fitted, name)
+    assert not isinstance(model, ScoringModel)
+    with pytest.raises(ContractViolation, match="lacks alert_threshold, score_frame"):
+        check_scoring_model(model)
+
+
+class Bent(RuleBaseline):
+    """The rule, bent one way or another to break a clause."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(alert_threshold=1.5 if how == "threshold" else 0.5)
+        self.how = how
+        if how == "duplicate_names":
+            self.feature_names = ("acct_count_1h", "acct_count_1h", "acct_new_device")
+
+    def score_frame(self, X):  # noqa: N803
+        out = super().score_frame(X)
+        if self.how == "no_anomaly_column":
+            return out.drop(columns="score_anomaly")
+        if self.how == "float32":
+            return out.astype(np.float32)
+        if self.how == "index_lost":
+            return out.reset_index(drop=True)
+        if self.how == "above_one":
+            return out.assign(score=out["score"] + 1.0)
+        if self.how == "member_out_of_range":
+            return out.assign(score_anomaly=-1.0)
+        if self.how == "noisy":
+            return out.assign(score=np.random.default_rng().random(len(out)))
+        if self.how == "no_empty_batch" and len(X) == 0:
+            raise ValueError("zero-size array to reduction operation maximum")
+        if self.how == "batch_relative" and len(X):
+            return out.assign(score=out["score"] / out["score"].max())
+        if self.how == "nan_propagates":
+            return out.assign(score=np.where(X.isna().any(axis=1), np.nan, out["score"]))
+        return out
+
+    def contributions(self, X):  # noqa: N803
+        c = super().contributions(X)
+        if self.how == "contributions_shape":
+            return c[:, :2]
+        if self.how == "contributions_inf":
+            return c + np.inf
+        return c
+
+
+@pytest.mark.parametrize(("how", "clause"), [
+    ("threshold", "attributes"), ("duplicate_names", "attributes"),
+    ("no_anomaly_column", "score_frame"), ("float32", "score_frame"),
+    ("index_lost", "score_frame"), ("above_one", "score_frame"),
+    ("member_out_of_range", "score_frame"), ("contributions_shape", "contributions"),
+    ("contributions_inf", "contributions"), ("noisy", "deterministic"),
+    ("no_empty_batch", "empty_batch"), ("batch_relative", "single_rows"),
+    ("nan_propagates", "missing_features")])
+def test_the_check_names_the_broken_clause(how, clause):
+    with pytest.raises(ContractViolation) as raised:
+        check_scoring_model(Bent(how))
+    assert raised.value.clause == clause
+    assert str(raised.value).startswith(f"{clause}: ")
+    check_scoring_model(RuleBaseline())  # the unbent rule passes
+
+
+def test_every_clause_is_a_check():
+    assert [clause_of(c) for c in yield_checks()] == [
+        "attributes", "score_frame", "contributions", "deterministic", "empty_batch",
+        "single_rows", "missing_features"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -83,7 +171,7 @@ def test_ensemble_frame_threshold_and_contributions(fitted):
     model = fitted.model
     X = _frame(fitted)
     out = model.score_frame(X)
-    assert tuple(out.columns) == OUTPUT_COLUMNS and (out.dtypes == np.float64).all()
+    assert tuple(out.columns) == SCORE_COLUMNS and (out.dtypes == np.float64).all()
     assert list(out.index) == list(X.index)
     np.testing.assert_array_equal(out["score"].to_numpy(), model.score(X))
     np.testing.assert_array_equal(out["score_supervised"], model.supervised.score(X))

@@ -4,15 +4,15 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from features.frames import EVENT_SCHEMA
-from models.data import (
+from core.frames import EVENT_SCHEMA
+from models.training.data import (
     backtest_labels,
     feature_labels,
     labels_as_of,
     load_events,
     load_labels,
 )
-from models.simulator import History, simulate_history, write_history
+from simulator import History, simulate_history, write_history
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.evaluation import (
+from models.training.evaluation import (
     EvalConfig,
     alert_cost,
     choose_threshold,

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from features import build_features, feature_matrix
-from models.data import history_from_simulator
-from models.scorer import Scorer
-from models.simulator import PATTERNS, Simulator
-from models.training import current_champion, ensure_champion, train_simulated
+from models.serving.scorer import Scorer
+from models.training.data import history_from_simulator
+from models.training.run import current_champion, ensure_champion, train_simulated
+from simulator import PATTERNS, Simulator
 
 TRAIN_END = datetime(2026, 3, 1, tzinfo=UTC)  # seeds checked to have labelled fraud
 

@@ -1,13 +1,15 @@
 """The champion gate: the alias moves only for a model that beats the champion on the same test."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from flowlet.settings import Settings
-from models.data import backtest_labels
-from models.fit import TrainConfig
+from core.settings import Settings
+from models.ensemble.supervised import XGBParams
 from models.mlflow_env import MlflowClient
-from models.supervised import XGBParams
-from models.training import current_champion, train_ensemble
+from models.training.data import backtest_labels
+from models.training.fit import TrainConfig
+from models.training.run import current_champion, train_ensemble
 
 from .conftest import split_of
 
@@ -59,32 +61,67 @@ def test_gate_promotes_only_a_better_candidate(history, registry):
 
 
 
-def test_gate_margin_and_forced_modes(history, registry, monkeypatch):
-    """``gate`` itself, with the champion's scores stubbed: margin, always and never."""
-    import numpy as np
+class Stub:
+    """A ScoringModel whose score is its one feature (clipped to [0, 1])."""
 
-    from models import registry as reg
+    feature_names = ("f",)
 
-    y = np.array([0, 0, 1, 1, 0, 1], dtype=bool)
-    cand = np.array([.1, .2, .9, .8, .3, .7])  # AP 1.0
-    champ = np.array([.1, .95, .9, .8, .3, .7])  # AP < 1
-    settings = registry.with_(model_name="gate-unit")
-    monkeypatch.setattr(reg, "alias_version", lambda *_: "7")
-    monkeypatch.setattr(reg, "version_scores", lambda *_: champ)
-    aliases = []
-    monkeypatch.setattr(reg, "_record", lambda *a: None)
+    def __init__(self, alert_threshold=0.5):
+        self.alert_threshold = alert_threshold
+
+    def score_frame(self, X):  # noqa: N803
+        s = np.clip(np.nan_to_num(X["f"].to_numpy()), 0, 1)
+        return pd.DataFrame({"score": s, "score_supervised": s, "score_anomaly": s},
+                            index=X.index)
+
+    def contributions(self, X):  # noqa: N803
+        return self.score_frame(X)[["score"]].to_numpy()
+
+
+@pytest.fixture
+def stubbed_gate(registry, monkeypatch):
+    """``gate`` with the registry stubbed: champion v7 scores ``CHAMP``; the aliases set are
+    recorded; ``loaded`` says which model each version loads as."""
+    from models.training import gate as gate_module
+
+    aliases, loaded = [], {}
 
     class Client:
         def set_registered_model_alias(self, name, alias, version):
             aliases.append((alias, version))
 
-    monkeypatch.setattr(reg, "configure_mlflow", lambda _s: Client())
-    d = reg.gate(settings, "8", None, y, cand)
+    monkeypatch.setattr(gate_module, "configure_mlflow", lambda _s: Client())
+    monkeypatch.setattr(gate_module, "resolve_alias", lambda *_: "7")
+    monkeypatch.setattr(gate_module, "load_version",
+                        lambda _c, _n, version: loaded.get(version, Stub()))
+    monkeypatch.setattr(gate_module, "_record", lambda *a: None)
+    settings = registry.with_(model_name="gate-unit")
+    return gate_module.gate, settings, aliases, loaded
+
+
+Y = np.array([0, 0, 1, 1, 0, 1], dtype=bool)
+CAND = np.array([.1, .2, .9, .8, .3, .7])  # AP 1.0
+CHAMP = np.array([.1, .95, .9, .8, .3, .7])  # AP < 1
+X = pd.DataFrame({"f": CHAMP})  # the champion stub scores exactly CHAMP
+
+
+def test_gate_margin_and_forced_modes(stubbed_gate):
+    gate, settings, aliases, _ = stubbed_gate
+    d = gate(settings, "8", X, Y, CAND)
     assert d.promoted and d.champion_ap < d.candidate_ap == 1.0 and aliases[-1] == ("champion", "8")
-    d = reg.gate(settings, "9", None, y, cand, margin=0.5)
+    d = gate(settings, "9", X, Y, CAND, margin=0.5)
     assert not d.promoted and aliases[-1] == ("challenger", "9") and "margin 0.5" in d.reason
-    d = reg.gate(settings, "10", None, y, champ, promote="always")
+    d = gate(settings, "10", X, Y, CHAMP, promote="always")
     assert d.promoted and d.reason.startswith("forced") and aliases[-1] == ("champion", "10")
     n = len(aliases)
-    d = reg.gate(settings, "11", None, y, cand, promote="never")
+    d = gate(settings, "11", X, Y, CAND, promote="never")
     assert d.alias is None and not d.promoted and len(aliases) == n
+
+
+@pytest.mark.parametrize("promote", ["gate", "always"])
+def test_a_candidate_failing_the_contract_is_never_promoted(stubbed_gate, promote):
+    gate, settings, aliases, loaded = stubbed_gate
+    loaded["12"] = Stub(alert_threshold=2.0)
+    d = gate(settings, "12", X, Y, CAND, promote=promote)  # the better AP, all the same
+    assert not d.promoted and d.alias is None and aliases == []
+    assert "fails the model contract" in d.reason and "alert_threshold 2.0" in d.reason

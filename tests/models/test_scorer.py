@@ -12,11 +12,14 @@ import pandas as pd
 import pytest
 
 from features import build_features, feature_matrix
-from models.data import history_from_simulator
+from models.contract import SCORE_COLUMNS
+from models.ensemble.baseline import RuleBaseline
 from models.mlflow_env import MlflowClient, mlflow
-from models.scorer import LoadedModel, Scorer, as_score_frame
-from models.scoring import top_reasons
-from models.training import train_simulated
+from models.serving.batch import top_reasons
+from models.serving.loading import LoadedModel, validate
+from models.serving.scorer import Scorer
+from models.training.data import history_from_simulator
+from models.training.run import train_simulated
 
 TRAIN_END = datetime(2026, 3, 1, tzinfo=UTC)  # seeds checked to have labelled fraud
 
@@ -24,14 +27,23 @@ NAME = "scorer-test"
 
 
 class OutOfRange(mlflow.pyfunc.PythonModel):
-    """A broken model: loads fine, scores 7."""
+    """A broken model: a ScoringModel in form, but it scores 7."""
+
+    feature_names = ("amount_log10",)
+    alert_threshold = 0.5
+
+    def score_frame(self, X):  # noqa: N803
+        return pd.DataFrame({c: 7.0 for c in SCORE_COLUMNS}, index=X.index)
+
+    def contributions(self, X):  # noqa: N803
+        return np.zeros((len(X), 1))
 
     def predict(self, context, model_input, params=None):
-        return np.full(len(model_input), 7.0)
+        return self.score_frame(model_input)
 
 
-class LegacyArrayModel(mlflow.pyfunc.PythonModel):
-    """An older model: predict returns a bare array, nothing else is exposed."""
+class PredictOnly(mlflow.pyfunc.PythonModel):
+    """Not a ScoringModel: predict returns a bare array, nothing else is exposed."""
 
     def predict(self, context, model_input, params=None):
         return np.full(len(model_input), 0.25)
@@ -40,14 +52,14 @@ class LegacyArrayModel(mlflow.pyfunc.PythonModel):
 @pytest.fixture(scope="module")
 def registry(model_registry):
     """Model ``scorer-test``: v1 and v2 (ensembles, two seeds), v3 out of range, v4 unloadable,
-    v5 an array-returning legacy model; features of a later period to score."""
+    v5 not a ScoringModel; features of a later period to score."""
     settings = model_registry.with_(model_name=NAME, model_reload_seconds=0.05)
     # a fixed end: the simulator's daily rhythm makes labelled fraud in the fit window depend
     # on the hour a history ends (at ~25 % of hours none for these small histories)
     end = TRAIN_END
     for seed, promote in ((11, "always"), (12, "never")):
         train_simulated(settings, days=21, customers=200, seed=seed, end=end, promote=promote)
-    for model in (OutOfRange(), None, LegacyArrayModel()):
+    for model in (OutOfRange(), None, PredictOnly()):
         with mlflow.start_run():
             if model is None:  # a version whose artifacts are gone
                 client = MlflowClient(settings.mlflow_tracking_uri)
@@ -142,7 +154,8 @@ def test_top_reasons_ignores_risk_lowering_features_and_breaks_ties_by_declarati
         top_reasons(contribs, ["a", "b"], 2)
 
 
-def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registry, client):
+def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registry, client,
+                                                                         wait_until):
     settings, features = registry
     x = features.iloc[:500]
     expected = {"1": reference(settings, 1, x), "2": reference(settings, 2, x)}
@@ -162,20 +175,27 @@ def test_a_moved_alias_swaps_whole_versions_while_a_thread_hammers_score(registr
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
+    def scored_with(version: str) -> None:
+        """Wait for a batch scored with ``version`` from here on."""
+        mark = len(seen)
+        wait_until(lambda: errors or any(v == version for v, _, _ in seen[mark:]), 30,
+                   f"the hammer to score a batch with version {version}", interval=0.01)
+
     with Scorer(settings) as scorer:
         scorer.start()
         thread = threading.Thread(target=hammer, args=(scorer,))
         thread.start()
         switches = []
+        current = scorer.version
         for version in ("2", "1", "2"):
-            time.sleep(0.3)
+            scored_with(current)
             t0 = time.monotonic()
             client.set_registered_model_alias(NAME, "champion", version)
-            while scorer.version != version:
-                assert time.monotonic() - t0 < 30, f"no swap to {version}"
-                time.sleep(0.01)
+            wait_until(lambda v=version: scorer.version == v, 30, f"the swap to {version}",
+                       interval=0.01)
             switches.append(time.monotonic() - t0)
-        time.sleep(0.3)
+            current = version
+        scored_with(current)
         stop.set()
         thread.join(30)
         stats = scorer.stats()
@@ -197,11 +217,12 @@ def test_a_slow_load_never_blocks_scoring(registry, client, monkeypatch):
     with Scorer(settings) as scorer:
         scorer.load()
         real_load = scorer._load_version
-        loading = threading.Event()
+        loading, release = threading.Event(), threading.Event()
+        released: list[bool] = []
 
         def slow_load(alias, version):
             loading.set()
-            time.sleep(1.5)
+            released.append(release.wait(30))  # the load lasts until scoring went on during it
             return real_load(alias, version)
 
         monkeypatch.setattr(scorer, "_load_version", slow_load)
@@ -209,19 +230,20 @@ def test_a_slow_load_never_blocks_scoring(registry, client, monkeypatch):
         refresher = threading.Thread(target=scorer.refresh)
         refresher.start()
         assert loading.wait(10)
-        during = []
-        while refresher.is_alive():
-            t0 = time.perf_counter()
-            during.append((scorer.score(x).model_version, time.perf_counter() - t0))
-        refresher.join()
+        during = [scorer.score(x).model_version for _ in range(4)]  # would block on the load
+        release.set()
+        refresher.join(60)
+        assert not refresher.is_alive()
         assert scorer.score(x).model_version == "2"
-    assert {v for v, _ in during} == {"1"}  # the old model until the new one is complete
-    assert max(t for _, t in during) < 1.0
-    assert len(during) > 3
+    assert released == [True], "scoring waited for the load to end"
+    assert set(during) == {"1"}  # the old model until the new one is complete
 
 
-@pytest.mark.parametrize(("version", "error"), [("3", "out of [0, 1]"),
-                                                 ("4", "loading scorer-test/4")])
+@pytest.mark.parametrize(("version", "error"), [
+    ("3", "score_frame: score not finite in [0, 1]"),
+    ("4", "loading scorer-test/4"),
+    ("5", "PredictOnly is not a ScoringModel: it lacks feature_names, alert_threshold, "
+          "score_frame, contributions")])
 def test_a_version_that_fails_to_load_or_validate_keeps_the_old_model(registry, client,
                                                                        version, error):
     settings, features = registry
@@ -244,18 +266,6 @@ def test_a_version_that_fails_to_load_or_validate_keeps_the_old_model(registry, 
         Scorer(settings).load()
 
 
-def test_an_array_returning_model_still_scores_without_reasons(registry, client):
-    settings, features = registry
-    client.set_registered_model_alias(NAME, "champion", "5")
-    with Scorer(settings.with_(reason_codes_min_score=0.0)) as scorer:
-        scorer.load()
-        batch = scorer.score(features)
-    assert batch.model_version == "5"
-    assert (batch.score == 0.25).all() and np.isnan(batch.score_supervised).all()
-    assert batch.reason_codes == [None] * len(features)
-    assert batch.alert_threshold == settings.alert_threshold  # none of its own
-
-
 def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
     settings, features = registry
     client.set_registered_model_alias(NAME, "challenger", "2")
@@ -272,10 +282,15 @@ def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
 
         # A failing shadow costs its scores, never the champion's.
         shadow = scorer.shadow
-        working = shadow.score_frame
-        object.__setattr__(shadow, "score_frame", lambda x: 1 / 0)  # frozen: bypass
+        working = shadow.model
+
+        class Failing:
+            def score_frame(self, x):
+                return 1 / 0
+
+        object.__setattr__(shadow, "model", Failing())  # frozen: bypass
         broken = scorer.score(features)
-        object.__setattr__(shadow, "score_frame", working)
+        object.__setattr__(shadow, "model", working)
         np.testing.assert_array_equal(broken.score, batch.score)
         assert broken.shadow_score is None and scorer.stats()["shadow_errors"] == 1
 
@@ -290,24 +305,14 @@ def test_shadow_scores_with_the_challenger_and_never_alerts(registry, client):
         assert scorer.shadow is None
 
 
-def test_a_model_needing_features_the_stream_lacks_is_rejected(registry, client):
-    settings, _ = registry
-    scorer = Scorer(settings)
-    model = LoadedModel(NAME, "9", "champion", ("amount_log10", "no_such_feature"), 0.5,
-                        lambda x: pd.DataFrame({"score": np.zeros(len(x))}), None,
-                        datetime.now(UTC), 0.0)
+def test_a_model_needing_features_the_stream_lacks_is_rejected():
+    class Elsewhere(RuleBaseline):
+        feature_names = ("amount_log10", "no_such_feature")
+
+    model = LoadedModel.of(Elsewhere(), NAME, "9", "champion")
     with pytest.raises(ValueError, match="no_such_feature"):
-        scorer.validate(model)
-
-
-def test_score_frames_of_older_models():
-    frame = as_score_frame(np.array([0.1, 0.2]), 2)
-    assert list(frame.columns) == ["score", "score_supervised", "score_anomaly"]
-    assert frame["score"].tolist() == [0.1, 0.2] and frame["score_anomaly"].isna().all()
-    one_column = as_score_frame(pd.DataFrame({"p": [0.3]}), 1)
-    assert one_column["score"].tolist() == [0.3]
-    with pytest.raises(ValueError, match="3 scores for 2 rows"):
-        as_score_frame(np.zeros(3), 2)
+        validate(model)
+    validate(LoadedModel.of(RuleBaseline(), NAME, "10", "champion"))
 
 
 def test_no_champion_at_startup_is_an_error_naming_the_uri(registry):

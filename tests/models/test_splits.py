@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from models.data import labels_as_of
-from models.fit import TrainConfig, prepare
-from models.splits import TimeSplit, prequential_splits, time_split
+from models.training.data import labels_as_of
+from models.training.fit import TrainConfig, prepare
+from models.training.splits import TimeSplit, prequential_splits, time_split
 
 from .conftest import split_of
 

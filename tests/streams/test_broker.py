@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from flowlet.settings import Settings
+from core.settings import Settings
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics_async, topic_specs
 

@@ -1,10 +1,10 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from flowlet.lake import connect
-from flowlet.settings import Settings
+from core.lake import connect
+from core.settings import Settings
 from ledger import Ledger
-from models.simulator import Simulator
+from simulator import Simulator
 from streams.pipeline import RawRecord
 from streams.testing import InMemoryTopology, RuleScorer, in_memory_processor, run_pipeline
 
@@ -226,16 +226,41 @@ def test_shadow_scores_reach_the_lake_but_never_raise_alerts(tmp_path):
                    "from transactions").fetchall() == [(200, 0.99, ["rules/2"])]
 
 
-def test_lake_files_from_before_the_model_columns_read_them_as_null(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    folder = tmp_path / "lake" / "transactions" / "dt=2026-05-01"
-    folder.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"transaction_id": "old-1", "score": 0.9,
-                                          "processed_at": T0, "occurred_at": T0}]),
-                   folder / "part-old.parquet")
-    row = connect(tmp_path / "lake").sql(
-        "select transaction_id, reason_codes, shadow_score, score_anomaly "
-        "from transactions").fetchall()
-    assert row == [("old-1", None, None, None)]
+def test_the_stream_stages_compute_what_online_features_compute():
+    """The worker's message path (account → entity → join over partitions and messages) and
+    ``OnlineFeatures`` (one record at a time) run the same stage functions: same vectors, and
+    the very same states, labels included."""
+    import math
+
+    from features.online import OnlineFeatures
+    from simulator import Simulator, label_events
+
+    txs = Simulator(seed=12, n_accounts=40, n_merchants=8, fraud_share=0.05).generate(
+        1500, T0 - timedelta(days=20), T0)
+    labels = label_events(txs, seed=12)
+    replay = sorted([(t.event.occurred_at, 1, i, t.event) for i, t in enumerate(txs)]
+                    + [(lab.occurred_at, 0, i, lab) for i, lab in enumerate(labels)
+                       if lab.occurred_at < T0], key=lambda x: x[:3])
+    assert sum(kind == 0 for _, kind, _, _ in replay) > 20
+    topology, online = InMemoryTopology(), OnlineFeatures()
+    records = [RawRecord(item.model_dump_json().encode()) for *_, item in replay]
+    streamed = {}
+    for start in range(0, len(records), 128):
+        batch = topology.run(records[start:start + 128])
+        streamed.update(zip((e.transaction_id for e in batch.events), batch.vectors,
+                            strict=True))
+    direct = {}
+    for _, kind, _, item in replay:
+        if kind == 0:
+            online.label(item.model_dump())
+        else:
+            direct[item.transaction_id] = online.process(item.model_dump())
+    assert streamed.keys() == direct.keys() and len(direct) == 1500
+    differ = [(tid, name) for tid, vector in direct.items() for name, want in vector.items()
+              if not (want == streamed[tid][name]
+                      or math.isnan(want) and math.isnan(streamed[tid][name]))]
+    assert differ == []
+    assert topology.states == online.states
+    assert any(st.get("labels") for key, st in online.states.items()
+               if key.startswith("merchant:"))

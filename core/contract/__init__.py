@@ -1,0 +1,29 @@
+"""The event contract shared by the API, the stream, the simulator and the models."""
+
+from core.contract.currencies import MINOR_UNITS, format_minor
+from core.contract.events import (
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    Channel,
+    EventType,
+    TransactionEvent,
+)
+from core.contract.labels import LABEL_EVENT_TYPE, LabelEvent
+from core.contract.reporting import REPORTING_THRESHOLD_MAJOR, structuring_band
+from core.contract.schema import SCHEMA_PATH, transaction_json_schema
+
+__all__ = [
+    "MINOR_UNITS",
+    "REPORTING_THRESHOLD_MAJOR",
+    "SCHEMA_NAME",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "Channel",
+    "EventType",
+    "LABEL_EVENT_TYPE",
+    "LabelEvent",
+    "TransactionEvent",
+    "format_minor",
+    "structuring_band",
+    "transaction_json_schema",
+]

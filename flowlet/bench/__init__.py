@@ -1,0 +1,1 @@
+"""``flowlet bench``: throughput and quality figures, measured, reported, never asserted."""

@@ -1,0 +1,103 @@
+"""``flowlet train`` on a terminal: rich progress for the steps, a metrics table, the gate."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from core.settings import Settings
+from models.training.data import LABEL_SCHEMA, Source
+from models.training.fit import TrainConfig
+from models.training.gate import Promote
+from models.training.run import TrainResult, train_ensemble
+from simulator import merchants_for
+from simulator.lake import history_dir
+
+log = logging.getLogger(__name__)
+
+SHOWN = ("average_precision", "roc_auc", "recall_at_fpr_0.01", "precision_at_k",
+         "alerts", "cost_minor")
+
+
+def run_train(settings: Settings, *, events: str | None = None, labels: str | None = None,
+              from_lake: bool = False, days: int = 30, customers: int = 1000,
+              merchants: int | None = None, seed: int = 7, gap_days: float | None = None,
+              margin: float = 0.0, promote: Promote = "gate",
+              console: Console | None = None) -> TrainResult:
+    """Train on Parquet ``events`` + ``labels`` (files or folders), on the lake's simulated
+    history (``from_lake``: ``<data_dir>/lake/history``, as ``flowlet simulate --days N`` writes
+    it), or by default on a fresh ``simulate_history(days, seed, customers=…)`` ending at the
+    current hour; print the comparison and the gate decision."""
+    from models.training.data import history_from_simulator
+
+    console = console or Console(stderr=True)
+    config = TrainConfig()
+    if gap_days is not None:
+        config = TrainConfig(gap=timedelta(days=gap_days))
+    if from_lake and (events or labels):
+        raise SystemExit("--from-lake reads the lake's history: give it without --events/--labels")
+    if (events is None) != (labels is None):
+        raise SystemExit("--events PATH and --labels PATH go together")
+    with console.status("preparing") as status:
+        ev: Source
+        lab: Source
+        if from_lake:
+            folder = history_dir(settings.lake_dir)
+            if not (folder / "events").is_dir():
+                raise SystemExit(f"no simulated history under {folder}: run "
+                                 "`flowlet simulate --days N` first")
+            ev, lab = folder / "events", folder / "labels"
+            if not any(lab.rglob("*.parquet")):
+                lab = pl.DataFrame(schema=LABEL_SCHEMA)  # no label known yet
+            source = f"lake {folder.resolve()}"
+        elif events is not None and labels is not None:
+            ev, lab = Path(events), Path(labels)
+            source = f"{ev.resolve()} + {lab.resolve()}"
+        else:
+            status.update(f"simulating {days} days × {customers:,} customers")
+            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            history = history_from_simulator(
+                days, seed=seed, end=end, customers=customers,
+                merchants=merchants or merchants_for(customers))
+            ev, lab = history.events, history.labels
+            source = (f"simulate_history days={days} customers={customers} seed={seed} "
+                      f"end={end.isoformat()}")
+        result = train_ensemble(ev, lab, settings, config=config, seed=seed,
+                                gate_margin=margin, promote=promote,
+                                progress=lambda msg: status.update(msg),
+                                lineage={"source": source})
+    render(result, Console())
+    return result
+
+
+def render(result: TrainResult, console: Console) -> None:
+    s = result.split
+    table = Table(title=f"test window {s.test_start:%Y-%m-%d %H:%M} → {s.test_end:%Y-%m-%d %H:%M}"
+                        f" UTC (gap {s.gap}, labels as of {s.label_cutoff:%Y-%m-%d %H:%M})")
+    table.add_column("model")
+    for name in SHOWN:
+        table.add_column(name, justify="right")
+    for model, metrics in result.comparison.items():
+        table.add_row(model, *(_fmt(metrics.get(k, math.nan)) for k in SHOWN))
+    console.print(table)
+    g = result.gate
+    if g is None:
+        console.print(f"not registered (run {result.run_id})")
+        return
+    verdict = "[green]promoted to champion[/]" if g.promoted else (
+        f"[yellow]{g.alias or 'no alias'}[/]")
+    console.print(f"{result.model_name} v{result.version}: {verdict} — {g.reason}")
+    console.print(f"run {result.run_id}; timings " + ", ".join(
+        f"{k.removesuffix('_seconds')} {v:.1f}s" for k, v in result.timings.items()))
+
+
+def _fmt(v: float) -> str:
+    if math.isnan(v):
+        return "–"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.4f}"
