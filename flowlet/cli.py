@@ -165,28 +165,29 @@ def cmd_ledger_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flowlet.bench.pipeline import (
-        run_bench,
-        run_features_bench,
-        run_ledger_bench_table,
-        run_scorer_bench,
-    )
-
     if args.what == "simulator":
         from flowlet.simulate import bench_simulator
 
         bench_simulator()
     elif args.what == "scorer":
+        from flowlet.bench.scorer import run_scorer_bench
+
         run_scorer_bench(args.events, Path(args.out) if args.out else None)
     elif args.what == "ledger":
+        from flowlet.bench.ledger import run_ledger_bench_table
+
         run_ledger_bench_table(args.db, args.events, args.batch, args.runs)
     elif args.what == "features":
+        from flowlet.bench.features import run_features_bench
+
         run_features_bench(args.events)
     elif args.what == "models":
-        from flowlet.bench.pipeline import run_models_bench
+        from flowlet.bench.models import run_models_bench
 
         run_models_bench(args.events)
     else:
+        from flowlet.bench.pipeline import run_bench
+
         run_bench(args.events, Path(args.out) if args.out else None)
     return 0
 
@@ -211,7 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--broker", help="Kafka bootstrap host:port")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_component_commands, _add_data_commands, _add_ledger_commands,
+                _add_tool_commands):
+        add(sub)
+    return parser
 
+
+def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("up", help="run broker, worker, API, simulator and dashboard locally")
     p.add_argument("--rate", type=float, default=20.0, help="simulated transactions per second")
     p.add_argument("--no-dashboard", action="store_true")
@@ -229,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     p.set_defaults(func=cmd_dashboard)
 
+
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish simulated transactions live, or with --days "
                                         "write labelled history to the lake")
     p.add_argument("--to", choices=["api", "kafka"], default="api")
@@ -262,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-missing", action="store_true", help="only when there is no champion")
     p.set_defaults(func=cmd_train)
 
+
+def _add_ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ledger", help="ledger operations")
     lsub = p.add_subparsers(dest="ledger_command", required=True)
     lp = lsub.add_parser("verify", help="trial balance, hash chain, balances, postings; "
@@ -282,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp = lsub.add_parser("expire-holds", help="release card holds whose authorization expired")
     lp.set_defaults(func=cmd_ledger_expire)
 
+
+def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, ledger, "
                        "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
@@ -300,7 +313,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_features)
     p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json")
     p.set_defaults(func=cmd_schema)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

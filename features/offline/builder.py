@@ -129,7 +129,18 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None) -> dict[str
     velocity(out, "card", has_card, times, combine(acct[has_card], card[has_card]),
               cur[has_card], cr[has_card], amount[has_card])
 
-    # ---- merchant stage ---------------------------------------------------------------------
+    merchant_stage(out, ev, labels, times, t, amount, cur, merchant)
+    device_stage(out, times, amount, cur, acct, device)
+
+    # ---- P2P network node: own legs of every event, in legs of P2P transfers ----------------
+    network(out, times, t, amount, cur, acct, cp, p2p, etype)
+    return out.complete()
+
+
+def merchant_stage(out: Out, ev: pl.DataFrame, labels: pl.DataFrame | None, times: Times,
+                   t: np.ndarray, amount: np.ndarray, cur: np.ndarray,
+                   merchant: np.ndarray) -> None:
+    """Merchant velocity and the merchant's delayed-label fraud rate."""
     has_m = np.flatnonzero(merchant >= 0)
     if len(has_m):
         m_s = Sorted.clocked(times, merchant[has_m], times.rank[has_m])
@@ -152,7 +163,10 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None) -> dict[str
             rate = np.where(total > 0, frauds / np.maximum(total, 1), np.nan)
         out.put("merchant_fraud_rate_30d_delay7d", has_m[m_s.order], rate)
 
-    # ---- device stage -----------------------------------------------------------------------
+
+def device_stage(out: Out, times: Times, amount: np.ndarray, cur: np.ndarray, acct: np.ndarray,
+                 device: np.ndarray) -> None:
+    """Device velocity and distinct accounts per device."""
     has_d = np.flatnonzero(device >= 0)
     if len(has_d):
         d_s = Sorted.clocked(times, device[has_d], times.rank[has_d])
@@ -162,10 +176,6 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None) -> dict[str
         accts = acct[has_d][d_s.order]
         for label, res in zip(("24h", "7d"), distinct(d_s, accts, (D24, D7)), strict=True):
             out.put(f"device_distinct_accounts_{label}", has_d[d_s.order], res)
-
-    # ---- P2P network node: own legs of every event, in legs of P2P transfers ----------------
-    network(out, times, t, amount, cur, acct, cp, p2p, etype)
-    return out.complete()
 
 
 def feature_matrix(features: pl.DataFrame) -> pl.DataFrame:

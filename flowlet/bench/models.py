@@ -29,11 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
 
 from models.mlflow_env import mlflow
 from models.training.fit import TrainConfig, fit_and_evaluate
 from models.training.splits import time_split
 from simulator import simulate_history
+
+console = Console(stderr=True)
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +204,13 @@ def tables(figures: dict[str, object]) -> list[object]:
     for b in CONTRIBUTION_BATCHES:
         contrib.add_row(f"{b:,}", num(f"contributions_rows_per_s_batch{b}_threads1", "{:,.0f}"))
     return [train, score, contrib]
+
+
+def run_models_bench(n_events: int = 200_000) -> dict:
+    """Ensemble training time and scoring rows/s (``flowlet.bench.models``)."""
+    with console.status("models bench") as status:
+        figures = run(n_events, progress=lambda msg: status.update(msg))
+    out = Console(width=max(Console().width, 132))  # the scoring table has 7 columns
+    for table in tables(figures):
+        out.print(table)
+    return figures

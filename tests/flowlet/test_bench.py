@@ -18,7 +18,7 @@ def test_bench_reports_every_figure(tmp_path):
 
 
 def test_ledger_bench_reports_postings_per_second():
-    from flowlet.bench.pipeline import run_ledger_bench
+    from flowlet.bench.ledger import run_ledger_bench
 
     figures = run_ledger_bench(None, n_events=600, batch=200)
     assert figures["database"] == "sqlite"
