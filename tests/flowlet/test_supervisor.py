@@ -19,14 +19,6 @@ IGNORES_TERM = [sys.executable, "-c",
                 "print('ready', flush=True); time.sleep(120)"]
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -54,7 +46,7 @@ def test_a_crashed_child_is_restarted_with_a_growing_backoff(caplog) -> None:
         sup.stop()
 
 
-def test_the_backoff_resets_after_a_stable_run() -> None:
+def test_the_backoff_resets_after_a_stable_run(wait_until) -> None:
     sup = Supervisor(backoff_initial=0.05, stable_after=0.0, grace=1.0)
     sup.add("crasher", [sys.executable, "-c", "raise SystemExit(1)"])
     sup.start_all()
@@ -66,13 +58,15 @@ def test_the_backoff_resets_after_a_stable_run() -> None:
         sup.stop()
 
 
-def test_stop_kills_a_child_that_ignores_sigterm_within_the_grace(tmp_path: Path) -> None:
+def test_stop_kills_a_child_that_ignores_sigterm_within_the_grace(tmp_path: Path,
+                                                                   wait_until) -> None:
     sup = Supervisor(grace=0.5)
     log = tmp_path / "stubborn.log"
     sup.add("stubborn", IGNORES_TERM, log_path=log)
     sup.add("polite", SLEEP)
     sup.start_all()
-    wait_until(lambda: "ready" in log.read_text(), 10, "the child to ignore SIGTERM")
+    wait_until(lambda: "ready" in log.read_text(), 10, "the child to ignore SIGTERM",
+               interval=0.02)
     pids = [sup.pid("stubborn"), sup.pid("polite")]
     started = time.monotonic()
     sup.stop()
@@ -82,7 +76,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_within_the_grace(tmp_path: Path
 
 
 @pytest.mark.integration
-def test_children_die_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+def test_children_die_when_the_supervisor_is_killed(tmp_path: Path, wait_until) -> None:
     pids = tmp_path / "pids"
     script = (
         "import sys, time\n"
