@@ -245,6 +245,7 @@ def _faust_app(settings: Settings) -> OffsetsApp:
         settings.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
+        datadir=str(settings.data_dir / "worker"),  # Faust's own files, under the data folder
         topic_partitions=settings.partitions,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
@@ -304,9 +305,26 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))
 
 
+def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:
+    """The worker's processor, once a model can be loaded: until then the worker waits, saying
+    why every few seconds, and reads no event (it could not finish one)."""
+    waited = 0.0
+    while True:
+        try:
+            return _default_processor(settings)
+        except RuntimeError as exc:
+            if waited == 0.0 or waited % 30 < retry_seconds:
+                log.warning("waiting for a model (%s); train one with `flowlet train` or point "
+                            "FLOWLET_MODEL_NAME/FLOWLET_MODEL_ALIAS at one — no event is read "
+                            "until then", exc)
+        time.sleep(retry_seconds)
+        waited += retry_seconds
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run a worker until stopped (SIGINT/SIGTERM)."""
+    """Run a worker until stopped (SIGINT/SIGTERM); it starts consuming once a model loads."""
     from faust.worker import Worker
 
-    app = create_app(settings)
+    processor = processor_when_ready(settings)
+    app = create_app(settings, processor_factory=lambda _settings: processor)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
