@@ -323,8 +323,8 @@ def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> Batc
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run a worker until stopped (SIGINT/SIGTERM); it starts consuming once a model loads."""
-    from faust.worker import Worker
+    from faust.worker import Worker as FaustWorker
 
     processor = processor_when_ready(settings)
     app = create_app(settings, processor_factory=lambda _settings: processor)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
