@@ -126,6 +126,17 @@ class Supervisor:
                 restarted.append(child.name)
         return restarted
 
+    def restart(self, name: str, why: str) -> None:
+        """Kill ``name`` now and start it again at once (no backoff)."""
+        child = self.children[name]
+        if child.running:
+            assert child.proc is not None
+            child.proc.kill()
+            child.proc.wait()
+        child.restarts += 1
+        log.warning("restarting %s: %s", name, why)
+        self._spawn(child)
+
     def stop(self, order: tuple[str, ...] = ()) -> None:
         """SIGTERM every child (``order`` first), SIGKILL what is left after ``grace`` s."""
         self._stopping = True

@@ -118,6 +118,10 @@ class Stack:
                 ensure_topics(self.settings)
             except Exception:
                 log.exception("restarting the broker failed; trying again")
+            else:
+                # Its tables' changelogs went with the broker: a fresh worker rebuilds them
+                # from the lake (streams.recovery) instead of running on state nobody backs.
+                self.supervisor.restart("worker", "the broker lost its topics")
         self.supervisor.check()
 
     def stop(self) -> None:

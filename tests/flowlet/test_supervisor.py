@@ -100,3 +100,17 @@ def test_children_die_when_the_supervisor_is_killed(tmp_path: Path, wait_until) 
                    "the orphans to die with their parent")
     finally:
         parent.kill()
+
+
+def test_restart_replaces_a_running_child_at_once(wait_until) -> None:
+    sup = Supervisor(grace=1.0)
+    sup.add("sleeper", SLEEP)
+    sup.start_all()
+    try:
+        old = sup.pid("sleeper")
+        sup.restart("sleeper", "a test says so")
+        assert sup.alive("sleeper") and sup.pid("sleeper") != old
+        assert old is not None and not pid_alive(old)
+        assert sup.children["sleeper"].restarts == 1
+    finally:
+        sup.stop()
