@@ -226,6 +226,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from flowlet import chaos
+
+    scenarios = list(chaos.SCENARIOS) if args.scenario == ["all"] else args.scenario
+    out = Path(args.out or Path(_settings(args).data_dir) / "chaos")
+    return chaos.main(scenarios, out, events=args.events, rate=args.rate, kills=args.kills,
+                      backlog=args.backlog, progress=lambda line: log.warning("%s", line))
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     from features.catalogue import write_readme
 
@@ -346,6 +355,23 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("chaos", help="fault injection against a real `flowlet up`: kill the "
+                       "worker, `up` itself or the broker, or Ctrl-C with a backlog, then check "
+                       "that every accepted event was processed exactly once")
+    p.add_argument("scenario", nargs="+", choices=["all", "kill-worker", "kill-up",
+                                                   "sigterm-backlog", "kill-broker"])
+    p.add_argument("--events", type=int, default=6_000,
+                   help="events sent through the API (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=400.0,
+                   help="events per second (default: %(default)s)")
+    p.add_argument("--kills", type=int, default=10,
+                   help="kill-worker: how many kills (default: %(default)s)")
+    p.add_argument("--backlog", type=int, default=50_000,
+                   help="sigterm-backlog: backlog at Ctrl-C (default: %(default)s)")
+    p.add_argument("--out", help="folder for the scenarios' data and chaos.json "
+                                 "(default: <data-dir>/chaos)")
+    p.set_defaults(func=cmd_chaos)
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)

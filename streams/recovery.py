@@ -60,8 +60,10 @@ def rebuild_states(settings: Settings) -> tuple[dict[str, dict[str, Any]], int]:
     how many transactions were replayed."""
     con = connect(settings.lake_dir)
     columns = ", ".join(_EVENT_COLUMNS)
-    rows = con.sql(f"SELECT {columns}, epoch(processed_at) AS processed FROM transactions "  # noqa: S608
-                   "ORDER BY processed_at, occurred_at, transaction_id").fetchall()
+    # The order the account stage read them: batch by batch, then partition and offset.
+    rows = con.sql(f"SELECT {columns}, epoch(processed_at) AS processed "  # noqa: S608
+                   "FROM transactions ORDER BY processed_at, source_partition, source_offset, "
+                   "occurred_at, transaction_id").fetchall()
     states: dict[str, dict[str, Any]] = {}
 
     def lookup(key: str) -> dict[str, Any]:

@@ -81,6 +81,9 @@ class Relay:
             self._last_reconcile = time.monotonic()
             while True:
                 try:
+                    if self._ends is None:  # after an error: re-queue what may be lost first,
+                        await self._reconcile()  # so events go out in acceptance order
+                        self._last_reconcile = time.monotonic()
                     published = await self._publish(producer)
                     if time.monotonic() - self._last_reconcile >= \
                             self.settings.outbox_reconcile_seconds:
