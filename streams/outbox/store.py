@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     Column,
+    Engine,
     Index,
     Integer,
     LargeBinary,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from core.db import UTCDateTime, claim_statement, claim_table, make_engine
 
@@ -189,3 +191,16 @@ class Outbox:
             query = query.where(outbox.c.transaction_id.in_(list(ids)))
         with self.engine.connect() as conn:
             return {tid: STATE_NAMES[state] for tid, state in conn.execute(query)}
+
+
+def backlog(engine: Engine) -> tuple[int, datetime | None]:
+    """Accepted-but-unprocessed events and the oldest one's acceptance time, read only (for
+    dashboards); (0, None) before the API created its outbox."""
+    try:
+        with engine.connect() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(outbox.c.accepted_at))
+                .where(outbox.c.state != PROCESSED)).one()
+    except DBAPIError:
+        return 0, None
+    return int(count or 0), oldest
