@@ -35,6 +35,7 @@ def duckdb_type(arrow: pa.DataType) -> str:
     if pa.types.is_timestamp(arrow) and arrow.tz is not None:
         return "TIMESTAMP WITH TIME ZONE"
     for check, name in ((pa.types.is_string, "VARCHAR"), (pa.types.is_int64, "BIGINT"),
+                        (pa.types.is_int32, "INTEGER"),
                         (pa.types.is_float64, "DOUBLE"), (pa.types.is_boolean, "BOOLEAN")):
         if check(arrow):
             return name
@@ -83,6 +84,10 @@ TRANSACTION_COLUMNS: tuple[LakeColumn, ...] = (
     LakeColumn("shadow_model_version", _S, True, "'name/version' of the shadow challenger"),
     LakeColumn("ledger_status", _S, False, "the ledger's decision: posted or rejected"),
     LakeColumn("ledger_reason", _S, True, "why the ledger rejected it"),
+    LakeColumn("source_partition", pa.int32(), True,
+               "the partition of topic transactions it was read from"),
+    LakeColumn("source_offset", pa.int64(), True,
+               "its offset there: with processed_at, the order features applied it"),
     LakeColumn("processed_at", UTC_MICROS, False, "when the worker scored its batch"),
 )
 

@@ -38,7 +38,7 @@ class Settings:
     #: SQLite ledger durability, PRAGMA synchronous: FULL (every commit synced), NORMAL (a
     #: power cut may lose the last commits) or EXTRA; OFF is refused as unsafe.
     ledger_sqlite_synchronous: str = "FULL"
-    api_database_url: str = ""  # the API's idempotency receipts; default: SQLite in data_dir
+    api_database_url: str = ""  # the API's outbox; default: SQLite in data_dir
     mlflow_tracking_uri: str = ""  # default: SQLite store in data_dir
     model_name: str = "flowlet-fraud"
     model_alias: str = "champion"
@@ -60,7 +60,15 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_batch: int = 1000
-    api_publish_timeout_seconds: float = 10.0
+    #: Backpressure: above this many accepted-but-unprocessed events the API answers 429.
+    api_max_backlog: int = 200_000
+    api_retry_after_seconds: int = 2
+    #: The outbox relay: events per publish turn, how often it reconciles with the broker and
+    #: the lake, and how long an event the worker consumed may stay unfinished before it is
+    #: published again.
+    outbox_batch: int = 5000
+    outbox_reconcile_seconds: float = 2.0
+    outbox_stuck_seconds: float = 120.0
     dashboard_port: int = 8501
     worker_web_port: int = 6066
     #: Consumer-group timings. Short, so a killed worker's partitions move on quickly; Tansu

@@ -341,14 +341,15 @@ class OnlineFeatures:
     def state(self, stage: Stage, entity: str) -> dict[str, Any]:
         return self.lookup(state_key(stage, entity))
 
-    def process(self, ev: Mapping[str, Any]) -> dict[str, float]:
-        """All stateful features of one transaction (NaN where a stage does not apply)."""
+    def process(self, ev: Mapping[str, Any], processed_at: float = 0.0) -> dict[str, float]:
+        """All stateful features of one transaction (NaN where a stage does not apply);
+        ``processed_at`` (epoch seconds) stamps its applied marks, as the stream's would be."""
         known = self._vectors.get(ev["transaction_id"])
         if known is not None:
             return dict(known)
         parts: dict[Stage, list[float]] = {}
         for stage, entity in stage_records(ev):
-            part = run_stage(self.lookup, stage, entity, ev)
+            part = run_stage(self.lookup, stage, entity, ev, processed_at)
             if part is not None:
                 parts[stage] = part
         vector = assemble(parts)

@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from ledger import Ledger
 
 log = logging.getLogger("flowlet")
 
@@ -103,10 +107,40 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     from ledger import Ledger, verify
 
     settings = _settings(args)
+    ledger = Ledger.from_url(settings.database_url)
     accepted = None if args.no_cross_check else _accepted_ids(settings)
-    report = verify(Ledger.from_url(settings.database_url), accepted)
+    if accepted and args.settle > 0:
+        late = _settle(ledger, accepted, args.settle)
+        if late:
+            log.warning("%d accepted transactions still unposted after %g s", len(late),
+                        args.settle)
+    report = verify(ledger, accepted)
     sys.stdout.write(report.render() + "\n")
     return 0 if report.ok else 1
+
+
+def _settle(ledger: Ledger, accepted: set[str], seconds: float) -> set[str]:
+    """Wait up to ``seconds`` for the accepted transactions in flight to be posted; return
+    those still unposted. Only ids accepted before the call count: a running stack keeps
+    accepting, and those newer events are in flight, not missing."""
+    import time
+
+    from sqlalchemy import select
+
+    from ledger.schema import journals
+
+    deadline = time.monotonic() + seconds
+    waiting = set(accepted)
+    while waiting:
+        ids = list(waiting)
+        with ledger.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                waiting -= set(conn.execute(select(journals.c.transaction_id).where(
+                    journals.c.transaction_id.in_(ids[start:start + 500]))).scalars())
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    return waiting
 
 
 def _accepted_ids(settings: Settings) -> set[str] | None:
@@ -115,7 +149,7 @@ def _accepted_ids(settings: Settings) -> set[str] | None:
 
     ids: set[str] = set()
     found = False
-    for url, name in ((settings.api_database_url, "ingest_receipts"),
+    for url, name in ((settings.api_database_url, "ingest_outbox"),
                       (settings.database_url, "lake_index")):
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             continue
@@ -190,6 +224,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         run_bench(args.events, Path(args.out) if args.out else None)
     return 0
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from flowlet import chaos
+
+    scenarios = list(chaos.SCENARIOS) if args.scenario == ["all"] else args.scenario
+    out = Path(args.out or Path(_settings(args).data_dir) / "chaos")
+    return chaos.main(scenarios, out, events=args.events, rate=args.rate, kills=args.kills,
+                      backlog=args.backlog, progress=lambda line: log.warning("%s", line))
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -277,6 +320,10 @@ def _add_ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     lsub = p.add_subparsers(dest="ledger_command", required=True)
     lp = lsub.add_parser("verify", help="trial balance, hash chain, balances, postings; "
                                         "exit 1 and name the rows on problems")
+    lp.add_argument("--settle", type=float, default=30.0, metavar="SECONDS",
+                    help="wait up to this long for transactions accepted before the check to "
+                         "be posted (in flight on a running stack); still unposted then = "
+                         "missing (default: %(default)s)")
     lp.add_argument("--no-cross-check", action="store_true",
                     help="skip checking API receipts and lake rows against the journals")
     lp.set_defaults(func=cmd_ledger_verify)
@@ -308,6 +355,23 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("chaos", help="fault injection against a real `flowlet up`: kill the "
+                       "worker, `up` itself or the broker, or Ctrl-C with a backlog, then check "
+                       "that every accepted event was processed exactly once")
+    p.add_argument("scenario", nargs="+", choices=["all", "kill-worker", "kill-up",
+                                                   "sigterm-backlog", "kill-broker"])
+    p.add_argument("--events", type=int, default=6_000,
+                   help="events sent through the API (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=400.0,
+                   help="events per second (default: %(default)s)")
+    p.add_argument("--kills", type=int, default=10,
+                   help="kill-worker: how many kills (default: %(default)s)")
+    p.add_argument("--backlog", type=int, default=50_000,
+                   help="sigterm-backlog: backlog at Ctrl-C (default: %(default)s)")
+    p.add_argument("--out", help="folder for the scenarios' data and chaos.json "
+                                 "(default: <data-dir>/chaos)")
+    p.set_defaults(func=cmd_chaos)
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)

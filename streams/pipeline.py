@@ -89,7 +89,8 @@ class PreparedBatch:
             seen.add(c.transaction_id)
             batch.events.append(TransactionEvent.model_validate_json(c.raw_event))
             batch.vectors.append(c.vector)
-            batch.records.append(RawRecord(c.raw_event))
+            batch.records.append(RawRecord(c.raw_event, partition=c.source_partition,
+                                           offset=c.source_offset))
         return batch
 
 
@@ -205,7 +206,8 @@ class BatchProcessor:
         )[list(FEATURE_NAMES)]
         scored = self.scorer.score(feats)  # one model version for the whole batch
         now = datetime.now(UTC)
-        rows = [lake_row(ev, vector, scored, i, ledger_result[ev.transaction_id], now)
+        rows = [lake_row(ev, vector, scored, i, ledger_result[ev.transaction_id], now,
+                         batch.records[i] if batch.records else None)
                 for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True))]
         outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
                           if row["is_alert"]]
@@ -216,7 +218,8 @@ class BatchProcessor:
 
 
 def lake_row(ev: TransactionEvent, vector: dict[str, float], scored: ScoredBatch, i: int,
-             ledger_result: PostingResult, processed_at: datetime) -> dict[str, Any]:
+             ledger_result: PostingResult, processed_at: datetime,
+             source: RawRecord | None = None) -> dict[str, Any]:
     """Row ``i`` of a scored batch as the lake stores it: the columns of
     :mod:`core.lake_schema`, in order, then the ``f_<feature>`` values."""
     return {
@@ -243,6 +246,8 @@ def lake_row(ev: TransactionEvent, vector: dict[str, float], scored: ScoredBatch
         "shadow_model_version": scored.shadow_model_ref,
         "ledger_status": ledger_result.journal_status,
         "ledger_reason": ledger_result.reason,
+        "source_partition": source.partition if source and source.partition >= 0 else None,
+        "source_offset": source.offset if source and source.offset >= 0 else None,
         "processed_at": processed_at,
         **{FEATURE_PREFIX + k: float(v) for k, v in vector.items()},
     }

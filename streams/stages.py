@@ -129,9 +129,11 @@ def account_stage(records: Iterable[RawRecord], states: StateLookup, partitions:
             out.redelivered += 1
             continue
         join_partition = partition_for(item.account_id, partitions)
-        # The account part carries the event itself and how many parts make it complete.
+        # The account part carries the event itself, how many parts make it complete, and
+        # where it was read (the order the features applied it: the lake keeps it).
         out.parts[join_partition].append(
-            [item.transaction_id, "account", values, len(targets), record.value.decode()])
+            [item.transaction_id, "account", values, len(targets), record.value.decode(),
+             record.partition, record.offset])
         for stage, entity in targets[1:]:
             out.stage_records[partition_for(state_key(stage, entity), partitions)].append(
                 [stage, entity, ev])
@@ -156,6 +158,8 @@ class Completed:
     transaction_id: str
     raw_event: bytes
     vector: dict[str, float]
+    source_partition: int = -1  # where the account stage read it
+    source_offset: int = -1
 
 
 def join_stage(parts: Iterable[list[Any]], pending: StateLookup,
@@ -174,8 +178,10 @@ def join_stage(parts: Iterable[list[Any]], pending: StateLookup,
         entry.setdefault("since", now)
         if stage == "account":
             entry["expected"], entry["event"] = part[3], part[4]
+            entry["source"] = part[5:7]
         if "expected" in entry and len(entry["parts"]) == entry["expected"]:
-            completed.append(Completed(tid, entry["event"].encode(), assemble(entry["parts"])))
+            completed.append(Completed(tid, entry["event"].encode(), assemble(entry["parts"]),
+                                       *entry.get("source", ())))
             entry.clear()
             entry.update({"done": now})
     return completed

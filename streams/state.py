@@ -33,10 +33,13 @@ class JsonStateTable:
     """
 
     def __init__(self, app: faust.App, name: str, partitions: int,
-                 tidy: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 tidy: Callable[[dict[str, Any]], None] | None = None,
+                 seed: dict[str, dict[str, Any]] | None = None) -> None:
         self.table = app.Table(name, default=None, key_type=bytes, value_type=bytes,
                                partitions=partitions)
         self._tidy = tidy
+        #: States rebuilt from the lake (``streams.recovery``) for keys the table lacks.
+        self._seed = seed if seed is not None else {}
         self._cache: dict[str, tuple[bytes | None, dict[str, Any]]] = {}
         self._dirty: dict[str, Any] = {}
         self._deletes: list[tuple[str, Any]] = []
@@ -48,7 +51,7 @@ class JsonStateTable:
         if hit is not None and hit[0] is raw:  # decoded already, and nobody wrote it since
             state = hit[1]
         else:
-            state = json.loads(raw) if raw else {}
+            state = json.loads(raw) if raw else self._seed.pop(key, None) or {}
             self._cache[key] = (raw, state)
         self._dirty[key] = current_event()
         return state

@@ -14,8 +14,9 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from core.processes import free_port  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.broker import EmbeddedBroker  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,14 +1,23 @@
 """Overview: volume, amounts, score distribution, alerts and the latest high-risk transactions."""
 
+from datetime import UTC, datetime
+
 import altair as alt
 import streamlit as st
 
 from core.contract import format_minor
+from core.db import make_engine
 from core.settings import Settings
 from dashboards import queries
+from streams.outbox.store import backlog
 
 settings: Settings = st.session_state["settings"]
 st.title("Flowlet — overview")
+
+
+@st.cache_resource
+def _outbox_db(url: str):  # noqa: ANN202 - a SQLAlchemy engine, shared by sessions
+    return make_engine(url)
 
 
 @st.fragment(run_every=f"{max(1.0, settings.lake_refresh_seconds)}s")
@@ -23,6 +32,13 @@ def live() -> None:
     c[5].metric("Rejected by ledger", f"{k['ledger_rejected']:,}",
                 help="Recorded with a reason, e.g. insufficient funds; never silently dropped")
     c[4].metric("Median event→lake lag", f"{k['median_lag_seconds']:.1f} s")
+    waiting, oldest = backlog(_outbox_db(settings.api_database_url))
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    b = st.columns(2)
+    b[0].metric("Accepted, not yet processed", f"{waiting:,}",
+                help="Events the API stored and answered that the worker has not finished; "
+                     "above FLOWLET_API_MAX_BACKLOG the API answers 429")
+    b[1].metric("Oldest unprocessed", f"{age:.0f} s")
     if k["transactions"] == 0:
         st.info("The lake is empty: no transaction has been processed yet.")
         return

@@ -150,8 +150,9 @@ def _end_to_end(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
 
 
 def run_bench(n_events: int, out_dir: Path | None = None) -> dict[str, float]:
+    from core.processes import free_port
     from models.training.run import ensure_champion
-    from streams.broker import EmbeddedBroker, free_port
+    from streams.broker import EmbeddedBroker
     from streams.topics import ensure_topics
 
     base = out_dir or Path(tempfile.mkdtemp(prefix="flowlet-bench-"))

@@ -1,25 +1,27 @@
-"""Ingestion API: ``POST /v1/transactions`` (one event or a batch) → topic ``transactions``.
+"""Ingestion API: ``POST /v1/transactions`` (one event or a batch) → outbox → ``transactions``.
 
 Validation is all-or-nothing per request: if any item is invalid the answer is 422 listing
-every bad item and field (``loc`` like ``["body", 3, "amount_minor"]``) and nothing is
-published. Otherwise each item is answered ``accepted`` (published and acknowledged by the
-broker, keyed by ``account_id``), ``duplicate`` (same id and payload already published; not
-published again) or ``conflict`` (same id, different payload). If the broker does not
-acknowledge, the answer is 503 ("not confirmed": a buffered send may still arrive later) and
-the same request may simply be retried; consumers deduplicate by ``transaction_id``.
+every bad item and field (``loc`` like ``["body", 3, "amount_minor"]``) and nothing is stored.
+Otherwise each item is answered ``accepted`` (stored durably in the outbox, committed before
+the answer; the relay publishes it keyed by ``account_id`` and re-publishes it until its
+effects are done, whatever process or broker dies), ``duplicate`` (same id and payload known;
+if it is not processed yet it is published again) or ``conflict`` (same id, other payload).
+When more than ``api_max_backlog`` accepted events wait to be processed the answer is 429 with
+``Retry-After``: nothing is stored, send the same request later. ``GET /stats`` shows the
+backlog, the consumer lag per partition and the age of the oldest unprocessed event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -27,7 +29,8 @@ from pydantic import ValidationError
 
 from core.contract import TransactionEvent, transaction_json_schema
 from core.settings import Settings
-from streams.api.receipts import ReceiptStore
+from streams.outbox.relay import Relay
+from streams.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,6 @@ def _request_body_schema(max_items: int) -> dict[str, Any]:
         },
         "x-components": {"TransactionEvent": schema, **defs},
     }
-
-
-async def _publish(producer: AIOKafkaProducer, topic: str,
-                   items: Iterable[tuple[TransactionEvent, bytes]]) -> None:
-    futures = [await producer.send(topic, raw, key=ev.account_id.encode()) for ev, raw in items]
-    await asyncio.gather(*futures)  # answer only after the broker acknowledged
 
 
 def _invalid(detail: Any, status: int = 422) -> JSONResponse:
@@ -97,24 +94,21 @@ def _parse(body: bytes, max_batch: int) -> tuple[list[TransactionEvent], bool] |
     return _invalid(errors) if errors else (events, single)
 
 
-def _triage(events: list[TransactionEvent], wire: list[bytes], hashes: dict[str, str],
-            previous: dict[str, tuple[str, str]]
-            ) -> tuple[dict[str, tuple[TransactionEvent, bytes]], list[dict[str, str]]]:
-    """What to publish, and each item's answer, given the receipts claimed before."""
-    to_send: dict[str, tuple[TransactionEvent, bytes]] = {}
+def _triage(events: list[TransactionEvent], hashes: list[str], first: dict[str, int],
+            stored: set[str], previous: dict[str, tuple[str, int]]) -> list[dict[str, str]]:
+    """Each item's answer, given the ids this request stored and those known before."""
     results = []
-    for ev, raw in zip(events, wire, strict=True):
+    for i, ev in enumerate(events):
         tid = ev.transaction_id
-        known_hash, known_state = previous.get(tid, (hashes[tid], "pending"))
-        if hashlib.sha256(raw).hexdigest() != known_hash:
+        known_hash = previous[tid][0] if tid in previous else hashes[first[tid]]
+        if hashes[i] != known_hash:
             results.append({"transaction_id": tid, "status": "conflict",
                             "detail": "transaction_id was accepted with another payload"})
-        elif tid in to_send or known_state == "published":
-            results.append({"transaction_id": tid, "status": "duplicate"})
-        else:  # new, or pending after a failed/ambiguous publish: (re)publish it
-            to_send[tid] = (ev, raw)
+        elif tid in stored and first[tid] == i:
             results.append({"transaction_id": tid, "status": "accepted"})
-    return to_send, results
+        else:
+            results.append({"transaction_id": tid, "status": "duplicate"})
+    return results
 
 
 def _custom_openapi(api: FastAPI, components: dict[str, Any]) -> Any:
@@ -139,17 +133,17 @@ def create_api(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.broker, acks="all", linger_ms=2,
-            enable_idempotence=settings.producer_idempotence,
-        )
-        await producer.start()
-        state["producer"] = producer
-        state["receipts"] = await run_in_threadpool(ReceiptStore, settings.api_database_url)
+        outbox = await run_in_threadpool(Outbox, settings.api_database_url)
+        relay = Relay(settings, outbox)
+        relay.backlog = await run_in_threadpool(outbox.unprocessed)
+        state["outbox"], state["relay"] = outbox, relay
+        task = asyncio.create_task(relay.run(), name="outbox-relay")
         try:
             yield
         finally:
-            await producer.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     api = FastAPI(title="Flowlet ingestion API", version="1", lifespan=lifespan,
                   description=__doc__)
@@ -160,33 +154,39 @@ def create_api(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @api.get("/stats")
+    async def stats() -> dict[str, Any]:
+        """The outbox backlog, consumer lag per partition, and the relay's counters."""
+        return state["relay"].stats()
+
     @api.post("/v1/transactions", openapi_extra=extra, responses={
         422: {"description": "Invalid input; `detail` names every bad item and field"},
         409: {"description": "Single event whose id was accepted before with another payload"},
         413: {"description": "Body or batch too large"},
-        503: {"description": "Broker did not acknowledge; retry the same request"},
+        429: {"description": "Backlog over its bound; retry after `Retry-After` seconds"},
     })
     async def post_transactions(request: Request) -> JSONResponse:
         parsed = _parse(await request.body(), settings.api_max_batch)
         if isinstance(parsed, JSONResponse):
             return parsed
         events, single = parsed
+        relay: Relay = state["relay"]
+        if relay.backlog >= settings.api_max_backlog:
+            return JSONResponse(
+                {"detail": f"{relay.backlog} accepted events wait to be processed (bound "
+                           f"{settings.api_max_backlog}); retry later"}, 429,
+                headers={"Retry-After": str(settings.api_retry_after_seconds)})
         wire = [ev.model_dump_json(exclude_none=True).encode() for ev in events]
-        hashes: dict[str, str] = {}
-        for ev, raw in zip(events, wire, strict=True):
-            hashes.setdefault(ev.transaction_id, hashlib.sha256(raw).hexdigest())
-        claimed, previous = await run_in_threadpool(state["receipts"].claim, hashes)
-        to_send, results = _triage(events, wire, hashes, previous)
-        try:
-            await asyncio.wait_for(_publish(state["producer"], settings.topic_transactions,
-                                            to_send.values()),
-                                   settings.api_publish_timeout_seconds)
-        except Exception as exc:
-            log.exception("publish failed")
-            # Receipts stay pending: a retry with the same payload publishes again.
-            return _invalid(f"broker unavailable: {type(exc).__name__}; retry the same "
-                            "request", 503)
-        await run_in_threadpool(state["receipts"].mark_published, set(to_send))
+        hashes = [hashlib.sha256(raw).hexdigest() for raw in wire]
+        first: dict[str, int] = {}
+        for i, ev in enumerate(events):
+            first.setdefault(ev.transaction_id, i)
+        stored, previous = await run_in_threadpool(state["outbox"].accept, [
+            (tid, events[i].account_id, wire[i], hashes[i]) for tid, i in first.items()])
+        if stored:
+            relay.backlog += len(stored)  # the relay recounts at its next reconcile
+            relay.wake()
+        results = _triage(events, hashes, first, stored, previous)
         if single:
             code = 409 if results[0]["status"] == "conflict" else 200
             return JSONResponse(results[0], code)

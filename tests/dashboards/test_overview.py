@@ -96,3 +96,15 @@ def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
     shown = at.dataframe[0].value
     assert list(shown["name"]) == list(FEATURE_NAMES)
     assert at.metric[0].value == f"{len(FEATURE_NAMES)} of {len(FEATURE_NAMES)}"
+
+
+def test_overview_shows_the_backlog_the_api_holds(filled_lake, monkeypatch):
+    from core.settings import Settings
+    from streams.outbox.store import Outbox
+
+    data_dir, _ = filled_lake
+    outbox = Outbox(Settings(data_dir=data_dir).api_database_url)
+    outbox.accept([(f"waiting-{i}", "acc-1", b"{}", "0" * 64) for i in range(3)])
+    outbox.mark_processed(["waiting-0"])
+    metrics = {m.label: m.value for m in run_app(data_dir, monkeypatch).metric}
+    assert metrics["Accepted, not yet processed"] == "2"

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from core.lake import connect
+from core.processes import free_port
 from core.settings import Settings
-from streams.broker import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,13 +25,13 @@ EVENT = {
 @pytest.fixture
 def api(broker, tmp_path):
     settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
-                        api_max_batch=5, api_publish_timeout_seconds=3)
+                        api_max_batch=5, outbox_reconcile_seconds=0.5)
     ensure_topics(settings)
     with TestClient(create_api(settings)) as client:
         yield client, settings
 
 
-def test_accepts_once_then_reports_duplicates_and_conflicts(api, read_topic):
+def test_accepts_once_then_reports_duplicates_and_conflicts(api, read_topic, wait_until):
     client, settings = api
     assert client.post("/v1/transactions", json=EVENT).json() == {
         "transaction_id": "api-1", "status": "accepted"}
@@ -43,7 +43,7 @@ def test_accepts_once_then_reports_duplicates_and_conflicts(api, read_topic):
     assert [r["status"] for r in body["results"]] == ["duplicate", "accepted", "duplicate"]
     assert (body["accepted"], body["duplicate"], body["conflict"]) == (1, 2, 0)
 
-    records = read_topic(settings.broker, settings.topic_transactions)  # acked before answered
+    records = published(settings, read_topic, wait_until, 2)  # the relay publishes after the answer
     assert [r.key for r in records] == [b"acc-9", b"acc-9"]  # keyed by account
     assert {TransactionEvent.model_validate_json(r.value).transaction_id
             for r in records} == {"api-1", "api-2"}
@@ -56,17 +56,18 @@ def test_accepts_once_then_reports_duplicates_and_conflicts(api, read_topic):
     ("just a string", 422, ["body"]),
     ([EVENT] * 6, 413, None),
 ])
-def test_bad_requests_name_the_problem_and_publish_nothing(api, read_topic, body, status, loc):
+def test_bad_requests_name_the_problem_and_publish_nothing(api, read_topic, wait_until, body,
+                                                           status, loc):
     client, settings = api
     resp = client.post("/v1/transactions", json=body)
     assert resp.status_code == status, resp.text
     if loc is not None:
         assert resp.json()["detail"][0]["loc"] == loc
-    # A valid event for the same account after it: the producer keeps a partition's order, so
-    # anything the bad request had sent (even without waiting) lands before this one's ack.
+    # A valid event after it: the outbox publishes in acceptance order, so anything the bad
+    # request had stored would land before this one.
     marker = {**EVENT, "transaction_id": "api-marker"}
     assert client.post("/v1/transactions", json=marker).json()["status"] == "accepted"
-    records = read_topic(settings.broker, settings.topic_transactions)
+    records = published(settings, read_topic, wait_until, 1)
     assert [TransactionEvent.model_validate_json(r.value).transaction_id
             for r in records] == ["api-marker"]
 
@@ -79,30 +80,77 @@ def test_invalid_json_is_a_422(api):
     assert "invalid JSON" in resp.json()["detail"][0]["msg"]
 
 
-def test_broker_outage_is_a_503_and_the_retry_is_published(api, broker, wait_until,
-                                                            read_topic):
+def published(settings: Settings, read_topic, wait_until, at_least: int) -> list:  # noqa: ANN001
+    """The transactions topic once the relay has published at least ``at_least`` records."""
+    found: list = []
+
+    def enough() -> bool:
+        found[:] = read_topic(settings.broker, settings.topic_transactions)
+        return len(found) >= at_least
+
+    wait_until(enough, 30, f"{at_least} records on {settings.topic_transactions}", interval=0.2)
+    return found
+
+
+def test_accepted_during_a_broker_outage_and_published_when_it_is_back(api, broker,
+                                                                       read_topic, wait_until):
     client, settings = api
     event = {**EVENT, "transaction_id": "api-outage"}
     broker.stop()
-    assert client.post("/v1/transactions", json=event).status_code == 503
-    # Not a "duplicate" on retry: the first attempt never reached the broker.
-    assert client.post("/v1/transactions", json=event).status_code == 503
-    broker.start()  # same port, empty (memory-only) broker
-    ensure_topics(settings)
-    def retry():  # as a client would: the producer reconnects in the background
-        resp = client.post("/v1/transactions", json=event)
-        return resp if resp.status_code != 503 else None
-
-    resp = wait_until(retry, 30, "a POST answered other than 503 after the broker is back",
-                      interval=1)
+    # Stored in the outbox before the answer: accepted although no broker is there.
+    resp = client.post("/v1/transactions", json=event)
     assert resp.status_code == 200 and resp.json()["status"] == "accepted", resp.text
     assert client.post("/v1/transactions", json=event).json()["status"] == "duplicate"
-    # A 503 means "not confirmed", not "not sent": sends buffered during the outage may still
-    # be delivered once the broker is back. Every copy is the same event, which the ledger,
-    # the lake and the features deduplicate by transaction_id.
-    copies = read_topic(settings.broker, settings.topic_transactions)
-    assert copies and {(r.key, TransactionEvent.model_validate_json(r.value).transaction_id)
-                       for r in copies} == {(b"acc-9", "api-outage")}
+    broker.start()  # same port, empty (memory-only) broker
+    ensure_topics(settings)
+    copies = published(settings, read_topic, wait_until, 1)
+    assert {(r.key, TransactionEvent.model_validate_json(r.value).transaction_id)
+            for r in copies} == {(b"acc-9", "api-outage")}
+
+
+def test_a_broker_that_lost_its_topics_gets_every_unfinished_event_again(api, broker,
+                                                                          read_topic, wait_until):
+    client, settings = api
+    ids = [f"api-lost-{i}" for i in range(3)]
+    body = client.post("/v1/transactions",
+                       json=[{**EVENT, "transaction_id": t} for t in ids]).json()
+    assert body["accepted"] == 3
+    published(settings, read_topic, wait_until, 3)
+    wait_until(lambda: client.get("/stats").json()["published"] >= 3, 20, "the publish")
+    broker.stop()
+    broker.start()  # memory-only: every topic is gone
+    ensure_topics(settings)
+    again = published(settings, read_topic, wait_until, 3)
+    assert sorted(TransactionEvent.model_validate_json(r.value).transaction_id
+                  for r in again) == ids
+    assert client.get("/stats").json()["republished_broker_loss"] >= 3
+
+
+def test_a_resent_unfinished_event_is_published_again(api, read_topic, wait_until):
+    client, settings = api
+    event = {**EVENT, "transaction_id": "api-resent"}
+    assert client.post("/v1/transactions", json=event).json()["status"] == "accepted"
+    published(settings, read_topic, wait_until, 1)
+    wait_until(lambda: client.get("/stats").json()["published"] >= 1, 20, "the publish")
+    # No worker finished it: a client re-sending it repairs a loss it cannot see.
+    assert client.post("/v1/transactions", json=event).json()["status"] == "duplicate"
+    copies = published(settings, read_topic, wait_until, 2)
+    assert {TransactionEvent.model_validate_json(r.value).transaction_id
+            for r in copies} == {"api-resent"}
+
+
+def test_over_the_backlog_bound_the_answer_is_429_with_retry_after(broker, tmp_path):
+    settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
+                        api_max_backlog=2, api_retry_after_seconds=3)
+    ensure_topics(settings)
+    with TestClient(create_api(settings)) as client:
+        batch = [{**EVENT, "transaction_id": f"bp-{i}"} for i in range(2)]
+        assert client.post("/v1/transactions", json=batch).json()["accepted"] == 2
+        # Nothing processes them (no worker): the backlog stays at its bound.
+        resp = client.post("/v1/transactions", json={**EVENT, "transaction_id": "bp-2"})
+        assert resp.status_code == 429, resp.text
+        assert resp.headers["retry-after"] == "3"
+        assert client.get("/stats").json()["backlog"] == 2
 
 
 def test_out_of_range_dates_are_a_422_not_a_500(api):
