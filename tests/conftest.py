@@ -240,3 +240,32 @@ def _wait_caught_up_fixture():  # type: ignore[no-untyped-def]
 @pytest.fixture(name="read_topic")
 def _read_topic_fixture():  # type: ignore[no-untyped-def]
     return read_topic
+
+
+def publish(settings: Settings, items: list) -> None:  # type: ignore[type-arg]
+    """Produce events or labels to ``transactions`` straight to Kafka, keyed by account."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.broker, acks="all", linger_ms=5,
+                             enable_idempotence=False)
+    for item in items:
+        producer.send(settings.topic_transactions, item.model_dump_json().encode(),
+                      key=item.account_id.encode())
+    producer.flush()
+    producer.close()
+
+
+def lake_count(settings: Settings) -> int:
+    from core.lake import connect
+
+    return connect(settings.lake_dir).sql("select count(*) from transactions").fetchall()[0][0]
+
+
+@pytest.fixture(name="publish")
+def _publish_fixture():  # type: ignore[no-untyped-def]
+    return publish
+
+
+@pytest.fixture(name="lake_count")
+def _lake_count_fixture():  # type: ignore[no-untyped-def]
+    return lake_count

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from kafka import KafkaProducer
 
 from core.lake import connect
 from features import FEATURE_NAMES, FEATURES, build_features, events_frame
@@ -45,20 +44,6 @@ def _history():
                     + [(lab.occurred_at, 0, i, lab) for i, lab in enumerate(labels)],
                     key=lambda x: x[:3])
     return events, labels, [m[3] for m in merged]
-
-
-def _publish(settings, items) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.broker, acks="all", linger_ms=5,
-                             enable_idempotence=False)
-    for item in items:
-        producer.send(settings.topic_transactions, item.model_dump_json().encode(),
-                      key=item.account_id.encode())
-    producer.flush()
-    producer.close()
-
-
-def _lake_count(settings) -> int:
-    return connect(settings.lake_dir).sql("select count(*) from transactions").fetchall()[0][0]
 
 
 def _assert_parity(settings, events, labels) -> None:
@@ -89,33 +74,33 @@ def _assert_parity(settings, events, labels) -> None:
 
 
 def test_online_features_equal_offline_for_20k_replayed_events(stack_settings, spawn,
-                                                                 wait_until):
+                                                                 wait_until, publish, lake_count):
     s = stack_settings.with_(partitions=1)
     ensure_topics(s)
     events, labels, replay = _history()
     assert len(events) >= 20_000 and len(labels) > 100
-    _publish(s, replay)
+    publish(s, replay)
     worker = spawn("worker", ["worker"], s)
-    wait_until(lambda: _lake_count(s) >= len(events), 420, f"{len(events)} lake rows",
+    wait_until(lambda: lake_count(s) >= len(events), 420, f"{len(events)} lake rows",
                interval=2)
     assert worker.stop() == 0, worker.tail()
     _assert_parity(s, events, labels)
 
 
-def test_features_survive_a_killed_worker(stack_settings, spawn, wait_until):
+def test_features_survive_a_killed_worker(stack_settings, spawn, wait_until, publish, lake_count):
     s = stack_settings.with_(partitions=1)
     ensure_topics(s)
     events, labels, replay = _history()
-    _publish(s, replay)
+    publish(s, replay)
     # Small batches for the first worker: the join completes whatever parts it holds in one
     # effects batch, and behind a slow one that can be all 20,000 at once (no "mid-replay").
     first = spawn("worker-1", ["worker"], s.with_(batch_size=20))
-    wait_until(lambda: _lake_count(s) >= 4000, 300, "the first worker to fill the lake")
+    wait_until(lambda: lake_count(s) >= 4000, 300, "the first worker to fill the lake")
     first.proc.send_signal(signal.SIGKILL)  # mid-replay: no shutdown, no offset commit
     first.proc.wait(10)
-    assert _lake_count(s) < len(events), "the worker finished before it could be killed"
+    assert lake_count(s) < len(events), "the worker finished before it could be killed"
     second = spawn("worker-2", ["worker"], s)
-    wait_until(lambda: _lake_count(s) >= len(events), 420, f"{len(events)} lake rows",
+    wait_until(lambda: lake_count(s) >= len(events), 420, f"{len(events)} lake rows",
                interval=2)
     assert second.stop() == 0, second.tail()
     _assert_parity(s, events, labels)
