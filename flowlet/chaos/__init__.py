@@ -26,6 +26,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,11 @@ def run_scenario(scenario: str, data_dir: Path, *, events: int = 6_000, rate: fl
         load.join()
         report.resent, report.resent_not_duplicate = load.resend_all()
         progress(f"{scenario}: {len(load.sent)} accepted; settling")
+        # On the running stack, events still in flight: verify must wait for them, not fail.
+        report.verify_exit = _verify_cli(settings, settle_seconds)
+        if report.verify_exit != 0:
+            report.problems.append(f"flowlet ledger verify --settle exited {report.verify_exit} "
+                                   "on the running stack")
         settle(settings, set(load.sent), settle_seconds)
     finally:
         load.stop.set()
@@ -153,6 +159,14 @@ def _wait_child(stack: Stack, marker: str, timeout: float = 120) -> int:
 
     wait_for(present, timeout, f"a running {marker}")
     return found[-1]
+
+
+def _verify_cli(settings: Settings, settle_seconds: float) -> int:
+    """``flowlet ledger verify --settle`` as an operator would run it."""
+    env = {**os.environ, **settings.to_env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "flowlet", "ledger", "verify", "--settle", str(settle_seconds)],
+        env=env, capture_output=True, timeout=settle_seconds + 120, check=False).returncode
 
 
 class _suppress_timeout:  # noqa: N801 - used as a statement

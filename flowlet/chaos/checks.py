@@ -23,6 +23,7 @@ class Report:
     lake_file_rows: int = 0
     feature_mismatches: int = 0
     verify_ok: bool = False
+    verify_exit: int = -1  # of `flowlet ledger verify --settle` on the running stack
     faults: list[str] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)

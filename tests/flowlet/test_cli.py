@@ -38,7 +38,7 @@ def test_ledger_verify_cross_checks_the_lake(tmp_path, capsys):
     _filled(tmp_path)
     with Ledger.from_url(Settings(data_dir=tmp_path).database_url).engine.begin() as conn:
         conn.execute(text("INSERT INTO lake_index VALUES ('ghost', 'f', '2026-01-01')"))
-    assert main(["--data-dir", str(tmp_path), "ledger", "verify"]) == 1
+    assert main(["--data-dir", str(tmp_path), "ledger", "verify", "--settle", "0.5"]) == 1
     assert "accepted transaction ghost has no journal" in capsys.readouterr().out
     assert main(["--data-dir", str(tmp_path), "ledger", "verify", "--no-cross-check"]) == 0
 
@@ -62,3 +62,25 @@ def test_settings_round_trip_through_the_environment(tmp_path):
     s = Settings(data_dir=tmp_path, partitions=7, producer_idempotence=True,
                  alert_threshold=0.25)
     assert Settings.from_env(s.to_env()) == s
+
+
+def test_ledger_verify_waits_for_what_is_in_flight(tmp_path, capsys):
+    """An accepted event posted while verify settles is in flight, not missing."""
+    import threading
+
+    from streams.outbox.store import Outbox
+
+    ledger = _filled(tmp_path)
+    settings = Settings(data_dir=tmp_path)
+    now = datetime.now(UTC)
+    late = Simulator(seed=2, n_accounts=3, n_merchants=2).generate(
+        1, now - timedelta(minutes=1), now)[0].event
+    Outbox(settings.api_database_url).accept(
+        [(late.transaction_id, late.account_id, late.model_dump_json().encode(), "0" * 64)])
+    poster = threading.Timer(1.0, lambda: ledger.post_batch([late]))
+    poster.start()
+    try:
+        assert main(["--data-dir", str(tmp_path), "ledger", "verify", "--settle", "30"]) == 0
+    finally:
+        poster.join()
+    assert "OK: ledger is consistent" in capsys.readouterr().out
