@@ -50,11 +50,17 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-def die_with_parent() -> None:
-    """In a child (``preexec_fn``): ask Linux to SIGTERM it when its parent dies, so a killed
-    supervisor leaves no orphan holding ports. A no-op where ``prctl`` is unavailable."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child (``preexec_fn``): ask Linux to send it ``sig`` when its parent dies, so a
+    killed supervisor leaves no orphan holding ports. A no-op where ``prctl`` is unavailable."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def killed_with_parent() -> None:
+    """``die_with_parent(SIGKILL)``: for children whose every effect is durable and idempotent,
+    so their ports are free the moment a killed parent could be started again."""
+    die_with_parent(signal.SIGKILL)

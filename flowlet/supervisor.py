@@ -1,8 +1,9 @@
 """A small process supervisor: start children, restart the ones that crash, stop them all fast.
 
-* Every child runs with ``PR_SET_PDEATHSIG`` (:func:`core.processes.die_with_parent`): if the
-  supervisor itself is killed, even with ``kill -9``, its children get SIGTERM — no orphan keeps
-  a port.
+* Every child runs with ``PR_SET_PDEATHSIG`` (:func:`core.processes.killed_with_parent`): if
+  the supervisor itself is killed, even with ``kill -9``, its children are killed at once — no
+  orphan keeps a port, and a new supervisor can start right away (every effect is durable and
+  idempotent, so nothing is lost).
 * A child that exits while the supervisor runs is restarted after a backoff that doubles from
   ``backoff_initial`` to ``backoff_max`` and resets once the child has stayed up for
   ``stable_after`` seconds; each exit and restart is logged.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from core.processes import die_with_parent
+from core.processes import killed_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Supervisor:
         out = child._log_file if child._log_file is not None else subprocess.DEVNULL
         child.proc = subprocess.Popen(child.command, stdout=out, stderr=subprocess.STDOUT,
                                       env=dict(child.env) if child.env is not None else None,
-                                      preexec_fn=die_with_parent)  # noqa: PLW1509
+                                      preexec_fn=killed_with_parent)  # noqa: PLW1509
         child.started_at = time.monotonic()
         child.restart_at = None
         if child.on_start is not None:

@@ -49,8 +49,19 @@ class Stack:
         self.supervisor = Supervisor()
         self.broker: EmbeddedBroker | None = None
 
-    def check_ports(self) -> None:
-        """Refuse to start when a port the stack listens on is taken, naming it."""
+    def check_ports(self, patience: float = 5.0) -> None:
+        """Refuse to start when a port the stack listens on is taken, naming it (after
+        ``patience`` seconds: a stack stopped a moment ago may still be releasing them)."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return self._check_ports()
+            except PortInUse:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.25)
+
+    def _check_ports(self) -> None:
         s = self.settings
         wanted = {"API": (s.api_host, s.api_port)}
         if self.with_dashboard:
