@@ -14,7 +14,8 @@ its faults, re-sends every payload after each restart, lets the stack settle and
 
 Scenarios: ``kill-worker`` (SIGKILL the worker ``--kills`` times, the first within a second or
 two of its start), ``kill-up`` (SIGKILL ``flowlet up`` itself, then start it again),
-``sigterm-backlog`` (Ctrl-C with a backlog of at least ``--backlog`` events, then start again),
+``sigterm-backlog`` (the worker paused until at least ``--backlog`` events wait, then Ctrl-C
+and start again),
 ``kill-broker`` (SIGKILL the embedded broker; ``up`` restarts it).
 """
 
@@ -66,10 +67,11 @@ def run_scenario(scenario: str, data_dir: Path, *, events: int = 6_000, rate: fl
     rng = random.Random(seed)
     api = f"http://{settings.api_host}:{settings.api_port}"
     stack.start()
+    batch = 50
     if scenario == "sigterm-backlog":
         events = max(events, backlog + 1_000)
-        rate = max(rate, 5_000.0)
-    load = Load(api, rate, seed=seed)
+        rate, batch = max(rate, 5_000.0), 500
+    load = Load(api, rate, seed=seed, batch=batch)
     load.start(events)
     try:
         _inject(scenario, stack, load, report, rng, kills=kills, backlog=backlog,
@@ -113,6 +115,9 @@ def _inject(scenario: str, stack: Stack, load: Load, report: Report, rng: random
         _wait_ports_free(stack.settings)  # its children die with it (parent-death signal)
         stack.start()
     elif scenario == "sigterm-backlog":
+        # A worker that cannot keep up, by construction: paused while the load arrives.
+        worker = _wait_child(stack, "flowlet worker")
+        os.kill(worker, signal.SIGSTOP)
         wait_for(lambda: _backlog(stack) >= backlog, 600, f"a backlog of {backlog}")
         at = _backlog(stack)
         stack.signal(signal.SIGINT)
