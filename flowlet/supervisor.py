@@ -74,9 +74,6 @@ class Supervisor:
         for child in self.children.values():
             self._spawn(child)
 
-    def start(self, name: str) -> None:
-        self._spawn(self.children[name])
-
     def alive(self, name: str) -> bool:
         return self.children[name].running
 

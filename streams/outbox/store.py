@@ -16,7 +16,7 @@ memory-only embedded broker or any process dies. Processing is idempotent by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -41,7 +41,6 @@ from sqlalchemy.exc import DBAPIError
 from core.db import UTCDateTime, claim_statement, claim_table, make_engine
 
 ACCEPTED, PUBLISHED, PROCESSED = 0, 1, 2
-STATE_NAMES = {ACCEPTED: "accepted", PUBLISHED: "published", PROCESSED: "processed"}
 
 _meta = MetaData()
 outbox = claim_table(
@@ -168,12 +167,6 @@ class Outbox:
                         republished=outbox.c.republished + 1)).rowcount or 0
         return count
 
-    def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            found = dict(conn.execute(select(outbox.c.state, func.count())
-                                      .group_by(outbox.c.state)).all())
-        return {name: int(found.get(state, 0)) for state, name in STATE_NAMES.items()}
-
     def oldest_unprocessed(self) -> datetime | None:
         with self.engine.connect() as conn:
             return conn.execute(select(func.min(outbox.c.accepted_at))
@@ -183,14 +176,6 @@ class Outbox:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(outbox)
                                     .where(outbox.c.state != PROCESSED)).scalar() or 0)
-
-    def states(self, ids: Iterable[str] | None = None) -> Mapping[str, str]:
-        """``transaction_id`` → state name (all rows when ``ids`` is None)."""
-        query = select(outbox.c.transaction_id, outbox.c.state)
-        if ids is not None:
-            query = query.where(outbox.c.transaction_id.in_(list(ids)))
-        with self.engine.connect() as conn:
-            return {tid: STATE_NAMES[state] for tid, state in conn.execute(query)}
 
 
 def backlog(engine: Engine) -> tuple[int, datetime | None]:
