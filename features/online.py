@@ -3,11 +3,11 @@
 The stream keys state by stage and entity (``account``, ``merchant``, ``device``, ``net`` — the
 P2P network node of an account); :func:`stage_records` says which stage records a transaction
 produces and :func:`compute` turns one record plus its entity's state into that stage's feature
-values ("part"). State is a JSON-able dict, so the stream can keep it in a changelog-backed
-Faust table. The worker's three stages (``streams.stages``) and :class:`OnlineFeatures` (every
-stage in one process, for tests, benches and replays) both run a record through
-:func:`run_stage` against the state :func:`state_key` names, and build a transaction's vector
-from its parts with :func:`assemble`.
+values ("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
+the database (``streams.state``). The worker's three stages (``streams.stages``) and
+:class:`OnlineFeatures` (every stage in one process, for tests, benches and replays) both run
+a record through :func:`run_stage` against the state :func:`state_key` names, and build a
+transaction's vector from its parts with :func:`assemble`.
 
 >>> from datetime import UTC, datetime
 >>> ev = {"transaction_id": "t1", "event_type": "top_up", "amount_minor": 700,
@@ -62,7 +62,7 @@ REDELIVERY_SECONDS = 3600.0
 HORIZON = max(max(WINDOWS_US), (LABEL_WINDOW + LABEL_DELAY) * US)
 _DISTINCT = {f.name: f.window * US for f in FEATURES if f.aggregation.startswith("distinct")
              and f.window is not None}
-#: State key -> that entity's (mutable) state: a dict here, a changelog-backed table in the stream.
+#: State key -> that entity's (mutable) state: a dict here, a database-backed store in the stream.
 StateLookup = Callable[[str], dict[str, Any]]
 
 

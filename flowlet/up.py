@@ -130,8 +130,9 @@ class Stack:
             except Exception:
                 log.exception("restarting the broker failed; trying again")
             else:
-                # Its tables' changelogs went with the broker: a fresh worker rebuilds them
-                # from the lake (streams.recovery) instead of running on state nobody backs.
+                # The records its stored state describes went with the broker: a fresh worker
+                # sees a new broker epoch and rebuilds the state from the lake
+                # (streams.recovery) instead of running on state nobody backs.
                 self.supervisor.restart("worker", "the broker lost its topics")
         self.supervisor.check()
 

@@ -10,9 +10,10 @@ Three agents (see ``streams.stages`` for what each computes):
   (ledger, score, lake, alerts) for complete ones, one database transaction per micro-batch.
 
 Each agent consumes micro-batches with ``stream.take_events(n, within=…)``; its state is a
-changelog-backed table co-partitioned with its topic, read and written once per key per batch.
+:class:`streams.state.StateStore` in the database, read and written once per key per batch.
 A batch's offsets are committed (by the agent: ``streams.offsets``) only after its sends were
-acked by the broker and its effects are done: at-least-once, with idempotent stages and effects.
+acked by the broker, its state was stored and its effects are done: at-least-once, with
+idempotent stages and effects.
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ import asyncio
 import logging
 import os
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
+from core.db import make_engine
 from core.settings import Settings
 from features.online import expire
 from ledger import Ledger
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchProcessor, FxRate, PreparedBatch, RawRecord, encode_alert
+from streams.recovery import ACCOUNT_STORE, ENTITY_STORE, JOIN_STORE
 from streams.sink import LakeSink
 from streams.stages import account_stage, batch_messages, decode, entity_stage, join_stage
-from streams.state import JsonStateTable, as_current
+from streams.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,10 @@ class Worker:
     """
 
     def __init__(self, app: OffsetsApp, settings: Settings,
-                 processor_factory: ProcessorFactory | None = None,
-                 seed: dict[str, dict[str, Any]] | None = None) -> None:
+                 processor_factory: ProcessorFactory | None = None) -> None:
         self.app, self.settings = app, settings
         self._factory = processor_factory or _default_processor
         self._processor: BatchProcessor | None = None
-        n = settings.partitions
         self.source = self._raw_topic(settings.topic_transactions)
         self.stages_topic = self._raw_topic(settings.topic_feature_stages)
         self.parts_topic = self._raw_topic(settings.topic_feature_parts)
@@ -71,12 +70,12 @@ class Worker:
         self.alerts = self._raw_topic(settings.topic_alerts)
         self.rates_topic = app.topic(settings.topic_fx_rates, key_serializer="raw",
                                      value_serializer="raw")
-        self.account_states = JsonStateTable(app, "account-feature-state", n, tidy=_tidy,
-                                             seed=seed)
-        self.entity_states = JsonStateTable(app, "entity-feature-state", n, tidy=_tidy,
-                                            seed=seed)
-        self.pending = JsonStateTable(app, "pending-feature-vectors", n)
-        self.done_log: list[tuple[float, list[str], Any]] = []  # (done at, ids, their event)
+        engine = make_engine(settings.database_url, settings.ledger_sqlite_synchronous)
+        self.account_states = StateStore(engine, ACCOUNT_STORE, tidy=_tidy)
+        self.entity_states = StateStore(engine, ENTITY_STORE, tidy=_tidy)
+        self.pending = StateStore(engine, JOIN_STORE)
+        app.on_rebalance(self._forget_cached_states)
+        self.done_log: list[tuple[float, list[str]]] = []  # (done at, transaction ids)
         self.scored_by: dict[str, int] = {}  # rows per model version ("name/version")
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
@@ -134,17 +133,9 @@ class Worker:
     async def features_batch(self, events: list[Any]) -> None:
         """Stage 1 (topic ``transactions``): account features, dead letters, the fan-out."""
         records = [RawRecord(e.message.value or b"", e.message.key, e.message.topic,
-                             e.message.partition, e.message.offset, handle=e) for e in events]
-
-        def on_record(r: RawRecord) -> None:
-            _current_event.set(weakref.ref(r.handle))
-
-        token = _current_event.set(None)
-        try:
-            out = account_stage(records, self.account_states.lookup, self.settings.partitions,
-                                on_record, time.time())
-        finally:
-            _current_event.reset(token)
+                             e.message.partition, e.message.offset) for e in events]
+        out = account_stage(records, self.account_states.lookup, self.settings.partitions,
+                            time.time())
         sends = [self.dlq.send(key=d.key, value=d.value, headers=d.headers)
                  for d in out.dead_letters]
         sends += [self.stages_topic.send(value=v, partition=p)
@@ -152,7 +143,8 @@ class Worker:
         sends += [self.parts_topic.send(value=v, partition=p)
                   for p, v in batch_messages(out.parts)]
         await self.send_all(sends)
-        self.account_states.flush()  # only now: a state marked applied had its outputs sent
+        # Only now: a state marked applied had its outputs acked.
+        await self.in_thread(self.account_states.flush)
         self.stats["events"] += out.events
         self.stats["labels"] += out.labels
         self.stats["duplicates"] += out.duplicates
@@ -164,30 +156,30 @@ class Worker:
         parts: dict[int, list[Any]] = {}
         now = time.time()
         for e in events:
-            with as_current(e):
-                for p, items in entity_stage(decode(e.message.value), self.entity_states.lookup,
-                                             self.settings.partitions, now).items():
-                    parts.setdefault(p, []).extend(items)
+            for p, items in entity_stage(decode(e.message.value), self.entity_states.lookup,
+                                         self.settings.partitions, now).items():
+                parts.setdefault(p, []).extend(items)
         await self.send_all([self.parts_topic.send(value=v, partition=p)
                              for p, v in batch_messages(parts)])
-        self.entity_states.flush()  # after the sends, as in the account stage
+        await self.in_thread(self.entity_states.flush)  # after the sends, as in stage 1
 
     async def join_batch(self, events: list[Any]) -> None:
         """Stage 3 (topic ``features.parts``): join the parts, run the complete ones' effects."""
         proc = await self.in_thread(self.processor)
         now = time.time()
         completed = []
-        for e in events:
-            with as_current(e):
-                items = decode(e.message.value)
-                self.stats["parts"] += len(items)
-                done = join_stage(items, self.pending.lookup, now)
-                if done:
-                    self.done_log.append((now, [c.transaction_id for c in done], e))
-                completed += done
+        decoded = [decode(e.message.value) for e in events]
+        # Nearly every part names a transaction not seen before: one query for all of them.
+        await self.in_thread(self.pending.preload, [p[0] for items in decoded for p in items])
+        for items in decoded:
+            self.stats["parts"] += len(items)
+            done = join_stage(items, self.pending.lookup, now)
+            if done:
+                self.done_log.append((now, [c.transaction_id for c in done]))
+            completed += done
         self._forget_done(now)
         if not completed:
-            self.pending.flush()  # parts of incomplete transactions reach the changelog first
+            await self.in_thread(self.pending.flush)  # held parts are stored before the commit
             return
         outcome = await self.in_thread(proc.commit_resilient,
                                        PreparedBatch.of_completed(completed))
@@ -196,7 +188,8 @@ class Worker:
         sends += [self.alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
                   for a in outcome.alerts]
         await self.send_all(sends)
-        self.pending.flush()  # "done" markers only after the effects: a crash before redoes them
+        # "done" markers only after the effects: a crash before redoes them.
+        await self.in_thread(self.pending.flush)
         self.stats["batches"] += 1
         for key in ("posted", "rejected", "duplicates", "lake_rows"):
             self.stats[key] += getattr(outcome, key)
@@ -211,10 +204,12 @@ class Worker:
 
     def _forget_done(self, now: float) -> None:
         while self.done_log and self.done_log[0][0] < now - DONE_RETENTION_SECONDS:
-            _, tids, e = self.done_log.pop(0)
-            with as_current(e):
-                for tid in tids:
-                    self.pending.delete_later(tid)
+            for tid in self.done_log.pop(0)[1]:
+                self.pending.delete_later(tid)
+
+    def _forget_cached_states(self) -> None:
+        for store in (self.account_states, self.entity_states, self.pending):
+            store.forget_cached()
 
     async def expire_holds(self) -> None:
         """Release card holds whose authorization expired (each exactly once, ledger-enforced)."""
@@ -264,12 +259,11 @@ def _faust_app(settings: Settings) -> OffsetsApp:
     )
 
 
-def create_app(settings: Settings, processor_factory: ProcessorFactory | None = None,
-               seed: dict[str, dict[str, Any]] | None = None) -> faust.App:
-    """Build the worker app. ``processor_factory(settings)`` is for tests; ``seed`` holds
-    feature states rebuilt from the lake (``streams.recovery``)."""
+def create_app(settings: Settings,
+               processor_factory: ProcessorFactory | None = None) -> faust.App:
+    """Build the worker app. ``processor_factory(settings)`` is for tests."""
     app = _faust_app(settings)
-    worker = Worker(app, settings, processor_factory, seed)
+    worker = Worker(app, settings, processor_factory)
 
     @app.agent(worker.source, name="flowlet-features")
     async def features_agent(stream: faust.StreamT) -> None:
@@ -329,9 +323,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run a worker until stopped (SIGINT/SIGTERM); it starts consuming once a model loads."""
     from faust.worker import Worker as FaustWorker
 
-    from streams.recovery import seed_states
+    from streams.recovery import align_with_broker
 
     processor = processor_when_ready(settings)
-    app = create_app(settings, processor_factory=lambda _settings: processor,
-                     seed=seed_states(settings))
+    align_with_broker(settings, processor.ledger.engine)
+    app = create_app(settings, processor_factory=lambda _settings: processor)
     FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -20,7 +20,7 @@ restarted worker lost records that way.
 * **Commit after the effects.** A topic declared with :meth:`OffsetsApp.source_topic` has Faust's
   acks off, so Faust never acks, gap-fills or commits it. The agent calls
   ``await app.commit_processed(events)`` once the events' effects are durable; that flushes the
-  producer (table changelog records go out before their source offsets are committed) and commits
+  producer (every record sent goes out before the source offsets are committed) and commits
   the highest processed offset + 1 of each partition still assigned, never moving backwards.
 
 Contract for an agent on a source topic: it is the only agent reading that topic, runs with
@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -166,7 +166,7 @@ class SeekFirstConsumer:
             producer = app.producer
             await producer.flush()
             if producer.buffer.size:  # Producer.flush gives up after 0.1 s without progress:
-                return False  # table changelog records may not be out yet, so do not commit
+                return False  # records sent may not be out yet, so do not commit
             if not await self._commit(offsets):  # type: ignore[attr-defined]
                 return False
             self._committed.update(offsets)
@@ -217,6 +217,15 @@ class OffsetsApp(faust.App):
             raise RuntimeError(f"source topic {topic!r} must be read by exactly one agent with "
                                f"concurrency=1, not {[(a.name, a.concurrency) for a in readers]}")
         checked.add(topic)
+
+    def on_rebalance(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when a rebalance starts (partitions may change owner)."""
+        self.__dict__.setdefault("_rebalance_callbacks", []).append(callback)
+
+    def on_rebalance_start(self) -> None:
+        super().on_rebalance_start()
+        for callback in self.__dict__.get("_rebalance_callbacks", ()):
+            callback()
 
     def on_rebalance_end(self) -> None:
         super().on_rebalance_end()

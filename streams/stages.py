@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,9 +94,8 @@ def parse(record: RawRecord) -> TransactionEvent | LabelEvent:
 
 
 def account_stage(records: Iterable[RawRecord], states: StateLookup, partitions: int,
-                  on_record: Callable[[RawRecord], Any] = lambda r: None,
                   processed_at: float = 0.0) -> StageOutput:
-    """Stage 1 over one micro-batch; ``on_record(r)`` runs before ``r``'s state is touched."""
+    """Stage 1 over one micro-batch."""
     out = StageOutput()
     seen: set[str] = set()
     for record in records:
@@ -105,7 +104,6 @@ def account_stage(records: Iterable[RawRecord], states: StateLookup, partitions:
         except Exception as exc:  # any bad input is a dead letter, never a dead worker
             out.dead_letters.append(dead_letter(record, exc))
             continue
-        on_record(record)
         if isinstance(item, LabelEvent):
             out.labels += 1
             if item.merchant_id:

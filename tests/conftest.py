@@ -1,4 +1,5 @@
-"""Shared fixtures: a real embedded broker, a trained model registry, child processes."""
+"""Shared fixtures: a real embedded broker, a trained model registry, child processes, a
+database on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -19,6 +22,27 @@ from core.settings import Settings  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("FLOWLET_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL: SQLite always, PostgreSQL when FLOWLET_TEST_POSTGRES_URL is set
+    (``.ci/run`` sets it), each PostgreSQL test in its own schema, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'flowlet.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("FLOWLET_TEST_POSTGRES_URL not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture
