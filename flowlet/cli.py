@@ -222,7 +222,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         from flowlet.bench.pipeline import run_bench
 
-        run_bench(args.events, Path(args.out) if args.out else None)
+        run_bench(args.events, Path(args.out) if args.out else None, workers=args.workers,
+                  rate=args.rate, seconds=args.seconds, api=not args.no_api)
     return 0
 
 
@@ -354,6 +355,15 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                    help="ledger bench: events per batch (several: one row each)")
     p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="pipeline bench: worker processes in the consumer group")
+    p.add_argument("--rate", type=float,
+                   help="pipeline bench: also produce at this rate (events/s) and measure the "
+                   "latency from broker ack to decision")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="pipeline bench: how long to produce at --rate")
+    p.add_argument("--no-api", action="store_true",
+                   help="pipeline bench: skip the ingestion API measurement")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("chaos", help="fault injection against a real `flowlet up`: kill the "

@@ -2,9 +2,13 @@
 
 1. raw broker: aiokafka produce (acks=all) and group consume + ``json.loads`` on Tansu;
 2. pipeline stages in-process (no Kafka): validate + features, then ledger + score + sink;
-3. end to end: a worker process consuming the topic until every event is in ledger and lake.
+3. end to end: ``--workers`` worker processes (one group) consuming the topic until every
+   event is in the ledger and the lake;
+4. with ``--rate``: events produced at that rate for ``--seconds``, latency from each
+   event's broker ack to its decision (:mod:`flowlet.bench.latency`);
+5. the ingestion API: batched POSTs (the workers stopped, so it is the API's own figure).
 
-Figures go to the terminal and to ``<data-dir>/bench.json``; nothing is asserted.
+Figures go to the terminal and to ``<out>/bench.json``; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -13,8 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,15 +26,16 @@ from rich.console import Console
 from rich.table import Table
 
 from core.settings import Settings
+from flowlet.bench.workers import Processes, lake_files, lake_rows
 
 console = Console(stderr=True)
 
 
-def _events(n: int) -> list[bytes]:
+def _events(n: int, seed: int = 13) -> list[bytes]:
     from simulator import Simulator
 
     end = datetime.now(UTC)
-    sim = Simulator(seed=13, n_accounts=max(100, n // 40), n_merchants=200)
+    sim = Simulator(seed=seed, n_accounts=max(100, n // 40), n_merchants=200)
     txs = sim.generate(n, end - timedelta(days=2), end)
     return [t.event.model_dump_json(exclude_none=True).encode() for t in txs]
 
@@ -96,91 +99,128 @@ def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
             n / commit, "stages_total_per_s": n / (prepare + commit)}
 
 
-def _end_to_end(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
-    import httpx
+def _wait_lake(settings: Settings, workers: Processes, want: int, what: str,
+               timeout: float = 1800) -> None:
+    """Until ``want`` rows are in the lake (the sink writes after the ledger and the score)."""
+    deadline = time.monotonic() + timeout
+    with console.status(what):
+        while lake_rows(settings.lake_dir) < want:
+            workers.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: not done after {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def _end_to_end(settings: Settings, workers: Processes, payloads: list[bytes]) -> dict[str, float]:
     from kafka import KafkaProducer
 
-    from core.lake import connect
-    from ledger import Ledger
+    producer = KafkaProducer(bootstrap_servers=settings.broker, acks="all", linger_ms=5,
+                             enable_idempotence=False)
+    # Warm-up: one event per partition, so every worker holds its partitions and has run every
+    # stage once before the clock starts.
+    warmup, rest = payloads[:settings.partitions], payloads[settings.partitions:]
+    for partition, p in enumerate(warmup):
+        producer.send(settings.topic_transactions, p, partition=partition).get(30)
+    _wait_lake(settings, workers, len(warmup), "warming up the workers", 300)
+    t0 = time.perf_counter()
+    for p in rest:
+        producer.send(settings.topic_transactions, p, key=json.loads(p)["account_id"].encode())
+    producer.flush()
+    producer.close()
+    _wait_lake(settings, workers, len(payloads), f"workers processing {len(rest):,} events")
+    elapsed = time.perf_counter() - t0
+    return {"end_to_end_per_s": len(rest) / elapsed, "end_to_end_seconds": elapsed}
 
-    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-    log = open(settings.data_dir / "bench-worker.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen([sys.executable, "-m", "flowlet", "worker"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+
+def _latency(settings: Settings, workers: Processes, payloads: list[bytes],
+             rate: float) -> dict[str, float]:
+    from flowlet.bench.latency import latencies_ms, produce_at_rate, summary
+
+    before = lake_rows(settings.lake_dir)
+    with console.status(f"producing {len(payloads):,} events at {rate:,.0f}/s"):
+        acked = produce_at_rate(settings, payloads, rate)
+    _wait_lake(settings, workers, before + len(payloads), "the last events at the fixed rate")
+    return summary(latencies_ms(settings, acked))
+
+
+def _api(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
+    from flowlet.bench.api import post_batches
+
+    api = Processes(settings)
+    [api_settings] = api.start("api")
     try:
-        stats_url = f"http://127.0.0.1:{settings.worker_web_port}/stats/"
-        deadline = time.monotonic() + 120
-        while True:  # ready = its web view answers and a warm-up event went through
-            try:
-                httpx.get(stats_url, timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    raise RuntimeError("worker did not start; see bench-worker.log") from None
-                time.sleep(0.3)
-        producer = KafkaProducer(bootstrap_servers=settings.broker, acks="all", linger_ms=5,
-                                 enable_idempotence=False)
-        warmup, rest = payloads[:1], payloads[1:]
-        producer.send(settings.topic_transactions, warmup[0], key=b"warmup").get(30)
-        ledger = Ledger.from_url(settings.database_url)
-        while ledger.journal_count() < 1:
-            time.sleep(0.2)
-        t0 = time.perf_counter()
-        for p in rest:
-            producer.send(settings.topic_transactions, p,
-                          key=json.loads(p)["account_id"].encode())
-        producer.flush()
-        def lake_rows() -> int:
-            return int(connect(settings.lake_dir).sql(
-                "select count(*) from transactions").fetchall()[0][0])
-
-        # Done = every event journaled AND in the lake (the sink writes after the ledger).
-        deadline = time.monotonic() + 600
-        with console.status(f"worker processing {len(rest):,} events"):
-            while (ledger.journal_count() < len(payloads) or lake_rows() < len(payloads)):
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    raise RuntimeError("the worker did not finish; see bench-worker.log")
-                time.sleep(0.1)
-        elapsed = time.perf_counter() - t0
-        return {"end_to_end_per_s": len(rest) / elapsed, "end_to_end_seconds": elapsed,
-                "lake_rows": float(lake_rows())}
+        api.wait_ready()
+        with console.status(f"posting {len(payloads):,} events to the API"):
+            return post_batches(f"http://127.0.0.1:{api_settings.api_port}/v1/transactions",
+                                payloads)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        api.stop()
 
 
-def run_bench(n_events: int, out_dir: Path | None = None) -> dict[str, float]:
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def run_bench(n_events: int, out_dir: Path | None = None, workers: int = 1,
+              rate: float | None = None, seconds: float = 60.0,
+              api: bool = True) -> dict[str, object]:
+    """Every figure of the pipeline in one sitting; writes ``<out>/bench.json``."""
     from core.processes import free_port
     from models.training.run import ensure_champion
     from streams.broker import EmbeddedBroker
     from streams.topics import ensure_topics
 
     base = out_dir or Path(tempfile.mkdtemp(prefix="flowlet-bench-"))
-    with console.status("simulating events and bootstrapping a model"):
+    base.mkdir(parents=True, exist_ok=True)
+    load_before = _load()
+    with console.status("simulating events"):
         payloads = _events(n_events)
+        paced = _events(int(rate * seconds), seed=14) if rate else []
+        posted = _events(n_events, seed=15) if api else []
+    figures: dict[str, object] = {"events": n_events, "workers": workers}
     with EmbeddedBroker(log_path=None) as broker:
         settings = Settings(data_dir=base, broker=broker.bootstrap,
-                            worker_web_port=free_port())
-        base.mkdir(parents=True, exist_ok=True)
-        ensure_champion(settings)
+                            worker_web_port=free_port(), partitions=max(4, workers))
+        with console.status("bootstrapping a model"):
+            ensure_champion(settings)
         ensure_topics(settings)
-        figures: dict[str, float] = {"events": float(n_events)}
         with console.status("raw broker"):
             figures.update(asyncio.run(_raw_broker(settings, payloads)))
         with console.status("pipeline stages in-process"):
             figures.update(_stages(settings, payloads))
-        figures.update(_end_to_end(settings, payloads))
-    figures["end_to_end_vs_raw_consume"] = (figures["end_to_end_per_s"]
-                                            / figures["raw_consume_per_s"])
+        procs = Processes(settings)
+        procs.start("worker", workers)
+        try:
+            procs.wait_ready()
+            figures.update(_end_to_end(settings, procs, payloads))
+            if rate:
+                figures["rate_per_s"], figures["rate_seconds"] = rate, seconds
+                figures["latency_ms"] = _latency(settings, procs, paced, rate)
+        finally:
+            procs.stop()
+        if api:
+            figures.update(_api(settings, posted))
+    figures["lake_rows"] = lake_rows(settings.lake_dir)
+    figures["lake_files"] = lake_files(settings.lake_dir)
+    figures["end_to_end_vs_raw_produce"] = (float(figures["end_to_end_per_s"])  # type: ignore[arg-type]
+                                            / float(figures["raw_produce_per_s"]))  # type: ignore[arg-type]
     report = {"machine": f"{platform.node()} {os.cpu_count()} cores {platform.machine()}",
               "python": platform.python_version(), "when": datetime.now(UTC).isoformat(),
-              "figures": figures}
+              "load_1m_before": load_before, "load_1m_after": _load(), **figures}
     (base / "bench.json").write_text(json.dumps(report, indent=2))
-    table = Table(title=f"flowlet bench — {n_events:,} events, {report['machine']}")
+    _print(report, n_events)
+    console.print(f"written to {base / 'bench.json'}")
+    return report
+
+
+def _print(report: dict[str, object], n_events: int) -> None:
+    table = Table(title=f"flowlet bench pipeline — {n_events:,} events, {report['machine']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for k, v in figures.items():
-        table.add_row(k, f"{v:,.3f}" if v < 10 else f"{v:,.0f}")
+    for k, v in report.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{kk} {vv:,.1f}" for kk, vv in v.items())
+        elif isinstance(v, float):
+            v = f"{v:,.3f}" if v < 10 else f"{v:,.0f}"
+        table.add_row(k, str(v))
     Console().print(table)
-    console.print(f"written to {base / 'bench.json'}")
-    return figures
