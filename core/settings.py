@@ -55,8 +55,12 @@ class Settings:
     hold_expiry_interval_seconds: float = 60.0
     #: Fallback only: a model that declares its own ``alert_threshold`` uses that.
     alert_threshold: float = 0.5
+    #: Micro-batches: at most ``batch_size`` records, and what arrived within
+    #: ``batch_within_seconds`` when fewer are there (low load waits that long, no longer).
     batch_size: int = 500
-    batch_within_seconds: float = 0.5
+    batch_within_seconds: float = 0.01
+    #: How long the broker may hold a worker's fetch waiting for data (a latency floor per hop).
+    fetch_max_wait_ms: int = 10
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_batch: int = 1000

@@ -80,6 +80,8 @@ class Worker:
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
+        #: Per stage: batches, records, seconds handling them and committing their offsets.
+        self.stage_times: dict[str, dict[str, float]] = {}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
                       "duplicates": 0, "dead_letters": 0, "lake_rows": 0, "alerts": 0,
                       "holds_expired": 0, "fx_rates": 0, "stage_records": 0, "parts": 0}
@@ -111,11 +113,15 @@ class Worker:
         async for events in stream.take_events(self.settings.batch_size,
                                                within=self.settings.batch_within_seconds):
             try:
+                started = time.perf_counter()
                 await handle(events)
+                handled = time.perf_counter()
                 for tp, (_, high) in next_offsets(events).items():
                     key = f"{tp.topic}:{tp.partition}"
                     self.processed[key] = max(self.processed.get(key, 0), high)
                 await self.app.commit_processed(events)
+                self._timed(name, len(events), handled - started,
+                            time.perf_counter() - handled)
             # Leaving the loop with an exception makes Faust restart the agent, whose next
             # commit would cover this batch: it would be lost. Stop hard instead; the
             # uncommitted batch is redelivered and every stage and effect is idempotent.
@@ -129,6 +135,16 @@ class Worker:
                              name, len(events), exc_info=True)
                 logging.shutdown()
                 os._exit(70)
+
+    def _timed(self, stage: str, records: int, handle: float, commit: float) -> None:
+        t = self.stage_times.setdefault(stage, {"batches": 0, "records": 0,
+                                                "handle_seconds": 0.0, "commit_seconds": 0.0})
+        t["batches"] += 1
+        t["records"] += records
+        t["handle_seconds"] += handle
+        t["commit_seconds"] += commit
+        log.debug("%s: %d records, handled in %.1f ms, committed in %.1f ms", stage, records,
+                  handle * 1000, commit * 1000)
 
     async def features_batch(self, events: list[Any]) -> None:
         """Stage 1 (topic ``transactions``): account features, dead letters, the fan-out."""
@@ -235,11 +251,11 @@ class Worker:
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
         return {**self.stats, "scored_by": self.scored_by, "scorer": scorer,
-                "processed": self.processed}
+                "processed": self.processed, "stages": self.stage_times}
 
 
 def _faust_app(settings: Settings) -> OffsetsApp:
-    return OffsetsApp(  # stream partitions start at the committed offsets; agents commit
+    app = OffsetsApp(  # stream partitions start at the committed offsets; agents commit
         settings.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
@@ -257,6 +273,8 @@ def _faust_app(settings: Settings) -> OffsetsApp:
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         broker_heartbeat_interval=1.0,
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    return app
 
 
 def create_app(settings: Settings,

@@ -29,6 +29,9 @@ batch's effects before calling :meth:`~OffsetsApp.commit_processed`, and on an e
 handle stops the process without committing (a restarted agent would otherwise go on past the
 failed batch and a later commit would cover it). ``commit_processed`` checks the first two.
 
+* **Short fetches.** Faust's driver makes the broker hold a fetch up to 1.5 s; the app's
+  ``fetch_max_wait_ms`` replaces it (``SeekFirstConsumer._new_consumer_thread``).
+
 A record missing between two processed ones (the next offset seen in a partition is beyond the
 last one processed + 1) is logged as an error with the range: on this topic (no transactions,
 no compaction) it would be a lost record.
@@ -141,6 +144,24 @@ class SeekFirstConsumer:
             tp for tp in held if tp not in paused)
         log.info("fetching %d stream partitions from their committed offsets", len(held))
 
+    # -- how long the broker may hold a fetch -------------------------------------------------
+    def _new_consumer_thread(self) -> Any:
+        """Faust's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``; the embedded broker
+        holds a fetch that long when a partition in it has no data, so every hop of the
+        topology added up to 1.5 s. The app's ``fetch_max_wait_ms`` replaces it."""
+        thread = super()._new_consumer_thread()  # type: ignore[misc]
+        create = thread._create_worker_consumer
+        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)  # type: ignore[attr-defined]
+
+        def create_worker_consumer(transport: Any) -> Any:
+            consumer = create(transport)
+            if wait_ms is not None:
+                consumer._fetch_max_wait_ms = wait_ms  # read by AIOKafkaConsumer.start()
+            return consumer
+
+        thread._create_worker_consumer = create_worker_consumer
+        return thread
+
     # -- commits of source topics, by the agents ----------------------------------------------
     async def commit_processed_spans(self, spans: Mapping[TP, tuple[int, int]]) -> bool:
         """Commit ``high`` for each partition (see :meth:`OffsetsApp.commit_processed`)."""
@@ -182,7 +203,10 @@ def _seek_first(consumer_class: type) -> type:
 
 
 class OffsetsApp(faust.App):
-    """A Faust app whose stream partitions start at the committed offsets, with agent commits."""
+    """A Faust app whose stream partitions start at the committed offsets, with agent commits,
+    and whose consumer waits at most ``fetch_max_wait_ms`` for a fetch."""
+
+    fetch_max_wait_ms: int | None = None
 
     def source_topic(self, *topics: str, **kwargs: Any) -> TopicT:
         """A topic whose offsets only :meth:`commit_processed` commits (Faust's acks are off)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -170,6 +171,7 @@ def run_bench(n_events: int, out_dir: Path | None = None, workers: int = 1,
     from streams.broker import EmbeddedBroker
     from streams.topics import ensure_topics
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST otherwise
     base = out_dir or Path(tempfile.mkdtemp(prefix="flowlet-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     load_before = _load()

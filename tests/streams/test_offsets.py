@@ -143,3 +143,16 @@ async def test_commit_processed_refuses_topics_faust_acks_or_shared_readers(app)
 def test_next_offsets_spans_each_partition():
     assert next_offsets([event(SRC0, 7), event(SRC1, 2), event(SRC0, 3)]) == {
         SRC0: (3, 8), SRC1: (2, 3)}
+
+
+async def test_the_broker_holds_a_fetch_no_longer_than_the_app_says(app):
+    # Pins the Faust internals the override relies on: a consumer thread built by
+    # Consumer._new_consumer_thread whose _create_worker_consumer builds the AIOKafkaConsumer,
+    # which reads _fetch_max_wait_ms when it starts. A Faust upgrade that moves them fails here.
+    app.fetch_max_wait_ms = 7
+    thread = app.consumer._new_consumer_thread()
+    kafka_consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert kafka_consumer._fetch_max_wait_ms == 7
+    finally:
+        await kafka_consumer.stop()
