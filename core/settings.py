@@ -30,15 +30,15 @@ class Settings:
     topic_dlq: str = "transactions.dlq"
     topic_alerts: str = "alerts"
     topic_fx_rates: str = "fx_rates"
-    #: Internal: re-keyed records for entity features, and feature parts for the join.
-    topic_feature_stages: str = "features.stages"
-    topic_feature_parts: str = "features.parts"
     app_id: str = "flowlet"
     database_url: str = ""  # default: SQLite file in data_dir
     #: SQLite ledger durability, PRAGMA synchronous: FULL (every commit synced), NORMAL (a
     #: power cut may lose the last commits) or EXTRA; OFF is refused as unsafe.
     ledger_sqlite_synchronous: str = "FULL"
     api_database_url: str = ""  # the API's outbox; default: SQLite in data_dir
+    #: The workers' feature state; default: its own SQLite file in data_dir (a batch holds its
+    #: lock while the ledger writes). Deployed: the PostgreSQL of ``database_url``.
+    state_database_url: str = ""
     mlflow_tracking_uri: str = ""  # default: SQLite store in data_dir
     model_name: str = "flowlet-fraud"
     model_alias: str = "champion"
@@ -90,6 +90,13 @@ class Settings:
             object.__setattr__(self, "api_database_url", f"sqlite:///{data_dir / 'api.db'}")
         if not self.mlflow_tracking_uri:
             object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{data_dir / 'mlflow.db'}")
+        if not self.state_database_url:
+            object.__setattr__(self, "state_database_url", self._default_state_url())
+
+    def _default_state_url(self) -> str:
+        if self.database_url.startswith("sqlite"):
+            return f"sqlite:///{Path(self.data_dir).resolve() / 'state.db'}"
+        return self.database_url
 
     @property
     def lake_dir(self) -> Path:
@@ -104,16 +111,22 @@ class Settings:
         return f"models:/{self.model_name}@{self.model_alias}"
 
     def with_(self, **changes: object) -> Settings:
-        """A copy with ``changes``; paths derived from ``data_dir`` follow a new ``data_dir``.
+        """A copy with ``changes``; paths derived from ``data_dir`` follow a new ``data_dir``,
+        and the state database follows the ledger's unless set.
 
         >>> Settings(data_dir=Path("/a")).with_(data_dir=Path("/b")).database_url
         'sqlite:////b/flowlet.db'
+        >>> Settings(data_dir=Path("/a")).with_(database_url="postgresql://h/db").state_database_url
+        'postgresql://h/db'
         """
         if "data_dir" in changes:
             defaults = Settings(data_dir=self.data_dir)
             for name in _DERIVED:
                 if name not in changes and getattr(self, name) == getattr(defaults, name):
                     changes[name] = ""
+        if ("state_database_url" not in changes
+                and self.state_database_url == self._default_state_url()):
+            changes["state_database_url"] = ""
         return dataclasses.replace(self, **changes)
 
     @classmethod

@@ -1,19 +1,23 @@
-"""The Faust worker: transactions → account features → entity features → join → effects.
+"""The Faust worker: one agent on ``transactions`` runs each micro-batch through every step.
 
-Three agents (see ``streams.stages`` for what each computes):
+For each micro-batch (``stream.take_events(batch_size, within=batch_within_seconds)``: what is
+there, up to ``batch_size``, waiting at most ``batch_within_seconds`` for more),
+:meth:`Worker.transactions_batch` parses each record once (bad ones become dead letters),
+locks and reads the feature states the batch touches (:class:`streams.state.StateStore`),
+computes every transaction's feature vector (:mod:`streams.stages`) and runs the effects —
+ledger, score, lake — in one call (:meth:`streams.pipeline.BatchProcessor.commit_resilient`).
+Then :meth:`Worker.commit` finishes the batch, in this order:
 
-* ``flowlet-features`` on ``transactions`` (key = account): parse, dead-letter, account-
-  partitioned features, fan-out of stage records re-keyed by entity;
-* ``flowlet-entity-features`` on ``features.stages``: merchant, device and network-node
-  features, state keyed by entity;
-* ``flowlet-pipeline`` on ``features.parts``: joins a transaction's parts and runs the effects
-  (ledger, score, lake, alerts) for complete ones, one database transaction per micro-batch.
+1. send the batch's dead letters and alerts;
+2. wait until the broker acked every one of them;
+3. commit the feature state (one database transaction, with the processing watermark);
+4. commit the batch's source offsets (``streams.offsets``).
 
-Each agent consumes micro-batches with ``stream.take_events(n, within=…)``; its state is a
-:class:`streams.state.StateStore` in the database, read and written once per key per batch.
-A batch's offsets are committed (by the agent: ``streams.offsets``) only after its sends were
-acked by the broker, its state was stored and its effects are done: at-least-once, with
-idempotent stages and effects.
+A crash before 3 leaves the old state: the redelivered batch computes the same vectors, and
+the ledger and the lake deduplicate by ``transaction_id``; alerts may be sent twice with the
+same ``alert_id``. A crash between 3 and 4 leaves state marking the batch applied: its
+redelivery is skipped. All the work of a batch runs on one thread (the state's connection
+lives there), so the event loop keeps heart-beating.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -32,16 +38,13 @@ from core.settings import Settings
 from features.online import expire
 from ledger import Ledger
 from streams.offsets import OffsetsApp, next_offsets
-from streams.pipeline import BatchProcessor, FxRate, PreparedBatch, RawRecord, encode_alert
-from streams.recovery import ACCOUNT_STORE, ENTITY_STORE, JOIN_STORE
+from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
+from streams.recovery import WATERMARK, catch_up, watermark_of
 from streams.sink import LakeSink
-from streams.stages import account_stage, batch_messages, decode, entity_stage, join_stage
+from streams.stages import featurize, parse_batch, state_keys
 from streams.state import StateStore
 
 log = logging.getLogger(__name__)
-
-#: Join entries marked done are forgotten after this long (redeliveries come much sooner).
-DONE_RETENTION_SECONDS = 600.0
 
 ProcessorFactory = Callable[[Settings], BatchProcessor]
 
@@ -50,45 +53,51 @@ def _tidy(state: dict[str, Any]) -> None:
     expire(state, time.time())
 
 
-class Worker:
-    """The worker's topics, state tables and counters, and one handler per agent.
+@dataclass
+class BatchWork:
+    """What a batch's work left for :meth:`Worker.commit`."""
 
-    :func:`create_app` wires the handlers to Faust agents. Every batch handler completes its
-    batch's sends (acked by the broker) before it flushes the states that mark the batch
-    applied; :meth:`run_batches` commits the batch's offsets only after the handler returned.
-    """
+    outcome: BatchOutcome
+    events: int
+    labels: int
+    redelivered: int
+
+
+def state_store(settings: Settings) -> StateStore:
+    return StateStore(make_engine(settings.state_database_url,
+                                  settings.ledger_sqlite_synchronous), tidy=_tidy)
+
+
+class Worker:
+    """The worker's topics, feature state and counters; its handlers are plain methods and
+    :func:`create_app` wires them to Faust agents."""
 
     def __init__(self, app: OffsetsApp, settings: Settings,
                  processor_factory: ProcessorFactory | None = None) -> None:
         self.app, self.settings = app, settings
         self._factory = processor_factory or _default_processor
         self._processor: BatchProcessor | None = None
-        self.source = self._raw_topic(settings.topic_transactions)
-        self.stages_topic = self._raw_topic(settings.topic_feature_stages)
-        self.parts_topic = self._raw_topic(settings.topic_feature_parts)
-        self.dlq = self._raw_topic(settings.topic_dlq)
-        self.alerts = self._raw_topic(settings.topic_alerts)
-        self.rates_topic = app.topic(settings.topic_fx_rates, key_serializer="raw",
-                                     value_serializer="raw")
-        engine = make_engine(settings.database_url, settings.ledger_sqlite_synchronous)
-        self.account_states = StateStore(engine, ACCOUNT_STORE, tidy=_tidy)
-        self.entity_states = StateStore(engine, ENTITY_STORE, tidy=_tidy)
-        self.pending = StateStore(engine, JOIN_STORE)
-        app.on_rebalance(self._forget_cached_states)
-        self.done_log: list[tuple[float, list[str]]] = []  # (done at, transaction ids)
+        self.source = app.source_topic(settings.topic_transactions, key_type=bytes,
+                                       value_type=bytes, key_serializer="raw",
+                                       value_serializer="raw")
+        self.dlq = self._topic(settings.topic_dlq)
+        self.alerts = self._topic(settings.topic_alerts)
+        self.rates_topic = self._topic(settings.topic_fx_rates)
+        self.state = state_store(settings)
+        #: Every step of a batch runs here: one thread owns the state's connection.
+        self.batch_thread = ThreadPoolExecutor(1, thread_name_prefix="flowlet-batch")
         self.scored_by: dict[str, int] = {}  # rows per model version ("name/version")
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
-        #: Per stage: batches, records, seconds handling them and committing their offsets.
-        self.stage_times: dict[str, dict[str, float]] = {}
+        #: Batches, records, and seconds spent in the batch's work and in its commit.
+        self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
-                      "duplicates": 0, "dead_letters": 0, "lake_rows": 0, "alerts": 0,
-                      "holds_expired": 0, "fx_rates": 0, "stage_records": 0, "parts": 0}
+                      "duplicates": 0, "redelivered": 0, "dead_letters": 0, "lake_rows": 0,
+                      "alerts": 0, "holds_expired": 0, "fx_rates": 0}
 
-    def _raw_topic(self, name: str) -> faust.TopicT:
-        return self.app.source_topic(name, key_type=bytes, value_type=bytes,
-                                     key_serializer="raw", value_serializer="raw")
+    def _topic(self, name: str) -> faust.TopicT:
+        return self.app.topic(name, key_serializer="raw", value_serializer="raw")
 
     def processor(self) -> BatchProcessor:
         """The effects processor, built on first use (it loads the model: call in a thread)."""
@@ -96,141 +105,105 @@ class Worker:
             self._processor = self._factory(self.settings)
         return self._processor
 
-    async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    async def in_batch_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.batch_thread, fn, *args)
 
-    @staticmethod
-    async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
-        # One at a time into the producer's buffer: concurrent sends may overtake each other
-        # when the buffer is full, and the entity stages need their records in order.
-        acks = [await send for send in sends]
-        for ack in acks:
-            await ack  # the broker acked it: only now may the batch be acknowledged
+    async def start(self) -> None:
+        """Load the model and bring the feature state up to the lake, before any batch."""
+        await self.in_batch_thread(self.processor)
+        await self.in_batch_thread(catch_up, self.settings, self.state)
 
-    async def run_batches(self, stream: faust.StreamT, name: str,
-                          handle: Callable[[list[Any]], Awaitable[None]]) -> None:
-        """Feed ``stream``'s micro-batches to ``handle``; commit each one it completed."""
+    async def run_batches(self, stream: faust.StreamT) -> None:
+        """Run and commit each of ``stream``'s micro-batches; stop hard on what cannot be."""
         async for events in stream.take_events(self.settings.batch_size,
                                                within=self.settings.batch_within_seconds):
             try:
                 started = time.perf_counter()
-                await handle(events)
-                handled = time.perf_counter()
-                for tp, (_, high) in next_offsets(events).items():
-                    key = f"{tp.topic}:{tp.partition}"
-                    self.processed[key] = max(self.processed.get(key, 0), high)
-                await self.app.commit_processed(events)
-                self._timed(name, len(events), handled - started,
-                            time.perf_counter() - handled)
+                work = await self.transactions_batch(events)
+                worked = time.perf_counter()
+                await self.commit(events, work)
+                self._count(events, work, worked - started, time.perf_counter() - worked)
             # Leaving the loop with an exception makes Faust restart the agent, whose next
             # commit would cover this batch: it would be lost. Stop hard instead; the
-            # uncommitted batch is redelivered and every stage and effect is idempotent.
+            # uncommitted batch is redelivered and every step is idempotent.
             except asyncio.CancelledError:
-                log.warning("%s stopped mid-batch: %d records left for redelivery", name,
-                            len(events))
+                log.warning("stopped mid-batch: %d records left for redelivery", len(events))
                 logging.shutdown()
                 os._exit(0)
             except Exception:
-                log.critical("%s cannot complete a batch of %d; exiting without acking it",
-                             name, len(events), exc_info=True)
+                log.critical("cannot complete a batch of %d; exiting without acking it",
+                             len(events), exc_info=True)
                 logging.shutdown()
                 os._exit(70)
 
-    def _timed(self, stage: str, records: int, handle: float, commit: float) -> None:
-        t = self.stage_times.setdefault(stage, {"batches": 0, "records": 0,
-                                                "handle_seconds": 0.0, "commit_seconds": 0.0})
-        t["batches"] += 1
-        t["records"] += records
-        t["handle_seconds"] += handle
-        t["commit_seconds"] += commit
-        log.debug("%s: %d records, handled in %.1f ms, committed in %.1f ms", stage, records,
-                  handle * 1000, commit * 1000)
-
-    async def features_batch(self, events: list[Any]) -> None:
-        """Stage 1 (topic ``transactions``): account features, dead letters, the fan-out."""
+    async def transactions_batch(self, events: Sequence[Any]) -> BatchWork:
+        """Parse, features and effects of one micro-batch (the state stays uncommitted)."""
         records = [RawRecord(e.message.value or b"", e.message.key, e.message.topic,
                              e.message.partition, e.message.offset) for e in events]
-        out = account_stage(records, self.account_states.lookup, self.settings.partitions,
-                            time.time())
-        sends = [self.dlq.send(key=d.key, value=d.value, headers=d.headers)
-                 for d in out.dead_letters]
-        sends += [self.stages_topic.send(value=v, partition=p)
-                  for p, v in batch_messages(out.stage_records)]
-        sends += [self.parts_topic.send(value=v, partition=p)
-                  for p, v in batch_messages(out.parts)]
-        await self.send_all(sends)
-        # Only now: a state marked applied had its outputs acked.
-        await self.in_thread(self.account_states.flush)
-        self.stats["events"] += out.events
-        self.stats["labels"] += out.labels
-        self.stats["duplicates"] += out.duplicates
-        self.stats["dead_letters"] += len(out.dead_letters)
-        self.stats["stage_records"] += sum(len(v) for v in out.stage_records.values())
+        return await self.in_batch_thread(self._work, records)
 
-    async def entity_batch(self, events: list[Any]) -> None:
-        """Stage 2 (topic ``features.stages``): merchant, device and network-node parts."""
-        parts: dict[int, list[Any]] = {}
-        now = time.time()
-        for e in events:
-            for p, items in entity_stage(decode(e.message.value), self.entity_states.lookup,
-                                         self.settings.partitions, now).items():
-                parts.setdefault(p, []).extend(items)
-        await self.send_all([self.parts_topic.send(value=v, partition=p)
-                             for p, v in batch_messages(parts)])
-        await self.in_thread(self.entity_states.flush)  # after the sends, as in stage 1
+    def _work(self, records: list[RawRecord]) -> BatchWork:
+        parsed = parse_batch(records)
+        self.state.begin(state_keys(parsed.items))
+        try:
+            featurized = featurize(parsed, self.state.lookup, time.time())
+            outcome = self.processor().commit_resilient(featurized.batch)
+        except BaseException:
+            self.state.rollback()
+            raise
+        return BatchWork(outcome, len(featurized.batch.events), featurized.labels,
+                         featurized.redelivered)
 
-    async def join_batch(self, events: list[Any]) -> None:
-        """Stage 3 (topic ``features.parts``): join the parts, run the complete ones' effects."""
-        proc = await self.in_thread(self.processor)
-        now = time.time()
-        completed = []
-        decoded = [decode(e.message.value) for e in events]
-        # Nearly every part names a transaction not seen before: one query for all of them.
-        await self.in_thread(self.pending.preload, [p[0] for items in decoded for p in items])
-        for items in decoded:
-            self.stats["parts"] += len(items)
-            done = join_stage(items, self.pending.lookup, now)
-            if done:
-                self.done_log.append((now, [c.transaction_id for c in done]))
-            completed += done
-        self._forget_done(now)
-        if not completed:
-            await self.in_thread(self.pending.flush)  # held parts are stored before the commit
-            return
-        outcome = await self.in_thread(proc.commit_resilient,
-                                       PreparedBatch.of_completed(completed))
+    async def commit(self, events: Sequence[Any], work: BatchWork) -> None:
+        """Finish a batch whose effects are done: 1. send its dead letters and alerts, 2. wait
+        for the broker's acks, 3. commit the feature state, 4. commit the source offsets."""
+        outcome = work.outcome
         sends = [self.dlq.send(key=d.key, value=d.value, headers=d.headers)
                  for d in outcome.dead_letters]
         sends += [self.alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
                   for a in outcome.alerts]
-        await self.send_all(sends)
-        # "done" markers only after the effects: a crash before redoes them.
-        await self.in_thread(self.pending.flush)
+        await self.send_all(sends)  # 1, 2
+        mark = watermark_of(outcome.rows)
+        await self.in_batch_thread(self.state.commit, {WATERMARK: mark} if mark else None)  # 3
+        await self.app.commit_processed(events)  # 4
+
+    @staticmethod
+    async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
+        acks = [await send for send in sends]  # into the producer's buffer, in order
+        for ack in acks:
+            await ack  # the broker acked it: only now may the batch be acknowledged
+
+    def _count(self, events: Sequence[Any], work: BatchWork, work_seconds: float,
+               commit_seconds: float) -> None:
+        for tp, (_, high) in next_offsets(events).items():
+            key = f"{tp.topic}:{tp.partition}"
+            self.processed[key] = max(self.processed.get(key, 0), high)
+        outcome = work.outcome
         self.stats["batches"] += 1
+        self.stats["events"] += work.events
+        self.stats["labels"] += work.labels
+        self.stats["redelivered"] += work.redelivered
         for key in ("posted", "rejected", "duplicates", "lake_rows"):
             self.stats[key] += getattr(outcome, key)
         self.stats["dead_letters"] += len(outcome.dead_letters)
         self.stats["alerts"] += len(outcome.alerts)
         for model, rows in outcome.scored_by.items():
             self.scored_by[model] = self.scored_by.get(model, 0) + rows
-        log.info("batch of %d: posted=%d rejected=%d duplicates=%d dead_letters=%d "
-                 "lake_rows=%d alerts=%d", len(completed), outcome.posted, outcome.rejected,
-                 outcome.duplicates, len(outcome.dead_letters), outcome.lake_rows,
-                 len(outcome.alerts))
-
-    def _forget_done(self, now: float) -> None:
-        while self.done_log and self.done_log[0][0] < now - DONE_RETENTION_SECONDS:
-            for tid in self.done_log.pop(0)[1]:
-                self.pending.delete_later(tid)
-
-    def _forget_cached_states(self) -> None:
-        for store in (self.account_states, self.entity_states, self.pending):
-            store.forget_cached()
+        t = self.timings
+        t["batches"] += 1
+        t["records"] += len(events)
+        t["work_seconds"] += work_seconds
+        t["commit_seconds"] += commit_seconds
+        log.debug("batch of %d records: work %.1f ms, commit %.1f ms; posted=%d rejected=%d "
+                  "duplicates=%d dead_letters=%d lake_rows=%d alerts=%d", len(events),
+                  work_seconds * 1000, commit_seconds * 1000, outcome.posted, outcome.rejected,
+                  outcome.duplicates, len(outcome.dead_letters), outcome.lake_rows,
+                  len(outcome.alerts))
 
     async def expire_holds(self) -> None:
         """Release card holds whose authorization expired (each exactly once, ledger-enforced)."""
         if self._processor is not None:
-            released = await self.in_thread(self._processor.ledger.expire_holds)
+            released = await self.in_batch_thread(self._processor.ledger.expire_holds)
             self.stats["holds_expired"] += sum(r.status == "posted" for r in released)
 
     async def fx_rate(self, event: Any) -> None:
@@ -243,15 +216,15 @@ class Worker:
                                 headers=[("error.message", str(exc).encode()[:4000]),
                                          ("source.topic", self.settings.topic_fx_rates.encode())])
             return
-        proc = await self.in_thread(self.processor)
-        await self.in_thread(proc.ledger.set_rate, rate.base, rate.quote, rate.rate, rate.as_of,
-                             rate.source)
+        proc = await self.in_batch_thread(self.processor)
+        await self.in_batch_thread(proc.ledger.set_rate, rate.base, rate.quote, rate.rate,
+                                   rate.as_of, rate.source)
         self.stats["fx_rates"] += 1
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
         return {**self.stats, "scored_by": self.scored_by, "scorer": scorer,
-                "processed": self.processed, "stages": self.stage_times}
+                "processed": self.processed, "timings": self.timings}
 
 
 def _faust_app(settings: Settings) -> OffsetsApp:
@@ -283,18 +256,10 @@ def create_app(settings: Settings,
     app = _faust_app(settings)
     worker = Worker(app, settings, processor_factory)
 
-    @app.agent(worker.source, name="flowlet-features")
-    async def features_agent(stream: faust.StreamT) -> None:
-        await worker.run_batches(stream, "features", worker.features_batch)
-
-    @app.agent(worker.stages_topic, name="flowlet-entity-features")
-    async def entity_agent(stream: faust.StreamT) -> None:
-        await worker.run_batches(stream, "entity-features", worker.entity_batch)
-
-    @app.agent(worker.parts_topic, name="flowlet-pipeline")
+    @app.agent(worker.source, name="flowlet-pipeline")
     async def pipeline_agent(stream: faust.StreamT) -> None:
-        await worker.in_thread(worker.processor)  # load the model now, not on the first batch
-        await worker.run_batches(stream, "pipeline", worker.join_batch)
+        await worker.start()
+        await worker.run_batches(stream)
 
     @app.timer(interval=settings.hold_expiry_interval_seconds)
     async def expire_holds() -> None:
@@ -341,9 +306,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run a worker until stopped (SIGINT/SIGTERM); it starts consuming once a model loads."""
     from faust.worker import Worker as FaustWorker
 
-    from streams.recovery import align_with_broker
-
     processor = processor_when_ready(settings)
-    align_with_broker(settings, processor.ledger.engine)
     app = create_app(settings, processor_factory=lambda _settings: processor)
     FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

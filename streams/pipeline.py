@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,7 +44,6 @@ class RawRecord:
     topic: str = ""
     partition: int = -1
     offset: int = -1
-    handle: Any = None  # the stream's own event object, for event_context
 
 
 @dataclass(frozen=True)
@@ -76,22 +74,6 @@ class PreparedBatch:
     records: list[RawRecord] = field(default_factory=list)  # parallel to events
     dead_letters: list[DeadLetter] = field(default_factory=list)
     in_batch_duplicates: int = 0
-
-    @classmethod
-    def of_completed(cls, completed: Sequence[Any]) -> PreparedBatch:
-        """Feature-complete transactions (``streams.stages.Completed``) ready for effects."""
-        batch = cls()
-        seen: set[str] = set()
-        for c in completed:
-            if c.transaction_id in seen:
-                batch.in_batch_duplicates += 1
-                continue
-            seen.add(c.transaction_id)
-            batch.events.append(TransactionEvent.model_validate_json(c.raw_event))
-            batch.vectors.append(c.vector)
-            batch.records.append(RawRecord(c.raw_event, partition=c.source_partition,
-                                           offset=c.source_offset))
-        return batch
 
 
 @dataclass

@@ -1,20 +1,15 @@
-"""The stored feature state belongs to one life of the broker; a new life rebuilds it.
+"""Before a worker consumes, its feature state catches up with the lake.
 
-The worker's state (:mod:`streams.state`) is durable in the database, but it describes records
-the broker holds: a transaction marked applied had its stage records and feature parts sent to
-the internal topics. The embedded broker keeps topics in memory; when it restarts, those
-records are gone, and state that says "applied" would silently drop the transactions the outbox
-re-publishes. So every life of the broker gets an *epoch*: a random id written to the topic
-``<app_id>.state-epoch`` and stored next to the state. A worker starting where the broker's
-epoch is not the stored one (a new broker, or a first start) rebuilds the state under a database
-lock, once for all workers:
-
-1. replay the lake's transactions in processing order through the very stage functions the
-   stream runs (:func:`features.online.run_stage`), each marked applied at its own processing
-   time, so a copy the outbox re-publishes is recognised as a redelivery;
-2. replace every stored state with the result (the join's pending parts are gone with the
-   broker: dropped) and store a new epoch;
-3. publish the epoch to the broker, then commit.
+The worker stores a batch's feature state right after the batch's effects (ledger, lake,
+alerts), with a *watermark*: the latest ``processed_at`` its lake rows carry. A crash between
+the lake write and the state commit leaves lake rows the state has not applied; a redelivery
+would apply them, but after a broker loss (the embedded broker is memory-only) there may be
+none. So a starting worker replays, through the very stage functions the stream runs
+(:func:`streams.stages.featurize` → :func:`features.online.run_stage`), the lake rows processed
+after the watermark minus :data:`MARGIN_SECONDS` (another worker may have moved it meanwhile),
+in the order the stream applied them; a transaction the state already applied is skipped by
+its applied mark. With no watermark (a first start, or a state database that was lost) it
+replays the whole lake: the state is rebuilt.
 
 Labels that reached the worker straight from Kafka are not in the lake and are not replayed.
 """
@@ -23,114 +18,70 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from typing import Any
+from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sqlalchemy import Engine, select
-
-from core.db import dialect_insert
+from core.contract import EventType, TransactionEvent
 from core.lake import connect
+from core.lake_schema import TRANSACTION_COLUMNS
 from core.settings import Settings
-from features.definitions import to_micros
-from features.online import expire, run_stage, stage_records
-from streams.state import META_STORE, create_state_table, replace_all, stream_state
-from streams.topics import ensure_topics, epoch_topic
+from streams.pipeline import RawRecord
+from streams.stages import Parsed, featurize, state_keys
+from streams.state import StateStore, read_meta
 
 log = logging.getLogger(__name__)
 
-#: The worker's state stores (``streams.app.Worker``).
-ACCOUNT_STORE, ENTITY_STORE, JOIN_STORE = "account-features", "entity-features", "join-pending"
-
-_EVENT_COLUMNS = ("transaction_id", "event_type", "occurred_at", "amount_minor", "currency",
-                  "account_id", "counterparty_account_id", "merchant_id", "card_token",
-                  "device_id", "country")
-
-
-def broker_epoch(settings: Settings, timeout_ms: int = 1000) -> str | None:
-    """The last epoch written to this broker life's epoch topic (None: none yet)."""
-    tp = TopicPartition(epoch_topic(settings), 0)
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False,
-                             consumer_timeout_ms=timeout_ms)
-    try:
-        if not consumer.partitions_for_topic(tp.topic):
-            return None
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        last = None
-        for record in consumer:  # a handful of records; ends after timeout_ms of silence
-            last = record.value.decode()
-        return last
-    finally:
-        consumer.close()
+#: How far before the watermark the replay starts: a batch's state commit follows its lake
+#: write within milliseconds, so this covers another worker's batches committed meanwhile.
+MARGIN_SECONDS = 30.0
+WATERMARK = "watermark"
+_REPLAY_BATCH = 5000
 
 
-def _publish_epoch(settings: Settings, epoch: str) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.broker, acks="all")
-    try:
-        producer.send(epoch_topic(settings), value=epoch.encode(), partition=0).get(timeout=30)
-    finally:
-        producer.close()
+def watermark_of(rows: list[dict]) -> str | None:  # type: ignore[type-arg]
+    """The watermark for a batch's lake rows (epoch seconds of the latest ``processed_at``)."""
+    times = [r["processed_at"].timestamp() for r in rows]
+    return repr(max(times)) if times else None
 
 
-def rebuild_states(settings: Settings) -> tuple[dict[str, dict[str, Any]], int]:
-    """The feature states (by state key) the stream would hold after processing the lake's
-    transactions, and how many transactions were replayed."""
-    states: dict[str, dict[str, Any]] = {}
+def catch_up(settings: Settings, store: StateStore) -> int:
+    """Apply to ``store`` the lake rows it may lack; return how many were replayed."""
     if not (settings.lake_dir / "transactions").exists():
-        return states, 0
-    con = connect(settings.lake_dir)
-    columns = ", ".join(_EVENT_COLUMNS)
-    # The order the account stage read them: batch by batch, then partition and offset.
-    rows = con.sql(f"SELECT {columns}, epoch(processed_at) AS processed "  # noqa: S608
-                   "FROM transactions ORDER BY processed_at, source_partition, source_offset, "
-                   "occurred_at, transaction_id").fetchall()
-
-    def lookup(key: str) -> dict[str, Any]:
-        return states.setdefault(key, {})
-
-    for i, row in enumerate(rows, 1):
-        ev = dict(zip(_EVENT_COLUMNS, row[:-1], strict=True))
-        ev["occurred_at"] = to_micros(ev["occurred_at"].timestamp())
-        for stage, entity in stage_records(ev):
-            run_stage(lookup, stage, entity, ev, float(row[-1]))
-        if i % 100_000 == 0:  # windows beyond every horizon, as the stream's tidy drops them
-            for state in states.values():
-                expire(state)
-    return states, len(rows)
-
-
-def align_with_broker(settings: Settings, engine: Engine) -> bool:
-    """Make the stored state belong to the broker's current life; True if it was rebuilt."""
-    ensure_topics(settings)
-    create_state_table(engine)
-    with engine.begin() as conn:
-        _lock_epoch_row(engine, conn)  # one worker decides; the others wait, then agree
-        stored = conn.execute(select(stream_state.c.value).where(
-            stream_state.c.store == META_STORE, stream_state.c.key == "epoch")).scalar_one()
-        current = broker_epoch(settings)
-        if current is not None and current == stored.decode():
-            return False
-        started = time.perf_counter()
-        states, replayed = rebuild_states(settings)
-        by_store: dict[str, dict[str, dict[str, Any]]] = {ACCOUNT_STORE: {}, ENTITY_STORE: {}}
-        for key, state in states.items():
-            expire(state)
-            by_store[ACCOUNT_STORE if key.startswith("account:") else ENTITY_STORE][key] = state
-        replace_all(engine, by_store, conn)
-        epoch = uuid.uuid4().hex
-        conn.execute(stream_state.update().where(
-            stream_state.c.store == META_STORE, stream_state.c.key == "epoch"
-        ).values(value=epoch.encode()))
-        _publish_epoch(settings, epoch)
-    log.warning("new broker life (stored epoch %s, broker's %s): rebuilt %d feature states "
-                "from %d lake transactions in %.1f s", stored.decode() or "none",
-                current or "none", len(states), replayed, time.perf_counter() - started)
-    return True
+        return 0
+    mark = read_meta(store.engine, WATERMARK)
+    since = float(mark) - MARGIN_SECONDS if mark is not None else None
+    started = time.perf_counter()
+    columns = [c.name for c in TRANSACTION_COLUMNS if c.name in _EVENT_FIELDS]
+    where = "" if since is None else "WHERE epoch(processed_at) > ?"
+    rows = connect(settings.lake_dir).sql(
+        f"SELECT {', '.join(columns)}, epoch(processed_at) FROM transactions {where} "  # noqa: S608
+        "ORDER BY processed_at, source_partition, source_offset, occurred_at, transaction_id",
+        params=[since] if since is not None else None).fetchall()
+    replayed = 0
+    for start in range(0, len(rows), _REPLAY_BATCH):
+        chunk = rows[start:start + _REPLAY_BATCH]
+        by_time: dict[float, Parsed] = {}
+        for row in chunk:  # each group as one stream batch: same processing time
+            fields = dict(zip(columns, row[:-1], strict=True))
+            # Rows the stream validated once: built, not validated again (the lake keeps
+            # only the fields the features read).
+            fields["event_type"] = EventType(fields["event_type"])
+            ev = TransactionEvent.model_construct(**fields)
+            by_time.setdefault(float(row[-1]), Parsed()).items.append((RawRecord(b""), ev))
+        parsed = Parsed(items=[i for p in by_time.values() for i in p.items])
+        store.begin(state_keys(parsed.items))
+        try:
+            for processed, group in by_time.items():
+                replayed += len(featurize(group, store.lookup, processed).batch.events)
+        except BaseException:
+            store.rollback()
+            raise
+        store.commit({WATERMARK: repr(float(chunk[-1][-1]))})
+    if replayed:
+        log.warning("feature state caught up with the lake: %d transactions replayed (of %d "
+                    "lake rows after %s) in %.1f s", replayed, len(rows),
+                    "the beginning" if since is None else datetime.fromtimestamp(since, UTC),
+                    time.perf_counter() - started)
+    return replayed
 
 
-def _lock_epoch_row(engine: Engine, conn: Any) -> None:
-    conn.execute(dialect_insert(engine.dialect.name)(stream_state).values(
-        store=META_STORE, key="epoch", value=b"").on_conflict_do_nothing())
-    conn.execute(select(stream_state.c.key).where(
-        stream_state.c.store == META_STORE).with_for_update())
+_EVENT_FIELDS = frozenset(TransactionEvent.model_fields)

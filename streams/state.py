@@ -1,23 +1,27 @@
-"""The worker's keyed state, durable in Flowlet's own database (the broker keeps nothing).
+"""The worker's feature state, durable in Flowlet's own database (the broker keeps nothing).
 
-Each stage's state is a :class:`StateStore`: JSON documents keyed by state key in table
-``stream_state`` of the ledger's database (SQLite embedded, PostgreSQL deployed), read through
-an in-process cache and written once per key per micro-batch, in one database transaction
-(:meth:`StateStore.flush`). The worker flushes a batch's state only after the broker acked the
-batch's outputs and before it commits the batch's offsets, so a crash at any point leaves
-either the old state (the batch is redelivered and recomputed to the same values) or the new
-one (the batch's outputs were delivered; its redelivery is recognised as applied).
+A :class:`StateStore` holds one JSON document per entity (``account:a-1``, ``merchant:m-7``…)
+in table ``stream_state`` with a version that grows with every write. A micro-batch works on it
+as one database transaction:
 
-The embedded broker is memory-only: the state must not outlive the records it describes
-without Flowlet knowing. :mod:`streams.recovery` ties the stored state to one life of the broker
-and rebuilds it from the lake when the broker lost its topics.
+1. :meth:`StateStore.begin` locks the batch's keys (PostgreSQL: their rows, ``FOR UPDATE``,
+   in key order; SQLite: the database, ``BEGIN IMMEDIATE``) and re-reads the ones another
+   worker wrote since this one cached them (versions differ);
+2. the stage functions read and mutate the states through :meth:`StateStore.lookup`;
+3. :meth:`StateStore.commit` writes every state looked up (tidied) with its version + 1 and
+   commits; :meth:`StateStore.rollback` forgets the batch's changes.
+
+Two workers sharing entities (a merchant both see) therefore never lose each other's updates,
+and a worker's cache stays valid for as long as nobody else writes its keys. The embedded
+default keeps the state in its own SQLite file (``state_database_url``), so the lock held
+through a batch never blocks the ledger's writes.
 
 >>> from sqlalchemy import create_engine
->>> store = StateStore(create_engine("sqlite://"), "account")
->>> store.lookup("a-1")["count"] = 1
->>> store.flush()
->>> store.forget_cached(); store.lookup("a-1")
+>>> store = StateStore(create_engine("sqlite://"))
+>>> store.begin(["account:a-1"]); store.lookup("account:a-1")["count"] = 1; store.commit()
+>>> store.forget_cached(); store.begin(["account:a-1"]); store.lookup("account:a-1")
 {'count': 1}
+>>> store.rollback()
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Column, Engine, LargeBinary, MetaData, String, Table, delete, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    select,
+)
 
 from core.db import dialect_insert
 
@@ -35,106 +49,156 @@ stream_state = Table(
     "stream_state", _meta,
     Column("store", String(64), primary_key=True),
     Column("key", String(300), primary_key=True),
+    Column("version", Integer, nullable=False),
     Column("value", LargeBinary, nullable=False),
 )
 
-#: Decoded states kept in memory per store; beyond it the cache starts over (the database is
-#: the source of truth, so forgetting costs a read, never a value).
-CACHE_LIMIT = 50_000
-
-
-def create_state_table(engine: Engine) -> None:
-    _meta.create_all(engine)
+#: Decoded states kept in memory; beyond it the cache starts over (the database is the source
+#: of truth, so forgetting costs a read, never a value).
+CACHE_LIMIT = 100_000
+_CHUNK = 500
 
 
 class StateStore:
-    """One stage's states: ``lookup(key)`` gives a mutable dict, ``flush()`` persists the
-    batch's changes. Values are JSON we encode ourselves, so NaN survives."""
+    """The feature states of one store name, cached, written once per key per batch."""
 
-    def __init__(self, engine: Engine, name: str,
+    def __init__(self, engine: Engine, name: str = "features",
                  tidy: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.engine, self.name = engine, name
         self._tidy = tidy
-        self._upsert = _upsert_statement(engine)
-        create_state_table(engine)
-        self._cache: dict[str, dict[str, Any]] = {}
+        _meta.create_all(engine)
+        insert = dialect_insert(engine.dialect.name)(stream_state)
+        self._upsert = insert.on_conflict_do_update(
+            index_elements=["store", "key"],
+            set_={"version": insert.excluded.version, "value": insert.excluded.value})
+        self._create = insert.on_conflict_do_nothing(index_elements=["store", "key"])
+        self._cache: dict[str, tuple[int, dict[str, Any]]] = {}  # key -> (version, state)
         self._dirty: set[str] = set()
-        self._deletes: set[str] = set()
+        self._conn: Connection | None = None
+
+    # -- one batch ------------------------------------------------------------------------------
+    def begin(self, keys: Iterable[str]) -> None:
+        """Open the batch's transaction: lock ``keys`` and bring their cached states up to
+        date. Keys not named here may still be looked up (read unlocked on first use)."""
+        if self._conn is not None:
+            raise RuntimeError("a batch is already open on this state store")
+        conn = self.engine.connect()
+        try:
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time, from here on
+            else:
+                conn.begin()
+            self._conn = conn
+            self._refresh(sorted(set(keys)), lock=True)
+        except BaseException:
+            self._conn = None
+            conn.close()
+            raise
 
     def lookup(self, key: str) -> dict[str, Any]:
-        """The key's state, to be mutated in place and persisted by the next :meth:`flush`."""
-        state = self._cache.get(key)
-        if state is None:
-            self.preload([key])
-            state = self._cache[key]
+        """The key's state, to be mutated in place and written by :meth:`commit`."""
+        hit = self._cache.get(key)
+        if hit is None:
+            self._refresh([key], lock=True)
+            hit = self._cache[key]
         self._dirty.add(key)
-        self._deletes.discard(key)
-        return state
+        return hit[1]
 
-    def preload(self, keys: Iterable[str]) -> None:
-        """Read the states of ``keys`` not in the cache in one query (empty if never stored)."""
-        missing = list({k for k in keys if k not in self._cache})
-        for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(stream_state.c.key, stream_state.c.value).where(
-                    stream_state.c.store == self.name, stream_state.c.key.in_(chunk))).all()
-            found = {k: json.loads(v) for k, v in rows}
-            for k in chunk:
-                self._cache[k] = found.get(k, {})
-
-    def delete_later(self, key: str) -> None:
-        self._deletes.add(key)
-        self._dirty.discard(key)
-
-    def flush(self) -> None:
-        """Persist every state looked up (tidied) and every deletion since the last flush, in
-        one database transaction."""
+    def commit(self, meta: dict[str, str] | None = None) -> None:
+        """Write every state looked up in this batch (and the ``meta`` bookkeeping values) and
+        commit the batch's transaction."""
+        conn = self._open()
         rows = []
         for key in self._dirty:
-            state = self._cache[key]
+            version, state = self._cache[key]
             if self._tidy is not None:
                 self._tidy(state)
-            rows.append({"store": self.name, "key": key,
+            rows.append({"store": self.name, "key": key, "version": version + 1,
                          "value": json.dumps(state, separators=(",", ":")).encode()})
-        deletes = list(self._deletes)
-        if rows or deletes:
-            with self.engine.begin() as conn:
-                if rows:
-                    conn.execute(self._upsert, rows)
-                for start in range(0, len(deletes), 500):
-                    conn.execute(delete(stream_state).where(
-                        stream_state.c.store == self.name,
-                        stream_state.c.key.in_(deletes[start:start + 500])))
-        for key in deletes:
-            self._cache.pop(key, None)
-        self._dirty.clear()
-        self._deletes.clear()
+            self._cache[key] = (version + 1, state)
+        try:
+            for start in range(0, len(rows), _CHUNK):
+                conn.execute(self._upsert, rows[start:start + _CHUNK])
+            for key, value in (meta or {}).items():
+                write_meta(conn, self.engine.dialect.name, key, value)
+            conn.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        self._close()
         if len(self._cache) > CACHE_LIMIT:
             self._cache.clear()
 
+    def rollback(self) -> None:
+        """Abandon the batch: its changes to cached states are forgotten with them."""
+        for key in self._dirty:
+            self._cache.pop(key, None)
+        if self._conn is not None:
+            self._conn.rollback()
+        self._close()
+
     def forget_cached(self) -> None:
-        """Drop the cached states a running batch did not touch: after a rebalance another
-        worker may write them. The running batch's changes stay for its flush."""
-        self._cache = {k: self._cache[k] for k in self._dirty}
+        """Drop every cached state (only between batches)."""
+        if self._conn is None:
+            self._cache.clear()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _open(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("no batch is open on this state store: call begin() first")
+        return self._conn
+
+    def _close(self) -> None:
+        self._dirty.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _refresh(self, keys: list[str], lock: bool) -> None:
+        conn = self._open()
+        lock_rows = lock and self.engine.dialect.name != "sqlite"
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start:start + _CHUNK]
+            query = select(stream_state.c.key, stream_state.c.version).where(
+                stream_state.c.store == self.name, stream_state.c.key.in_(chunk)
+            ).order_by(stream_state.c.key)
+            versions = dict(conn.execute(query.with_for_update() if lock_rows else query).all())
+            absent = [k for k in chunk if k not in versions]
+            if lock_rows and absent:
+                # A row lock needs a row: create the new keys' rows empty (waiting for a batch
+                # that creates them too), then lock them like the others.
+                conn.execute(self._create, [{"store": self.name, "key": k, "version": 0,
+                                             "value": b"{}"} for k in absent])
+                versions.update(conn.execute(query.where(
+                    stream_state.c.key.in_(absent)).with_for_update()).all())
+            stale = [k for k, v in versions.items()
+                     if k not in self._cache or self._cache[k][0] != v]
+            if stale:
+                for k, v, raw in conn.execute(select(
+                        stream_state.c.key, stream_state.c.version, stream_state.c.value).where(
+                        stream_state.c.store == self.name, stream_state.c.key.in_(stale))):
+                    self._cache[k] = (v, json.loads(raw))
+            for k in chunk:
+                if k not in versions:
+                    self._cache[k] = (0, {})  # never stored (or dropped): version 0
 
 
-def _upsert_statement(engine: Engine):  # type: ignore[no-untyped-def]
-    stmt = dialect_insert(engine.dialect.name)(stream_state)
-    return stmt.on_conflict_do_update(index_elements=["store", "key"],
-                                      set_={"value": stmt.excluded.value})
+def read_meta(engine: Engine, key: str) -> str | None:
+    """A bookkeeping value stored next to the states (e.g. the processing watermark)."""
+    _meta.create_all(engine)
+    with engine.connect() as conn:
+        raw = conn.execute(select(stream_state.c.value).where(
+            stream_state.c.store == META_STORE, stream_state.c.key == key)).scalar_one_or_none()
+    return None if raw is None else raw.decode()
 
 
-def replace_all(engine: Engine, states: dict[str, dict[str, dict[str, Any]]],
-                conn: Any) -> None:
-    """Replace every stored state with ``states`` (store -> key -> state), on ``conn``."""
-    conn.execute(delete(stream_state).where(stream_state.c.store != META_STORE))
-    upsert = _upsert_statement(engine)
-    rows = [{"store": store, "key": key, "value": json.dumps(state, separators=(",", ":")).encode()}
-            for store, by_key in states.items() for key, state in by_key.items()]
-    for start in range(0, len(rows), 5000):
-        conn.execute(upsert, rows[start:start + 5000])
+def write_meta(conn: Connection, dialect: str, key: str, value: str) -> None:
+    insert = dialect_insert(dialect)(stream_state)
+    conn.execute(insert.values(store=META_STORE, key=key, version=0, value=value.encode())
+                 .on_conflict_do_update(index_elements=["store", "key"],
+                                        set_={"value": value.encode()}))
 
 
-#: Bookkeeping rows (the broker life the state belongs to) live in this store.
+#: Bookkeeping rows live under this store name.
 META_STORE = "__meta__"
+

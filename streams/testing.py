@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LakeSink
-from streams.stages import account_stage, entity_stage, join_stage
+from streams.stages import featurize, parse_batch
 
 
 class RuleScorer:
@@ -69,27 +68,13 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
                           LakeSink(settings.lake_dir, ledger.engine))
 
 
-class InMemoryTopology(OnlineFeatures):
-    """The worker's three stages (``streams.stages``) over :class:`OnlineFeatures`' dict
-    states, in one process (one partition): the stream's message path without Kafka."""
+class InMemoryFeatures(OnlineFeatures):
+    """The worker's parse and feature step (``streams.stages``) over :class:`OnlineFeatures`'
+    dict states: the stream's path without Kafka or a database."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending: dict[str, dict[str, Any]] = {}  # the join's entries by transaction id
-
-    def _entry(self, tid: str) -> dict[str, Any]:
-        return self.pending.setdefault(tid, {})
-
-    def run(self, records: Sequence[RawRecord]) -> PreparedBatch:
-        out = account_stage(records, self.lookup, 1)
-        parts = [p for items in out.parts.values() for p in items]
-        for items in out.stage_records.values():
-            for more in entity_stage(items, self.lookup, 1).values():
-                parts += more
-        batch = PreparedBatch.of_completed(join_stage(parts, self._entry, time.time()))
-        batch.dead_letters = out.dead_letters
-        batch.in_batch_duplicates += out.duplicates
-        return batch
+    def run(self, records: Sequence[RawRecord], processed_at: float = 0.0) -> PreparedBatch:
+        """``processed_at`` stamps the applied marks, as :meth:`OnlineFeatures.process`."""
+        return featurize(parse_batch(records), self.lookup, processed_at).batch
 
 
 def run_pipeline(events: Iterable[TransactionEvent | LabelEvent | bytes], data_dir: str | Path,
@@ -98,12 +83,12 @@ def run_pipeline(events: Iterable[TransactionEvent | LabelEvent | bytes], data_d
     settings = Settings(data_dir=Path(data_dir))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     proc = in_memory_processor(settings, scorer)
-    topology = InMemoryTopology()
+    features = InMemoryFeatures()
     records = [
         RawRecord(e if isinstance(e, bytes) else e.model_dump_json().encode(), offset=i)
         for i, e in enumerate(events)
     ]
     total = BatchOutcome()
     for start in range(0, len(records), batch_size):
-        total.add(proc.commit(topology.run(records[start:start + batch_size])))
+        total.add(proc.commit(features.run(records[start:start + batch_size])))
     return total

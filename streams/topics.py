@@ -19,16 +19,8 @@ def topic_specs(settings: Settings) -> dict[str, int]:
         settings.topic_transactions: settings.partitions,
         settings.topic_dlq: settings.partitions,
         settings.topic_alerts: settings.partitions,
-        settings.topic_feature_stages: settings.partitions,
-        settings.topic_feature_parts: settings.partitions,
         settings.topic_fx_rates: 1,  # low volume, and rates must apply in order
-        epoch_topic(settings): 1,  # which life of the broker the stored state belongs to
     }
-
-
-def epoch_topic(settings: Settings) -> str:
-    """Where each life of the broker gets its id (``streams.recovery``)."""
-    return f"{settings.app_id}.state-epoch"
 
 
 async def ensure_topics_async(settings: Settings, retries: int = 20) -> None:

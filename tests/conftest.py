@@ -149,7 +149,7 @@ def worker_lag(settings: Settings) -> dict[str, int]:
 
     A worker's batch counts as processed once its effects and sends are done (the stats page's
     ``processed`` offsets; a partition it never read counts up to its group's committed
-    offset), and a stage's outputs land downstream before that. Both are read before the end
+    offset). Both are read before the end
     offsets, so an empty answer means nothing is in flight. (kafka-python's admin client:
     aiokafka's cannot fetch group offsets from Tansu.)
     """
@@ -157,8 +157,7 @@ def worker_lag(settings: Settings) -> dict[str, int]:
 
     processed = httpx.get(f"http://127.0.0.1:{settings.worker_web_port}/stats/",
                           timeout=5).json()["processed"]
-    topics = (settings.topic_transactions, settings.topic_feature_stages,
-              settings.topic_feature_parts)
+    topics = (settings.topic_transactions,)
     parts = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
     admin = KafkaAdminClient(bootstrap_servers=settings.broker)
     try:

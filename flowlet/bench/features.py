@@ -15,13 +15,13 @@ console = Console(stderr=True)
 def run_features_bench(n_events: int = 50_000) -> dict:
     """Features per second: the online stages in memory, and the offline builder, same events.
 
-    Online runs the worker's three feature stages (``InMemoryTopology``) in micro-batches of
+    Online runs the worker's parse and feature step (``InMemoryFeatures``) in micro-batches of
     500 without Kafka; offline runs ``build_features`` over the same history at once.
     """
     from features import FEATURE_NAMES, build_features, events_frame
     from simulator import Simulator
     from streams.pipeline import RawRecord
-    from streams.testing import InMemoryTopology
+    from streams.testing import InMemoryFeatures
 
     with console.status(f"simulating {n_events:,} events over 30 days"):
         end = datetime.now(UTC)
@@ -30,11 +30,11 @@ def run_features_bench(n_events: int = 50_000) -> dict:
                   .generate(n_events, end - timedelta(days=30), end)]
         records = [RawRecord(e.model_dump_json().encode()) for e in events]
         frame = events_frame(events)
-    topology = InMemoryTopology()
-    with console.status("online: account → entity → join stages, batches of 500"):
+    online_features = InMemoryFeatures()
+    with console.status("online: parse and every feature stage, batches of 500"):
         t0 = time.perf_counter()
         for start in range(0, len(records), 500):
-            topology.run(records[start:start + 500])
+            online_features.run(records[start:start + 500])
         online = time.perf_counter() - t0
     with console.status("offline: build_features over the whole history"):
         t0 = time.perf_counter()

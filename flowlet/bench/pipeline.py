@@ -75,7 +75,7 @@ def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
     from models.serving.scorer import Scorer
     from streams.pipeline import BatchProcessor, RawRecord
     from streams.sink import LakeSink
-    from streams.testing import InMemoryTopology
+    from streams.testing import InMemoryFeatures
 
     stage_settings = settings.with_(data_dir=settings.data_dir / "stages",
                                     mlflow_tracking_uri=settings.mlflow_tracking_uri)
@@ -84,7 +84,7 @@ def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
     scorer.load()
     proc = BatchProcessor(stage_settings, ledger, scorer,
                           LakeSink(stage_settings.lake_dir, ledger.engine))
-    topology = InMemoryTopology()
+    topology = InMemoryFeatures()
     records = [RawRecord(p) for p in payloads]
     prepare = commit = 0.0
     for start in range(0, len(records), settings.batch_size):

@@ -6,7 +6,7 @@ from core.settings import Settings
 from ledger import Ledger
 from simulator import Simulator
 from streams.pipeline import RawRecord
-from streams.testing import InMemoryTopology, RuleScorer, in_memory_processor, run_pipeline
+from streams.testing import InMemoryFeatures, RuleScorer, in_memory_processor, run_pipeline
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 EVENTS = [t.event for t in Simulator(seed=2, n_accounts=40, n_merchants=10).generate(
@@ -35,7 +35,7 @@ class _Processor:
 
     def __init__(self, tmp_path):
         self.inner = in_memory_processor(Settings(data_dir=tmp_path))
-        self.topology = InMemoryTopology()
+        self.topology = InMemoryFeatures()
 
     def prepare(self, records):
         return self.topology.run(records)
@@ -67,7 +67,7 @@ def test_a_redelivered_batch_changes_nothing(tmp_path):
     assert json.dumps(proc.topology.states, sort_keys=True) == states_after
     # Redelivered after a crash that lost the states' last write: recomputed from the same
     # state, the vectors are the same, and the effects deduplicate in the database.
-    proc.topology = InMemoryTopology()
+    proc.topology = InMemoryFeatures()
     again_prepared = proc.prepare(records[:300])
     assert again_prepared.vectors == first_prepared.vectors
     again = proc.commit(again_prepared)
@@ -243,7 +243,7 @@ def test_the_stream_stages_compute_what_online_features_compute():
                     + [(lab.occurred_at, 0, i, lab) for i, lab in enumerate(labels)
                        if lab.occurred_at < T0], key=lambda x: x[:3])
     assert sum(kind == 0 for _, kind, _, _ in replay) > 20
-    topology, online = InMemoryTopology(), OnlineFeatures()
+    topology, online = InMemoryFeatures(), OnlineFeatures()
     records = [RawRecord(item.model_dump_json().encode()) for *_, item in replay]
     streamed = {}
     for start in range(0, len(records), 128):

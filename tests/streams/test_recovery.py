@@ -1,26 +1,18 @@
-"""Feature states rebuilt from the lake equal the states the stream built while writing it."""
+"""The feature state catches up with the lake: rebuilt whole when lost, its tail replayed after a
+crash between the lake write and the state commit."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from core.db import make_engine
 from core.settings import Settings
+from features.online import expire
 from simulator import Simulator
+from streams.app import state_store
 from streams.pipeline import BatchOutcome, RawRecord
-from streams.recovery import (
-    ACCOUNT_STORE,
-    ENTITY_STORE,
-    JOIN_STORE,
-    align_with_broker,
-    broker_epoch,
-    rebuild_states,
-)
-from streams.state import StateStore
-from streams.testing import InMemoryTopology, in_memory_processor
+from streams.recovery import WATERMARK, catch_up, watermark_of
+from streams.testing import InMemoryFeatures, in_memory_processor
 
 
 def _without_marks(states: dict) -> dict:
@@ -36,62 +28,75 @@ def _history(n: int) -> list:  # type: ignore[type-arg]
     return sorted(events, key=lambda e: e.occurred_at)
 
 
-def _process(processor, topology, records) -> None:  # type: ignore[no-untyped-def]
-    outcome = BatchOutcome()
+def _stream(settings: Settings, events: list) -> tuple[InMemoryFeatures, list]:  # type: ignore[type-arg]
+    """Events through features and effects in batches of 250, as the worker runs them."""
+    processor = in_memory_processor(settings)
+    features = InMemoryFeatures()
+    records = [RawRecord(e.model_dump_json().encode(), partition=0, offset=i)
+               for i, e in enumerate(events)]
+    outcome, batches = BatchOutcome(), []
     for start in range(0, len(records), 250):
-        outcome.add(processor.commit(topology.run(records[start:start + 250])))
-    assert outcome.lake_rows == len(records)
+        out = processor.commit(features.run(records[start:start + 250]))
+        outcome.add(out)
+        batches.append(out.rows)
+    assert outcome.lake_rows == len(events)
+    return features, batches
 
 
-def test_states_rebuilt_from_the_lake_equal_the_streams(tmp_path):
+def _stored(store, keys) -> dict:  # type: ignore[no-untyped-def]
+    store.forget_cached()
+    store.begin(keys)
+    try:
+        return {k: store.lookup(k) for k in keys}
+    finally:
+        store.rollback()
+
+
+def test_a_lost_state_is_rebuilt_from_the_lake_equal_to_the_streams(tmp_path):
     settings = Settings(data_dir=tmp_path)
     events = _history(1_500)
-    processor = in_memory_processor(settings)
-    topology = InMemoryTopology()
-    records = [RawRecord(e.model_dump_json().encode(), offset=i) for i, e in enumerate(events)]
-    _process(processor, topology, records)
+    features, _ = _stream(settings, events)
 
-    rebuilt, replayed = rebuild_states(settings)
+    store = state_store(settings)
+    assert catch_up(settings, store) == len(events)
 
-    assert replayed == len(events)
-    assert set(rebuilt) == set(topology.states)
-    # JSON round trip: the stream's tables hold JSON (tuples become lists, NaN stays NaN).
-    expected = json.loads(json.dumps(_without_marks(topology.states)))
+    rebuilt = _stored(store, sorted(features.states))
+    # JSON round trip: the store holds JSON (tuples become lists, NaN stays NaN); and what it
+    # writes is tidied (beyond every window), as the worker's commits are.
+    expected = json.loads(json.dumps(_without_marks(features.states)))
+    for state in expected.values():
+        expire(state)
     assert json.loads(json.dumps(_without_marks(rebuilt))) == expected
     marked = {m.split(":", 1)[1] for state in rebuilt.values()
               for m in state.get("applied", {})}
     assert marked == {e.transaction_id for e in events}  # a re-published copy is a redelivery
+    assert catch_up(settings, state_store(settings)) == 0  # nothing new since
 
 
-def test_an_empty_lake_rebuilds_nothing(tmp_path):
-    states, replayed = rebuild_states(Settings(data_dir=tmp_path))
-    assert (states, replayed) == ({}, 0)
+def test_only_the_lake_rows_after_the_watermark_are_replayed(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    events = _history(1_000)
+    first, second = events[:750], events[750:]
+    _stream(settings, first)
+    store = state_store(settings)
+    assert catch_up(settings, store) == 750
+    # A worker wrote the next batches' lake rows and crashed before committing their state.
+    _, batches = _stream(settings.with_(data_dir=tmp_path / "other"), second)
+    other = in_memory_processor(settings).sink
+    for rows in batches:
+        other.write(rows)
+    assert catch_up(settings, store) == len(second)
+    assert float(_meta(settings)) == float(watermark_of(batches[-1]))
 
 
-@pytest.mark.integration
-def test_the_stored_state_follows_the_brokers_life(tmp_path, broker):
-    settings = Settings(data_dir=tmp_path, broker=broker.bootstrap)
-    events = _history(400)
-    _process(in_memory_processor(settings), InMemoryTopology(),
-             [RawRecord(e.model_dump_json().encode(), offset=i) for i, e in enumerate(events)])
-    engine = make_engine(settings.database_url)
-    stale = StateStore(engine, JOIN_STORE)
-    stale.lookup("tx-lost-with-the-broker")["parts"] = {"account": [1.0]}
-    stale.flush()
+def test_an_empty_lake_replays_nothing(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    assert catch_up(settings, state_store(settings)) == 0
 
-    assert align_with_broker(settings, engine)  # first start: built from the lake
-    epoch = broker_epoch(settings)
-    assert epoch is not None
-    accounts = StateStore(engine, ACCOUNT_STORE)
-    first = events[0]
-    assert accounts.lookup(f"account:{first.account_id}")["applied"]
-    assert StateStore(engine, ENTITY_STORE).lookup(f"net:{first.account_id}")
-    assert StateStore(engine, JOIN_STORE).lookup("tx-lost-with-the-broker") == {}
-    assert not align_with_broker(settings, engine)  # same broker life: kept as it is
-    assert broker_epoch(settings) == epoch
 
-    broker.stop()
-    broker.start()  # a new life: every topic, the epoch with them, is gone
-    assert broker_epoch(settings) is None
-    assert align_with_broker(settings, engine)
-    assert broker_epoch(settings) not in (None, epoch)
+def _meta(settings: Settings) -> str:
+    from streams.state import read_meta
+
+    value = read_meta(state_store(settings).engine, WATERMARK)
+    assert value is not None
+    return value

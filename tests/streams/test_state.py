@@ -1,8 +1,10 @@
-"""The worker's state stores: durable in the database, cached, flushed once per batch."""
+"""The worker's state store: durable in the database, cached, one transaction per batch, and
+never losing another worker's update."""
 
 from __future__ import annotations
 
 import math
+import threading
 
 from sqlalchemy import func, select
 
@@ -10,53 +12,95 @@ from core.db import make_engine
 from streams.state import StateStore, stream_state
 
 
-def _stored(engine, name):  # type: ignore[no-untyped-def]
+def _stored(engine) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(stream_state).where(
-            stream_state.c.store == name)).scalar_one()
+        return conn.execute(select(func.count()).select_from(stream_state)).scalar_one()
 
 
-def test_a_flushed_state_is_read_back_by_another_store(db_url):
+def _read(url: str, key: str) -> dict:  # type: ignore[type-arg]
+    store = StateStore(make_engine(url))
+    store.begin([key])
+    try:
+        return store.lookup(key)
+    finally:
+        store.rollback()
+
+
+def test_a_committed_state_is_read_back_by_another_store(db_url):
     engine = make_engine(db_url)
-    writer = StateStore(engine, "account")
-    writer.lookup("a-1").update(count=2, mean=float("nan"), series=[[1, 2]])
-    writer.lookup("a-2")["count"] = 1
-    assert _stored(engine, "account") == 0  # nothing is written before the flush
-    writer.flush()
-    writer.lookup("a-1")["count"] = 3
-    writer.flush()  # an update replaces the stored document
+    writer = StateStore(engine)
+    writer.begin(["account:a-1", "account:a-2"])
+    writer.lookup("account:a-1").update(count=2, mean=float("nan"), series=[[1, 2]])
+    writer.lookup("account:a-2")["count"] = 1
+    assert _stored(engine) == 0  # nothing is visible before the commit
+    writer.commit()
+    writer.begin(["account:a-1"])
+    writer.lookup("account:a-1")["count"] = 3
+    writer.commit()  # an update replaces the stored document
 
-    reader = StateStore(make_engine(db_url), "account")  # as a restarted worker would
-    reader.preload(["a-1", "a-2", "a-3"])
-    state = reader.lookup("a-1")
+    state = _read(db_url, "account:a-1")
     assert state["count"] == 3 and math.isnan(state["mean"]) and state["series"] == [[1, 2]]
-    assert reader.lookup("a-3") == {}
-    assert StateStore(engine, "entity").lookup("a-1") == {}  # stores do not share keys
+    assert _read(db_url, "account:a-3") == {}
+    assert _stored(engine) == 2
 
 
-def test_unflushed_changes_are_lost_and_deletes_apply_on_flush(db_url):
+def test_a_rolled_back_batch_leaves_no_trace(db_url):
     engine = make_engine(db_url)
-    store = StateStore(engine, "join")
-    store.lookup("t-1")["done"] = 1.0
-    store.lookup("t-2")["parts"] = {}
-    store.flush()
-    store.lookup("t-1")["done"] = 2.0  # a crash before the flush: the change is gone
-    store.delete_later("t-2")
-    restarted = StateStore(engine, "join")
-    assert restarted.lookup("t-1") == {"done": 1.0}
-    assert restarted.lookup("t-2") == {"parts": {}}
-    store.flush()
-    assert _stored(engine, "join") == 1
-    assert StateStore(engine, "join").lookup("t-2") == {}
+    store = StateStore(engine)
+    store.begin(["account:a-1"])
+    store.lookup("account:a-1")["count"] = 1
+    store.commit()
+    store.begin(["account:a-1"])
+    store.lookup("account:a-1")["count"] = 2
+    store.rollback()  # effects failed: the batch is redelivered
+    store.begin(["account:a-1"])
+    assert store.lookup("account:a-1") == {"count": 1}  # not the cached, mutated copy
+    store.rollback()
+    assert _read(db_url, "account:a-1") == {"count": 1}
 
 
-def test_a_rebalance_keeps_what_the_running_batch_changed(db_url):
-    engine = make_engine(db_url)
-    store = StateStore(engine, "account", tidy=lambda s: s.pop("scratch", None))
-    store.lookup("a-1")["count"] = 1
-    store.flush()
-    store.lookup("a-1")["count"] = 2  # the batch in flight when the rebalance starts
-    store.lookup("a-1")["scratch"] = True
+def test_a_cached_state_another_worker_changed_is_read_again(db_url):
+    mine, theirs = StateStore(make_engine(db_url)), StateStore(make_engine(db_url))
+    for store in (mine, theirs, mine):  # each adds one hit to the merchant's count
+        store.begin(["merchant:m-1"])
+        state = store.lookup("merchant:m-1")
+        state["hits"] = state.get("hits", 0) + 1
+        store.commit()
+    assert _read(db_url, "merchant:m-1") == {"hits": 3}
+
+
+def test_two_workers_on_a_new_key_do_not_lose_an_update(db_url):
+    # The second begin() waits for the first batch's commit (row lock / SQLite write lock).
+    first, second = StateStore(make_engine(db_url)), StateStore(make_engine(db_url))
+    first.begin(["merchant:m-1"])
+    first.lookup("merchant:m-1")["hits"] = 1
+    done = threading.Event()
+
+    def other_worker() -> None:
+        second.begin(["merchant:m-1"])
+        state = second.lookup("merchant:m-1")
+        state["hits"] = state.get("hits", 0) + 1
+        second.commit()
+        done.set()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        blocked = not done.wait(0.5)  # behind the open batch
+    finally:
+        first.commit()
+        thread.join(30)
+    assert blocked
+    assert done.is_set()
+    assert _read(db_url, "merchant:m-1") == {"hits": 2}
+
+
+def test_tidy_runs_on_what_is_written():
+    store = StateStore(make_engine("sqlite://"), tidy=lambda s: s.pop("scratch", None))
+    store.begin(["k"])
+    store.lookup("k").update(keep=1, scratch=2)
+    store.commit()
     store.forget_cached()
-    store.flush()
-    assert StateStore(engine, "account").lookup("a-1") == {"count": 2}  # tidied, not lost
+    store.begin(["k"])
+    assert store.lookup("k") == {"keep": 1}
+    store.rollback()
