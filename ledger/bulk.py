@@ -1,5 +1,10 @@
 """The SQL of one posting batch, on the DB-API cursor of the batch's SQLAlchemy connection.
 
+A batch posts on one shard: it locks that shard's chain head only, so batches on other shards
+run concurrently. On PostgreSQL the no-overdraft balances a batch checks are therefore read
+under row locks (``FOR UPDATE``): two shards debiting one wallet take turns on its row. SQLite
+has one writer at a time anyway (the batch's first statement takes the database's write lock).
+
 One statement per batch for each lookup and each write, never one per row: PostgreSQL gets
 ``= ANY(array)`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for journals and entries;
 SQLite ``IN (…)`` lookups and ``executemany``. Everything runs inside the caller's transaction
@@ -20,15 +25,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.chain import HASHED_FIELDS
+from ledger.chain import HASHED_FIELDS, genesis
 
-JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
-ENTRY_COLUMNS = ("journal_seq", "leg", "ledger_account", "currency", "amount_minor")
+JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash", "shard")
+ENTRY_COLUMNS = ("journal_shard", "journal_seq", "leg", "ledger_account", "currency",
+                 "amount_minor")
 #: PostgreSQL types of those columns, for binary COPY (varchar's binary form is text's).
 _JOURNAL_PG_TYPES = ("int8", "text", "text", "text", "text", "text", "int8", "timestamptz",
                      "timestamptz", "text", "text", "text", "text", "text", "timestamptz",
-                     "text", "text", "text")
-_ENTRY_PG_TYPES = ("int8", "int4", "text", "text", "int8")
+                     "text", "text", "text", "int4")
+_ENTRY_PG_TYPES = ("int4", "int8", "int4", "text", "text", "int8")
 _IN_CHUNK = 500  # ids per IN (...) list on SQLite
 _ROWS_PER_INSERT = 50  # rows per multi-row INSERT on SQLite (x 18 journal columns: 900 ?s)
 #: The journal columns a posting may leave empty, and where they start (insert_journals).
@@ -36,8 +42,8 @@ _FIRST_OPTIONAL = 10
 assert JOURNAL_COLUMNS[_FIRST_OPTIONAL:_FIRST_OPTIONAL + 6] == (
     "reason", "refers_to", "closes_hold", "reversal_of", "expires_at", "fx_rate")
 #: Journal columns SQLite gets once per statement (insert_journals groups rows by them).
-_SHARED = (2, 8, 9)
-assert [JOURNAL_COLUMNS[i] for i in _SHARED] == ["kind", "posted_at", "status"]
+_SHARED = (2, 8, 9, 18)
+assert [JOURNAL_COLUMNS[i] for i in _SHARED] == ["kind", "posted_at", "status", "shard"]
 
 #: A hold as stored: (authorization id, account, currency, amount, closer's event type|None).
 HoldRow = tuple[str, str, str, int, str | None]
@@ -51,6 +57,10 @@ class BatchStatements:
 
     def __init__(self, conn: Connection) -> None:
         self.cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        #: Every shard's head as of :meth:`lock_head`, when no other writer can move any of
+        #: them before this transaction ends (SQLite: the write lock); None when they can
+        #: (PostgreSQL: other shards post concurrently).
+        self.heads: dict[int, tuple[int, str]] | None = None
 
     @staticmethod
     def open(conn: Connection) -> BatchStatements:
@@ -60,13 +70,20 @@ class BatchStatements:
             return _Sqlite(conn)
         raise ValueError(f"unsupported database dialect {conn.dialect.name!r}")
 
-    def lock_head(self) -> tuple[int, str]:
-        """The chain head, locked for the rest of the transaction."""
+    def lock_head(self, shard: int) -> tuple[int, str]:
+        """The shard's chain head (seq, hash), locked for the rest of the transaction; a
+        shard's first batch creates its head at its genesis."""
         raise NotImplementedError
 
-    def set_head(self, seq: int, digest: str) -> None:
-        self.cur.execute(self._sql("UPDATE ledger_chain_head SET seq = ?, hash = ? WHERE id = 1"),
-                         (seq, digest))
+    def set_head(self, shard: int, seq: int, digest: str) -> None:
+        self.cur.execute(self._sql(
+            "UPDATE ledger_chain_head SET seq = ?, hash = ? WHERE shard = ?"),
+            (seq, digest, shard))
+
+    def _new_head(self, shard: int) -> None:
+        self.cur.execute(self._sql(
+            "INSERT INTO ledger_chain_head (shard, seq, hash) VALUES (?, 0, ?) "
+            "ON CONFLICT (shard) DO NOTHING"), (shard, genesis(shard)))
 
     def existing(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """transaction id -> (status, reason) for those of ``ids`` already journaled."""
@@ -85,11 +102,12 @@ class BatchStatements:
                     "AND a.transaction_id {IN}", sorted(auth_ids))]
 
     def balances(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        """Cached balances of ``keys`` (absent rows are absent: zero)."""
+        """Cached balances of ``keys`` (absent rows are absent: zero), as no other writer
+        can change them before this transaction ends (PostgreSQL: their rows locked)."""
         found: dict[tuple[str, str], int] = {}
         for acct, ccy, bal in self._any(
                 "SELECT ledger_account, currency, balance FROM ledger_balances "
-                "WHERE ledger_account {IN}", sorted({a for a, _ in keys})):
+                "WHERE ledger_account {IN}" + self._lock_rows, sorted({a for a, _ in keys})):
             if (acct, ccy) in keys:
                 found[(acct, ccy)] = int(bal)
         return found
@@ -106,6 +124,8 @@ class BatchStatements:
         (each key at most once)."""
         raise NotImplementedError
 
+    _lock_rows = ""  # appended to balances(): how it locks the rows it reads
+
     def _sql(self, sql: str) -> str:
         return sql
 
@@ -114,10 +134,22 @@ class BatchStatements:
 
 
 class _Postgres(BatchStatements):
-    def lock_head(self) -> tuple[int, str]:
-        self.cur.execute("SELECT seq, hash FROM ledger_chain_head WHERE id = 1 FOR UPDATE")
-        seq, digest = self.cur.fetchone()
-        return int(seq), str(digest)
+    # Row locks, taken in one order like the balance upsert's (a deadlock is still possible
+    # between a batch's reads and another's upsert; the database breaks it and the batch is
+    # retried). A row absent here is read as zero and stays unlocked: the batch may then only
+    # debit what it credits itself, so whatever another shard adds meanwhile keeps the
+    # balance at zero or above.
+    _lock_rows = " ORDER BY ledger_account, currency FOR UPDATE"
+
+    def lock_head(self, shard: int) -> tuple[int, str]:
+        sql = "SELECT seq, hash FROM ledger_chain_head WHERE shard = %s FOR UPDATE"
+        self.cur.execute(sql, (shard,))
+        row = self.cur.fetchone()
+        if row is None:
+            self._new_head(shard)
+            self.cur.execute(sql, (shard,))
+            row = self.cur.fetchone()
+        return int(row[0]), str(row[1])
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
@@ -205,12 +237,15 @@ def _insert_sql(table: str, shared: tuple[str, ...], columns: tuple[str, ...], r
 class _Sqlite(BatchStatements):
     sqlite = True
 
-    def lock_head(self) -> tuple[int, str]:
+    def lock_head(self, shard: int) -> tuple[int, str]:
         # A write first: SQLite takes its write lock now, not at the first insert.
-        self.cur.execute("UPDATE ledger_chain_head SET seq = seq WHERE id = 1")
-        self.cur.execute("SELECT seq, hash FROM ledger_chain_head WHERE id = 1")
-        seq, digest = self.cur.fetchone()
-        return int(seq), str(digest)
+        self.cur.execute("UPDATE ledger_chain_head SET seq = seq WHERE shard = ?", (shard,))
+        if self.cur.rowcount == 0:
+            self._new_head(shard)
+        # Under the write lock no shard's head can move before this batch commits.
+        self.cur.execute("SELECT shard, seq, hash FROM ledger_chain_head")
+        self.heads = {int(s): (int(q), str(h)) for s, q, h in self.cur.fetchall()}
+        return self.heads[shard]
 
     def _any(self, sql: str, values: Sequence[str]) -> Iterable[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
