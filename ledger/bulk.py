@@ -1,9 +1,11 @@
 """The SQL of one posting batch, on the DB-API cursor of the batch's SQLAlchemy connection.
 
 A batch posts on one shard: it locks that shard's chain head only, so batches on other shards
-run concurrently. On PostgreSQL the no-overdraft balances a batch checks are therefore read
-under row locks (``FOR UPDATE``): two shards debiting one wallet take turns on its row. SQLite
-has one writer at a time anyway (the batch's first statement takes the database's write lock).
+run concurrently on PostgreSQL. Balance rows are locked only by the last statement, the
+balance upsert (in one sorted order: no deadlock between batches), which returns the new
+balances so that :mod:`ledger.store` can prove no other shard lowered a balance the batch
+decided on (else it runs the batch again). SQLite has one writer at a time anyway (the
+batch's first statement takes the database's write lock).
 
 One statement per batch for each lookup and each write, never one per row: PostgreSQL gets
 ``= ANY(array)`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for journals and entries;
@@ -70,9 +72,10 @@ class BatchStatements:
             return _Sqlite(conn)
         raise ValueError(f"unsupported database dialect {conn.dialect.name!r}")
 
-    def lock_head(self, shard: int) -> tuple[int, str]:
+    def lock_head(self, shard: int, alone: bool = False) -> tuple[int, str]:
         """The shard's chain head (seq, hash), locked for the rest of the transaction; a
-        shard's first batch creates its head at its genesis."""
+        shard's first batch creates its head at its genesis. ``alone``: first wait until no
+        batch on any shard is in flight, and keep new ones out until this one ends."""
         raise NotImplementedError
 
     def set_head(self, shard: int, seq: int, digest: str) -> None:
@@ -102,12 +105,12 @@ class BatchStatements:
                     "AND a.transaction_id {IN}", sorted(auth_ids))]
 
     def balances(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        """Cached balances of ``keys`` (absent rows are absent: zero), as no other writer
-        can change them before this transaction ends (PostgreSQL: their rows locked)."""
+        """Cached balances of ``keys`` (absent rows are absent: zero), as last committed (on
+        PostgreSQL another shard may change them before this batch writes)."""
         found: dict[tuple[str, str], int] = {}
         for acct, ccy, bal in self._any(
                 "SELECT ledger_account, currency, balance FROM ledger_balances "
-                "WHERE ledger_account {IN}" + self._lock_rows, sorted({a for a, _ in keys})):
+                "WHERE ledger_account {IN}", sorted({a for a, _ in keys})):
             if (acct, ccy) in keys:
                 found[(acct, ccy)] = int(bal)
         return found
@@ -119,12 +122,12 @@ class BatchStatements:
         """Entry rows flattened: ``ENTRY_COLUMNS`` values per row, one row after another."""
         raise NotImplementedError
 
-    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]
+                        ) -> dict[tuple[str, str], int]:
         """Add each (account, currency, delta) to the cached balance, creating missing rows
-        (each key at most once)."""
+        (each key at most once); PostgreSQL returns the new balances (SQLite: nothing, as no
+        one else can have written in between)."""
         raise NotImplementedError
-
-    _lock_rows = ""  # appended to balances(): how it locks the rows it reads
 
     def _sql(self, sql: str) -> str:
         return sql
@@ -134,14 +137,12 @@ class BatchStatements:
 
 
 class _Postgres(BatchStatements):
-    # Row locks, taken in one order like the balance upsert's (a deadlock is still possible
-    # between a batch's reads and another's upsert; the database breaks it and the batch is
-    # retried). A row absent here is read as zero and stays unlocked: the batch may then only
-    # debit what it credits itself, so whatever another shard adds meanwhile keeps the
-    # balance at zero or above.
-    _lock_rows = " ORDER BY ledger_account, currency FOR UPDATE"
-
-    def lock_head(self, shard: int) -> tuple[int, str]:
+    def lock_head(self, shard: int, alone: bool = False) -> tuple[int, str]:
+        # Every batch holds this schema's ledger advisory lock, shared; a batch that must
+        # run alone (its balances were lowered under it: ledger.store) takes it exclusive.
+        # Taken before the head, in every batch: one lock order.
+        self.cur.execute(f"SELECT pg_advisory_xact_lock{'' if alone else '_shared'}"
+                         "(1280, hashtext(current_schema()))")
         sql = "SELECT seq, hash FROM ledger_chain_head WHERE shard = %s FOR UPDATE"
         self.cur.execute(sql, (shard,))
         row = self.cur.fetchone()
@@ -180,18 +181,24 @@ class _Postgres(BatchStatements):
         self._copy("ledger_entries", ENTRY_COLUMNS, _ENTRY_PG_TYPES,
                    [values[i:i + width] for i in range(0, len(values), width)])
 
-    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]
+                        ) -> dict[tuple[str, str], int]:
         if not deltas:
-            return
-        # sorted: concurrent upserts take row locks in one order
+            return {}
+        # Sorted: concurrent upserts (batches on other shards) take row locks in one order,
+        # so they wait for each other but never deadlock. Reading balances with FOR UPDATE
+        # at the batch's start instead deadlocked within seconds: each shard locked its own
+        # payers, then credited the other's (P2P) in the upsert.
         accounts, currencies, amounts = zip(*sorted(deltas), strict=True)
         self.cur.execute(
             "INSERT INTO ledger_balances (ledger_account, currency, balance) "
             "SELECT * FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31)), "
             "string_to_array(%s, ',')::bigint[]) "
             "ON CONFLICT (ledger_account, currency) "
-            "DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance",
+            "DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance "
+            "RETURNING ledger_account, currency, balance",
             (_texts(accounts), _texts(currencies), ",".join(map(str, amounts))))
+        return {(a, c): int(b) for a, c, b in self.cur.fetchall()}
 
 
 def _texts(values: Sequence[str]) -> str:
@@ -237,8 +244,9 @@ def _insert_sql(table: str, shared: tuple[str, ...], columns: tuple[str, ...], r
 class _Sqlite(BatchStatements):
     sqlite = True
 
-    def lock_head(self, shard: int) -> tuple[int, str]:
-        # A write first: SQLite takes its write lock now, not at the first insert.
+    def lock_head(self, shard: int, alone: bool = False) -> tuple[int, str]:
+        # Always alone (one writer at a time). A write first: SQLite takes its write lock now,
+        # not at the first insert.
         self.cur.execute("UPDATE ledger_chain_head SET seq = seq WHERE shard = ?", (shard,))
         if self.cur.rowcount == 0:
             self._new_head(shard)
@@ -308,7 +316,8 @@ class _Sqlite(BatchStatements):
     def insert_entries(self, values: list[Any]) -> None:
         self._insert("ledger_entries", ENTRY_COLUMNS, values)
 
-    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]
+                        ) -> dict[tuple[str, str], int]:
         # Unsorted: the batch holds SQLite's one write lock, there are no row locks to order.
         values: list[Any] = []
         for delta in deltas:
@@ -316,3 +325,4 @@ class _Sqlite(BatchStatements):
         self._insert("ledger_balances", ("ledger_account", "currency", "balance"), values,
                      " ON CONFLICT (ledger_account, currency) "
                      "DO UPDATE SET balance = balance + excluded.balance")
+        return {}

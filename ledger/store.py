@@ -3,9 +3,11 @@
 Every posting runs in one database transaction per micro-batch, on one shard (the caller's
 choice: the worker's Kafka partition), that first locks that shard's chain head (``SELECT …
 FOR UPDATE`` on PostgreSQL; the database's write lock on SQLite): each shard's hash chain
-stays linear, and batches on different shards run concurrently on PostgreSQL. Balance checks
-still read settled balances: on PostgreSQL the no-overdraft balances a batch reads are row-locked
-until it commits (``ledger.bulk``), on SQLite one writer runs at a time.
+stays linear, and batches on different shards run concurrently on PostgreSQL. No balance is
+overdrawn: on SQLite one writer runs at a time; on PostgreSQL a batch reads its no-overdraft
+balances unlocked and the balance upsert at its end returns each new balance, which proves
+that no other shard lowered one the batch decided on between the read and the write (the
+upsert holds the rows until the commit) — or the batch is run again (:class:`BalanceLowered`).
 Idempotency is enforced by the database: ``transaction_id`` is unique, a hold can be closed once
 (``closes_hold`` unique) and a journal reversed once (``reversal_of`` unique) — when two shards
 race on one of them, the insert fails and the batch is retried, seeing the winner as a
@@ -36,7 +38,7 @@ from ledger.batch import (
     lookup_rate,
 )
 from ledger.bulk import BatchStatements
-from ledger.decide import decide, event_items
+from ledger.decide import available_sign, decide, event_items
 from ledger.migrate import migrate
 from ledger.recipes import Leg, Plan
 from ledger.schema import entries, fx_rates, journals
@@ -53,6 +55,28 @@ _HOLD_EVENT_TYPES = frozenset({EventType.CARD_AUTHORIZATION.value, EventType.CAR
                                "hold_expiry"})
 
 
+class BalanceLowered(Exception):
+    """Another shard lowered a no-overdraft balance this batch decided on, between the
+    batch's read and its write: the batch is rolled back and run again, alone (no batch on
+    any shard in flight meanwhile)."""
+
+
+def _check_not_lowered(guarded: BalanceCache, deltas: dict[tuple[str, str], int],
+                       new: dict[tuple[str, str], int]) -> None:
+    """Each guarded balance the batch wrote was, right before its write (which holds the row
+    until the commit), at least what the batch read — so every overdraft check it passed
+    still holds. A balance another shard raised meanwhile is fine (checks only got safer); a
+    rejection is decided on the balance as read."""
+    for key, read in guarded.items():
+        written = new.get(key)
+        if written is None:
+            continue
+        before = written - deltas.get(key, 0)
+        if available_sign(key[0]) * (before - read) < 0:
+            raise BalanceLowered(f"{key[0]} {key[1]} was {read} when read and {before} when "
+                                 "written: another shard lowered it")
+
+
 class Ledger:
     """Double-entry ledger on SQLAlchemy; SQLite by default, PostgreSQL in deployment."""
 
@@ -65,8 +89,8 @@ class Ledger:
         #: shard, so while every head read under the write lock is still the one remembered,
         #: no one has posted on any shard and the cache is exact; any other head (another
         #: writer posted, on any shard) empties it. Only SQLite can keep it: on PostgreSQL
-        #: other shards post concurrently, so a batch reads its balances under row locks
-        #: every time (``BatchStatements.heads`` is None there).
+        #: other shards post concurrently and credit as well as debit, so a batch reads its
+        #: balances afresh and proves them at its upsert (``BatchStatements.heads`` is None).
         self._balances = BalanceCache()
         self._cache_heads: dict[int, tuple[int, str]] | None = None
         self.balance_cache_size = balance_cache_size
@@ -166,13 +190,17 @@ class Ledger:
             return []
         if not 0 <= shard < 2**31:
             raise ValueError(f"a ledger shard is a non-negative 32-bit integer, not {shard}")
+        alone = False
         for attempt in range(_ATTEMPTS):
             try:
                 with self._post_lock:
-                    return self._post_once(items, now, shard)
+                    return self._post_once(items, now, shard, alone)
             except Exception as exc:
                 if attempt == _ATTEMPTS - 1 or not self._lost_race(exc):
                     raise
+                # Lowered balances can recur as long as the same accounts are debited on
+                # several shards at once: run again alone, which cannot lose that race.
+                alone = alone or isinstance(exc, BalanceLowered)
                 log.warning("ledger: lost a race on shard %d (%s); retrying the batch", shard,
                             type(getattr(exc, "orig", exc)).__name__)
         raise AssertionError("unreachable")
@@ -180,12 +208,13 @@ class Ledger:
     def _lost_race(self, exc: BaseException) -> bool:
         """A unique key another writer took first, or a deadlock or serialization failure
         the database broke by aborting this batch: both succeed when run again."""
-        if isinstance(exc, IntegrityError | self.engine.dialect.loaded_dbapi.IntegrityError):
+        if isinstance(exc, BalanceLowered | IntegrityError
+                      | self.engine.dialect.loaded_dbapi.IntegrityError):
             return True
         return getattr(getattr(exc, "orig", exc), "sqlstate", None) in _RETRY_SQLSTATES
 
-    def _post_once(self, items: Sequence[Item], now: datetime,
-                   shard: int) -> list[PostingResult]:
+    def _post_once(self, items: Sequence[Item], now: datetime, shard: int,
+                   alone: bool = False) -> list[PostingResult]:
         first: dict[str, Item] = {}
         for item in items:
             first.setdefault(item.transaction_id, item)
@@ -193,7 +222,7 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 stmts = BatchStatements.open(conn)
-                seq, prev_hash = stmts.lock_head(shard)
+                seq, prev_hash = stmts.lock_head(shard, alone)
                 heads = stmts.heads
                 guarded = self._cached_balances(heads)
                 existing = stmts.existing(list(first))
@@ -211,8 +240,15 @@ class Ledger:
                 if journal_rows:
                     stmts.set_head(shard, seq, prev_hash)
                 # Last: the upsert locks shared rows (fees, clearing) every shard updates, so
-                # other shards wait on them only from here to the commit.
-                stmts.add_to_balances([(a, c, d) for (a, c), d in deltas.items() if d])
+                # other shards wait on them only from here to the commit. With other shards
+                # posting (PostgreSQL), every guarded balance a posting moved is written, even
+                # if it nets to zero, so that its new value proves what it was before.
+                concurrent = heads is None
+                new = stmts.add_to_balances([
+                    (a, c, d) for (a, c), d in deltas.items()
+                    if d or (concurrent and (a, c) in guarded)])
+                if concurrent:
+                    _check_not_lowered(guarded, deltas, new)
         except BaseException:
             self._balances.clear()  # committed or not is unknown: trust nothing cached
             self._balances.stmts, self._cache_heads = None, None
