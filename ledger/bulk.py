@@ -8,9 +8,10 @@ decided on (else it runs the batch again). SQLite has one writer at a time anywa
 batch's first statement takes the database's write lock).
 
 One statement per batch for each lookup and each write, never one per row: PostgreSQL gets
-``= ANY(array)`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for journals and entries;
-SQLite ``IN (…)`` lookups and ``executemany``. Everything runs inside the caller's transaction
-(SQLAlchemy's ``engine.begin()``), so one micro-batch stays one database transaction.
+``IN (SELECT unnest(array))`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for
+journals and entries; SQLite ``IN (…)`` lookups and ``executemany``. Everything runs inside
+the caller's transaction (SQLAlchemy's ``engine.begin()``), so one micro-batch stays one
+database transaction.
 
 Rows come in the column orders below. Timestamps are timezone-aware UTC datetimes on
 PostgreSQL and, on SQLite, the text SQLAlchemy's ``DateTime`` would store
@@ -158,8 +159,12 @@ class _Postgres(BatchStatements):
     def _any(self, sql: str, values: Sequence[str]) -> Iterable[tuple[Any, ...]]:
         if not values:
             return []
-        # One parameter, split by the server, keeps an index plan (see _texts).
-        self.cur.execute(sql.replace("{IN}", "= ANY(string_to_array(%s, chr(31)))"),
+        # One parameter, split by the server (see _texts), as a sub-select the planner
+        # joins (index lookups, or a hash of the values). Not ``= ANY(string_to_array(…))``:
+        # in a generic plan's sequential scan that split the whole parameter again for
+        # every row it filtered — reading 300 accounts' balances from 2,000 rows took 35-60
+        # ms instead of 0.8 ms.
+        self.cur.execute(sql.replace("{IN}", "IN (SELECT unnest(string_to_array(%s, chr(31))))"),
                          (_texts(values),))
         return self.cur.fetchall()
 
