@@ -319,3 +319,25 @@ def test_downgrading_below_shards_refuses_a_ledger_with_other_shards(ledger_url)
         command.downgrade(cfg, "0003")
     assert_healthy(ledger)  # the failed downgrade rolled back whole
     ledger.engine.dispose()
+
+
+# -- the bench's workers -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_ledger_bench_posts_every_event_with_two_workers_on_their_own_shards(ledger_url):
+    from flowlet.bench.ledger import _ledger_events, _post_with_workers, _split_by_account
+
+    events = _ledger_events(800)
+    parts = _split_by_account(events, 2)
+    assert sorted(e.transaction_id for p in parts for e in p) == sorted(
+        e.transaction_id for e in events)
+    assert not {e.account_id for e in parts[0]} & {e.account_id for e in parts[1]}
+    ledger = Ledger.from_url(ledger_url)  # the schema, before the workers fork
+    ledger.engine.dispose()
+    done = _post_with_workers(ledger_url, events, 100, workers=2)
+    assert len(done) == 2 and all(d["end"] >= d["start"] for d in done)
+    assert sum(n for d in done for n in d["statuses"].values()) == 800
+    report = verify(ledger)
+    assert report.ok, report.render()
+    assert set(report.heads) == {0, 1} and report.journals == 800
+    ledger.engine.dispose()
