@@ -210,7 +210,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "ledger":
         from flowlet.bench.ledger import run_ledger_bench_table
 
-        run_ledger_bench_table(args.db, args.events, args.batch, args.runs, args.workers)
+        run_ledger_bench_table(args.db, args.events, args.batch, args.runs, args.workers,
+                               args.one_chain)
     elif args.what == "features":
         from flowlet.bench.features import run_features_bench
 
@@ -356,6 +357,9 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--workers", type=int, nargs="+", default=[1],
                    help="ledger bench: processes posting at once, each on its own ledger "
                         "shard (several: one row each)")
+    p.add_argument("--one-chain", action="store_true",
+                   help="ledger bench: also run each worker count above one with every worker "
+                        "on shard 0 (one chain head, as before shards)")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.set_defaults(func=cmd_bench)
 

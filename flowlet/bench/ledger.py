@@ -1,5 +1,6 @@
 """``flowlet bench ledger``: postings/s on SQLite (and PostgreSQL), by batch size and by the
-number of writer processes (``--workers``), each posting on its own ledger shard."""
+number of writer processes (``--workers``), each posting on its own ledger shard (or, with
+``--one-chain``, all on shard 0: how every worker waited on one chain head before shards)."""
 
 from __future__ import annotations
 
@@ -63,15 +64,17 @@ def _worker(url: str, events: list, batch: int, shard: int, start: object,
     out.put(_post_all(url, events, batch, shard, start))  # type: ignore[attr-defined]
 
 
-def _post_with_workers(url: str, events: list, batch: int, workers: int) -> list[dict]:
-    """``workers`` processes (forked: they inherit the events), each on its own shard, all
-    released at once; one result each."""
+def _post_with_workers(url: str, events: list, batch: int, workers: int,
+                       one_chain: bool = False) -> list[dict]:
+    """``workers`` processes (forked: they inherit the events), each on its own shard (or all
+    on shard 0: ``one_chain``), all released at once; one result each."""
     if workers == 1:
         with console.status(f"posting {len(events):,} events in batches of {batch}"):
             return [_post_all(url, events, batch, 0)]
     ctx = multiprocessing.get_context("fork")
     start, out = ctx.Barrier(workers + 1), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(url, part, batch, shard, start, out))
+    procs = [ctx.Process(target=_worker,
+                         args=(url, part, batch, 0 if one_chain else shard, start, out))
              for shard, part in enumerate(_split_by_account(events, workers))]
     for p in procs:
         p.start()
@@ -86,7 +89,8 @@ def _post_with_workers(url: str, events: list, batch: int, workers: int) -> list
     return results
 
 
-def _ledger_run(url: str | None, events: list, batch: int, workers: int = 1) -> dict:
+def _ledger_run(url: str | None, events: list, batch: int, workers: int = 1,
+                one_chain: bool = False) -> dict:
     """One timed run on a fresh database: a new SQLite file (``url`` None) or a scratch schema
     (PostgreSQL, dropped afterwards); any other ``url`` is used as it is. ``workers``
     processes post at once, each the events of its share of the accounts on its own shard;
@@ -111,14 +115,15 @@ def _ledger_run(url: str | None, events: list, batch: int, workers: int = 1) -> 
         ledger = Ledger.from_url(url)  # the schema, before the workers connect
         dialect = ledger.engine.dialect.name
         ledger.engine.dispose()
-        done = _post_with_workers(url, events, batch, workers)
+        done = _post_with_workers(url, events, batch, workers, one_chain)
         elapsed = max(d["end"] for d in done) - min(d["start"] for d in done)
         statuses: dict[str, int] = {}
         for d in done:
             for status, n in d["statuses"].items():
                 statuses[status] = statuses.get(status, 0) + n
         figures = {"database": dialect, "events": len(events), "batch": batch,
-                   "workers": workers, "seconds": round(elapsed, 3),
+                   "workers": workers, "shards": 1 if one_chain else workers,
+                   "seconds": round(elapsed, 3),
                    "postings_per_s": round(len(events) / elapsed),
                    # the posting processes; PostgreSQL's own CPU not included
                    "cpu_seconds": round(sum(d["cpu"] for d in done), 3),
@@ -147,11 +152,13 @@ def run_ledger_bench(url: str | None, n_events: int = 50_000, batch: int = 500,
 
 def run_ledger_bench_table(url: str | None, n_events: int = 50_000,
                            batches: Sequence[int] = (500,), runs: int = 1,
-                           workers: Sequence[int] = (1,)) -> list[dict]:
+                           workers: Sequence[int] = (1,),
+                           one_chain: bool = False) -> list[dict]:
     """The ledger bench for every batch size and number of workers, ``runs`` times each, on
     SQLite and — when ``url`` is PostgreSQL — on PostgreSQL too; a table of the medians, side
     by side. Runs alternate between the worker counts, so a change in the neighbours' load
-    hits each of them alike."""
+    hits each of them alike. ``one_chain`` adds, for every count above one, a run with all
+    those workers on shard 0."""
 
     events = _ledger_events(n_events)
     targets: list[str | None] = [None]
@@ -160,12 +167,15 @@ def run_ledger_bench_table(url: str | None, n_events: int = 50_000,
     rows = []
     for target in targets:
         for batch in batches:
-            done: dict[int, list[dict]] = {k: [] for k in workers}
+            variants = [(k, False) for k in workers]
+            if one_chain:
+                variants += [(k, True) for k in workers if k > 1]
+            done: dict[tuple[int, bool], list[dict]] = {v: [] for v in variants}
             for _ in range(runs):
-                for k in workers:
-                    figures = _ledger_run(target, events, batch, k)
+                for k, one in variants:
+                    figures = _ledger_run(target, events, batch, k, one)
                     console.print(json.dumps(figures), soft_wrap=True)
-                    done[k].append(figures)
+                    done[(k, one)].append(figures)
             for runs_k in done.values():
                 runs_k.sort(key=lambda f: f["postings_per_s"])
                 median = runs_k[len(runs_k) // 2]
@@ -175,14 +185,14 @@ def run_ledger_bench_table(url: str | None, n_events: int = 50_000,
                                  f["postings_per_s"] for f in runs_k))})
     table = Table(title=f"flowlet bench ledger — {n_events:,} events, median of {runs}, "
                         f"{platform.node()} {os.cpu_count()} cores")
-    for name in ("batch", "workers", *dict.fromkeys(r["database"] for r in rows)):
+    for name in ("batch", "workers", "shards", *dict.fromkeys(r["database"] for r in rows)):
         table.add_column(name, justify="right")
-    by_row: dict[tuple[int, int], list[str]] = {}
+    by_row: dict[tuple[int, int, int], list[str]] = {}
     for r in rows:
-        by_row.setdefault((r["batch"], r["workers"]), []).append(
+        by_row.setdefault((r["batch"], r["workers"], r["shards"]), []).append(
             f"{r['median_postings_per_s']:,}/s  cpu {r['cpu_seconds']:.1f}s  "
             f"load {r['load_avg_1m']:.2f}")
-    for (batch, k), cells in by_row.items():
-        table.add_row(str(batch), str(k), *cells)
+    for (batch, k, shards), cells in by_row.items():
+        table.add_row(str(batch), str(k), str(shards), *cells)
     Console().print(table)
     return rows
