@@ -115,9 +115,10 @@ class Ledger:
     def post_batch(self, events: Sequence[TransactionEvent], now: datetime | None = None, *,
                    shard: int = 0) -> list[PostingResult]:
         """Post a micro-batch (in order) in one database transaction on ``shard``'s hash
-        chain; idempotent by id across all shards. Batches on different shards run
-        concurrently (PostgreSQL); give each concurrent writer its own shard (the worker: the
-        Kafka partition the batch came from) — writers sharing a shard take turns."""
+        chain; idempotent by id across all shards. Any shard is correct for any events: the
+        choice only decides who waits for whom. Batches on different shards run concurrently
+        (PostgreSQL), writers sharing a shard take turns — so give each concurrent writer its
+        own (the worker: the Kafka partition its batch came from)."""
         items = event_items(events, self.hold_ttl)
         return self._post_items(items, now or datetime.now(UTC), shard)
 
