@@ -210,7 +210,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "ledger":
         from flowlet.bench.ledger import run_ledger_bench_table
 
-        run_ledger_bench_table(args.db, args.events, args.batch, args.runs)
+        run_ledger_bench_table(args.db, args.events, args.batch, args.runs, args.workers,
+                               args.one_chain)
     elif args.what == "features":
         from flowlet.bench.features import run_features_bench
 
@@ -354,6 +355,12 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--batch", type=int, nargs="+", default=[500],
                    help="ledger bench: events per batch (several: one row each)")
     p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
+    p.add_argument("--workers", type=int, nargs="+", default=[1],
+                   help="ledger bench: processes posting at once, each on its own ledger "
+                        "shard (several: one row each)")
+    p.add_argument("--one-chain", action="store_true",
+                   help="ledger bench: also run each worker count above one with every worker "
+                        "on shard 0 (one chain head, as before shards)")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.add_argument("--workers", type=int, default=1,
                    help="pipeline bench: worker processes in the consumer group")

@@ -1,9 +1,17 @@
 """The SQL of one posting batch, on the DB-API cursor of the batch's SQLAlchemy connection.
 
+A batch posts on one shard: it locks that shard's chain head only, so batches on other shards
+run concurrently on PostgreSQL. Balance rows are locked only by the last statement, the
+balance upsert (in one sorted order: no deadlock between batches), which returns the new
+balances so that :mod:`ledger.store` can prove no other shard lowered a balance the batch
+decided on (else it runs the batch again). SQLite has one writer at a time anyway (the
+batch's first statement takes the database's write lock).
+
 One statement per batch for each lookup and each write, never one per row: PostgreSQL gets
-``= ANY(array)`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for journals and entries;
-SQLite ``IN (…)`` lookups and ``executemany``. Everything runs inside the caller's transaction
-(SQLAlchemy's ``engine.begin()``), so one micro-batch stays one database transaction.
+``IN (SELECT unnest(array))`` lookups and binary ``COPY … FROM STDIN`` (psycopg 3) for
+journals and entries; SQLite ``IN (…)`` lookups and ``executemany``. Everything runs inside
+the caller's transaction (SQLAlchemy's ``engine.begin()``), so one micro-batch stays one
+database transaction.
 
 Rows come in the column orders below. Timestamps are timezone-aware UTC datetimes on
 PostgreSQL and, on SQLite, the text SQLAlchemy's ``DateTime`` would store
@@ -20,15 +28,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.chain import HASHED_FIELDS
+from ledger.chain import HASHED_FIELDS, genesis
 
-JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
-ENTRY_COLUMNS = ("journal_seq", "leg", "ledger_account", "currency", "amount_minor")
+JOURNAL_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash", "shard")
+ENTRY_COLUMNS = ("journal_shard", "journal_seq", "leg", "ledger_account", "currency",
+                 "amount_minor")
 #: PostgreSQL types of those columns, for binary COPY (varchar's binary form is text's).
 _JOURNAL_PG_TYPES = ("int8", "text", "text", "text", "text", "text", "int8", "timestamptz",
                      "timestamptz", "text", "text", "text", "text", "text", "timestamptz",
-                     "text", "text", "text")
-_ENTRY_PG_TYPES = ("int8", "int4", "text", "text", "int8")
+                     "text", "text", "text", "int4")
+_ENTRY_PG_TYPES = ("int4", "int8", "int4", "text", "text", "int8")
 _IN_CHUNK = 500  # ids per IN (...) list on SQLite
 _ROWS_PER_INSERT = 50  # rows per multi-row INSERT on SQLite (x 18 journal columns: 900 ?s)
 #: The journal columns a posting may leave empty, and where they start (insert_journals).
@@ -36,8 +45,8 @@ _FIRST_OPTIONAL = 10
 assert JOURNAL_COLUMNS[_FIRST_OPTIONAL:_FIRST_OPTIONAL + 6] == (
     "reason", "refers_to", "closes_hold", "reversal_of", "expires_at", "fx_rate")
 #: Journal columns SQLite gets once per statement (insert_journals groups rows by them).
-_SHARED = (2, 8, 9)
-assert [JOURNAL_COLUMNS[i] for i in _SHARED] == ["kind", "posted_at", "status"]
+_SHARED = (2, 8, 9, 18)
+assert [JOURNAL_COLUMNS[i] for i in _SHARED] == ["kind", "posted_at", "status", "shard"]
 
 #: A hold as stored: (authorization id, account, currency, amount, closer's event type|None).
 HoldRow = tuple[str, str, str, int, str | None]
@@ -51,6 +60,10 @@ class BatchStatements:
 
     def __init__(self, conn: Connection) -> None:
         self.cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        #: Every shard's head as of :meth:`lock_head`, when no other writer can move any of
+        #: them before this transaction ends (SQLite: the write lock); None when they can
+        #: (PostgreSQL: other shards post concurrently).
+        self.heads: dict[int, tuple[int, str]] | None = None
 
     @staticmethod
     def open(conn: Connection) -> BatchStatements:
@@ -60,13 +73,21 @@ class BatchStatements:
             return _Sqlite(conn)
         raise ValueError(f"unsupported database dialect {conn.dialect.name!r}")
 
-    def lock_head(self) -> tuple[int, str]:
-        """The chain head, locked for the rest of the transaction."""
+    def lock_head(self, shard: int, alone: bool = False) -> tuple[int, str]:
+        """The shard's chain head (seq, hash), locked for the rest of the transaction; a
+        shard's first batch creates its head at its genesis. ``alone``: first wait until no
+        batch on any shard is in flight, and keep new ones out until this one ends."""
         raise NotImplementedError
 
-    def set_head(self, seq: int, digest: str) -> None:
-        self.cur.execute(self._sql("UPDATE ledger_chain_head SET seq = ?, hash = ? WHERE id = 1"),
-                         (seq, digest))
+    def set_head(self, shard: int, seq: int, digest: str) -> None:
+        self.cur.execute(self._sql(
+            "UPDATE ledger_chain_head SET seq = ?, hash = ? WHERE shard = ?"),
+            (seq, digest, shard))
+
+    def _new_head(self, shard: int) -> None:
+        self.cur.execute(self._sql(
+            "INSERT INTO ledger_chain_head (shard, seq, hash) VALUES (?, 0, ?) "
+            "ON CONFLICT (shard) DO NOTHING"), (shard, genesis(shard)))
 
     def existing(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """transaction id -> (status, reason) for those of ``ids`` already journaled."""
@@ -85,7 +106,8 @@ class BatchStatements:
                     "AND a.transaction_id {IN}", sorted(auth_ids))]
 
     def balances(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        """Cached balances of ``keys`` (absent rows are absent: zero)."""
+        """Cached balances of ``keys`` (absent rows are absent: zero), as last committed (on
+        PostgreSQL another shard may change them before this batch writes)."""
         found: dict[tuple[str, str], int] = {}
         for acct, ccy, bal in self._any(
                 "SELECT ledger_account, currency, balance FROM ledger_balances "
@@ -101,9 +123,11 @@ class BatchStatements:
         """Entry rows flattened: ``ENTRY_COLUMNS`` values per row, one row after another."""
         raise NotImplementedError
 
-    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]
+                        ) -> dict[tuple[str, str], int]:
         """Add each (account, currency, delta) to the cached balance, creating missing rows
-        (each key at most once)."""
+        (each key at most once); PostgreSQL returns the new balances (SQLite: nothing, as no
+        one else can have written in between)."""
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -114,10 +138,20 @@ class BatchStatements:
 
 
 class _Postgres(BatchStatements):
-    def lock_head(self) -> tuple[int, str]:
-        self.cur.execute("SELECT seq, hash FROM ledger_chain_head WHERE id = 1 FOR UPDATE")
-        seq, digest = self.cur.fetchone()
-        return int(seq), str(digest)
+    def lock_head(self, shard: int, alone: bool = False) -> tuple[int, str]:
+        # Every batch holds this schema's ledger advisory lock, shared; a batch that must
+        # run alone (its balances were lowered under it: ledger.store) takes it exclusive.
+        # Taken before the head, in every batch: one lock order.
+        self.cur.execute(f"SELECT pg_advisory_xact_lock{'' if alone else '_shared'}"
+                         "(1280, hashtext(current_schema()))")
+        sql = "SELECT seq, hash FROM ledger_chain_head WHERE shard = %s FOR UPDATE"
+        self.cur.execute(sql, (shard,))
+        row = self.cur.fetchone()
+        if row is None:
+            self._new_head(shard)
+            self.cur.execute(sql, (shard,))
+            row = self.cur.fetchone()
+        return int(row[0]), str(row[1])
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
@@ -125,8 +159,12 @@ class _Postgres(BatchStatements):
     def _any(self, sql: str, values: Sequence[str]) -> Iterable[tuple[Any, ...]]:
         if not values:
             return []
-        # One parameter, split by the server, keeps an index plan (see _texts).
-        self.cur.execute(sql.replace("{IN}", "= ANY(string_to_array(%s, chr(31)))"),
+        # One parameter, split by the server (see _texts), as a sub-select the planner
+        # joins (index lookups, or a hash of the values). Not ``= ANY(string_to_array(…))``:
+        # in a generic plan's sequential scan that split the whole parameter again for
+        # every row it filtered — reading 300 accounts' balances from 2,000 rows took 35-60
+        # ms instead of 0.8 ms.
+        self.cur.execute(sql.replace("{IN}", "IN (SELECT unnest(string_to_array(%s, chr(31))))"),
                          (_texts(values),))
         return self.cur.fetchall()
 
@@ -148,18 +186,24 @@ class _Postgres(BatchStatements):
         self._copy("ledger_entries", ENTRY_COLUMNS, _ENTRY_PG_TYPES,
                    [values[i:i + width] for i in range(0, len(values), width)])
 
-    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]
+                        ) -> dict[tuple[str, str], int]:
         if not deltas:
-            return
-        # sorted: concurrent upserts take row locks in one order
+            return {}
+        # Sorted: concurrent upserts (batches on other shards) take row locks in one order,
+        # so they wait for each other but never deadlock. Reading balances with FOR UPDATE
+        # at the batch's start instead deadlocked within seconds: each shard locked its own
+        # payers, then credited the other's (P2P) in the upsert.
         accounts, currencies, amounts = zip(*sorted(deltas), strict=True)
         self.cur.execute(
             "INSERT INTO ledger_balances (ledger_account, currency, balance) "
             "SELECT * FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31)), "
             "string_to_array(%s, ',')::bigint[]) "
             "ON CONFLICT (ledger_account, currency) "
-            "DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance",
+            "DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance "
+            "RETURNING ledger_account, currency, balance",
             (_texts(accounts), _texts(currencies), ",".join(map(str, amounts))))
+        return {(a, c): int(b) for a, c, b in self.cur.fetchall()}
 
 
 def _texts(values: Sequence[str]) -> str:
@@ -205,12 +249,16 @@ def _insert_sql(table: str, shared: tuple[str, ...], columns: tuple[str, ...], r
 class _Sqlite(BatchStatements):
     sqlite = True
 
-    def lock_head(self) -> tuple[int, str]:
-        # A write first: SQLite takes its write lock now, not at the first insert.
-        self.cur.execute("UPDATE ledger_chain_head SET seq = seq WHERE id = 1")
-        self.cur.execute("SELECT seq, hash FROM ledger_chain_head WHERE id = 1")
-        seq, digest = self.cur.fetchone()
-        return int(seq), str(digest)
+    def lock_head(self, shard: int, alone: bool = False) -> tuple[int, str]:
+        # Always alone (one writer at a time). A write first: SQLite takes its write lock now,
+        # not at the first insert.
+        self.cur.execute("UPDATE ledger_chain_head SET seq = seq WHERE shard = ?", (shard,))
+        if self.cur.rowcount == 0:
+            self._new_head(shard)
+        # Under the write lock no shard's head can move before this batch commits.
+        self.cur.execute("SELECT shard, seq, hash FROM ledger_chain_head")
+        self.heads = {int(s): (int(q), str(h)) for s, q, h in self.cur.fetchall()}
+        return self.heads[shard]
 
     def _any(self, sql: str, values: Sequence[str]) -> Iterable[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
@@ -273,7 +321,8 @@ class _Sqlite(BatchStatements):
     def insert_entries(self, values: list[Any]) -> None:
         self._insert("ledger_entries", ENTRY_COLUMNS, values)
 
-    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]) -> None:
+    def add_to_balances(self, deltas: Sequence[tuple[str, str, int]]
+                        ) -> dict[tuple[str, str], int]:
         # Unsorted: the batch holds SQLite's one write lock, there are no row locks to order.
         values: list[Any] = []
         for delta in deltas:
@@ -281,3 +330,4 @@ class _Sqlite(BatchStatements):
         self._insert("ledger_balances", ("ledger_account", "currency", "balance"), values,
                      " ON CONFLICT (ledger_account, currency) "
                      "DO UPDATE SET balance = balance + excluded.balance")
+        return {}

@@ -1,9 +1,10 @@
-"""The hash chain: each journal's SHA-256 covers its fields, its entries and the previous hash.
+"""The hash chains: each journal's SHA-256 covers its fields, its entries and the previous hash
+of its shard's chain (one chain per shard, each from its own :func:`genesis`).
 
 Altering, deleting or inserting any journal or entry changes a recomputed hash or breaks the
-``seq``/``prev_hash`` links, which ``flowlet ledger verify`` reports by row. (Someone able to
-rewrite every later row and the chain head could hide a change; publish or anchor the head hash
-``verify`` prints to close that gap.)
+``seq``/``prev_hash`` links, which ``flowlet ledger verify`` reports by shard and row. (Someone
+able to rewrite every later row of a shard and its chain head could hide a change; publish or
+anchor the head hashes ``verify`` prints to close that gap.)
 """
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-GENESIS = "0" * 64
+GENESIS = "0" * 64  # shard 0's genesis: the one chain every ledger had before shards
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # timestamps hash as microseconds since EPOCH
 HASHED_FIELDS = (
     "seq", "transaction_id", "kind", "event_type", "account_id", "currency", "amount_minor",
     "occurred_at", "posted_at", "status", "reason", "refers_to", "closes_hold", "reversal_of",
     "expires_at", "fx_rate",
 )
+
+
+def genesis(shard: int) -> str:
+    """The ``prev_hash`` of a shard's first journal. Every hash covers its ``prev_hash``, so
+    each journal is bound to its shard through the chain: a row moved to another shard, or
+    two shards' chains swapped, no longer verify. Shard 0 keeps the all-zero genesis, so the
+    single chain of a ledger from before shards is shard 0's, unchanged.
+
+    >>> genesis(0) == GENESIS and genesis(1) != genesis(2) != GENESIS
+    True
+    """
+    if shard == 0:
+        return GENESIS
+    return hashlib.sha256(f"flowlet ledger shard {shard}".encode()).hexdigest()
 
 
 def _text(value: object) -> str:

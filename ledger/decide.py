@@ -119,11 +119,12 @@ def event_items(events, hold_ttl: timedelta) -> list[Item]:  # type: ignore[no-u
 
 # -- the loop -------------------------------------------------------------------------------
 
-def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
+def decide(items, ctx, guarded, deltas, shard: int, seq: int, prev_hash: str, now: datetime,
            sqlite: bool, journal_rows: list, entry_rows: list,  # type: ignore[type-arg]
            decided: dict[str, PostingResult]) -> tuple[int, str]:
     """Decide each item in order: its plan, the overdraft check against ``guarded`` balances
-    plus this batch's ``deltas``, its hash chained to ``prev_hash``; append its journal row
+    plus this batch's ``deltas``, its hash chained to ``prev_hash`` (the shard's head at
+    ``seq``); append its journal row
     (``ledger.bulk.JOURNAL_COLUMNS``) and entry rows, update ``deltas`` and ``decided``
     (transaction id -> :class:`PostingResult`). Returns the last (seq, hash).
 
@@ -153,7 +154,7 @@ def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
             for i, (acct, ccy, amount) in enumerate(legs):
                 key = (acct, ccy)
                 deltas[key] = deltas.get(key, 0) + amount
-                entry_rows += (seq, i, acct, ccy, amount)
+                entry_rows += (shard, seq, i, acct, ccy, amount)
             if closes or event_type == _AUTH:
                 ctx.posted(item, p)
         occurred_us = (occurred_at - EPOCH) // _US
@@ -169,7 +170,7 @@ def decide(items, ctx, guarded, deltas, seq: int, prev_hash: str, now: datetime,
         append_journal((
             seq, tid, kind, event_type, account_id, currency, amount_minor, occurred_at,
             now_db, status, reason, refers_to, closes, reversal_of, expires, fx_rate,
-            prev_hash, digest))
+            prev_hash, digest, shard))
         prev_hash = digest
         decided[tid] = new_tuple(PostingResult, (tid, status, reason, status))
     return seq, prev_hash

@@ -1,7 +1,8 @@
 """Ledger tables (created and migrated by Alembic: ``ledger/migrations``).
 
 Journals and entries are immutable (database triggers refuse UPDATE and DELETE); every journal
-carries ``seq`` and a SHA-256 ``hash`` chained to the previous journal's. ``ledger_balances``
+carries its ``shard``, its ``seq`` within that shard and a SHA-256 ``hash`` chained to the
+previous journal of the same shard (one chain and one head row per shard). ``ledger_balances``
 is a cache of per-account, per-currency sums of entries that ``flowlet ledger verify`` proves
 equal to the entries.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -25,10 +26,12 @@ from core.db import UTCDateTime
 ID = 96  # client ids are at most 64; ledger-made ids add a prefix ("hold-expiry:", "reversal:")
 metadata = MetaData()
 
+# Keyed by (shard, seq) since revision 0004: each shard numbers its own chain from 1.
 journals = Table(
     "ledger_journals",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("shard", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
     Column("transaction_id", String(ID), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),  # event | expiry | reversal
     Column("event_type", String(32), nullable=False),
@@ -46,6 +49,7 @@ journals = Table(
     Column("fx_rate", String(64)),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("shard", "seq", name="pk_ledger_journals"),
 )
 # Partial indexes: most journals leave these columns empty, and indexing only the rows that
 # set them spares every plain posting four index inserts (the hot path is index-bound).
@@ -58,7 +62,8 @@ for _name, _col, _unique in (
     Index(_name, _col, unique=_unique, sqlite_where=_col.is_not(None),
           postgresql_where=_col.is_not(None))
 
-# Keyed by (journal_seq, leg) since revision 0002: keys that only grow, so an insert appends,
+# Keyed by (journal_seq, leg) since revision 0002, by (journal_shard, journal_seq, leg) since
+# 0004: keys that only grow (per shard), so an insert appends,
 # instead of a surrogate id plus a unique index on random transaction ids. WITHOUT ROWID on
 # SQLite: the rows live in that key. Since revision 0003 no copy of the journal's
 # transaction_id (join the journal on seq) and no index by account: every index here costs
@@ -67,12 +72,16 @@ for _name, _col, _unique in (
 entries = Table(
     "ledger_entries",
     metadata,
-    Column("journal_seq", BigInteger, ForeignKey("ledger_journals.seq"), nullable=False),
+    Column("journal_shard", Integer, nullable=False),
+    Column("journal_seq", BigInteger, nullable=False),
     Column("leg", Integer, nullable=False),
     Column("ledger_account", String(140), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
-    PrimaryKeyConstraint("journal_seq", "leg", name="pk_ledger_entries"),
+    PrimaryKeyConstraint("journal_shard", "journal_seq", "leg", name="pk_ledger_entries"),
+    ForeignKeyConstraint(["journal_shard", "journal_seq"],
+                         ["ledger_journals.shard", "ledger_journals.seq"],
+                         name="fk_ledger_entries_journal"),
     sqlite_with_rowid=False,
 )
 
@@ -84,10 +93,12 @@ balances = Table(
     Column("balance", BigInteger, nullable=False),
 )
 
+# One row per shard (created by the shard's first batch); before revision 0004 one row, id 1,
+# which became shard 0.
 chain_head = Table(
     "ledger_chain_head",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )

@@ -2,8 +2,9 @@
 
 1. trial balance: every currency sums to zero;
 2. every journal is balanced per currency, and rejected journals have a reason and no entries;
-3. the hash chain: ``seq`` contiguous from 1, each ``prev_hash`` the previous ``hash``, each
-   ``hash`` recomputed from the row and its entries, the head matching the last journal;
+3. the hash chain of every shard: ``seq`` contiguous from 1, the first ``prev_hash`` the
+   shard's genesis and each later one the previous ``hash``, each ``hash`` recomputed from the
+   row and its entries, the shard's head matching its last journal;
 4. derived balances: the cached ``ledger_balances`` equal the sums of entries;
 5. (when given the accepted ids) every accepted transaction has exactly one journal.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from ledger.chain import GENESIS, journal_hash
+from ledger.chain import genesis, journal_hash
 from ledger.schema import balances, chain_head, entries, journals
 from ledger.store import Ledger
 
@@ -28,7 +29,8 @@ class VerifyReport:
     journals: int = 0
     entries: int = 0
     rejected: int = 0
-    head_hash: str = GENESIS
+    #: shard -> (seq, hash) of its chain head, as stored (publish these to anchor the chains)
+    heads: dict[int, tuple[int, str]] = field(default_factory=dict)
     trial_balance: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -38,7 +40,10 @@ class VerifyReport:
 
     def render(self) -> str:
         lines = [f"journals: {self.journals} ({self.rejected} rejected)",
-                 f"entries:  {self.entries}", f"chain head: {self.head_hash}", "trial balance:"]
+                 f"entries:  {self.entries}", f"chain heads ({len(self.heads)} shards):"]
+        lines += [f"  shard {shard}: seq {seq} {digest}"
+                  for shard, (seq, digest) in sorted(self.heads.items())]
+        lines += ["trial balance:"]
         lines += [f"  {ccy}: {total}" for ccy, total in sorted(self.trial_balance.items())]
         lines += [f"PROBLEM: {p}" for p in self.problems] or ["OK: ledger is consistent"]
         return "\n".join(lines)
@@ -52,33 +57,40 @@ def verify(ledger: Ledger, accepted_ids: Iterable[str] | None = None) -> VerifyR
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         else:
             conn.exec_driver_sql("BEGIN")
-        # Entries name their journal by seq (revision 0003 dropped their copy of its id).
-        legs_by_seq: dict[int, list[tuple[int, str, str, int]]] = defaultdict(list)
+        # Entries name their journal by (shard, seq) (revision 0003 dropped their copy of its
+        # id, 0004 added the shard).
+        legs_by_key: dict[tuple[int, int], list[tuple[int, str, str, int]]] = defaultdict(list)
         derived: dict[tuple[str, str], int] = defaultdict(int)
         trial: dict[str, int] = defaultdict(int)
-        for r in conn.execute(select(entries).order_by(entries.c.journal_seq, entries.c.leg)):
-            legs_by_seq[int(r.journal_seq)].append(
+        for r in conn.execute(select(entries).order_by(
+                entries.c.journal_shard, entries.c.journal_seq, entries.c.leg)):
+            legs_by_key[(int(r.journal_shard), int(r.journal_seq))].append(
                 (r.leg, r.ledger_account, r.currency, int(r.amount_minor)))
             derived[(r.ledger_account, r.currency)] += int(r.amount_minor)
             trial[r.currency] += int(r.amount_minor)
             report.entries += 1
         chain: list[str] = []
-        expected_seq, prev = 1, GENESIS
+        #: shard -> (next seq expected, last hash) of each shard's chain walked so far
+        walked: dict[int, tuple[int, str]] = {}
         seen_tx: set[str] = set()
-        for row in conn.execute(select(journals).order_by(journals.c.seq)).mappings():
+        for row in conn.execute(select(journals).order_by(journals.c.shard,
+                                                          journals.c.seq)).mappings():
             report.journals += 1
-            tid, legs = row["transaction_id"], legs_by_seq.pop(int(row["seq"]), [])
+            shard, seq = int(row["shard"]), int(row["seq"])
+            tid, legs = row["transaction_id"], legs_by_key.pop((shard, seq), [])
             seen_tx.add(tid)
-            where = f"journal seq {row['seq']} ({tid})"
-            if row["seq"] != expected_seq:
+            expected_seq, prev = walked.get(shard) or (1, genesis(shard))
+            where = f"shard {shard}: journal seq {seq} ({tid})"
+            if seq != expected_seq:
                 chain.append(f"{where}: expected seq {expected_seq} — a journal was deleted "
                              "or inserted before it")
             if row["prev_hash"] != prev:
-                chain.append(f"{where}: prev_hash does not match the hash of seq "
-                             f"{row['seq'] - 1}")
+                chain.append(f"{where}: prev_hash does not match "
+                             + (f"the hash of seq {seq - 1}" if seq > 1
+                                else f"shard {shard}'s genesis"))
             if journal_hash(row["prev_hash"], row, legs) != row["hash"]:
                 chain.append(f"{where}: hash mismatch — the row or its entries were altered")
-            expected_seq, prev = row["seq"] + 1, row["hash"]
+            walked[shard] = (seq + 1, row["hash"])
             if row["status"] == "rejected":
                 report.rejected += 1
                 if not row["reason"]:
@@ -94,13 +106,20 @@ def verify(ledger: Ledger, accepted_ids: Iterable[str] | None = None) -> VerifyR
                         report.problems.append(f"{where}: unbalanced in {ccy} by {total}")
                 if not legs:
                     report.problems.append(f"{where}: posted but has no entries")
-        for seq in sorted(legs_by_seq):
-            chain.append(f"entries for journal seq {seq} belong to no journal")
-        head = conn.execute(select(chain_head.c.seq, chain_head.c.hash)).one()
-        report.head_hash = head.hash
-        if (head.seq, head.hash) != (expected_seq - 1, prev):
-            chain.append(f"chain head (seq {head.seq}) does not match the last journal "
-                         f"(seq {expected_seq - 1}) — journals were removed from the end")
+        for shard, seq in sorted(legs_by_key):
+            chain.append(f"shard {shard}: entries for journal seq {seq} belong to no journal")
+        report.heads = {int(r.shard): (int(r.seq), r.hash) for r in conn.execute(
+            select(chain_head.c.shard, chain_head.c.seq, chain_head.c.hash))}
+        for shard in sorted(set(report.heads) | set(walked)):
+            head = report.heads.get(shard)
+            expected_seq, prev = walked.get(shard) or (1, genesis(shard))
+            if head is None:
+                chain.append(f"shard {shard}: no chain head, but journals up to seq "
+                             f"{expected_seq - 1}")
+            elif head != (expected_seq - 1, prev):
+                chain.append(f"shard {shard}: chain head (seq {head[0]}) does not match the "
+                             f"last journal (seq {expected_seq - 1}) — journals were removed "
+                             "from the end, or the head was altered")
         cached = {(r.ledger_account, r.currency): int(r.balance)
                   for r in conn.execute(select(balances))}
         conn.rollback()

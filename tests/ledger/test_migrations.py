@@ -43,12 +43,13 @@ def test_the_migrated_schema_matches_the_declared_tables(ledger_url):
 
 
 def test_entries_are_keyed_by_journal_and_leg(ledger_url):
-    """Revision 0002: no surrogate id, (journal_seq, leg) is the primary key."""
+    """Revision 0002: no surrogate id, (journal_seq, leg) is the primary key; 0004 puts the
+    journal's shard first."""
     engine = make_engine(ledger_url)
     migrate(engine)
     insp = inspect(engine)
     assert insp.get_pk_constraint("ledger_entries")["constrained_columns"] == [
-        "journal_seq", "leg"]
+        "journal_shard", "journal_seq", "leg"]
     assert "entry_id" not in {c["name"] for c in insp.get_columns("ledger_entries")}
     engine.dispose()
 
