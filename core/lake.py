@@ -17,14 +17,16 @@ Views of :func:`connect`:
   claim's commit can leave a second copy until compaction drops it). Columns are the lake
   schema's (:mod:`core.lake_schema`): a column a file lacks reads as NULL, and an empty lake has
   the declared columns, so queries need no special case.
-- ``lake_rows``: the same rows *without* that deduplication, for queries that filter first and
-  deduplicate the few rows left (deduplicating 10 million rows takes seconds).
+- ``lake_rows``: the same rows *without* that deduplication, plus the partition column ``dt``
+  (DATE, UTC day of ``occurred_at``), for queries that filter first — a filter on ``dt`` skips
+  whole files — and deduplicate the few rows left (deduplicating 10 million rows takes seconds).
 - ``aggregates``: the cubes of :mod:`core.lake_aggregates`, added up over live files.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -42,16 +44,22 @@ COMPACTED_PREFIX = "part-compacted-"
 SUPERSEDES_KEY = b"flowlet.supersedes"
 
 
-@lru_cache(maxsize=8192)
-def _supersedes_cached(path: str) -> tuple[str, ...]:
-    metadata = pq.read_schema(path).metadata or {}
-    return tuple(json.loads(metadata.get(SUPERSEDES_KEY, b"[]")))
+@lru_cache(maxsize=16384)
+def _footer(path: str, _mtime_ns: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    schema = pq.read_schema(path)
+    superseded = json.loads((schema.metadata or {}).get(SUPERSEDES_KEY, b"[]"))
+    return tuple(schema.names), tuple(superseded)
+
+
+def _footer_of(path: Path | str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Column names and superseded names of a file, read once per file version (lake files
+    are written once and never change, so a reader process reads each footer once)."""
+    return _footer(str(path), os.stat(path).st_mtime_ns)
 
 
 def supersedes(path: Path) -> tuple[str, ...]:
-    """The names (same folder) a compacted file replaces; compacted files never change, so the
-    answer is cached by path."""
-    return _supersedes_cached(str(path))
+    """The names (same folder) a compacted file replaces."""
+    return _footer_of(path)[1]
 
 
 def is_compacted(path: Path) -> bool:
@@ -88,9 +96,9 @@ def lake_files(lake_dir: Path, table: str = TRANSACTIONS) -> list[str]:
     return [str(p) for p in live_files(lake_dir, table)]
 
 
-def _empty_select(columns: Iterable[LakeColumn]) -> str:
-    return "SELECT " + ", ".join(f"NULL::{c.duckdb_type} AS {c.name}" for c in columns) \
-        + " WHERE false"
+def _empty_select(columns: Iterable[LakeColumn], *extra: str) -> str:
+    return "SELECT " + ", ".join([f"NULL::{c.duckdb_type} AS {c.name}" for c in columns]
+                                 + list(extra)) + " WHERE false"
 
 
 def _source(files: list[str], *, union_by_name: bool) -> str:
@@ -111,16 +119,18 @@ def connect(lake_dir: Path, feature_names: Iterable[str] = ()) -> duckdb.DuckDBP
     files = lake_files(lake_dir)
     if not files:
         columns = ", ".join(c.name for c in declared)
-        con.execute(f"CREATE VIEW lake_rows AS {_empty_select(declared)}")
+        con.execute(f"CREATE VIEW lake_rows AS {_empty_select(declared, 'NULL::DATE AS dt')}")
         con.execute(f"CREATE VIEW transactions AS SELECT {columns} FROM lake_rows")
     else:
-        source = _source(files, union_by_name=True)
-        present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        # Files written before a column was declared: it reads as NULL.
+        schemas = {_footer_of(f)[0] for f in files}
+        present = {name for names in schemas for name in names}
+        # Files written before a column was declared: it reads as NULL. Reading by name costs
+        # every footer at each query's bind, so only when the files differ.
+        source = _source(files, union_by_name=len(schemas) > 1)
         missing = "".join(f", NULL::{c.duckdb_type} AS {c.name}" for c in declared
                           if c.name not in present)
-        con.execute(f"CREATE VIEW lake_rows AS SELECT * EXCLUDE (dt){missing} FROM {source}")
-        con.execute("""CREATE VIEW transactions AS SELECT * FROM lake_rows
+        con.execute(f"CREATE VIEW lake_rows AS SELECT *{missing} FROM {source}")
+        con.execute("""CREATE VIEW transactions AS SELECT * EXCLUDE (dt) FROM lake_rows
             QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1""")
     aggregate_files = lake_files(lake_dir, AGGREGATES)
     if aggregate_files:

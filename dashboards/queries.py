@@ -136,7 +136,9 @@ def latest_high_risk(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.Data
         f"""SELECT occurred_at, transaction_id, account_id, event_type, amount_minor, currency,
                    country, channel, round(score, 4) AS score,
                    array_to_string(reason_codes, ', ') AS reasons, model_version
-            FROM (SELECT * FROM lake_rows WHERE is_alert AND occurred_at >= $since
+            FROM (SELECT * FROM lake_rows
+                  WHERE dt >= ($since AT TIME ZONE 'UTC')::DATE
+                        AND is_alert AND occurred_at >= $since
                   QUALIFY row_number() OVER (PARTITION BY transaction_id
                                              ORDER BY processed_at) = 1)
             ORDER BY occurred_at DESC, transaction_id LIMIT {int(limit)}""",

@@ -70,6 +70,8 @@ BATCH_FILE = re.compile(r"^part-([0-9a-f]{32})\.parquet$")
 LOCK_FILE = ".compactor.lock"
 _CLAIM_LOOKUP_CHUNK = 500
 _ROW_GROUP_ROWS = 128 * 1024
+#: Aggregate files are sorted by cube: small row groups let a query of one cube skip the others.
+_AGGREGATE_ROW_GROUP_ROWS = 8 * 1024
 
 
 @dataclass
@@ -109,8 +111,10 @@ def _write_durably(table: pa.Table, final: Path, superseded: Sequence[str]) -> N
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp"
     metadata = {**(table.schema.metadata or {}), SUPERSEDES_KEY: json.dumps(sorted(superseded))}
+    rows_per_group = (_AGGREGATE_ROW_GROUP_ROWS if final.parent.parent.name == AGGREGATES
+                      else _ROW_GROUP_ROWS)
     pq.write_table(table.replace_schema_metadata(metadata), tmp, compression="zstd",
-                   row_group_size=_ROW_GROUP_ROWS)
+                   row_group_size=rows_per_group)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, final)
