@@ -6,7 +6,9 @@ the Parquet files, so they never block the pipeline.
 Files. A lake table is ``<lake>/<table>/dt=YYYY-MM-DD/part-*.parquet``: the sink writes one
 ``part-<batch id>.parquet`` per micro-batch and day, the compactor merges them into
 ``part-compacted-<id>.parquet``, whose Parquet metadata (:data:`SUPERSEDES_KEY`) names the
-files of the same folder it replaces. A reader reads the *live* files (:func:`live_files`):
+files it replaces (relative to its folder: aggregates of past days are rolled up into
+``aggregates/dt=rollup/``, superseding the days' files). A reader reads the *live* files
+(:func:`live_files`):
 every part file no compacted file supersedes. A compacted file appears by an atomic rename, so
 from that instant readers skip its inputs even though the compactor deletes them only later
 (after a grace period, so a reader that listed the folder just before still finds them).
@@ -39,6 +41,9 @@ from core.lake_schema import LakeColumn, transaction_columns
 
 TRANSACTIONS = "transactions"
 AGGREGATES = "aggregates"
+#: The aggregates folder past days are rolled up into (not a date: ``dt`` of aggregates is
+#: never read as a column).
+ROLLUP_FOLDER = "dt=rollup"
 COMPACTED_PREFIX = "part-compacted-"
 #: Parquet key-value metadata of a compacted file: JSON list of the file names it replaces.
 SUPERSEDES_KEY = b"flowlet.supersedes"
@@ -71,19 +76,28 @@ def part_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("dt=*/part-*.parquet"))
 
 
-def live_files_in(files: Iterable[Path]) -> list[Path]:
-    """The files of ``files`` a reader reads: those no present compacted file supersedes."""
-    files = list(files)
+def superseded_paths(files: Iterable[Path]) -> tuple[set[Path], set[Path]]:
+    """The paths the compacted files among ``files`` supersede (names resolve against each
+    file's folder, so a roll-up can name another folder's files), and compacted files that
+    vanished since the listing."""
     superseded: set[Path] = set()
     gone: set[Path] = set()
     for f in files:
         if is_compacted(f):
             try:
-                superseded.update(f.parent / name for name in supersedes(f))
+                superseded.update(Path(os.path.normpath(f.parent / name))
+                                  for name in supersedes(f))
             except FileNotFoundError:
                 # Deleted since the listing: only superseded compacted files are deleted, and
                 # whatever replaced it names its inputs too.
                 gone.add(f)
+    return superseded, gone
+
+
+def live_files_in(files: Iterable[Path]) -> list[Path]:
+    """The files of ``files`` a reader reads: those no present compacted file supersedes."""
+    files = list(files)
+    superseded, gone = superseded_paths(files)
     return [f for f in files if f not in superseded and f not in gone]
 
 
@@ -101,9 +115,9 @@ def _empty_select(columns: Iterable[LakeColumn], *extra: str) -> str:
                                  + list(extra)) + " WHERE false"
 
 
-def _source(files: list[str], *, union_by_name: bool) -> str:
+def _source(files: list[str], *, union_by_name: bool, hive: bool = True) -> str:
     file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return (f"read_parquet([{file_list}], hive_partitioning = true, "
+    return (f"read_parquet([{file_list}], hive_partitioning = {str(hive).lower()}, "
             f"union_by_name = {str(union_by_name).lower()})")
 
 
@@ -136,7 +150,7 @@ def connect(lake_dir: Path, feature_names: Iterable[str] = ()) -> duckdb.DuckDBP
     if aggregate_files:
         names = ", ".join(c.name for c in AGGREGATE_COLUMNS)
         con.execute(f"CREATE VIEW aggregates AS SELECT {names} "
-                    f"FROM {_source(aggregate_files, union_by_name=False)}")
+                    f"FROM {_source(aggregate_files, union_by_name=False, hive=False)}")
     else:
         con.execute(f"CREATE VIEW aggregates AS {_empty_select(AGGREGATE_COLUMNS)}")
     return con

@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,13 @@ from core.db import make_engine
 from core.lake import (
     AGGREGATES,
     COMPACTED_PREFIX,
+    ROLLUP_FOLDER,
     SUPERSEDES_KEY,
     TRANSACTIONS,
     is_compacted,
     live_files_in,
+    part_files,
+    superseded_paths,
     supersedes,
 )
 from core.lake_aggregates import aggregate, aggregate_schema, merge
@@ -129,11 +133,16 @@ def _compacted_name() -> str:
     return f"{COMPACTED_PREFIX}{uuid.uuid4().hex}.parquet"
 
 
-def _superseded_names(files: Sequence[Path]) -> set[str]:
+def _inherited(merged: Sequence[Path], folder: Path) -> set[str]:
+    """The merged files and what they superseded that still exists, relative to ``folder``:
+    the new file names those too, so deleting the merged ones never revives any."""
     names: set[str] = set()
-    for f in files:
-        if is_compacted(f):
-            names.update(supersedes(f))
+    for f in merged:
+        names.add(os.path.relpath(f, folder))
+        for name in supersedes(f):
+            path = os.path.normpath(f.parent / name)
+            if os.path.exists(path):
+                names.add(os.path.relpath(path, folder))
     return names
 
 
@@ -141,8 +150,10 @@ class LakeCompactor:
     """Compacts ``<lake_dir>/transactions`` and ``<lake_dir>/aggregates`` day by day."""
 
     def __init__(self, lake_dir: Path, engine: Engine, *, target_rows: int = 1_000_000,
-                 merge_factor: int = 4, grace_seconds: float = 300.0) -> None:
+                 merge_factor: int = 4, grace_seconds: float = 300.0,
+                 keep_days: int = 2) -> None:
         self.lake_dir = Path(lake_dir)
+        self.keep_days = keep_days
         self.engine = engine
         self.target_rows = target_rows
         self.merge_factor = max(2, merge_factor)
@@ -157,9 +168,14 @@ class LakeCompactor:
                 return CompactionStats(skipped=True)
             stats = CompactionStats()
             days = sorted({p.name for table in (TRANSACTIONS, AGGREGATES)
-                           for p in (self.lake_dir / table).glob("dt=*") if p.is_dir()})
+                           for p in (self.lake_dir / table).glob("dt=*")
+                           if p.is_dir() and p.name != ROLLUP_FOLDER})
+            # Which aggregate files are superseded, by any folder's compacted file (a roll-up
+            # supersedes other folders' files); each day adds files only to its own folder.
+            agg_superseded, _ = superseded_paths(part_files(self.lake_dir / AGGREGATES))
             for day in days:
-                self._compact_day(day, stats)
+                self._compact_day(day, agg_superseded, stats)
+            self._roll_up(stats)
             stats.files_deleted = self._delete_superseded()
         stats.seconds = time.perf_counter() - started
         if stats.files_written or stats.files_deleted:
@@ -168,7 +184,7 @@ class LakeCompactor:
 
     # -- one day ---------------------------------------------------------------------------
 
-    def _compact_day(self, day: str, stats: CompactionStats) -> None:
+    def _compact_day(self, day: str, agg_superseded: set[Path], stats: CompactionStats) -> None:
         tx_dir = self.lake_dir / TRANSACTIONS / day
         agg_dir = self.lake_dir / AGGREGATES / day
         tx_files = sorted(tx_dir.glob("part-*.parquet"))
@@ -178,10 +194,10 @@ class LakeCompactor:
         stats.waiting += waiting
         consumed = [*owned, *orphans]
 
-        agg_files = sorted(agg_dir.glob("part-*.parquet"))
-        agg_live = live_files_in(agg_files)
-        agg_counted = _superseded_names(agg_files)
-        uncounted = [t for name, t in owned.items() if name not in agg_counted]
+        agg_live = [f for f in sorted(agg_dir.glob("part-*.parquet")) if f not in agg_superseded]
+        # A batch whose aggregates file is superseded is counted already (a crash came between
+        # the two steps below); its file is kept while its rows are live (_delete_superseded).
+        uncounted = [t for name, t in owned.items() if agg_dir / name not in agg_superseded]
         new_aggregates = aggregate(pa.concat_tables(uncounted, promote_options="permissive")) \
             if uncounted else aggregate_schema().empty_table()
         agg_live_names = {f.name for f in agg_live}
@@ -209,10 +225,7 @@ class LakeCompactor:
         if not consumed and not has_new and len(merging) < 2:
             return False
         tables = [t for t in new if t.num_rows] + [pq.read_table(f) for f in merging]
-        superseded = set(consumed)
-        for f in merging:  # pass on what it superseded, so deleting it never revives those
-            superseded.add(f.name)
-            superseded.update(n for n in supersedes(f) if (folder / n).exists())
+        superseded = set(consumed) | _inherited(merging, folder)
         if tables:
             table = combine(tables).replace_schema_metadata(None)
         else:
@@ -260,27 +273,55 @@ class LakeCompactor:
                     .where(lake_index.c.transaction_id.in_(chunk))).all())
         return owners
 
+    # -- roll-up -----------------------------------------------------------------------------
+
+    def _roll_up(self, stats: CompactionStats) -> None:
+        """Merge the compacted aggregates of days older than ``keep_days`` into one roll-up
+        file: per-account and per-merchant groups then count once, not once per day."""
+        root = self.lake_dir / AGGREGATES
+        cutoff = f"dt={(datetime.now(UTC).date() - timedelta(days=self.keep_days)).isoformat()}"
+        live = live_files_in(part_files(root))
+        days = [f for f in live if is_compacted(f) and f.parent.name != ROLLUP_FOLDER
+                and f.parent.name < cutoff]
+        if not days:
+            return
+        folder = root / ROLLUP_FOLDER
+        merged = days + [f for f in live if f.parent.name == ROLLUP_FOLDER]
+        table = merge(pq.read_table(f) for f in merged)
+        _write_durably(table, folder / _compacted_name(), sorted(_inherited(merged, folder)))
+        stats.rows_written += table.num_rows
+        stats.files_written += 1
+        stats.merged += len(merged)
+
     # -- deletion ----------------------------------------------------------------------------
 
     def _delete_superseded(self) -> int:
-        """Delete the files compacted files superseded at least ``grace_seconds`` ago."""
+        """Delete the files compacted files superseded at least ``grace_seconds`` ago; but a
+        batch's aggregates file stays while the batch's rows file is live, as the record that
+        its rows are counted."""
         deadline = time.time() - self.grace_seconds
+        tx_live = set(live_files_in(part_files(self.lake_dir / TRANSACTIONS)))
         deleted = 0
         for table in (TRANSACTIONS, AGGREGATES):
-            for folder in sorted((self.lake_dir / table).glob("dt=*")):
-                for compacted in sorted(folder.glob(f"{COMPACTED_PREFIX}*.parquet")):
-                    try:
-                        if compacted.stat().st_mtime > deadline:
-                            continue
-                        names = supersedes(compacted)
-                    except FileNotFoundError:  # deleted above, superseded by a newer one
+            for compacted in part_files(self.lake_dir / table):
+                if not is_compacted(compacted):
+                    continue
+                try:
+                    if compacted.stat().st_mtime > deadline:
                         continue
-                    for name in names:
-                        try:
-                            (folder / name).unlink()
-                            deleted += 1
-                        except FileNotFoundError:
-                            pass
+                    names = supersedes(compacted)
+                except FileNotFoundError:  # deleted above, superseded by a newer one
+                    continue
+                for name in names:
+                    path = Path(os.path.normpath(compacted.parent / name))
+                    if table == AGGREGATES and (self.lake_dir / TRANSACTIONS / path.parent.name
+                                                / path.name) in tx_live:
+                        continue
+                    try:
+                        path.unlink()
+                        deleted += 1
+                    except FileNotFoundError:
+                        pass
         return deleted
 
 

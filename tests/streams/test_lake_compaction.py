@@ -18,7 +18,7 @@ from core.db import make_engine
 from core.lake import connect, lake_files, part_files
 from dashboards import queries
 from flowlet.bench.dashboard import lake_rows
-from streams.lake_compactor import LOCK_FILE, LakeCompactor, compact
+from streams.lake_compactor import BATCH_FILE, LOCK_FILE, LakeCompactor, compact
 from streams.sink import LakeSink
 
 END = datetime(2026, 5, 3, 12, 0, tzinfo=UTC)
@@ -165,7 +165,10 @@ def test_compaction_keeps_every_row_exactly_once_and_deletes_after_the_grace(lak
     ids = {r[0] for r in connect(lake_dir).sql("SELECT transaction_id FROM lake_rows").fetchall()}
     assert ids == all_ids(batches[:10])
     stats = compact(lake_dir, engine, grace_seconds=0.0)
-    assert stats.files_deleted == before * 2  # the batches' row and aggregate files
+    # The batches' row and aggregate files (and the days' aggregates, rolled up) are gone.
+    assert stats.files_deleted >= before * 2
+    assert not [f for table in ("transactions", "aggregates")
+                for f in part_files(lake_dir / table) if BATCH_FILE.match(f.name)]
     assert counts(lake_dir) == (5_000, 5_000)
     # Merging open compacted files passes their superseded names on: nothing comes back.
     for b in batches[10:16]:
@@ -220,9 +223,26 @@ def test_a_crash_between_aggregates_and_rows_does_not_count_twice(lake, batches,
     assert calls
     assert_aggregates_equal_raw(lake_dir, 2_000)
     monkeypatch.setattr(LakeCompactor, "_write", real)
-    compact(lake_dir, engine, grace_seconds=0.0)
-    assert counts(lake_dir) == (2_000, 2_000)
+    # Before the rows move: roll the days up, delete whatever the grace allows. The batches'
+    # aggregate files must stay (their rows are live), as the record they are counted.
+    from streams.lake_compactor import CompactionStats
+
+    survivor = LakeCompactor(lake_dir, engine, grace_seconds=0.0)
+    survivor._roll_up(CompactionStats())
+    survivor._delete_superseded()
     assert_aggregates_equal_raw(lake_dir, 2_000)
+    # A late batch, the same crash, a second roll-up over the first: still counted once.
+    sink.write(batches[4])
+    monkeypatch.setattr(LakeCompactor, "_write", dies_on_rows)
+    with pytest.raises(KeyboardInterrupt):
+        compact(lake_dir, engine, grace_seconds=0.0)
+    monkeypatch.setattr(LakeCompactor, "_write", real)
+    survivor._roll_up(CompactionStats())
+    survivor._delete_superseded()
+    assert_aggregates_equal_raw(lake_dir, 2_500)
+    compact(lake_dir, engine, grace_seconds=0.0)
+    assert counts(lake_dir) == (2_500, 2_500)
+    assert_aggregates_equal_raw(lake_dir, 2_500)
 
 
 def test_a_second_compactor_skips_while_one_holds_the_lock(lake):
@@ -297,3 +317,21 @@ def test_generated_rows_have_the_declared_schema():
     assert day.schema == transaction_schema(LAKE_FEATURES)
     assert pa.compute.sum(day["is_alert"]).as_py() > 0
     assert isinstance(day.to_pandas(), pd.DataFrame)
+
+
+def test_past_days_roll_up_so_an_account_is_one_group_not_one_per_day(lake, batches):
+    lake_dir, engine = lake
+    sink = LakeSink(lake_dir, engine)
+    for b in batches:
+        sink.write(b)
+    compact(lake_dir, engine, grace_seconds=0.0, keep_days=10_000)  # nothing is past yet
+    con = connect(lake_dir)
+    per_day = con.sql("SELECT count(*) FROM aggregates WHERE cube = 'account'").fetchall()[0][0]
+    compact(lake_dir, engine, grace_seconds=0.0)  # the three days are long past
+    assert [f.parent.name for f in part_files(lake_dir / "aggregates")] == ["dt=rollup"]
+    con = connect(lake_dir)
+    groups = con.sql("SELECT count(*) FROM aggregates WHERE cube = 'account'").fetchall()[0][0]
+    distinct = con.sql("SELECT count(DISTINCT (account_id, currency)) FROM transactions"
+                       ).fetchall()[0][0]
+    assert groups == distinct < per_day
+    assert_aggregates_equal_raw(lake_dir, 20_000)
