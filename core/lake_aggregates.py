@@ -124,8 +124,15 @@ def _alert_rows(base: pl.DataFrame) -> pl.DataFrame:
     return base.filter(pl.col("_alert") == 1).with_columns(alert_source=pl.lit("model"))
 
 
+#: The lake columns the cubes read.
+SOURCE_COLUMNS = ("occurred_at", "processed_at", "currency", "account_id", "merchant_id",
+                  "model_version", "amount_minor", "score", "is_alert", "ledger_status")
+
+
 def aggregate(rows: pa.Table | pl.DataFrame) -> pa.Table:
     """Every cube of ``rows`` (lake rows, :mod:`core.lake_schema`), as one aggregate table."""
+    if isinstance(rows, pa.Table):
+        rows = rows.select(list(SOURCE_COLUMNS))  # not the ~90 feature columns
     df = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
     assert isinstance(df, pl.DataFrame)
     lag = ((pl.col("processed_at") - pl.col("occurred_at")).dt.total_microseconds() / 1e6)

@@ -23,6 +23,12 @@ without a reader ever counting a row twice or missing one:
 4. **One compactor at a time**: an exclusive ``flock`` on ``<lake>/.compactor.lock``; a second
    compactor (thread or process on this machine) returns at once with ``skipped``. The sink
    needs no lock: it only adds files, and step 1 never touches a file being committed.
+5. **Roll-up.** The compacted aggregates of days older than ``keep_days`` (default 2: today and
+   yesterday stay per day) are merged into ``aggregates/dt=rollup/``, superseding the days'
+   files by relative name, so an account or merchant is one group, not one per day.
+6. **The record of what is counted** is "this batch's aggregates file is superseded". So a
+   batch's aggregates file is not deleted while its rows file is live (between the two steps
+   of 2), and a merge passes on every superseded name whose file still exists.
 
 File sizes: a day's compacted files below ``target_rows`` are *open*; when a round would leave
 ``merge_factor`` of them, they are merged into one (so a row is rewritten about

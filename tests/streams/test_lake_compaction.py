@@ -335,3 +335,13 @@ def test_past_days_roll_up_so_an_account_is_one_group_not_one_per_day(lake, batc
                        ).fetchall()[0][0]
     assert groups == distinct < per_day
     assert_aggregates_equal_raw(lake_dir, 20_000)
+
+
+def test_a_sink_without_batch_aggregates_is_counted_from_the_next_compaction(lake, batches):
+    lake_dir, engine = lake
+    sink = LakeSink(lake_dir, engine, write_aggregates=False)
+    for b in batches[:4]:
+        sink.write(b)
+    assert queries.kpis(connect(lake_dir))["transactions"] == 0
+    compact(lake_dir, engine, grace_seconds=0.0)
+    assert_aggregates_equal_raw(lake_dir, 2_000)
