@@ -1,47 +1,156 @@
-"""Reading the analytics lake with DuckDB: the view every reader (dashboards, notebooks) uses.
+"""Reading the analytics lake with DuckDB: the views every reader (dashboards, notebooks) uses.
 
-The sink is the only writer; readers open in-memory DuckDB connections over the Parquet files,
-so they never block the pipeline. The view keeps one row per ``transaction_id``. Its columns are
-the lake schema's (:mod:`core.lake_schema`): a column a file lacks reads as NULL, and an empty
-lake has the declared columns, so queries need no special case.
+The sink and the compactor are the only writers; readers open in-memory DuckDB connections over
+the Parquet files, so they never block the pipeline.
+
+Files. A lake table is ``<lake>/<table>/dt=YYYY-MM-DD/part-*.parquet``: the sink writes one
+``part-<batch id>.parquet`` per micro-batch and day, the compactor merges them into
+``part-compacted-<id>.parquet``, whose Parquet metadata (:data:`SUPERSEDES_KEY`) names the
+files it replaces (relative to its folder: aggregates of past days are rolled up into
+``aggregates/dt=rollup/``, superseding the days' files). A reader reads the *live* files
+(:func:`live_files`):
+every part file no compacted file supersedes. A compacted file appears by an atomic rename, so
+from that instant readers skip its inputs even though the compactor deletes them only later
+(after a grace period, so a reader that listed the folder just before still finds them).
+
+Views of :func:`connect`:
+
+- ``transactions``: one row per ``transaction_id`` (a crash between a sink's file rename and its
+  claim's commit can leave a second copy until compaction drops it). Columns are the lake
+  schema's (:mod:`core.lake_schema`): a column a file lacks reads as NULL, and an empty lake has
+  the declared columns, so queries need no special case.
+- ``lake_rows``: the same rows *without* that deduplication, plus the partition column ``dt``
+  (DATE, UTC day of ``occurred_at``), for queries that filter first — a filter on ``dt`` skips
+  whole files — and deduplicate the few rows left (deduplicating 10 million rows takes seconds).
+- ``aggregates``: the cubes of :mod:`core.lake_aggregates`, added up over live files.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
-from core.lake_schema import transaction_columns
+from core.lake_aggregates import AGGREGATE_COLUMNS
+from core.lake_schema import LakeColumn, transaction_columns
+
+TRANSACTIONS = "transactions"
+AGGREGATES = "aggregates"
+#: The aggregates folder past days are rolled up into (not a date: ``dt`` of aggregates is
+#: never read as a column).
+ROLLUP_FOLDER = "dt=rollup"
+COMPACTED_PREFIX = "part-compacted-"
+#: Parquet key-value metadata of a compacted file: JSON list of the file names it replaces.
+SUPERSEDES_KEY = b"flowlet.supersedes"
 
 
-def lake_files(lake_dir: Path, table: str = "transactions") -> list[str]:
-    return sorted(str(p) for p in (Path(lake_dir) / table).glob("dt=*/part-*.parquet"))
+@lru_cache(maxsize=16384)
+def _footer(path: str, _mtime_ns: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    schema = pq.read_schema(path)
+    superseded = json.loads((schema.metadata or {}).get(SUPERSEDES_KEY, b"[]"))
+    return tuple(schema.names), tuple(superseded)
+
+
+def _footer_of(path: Path | str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Column names and superseded names of a file, read once per file version (lake files
+    are written once and never change, so a reader process reads each footer once)."""
+    return _footer(str(path), os.stat(path).st_mtime_ns)
+
+
+def supersedes(path: Path) -> tuple[str, ...]:
+    """The names (same folder) a compacted file replaces."""
+    return _footer_of(path)[1]
+
+
+def is_compacted(path: Path) -> bool:
+    return path.name.startswith(COMPACTED_PREFIX)
+
+
+def part_files(folder: Path) -> list[Path]:
+    """Every part file of a table (live or superseded), by path."""
+    return sorted(folder.glob("dt=*/part-*.parquet"))
+
+
+def superseded_paths(files: Iterable[Path]) -> tuple[set[Path], set[Path]]:
+    """The paths the compacted files among ``files`` supersede (names resolve against each
+    file's folder, so a roll-up can name another folder's files), and compacted files that
+    vanished since the listing."""
+    superseded: set[Path] = set()
+    gone: set[Path] = set()
+    for f in files:
+        if is_compacted(f):
+            try:
+                superseded.update(Path(os.path.normpath(f.parent / name))
+                                  for name in supersedes(f))
+            except FileNotFoundError:
+                # Deleted since the listing: only superseded compacted files are deleted, and
+                # whatever replaced it names its inputs too.
+                gone.add(f)
+    return superseded, gone
+
+
+def live_files_in(files: Iterable[Path]) -> list[Path]:
+    """The files of ``files`` a reader reads: those no present compacted file supersedes."""
+    files = list(files)
+    superseded, gone = superseded_paths(files)
+    return [f for f in files if f not in superseded and f not in gone]
+
+
+def live_files(lake_dir: Path, table: str = TRANSACTIONS) -> list[Path]:
+    return live_files_in(part_files(Path(lake_dir) / table))
+
+
+def lake_files(lake_dir: Path, table: str = TRANSACTIONS) -> list[str]:
+    """The live files of a lake table, as strings (what DuckDB's ``read_parquet`` takes)."""
+    return [str(p) for p in live_files(lake_dir, table)]
+
+
+def _empty_select(columns: Iterable[LakeColumn], *extra: str) -> str:
+    return "SELECT " + ", ".join([f"NULL::{c.duckdb_type} AS {c.name}" for c in columns]
+                                 + list(extra)) + " WHERE false"
+
+
+def _source(files: list[str], *, union_by_name: bool, hive: bool = True) -> str:
+    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return (f"read_parquet([{file_list}], hive_partitioning = {str(hive).lower()}, "
+            f"union_by_name = {str(union_by_name).lower()})")
 
 
 def connect(lake_dir: Path, feature_names: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB with view ``transactions`` (deduplicated) over the lake.
+    """In-memory DuckDB with views ``transactions`` (deduplicated), ``lake_rows`` and
+    ``aggregates`` over the lake's live files.
 
-    The view has every declared column (and the ``f_<name>`` column of each of
+    The transaction views have every declared column (and the ``f_<name>`` column of each of
     ``feature_names``), NULL where the files lack it, plus whatever else the files hold.
     """
     con = duckdb.connect(":memory:")
     declared = transaction_columns(feature_names)
     files = lake_files(lake_dir)
     if not files:
-        columns = ", ".join(f"NULL::{c.duckdb_type} AS {c.name}" for c in declared)
-        con.execute(f"CREATE VIEW transactions AS SELECT {columns} WHERE false")
-        return con
-    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    source = f"read_parquet([{file_list}], hive_partitioning = true, union_by_name = true)"
-    present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    # Files written before a column was declared: it reads as NULL.
-    missing = "".join(f", NULL::{c.duckdb_type} AS {c.name}" for c in declared
-                      if c.name not in present)
-    con.execute(
-        f"""CREATE VIEW transactions AS
-        SELECT * EXCLUDE (dt){missing} FROM {source}
-        QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1"""
-    )
+        columns = ", ".join(c.name for c in declared)
+        con.execute(f"CREATE VIEW lake_rows AS {_empty_select(declared, 'NULL::DATE AS dt')}")
+        con.execute(f"CREATE VIEW transactions AS SELECT {columns} FROM lake_rows")
+    else:
+        schemas = {_footer_of(f)[0] for f in files}
+        present = {name for names in schemas for name in names}
+        # Files written before a column was declared: it reads as NULL. Reading by name costs
+        # every footer at each query's bind, so only when the files differ.
+        source = _source(files, union_by_name=len(schemas) > 1)
+        missing = "".join(f", NULL::{c.duckdb_type} AS {c.name}" for c in declared
+                          if c.name not in present)
+        con.execute(f"CREATE VIEW lake_rows AS SELECT *{missing} FROM {source}")
+        con.execute("""CREATE VIEW transactions AS SELECT * EXCLUDE (dt) FROM lake_rows
+            QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1""")
+    aggregate_files = lake_files(lake_dir, AGGREGATES)
+    if aggregate_files:
+        names = ", ".join(c.name for c in AGGREGATE_COLUMNS)
+        con.execute(f"CREATE VIEW aggregates AS SELECT {names} "
+                    f"FROM {_source(aggregate_files, union_by_name=False, hive=False)}")
+    else:
+        con.execute(f"CREATE VIEW aggregates AS {_empty_select(AGGREGATE_COLUMNS)}")
     return con

@@ -80,6 +80,8 @@ class Settings:
     session_timeout_seconds: float = 10.0
     rebalance_timeout_seconds: float = 4.0
     lake_refresh_seconds: float = 5.0
+    #: How often a worker merges the lake's small batch files (streams.lake_compactor).
+    lake_compact_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()

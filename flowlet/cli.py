@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -220,11 +221,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from flowlet.bench.models import run_models_bench
 
         run_models_bench(args.events)
+    elif args.what == "dashboard":
+        from flowlet.bench.dashboard import run_dashboard_bench
+
+        report = run_dashboard_bench(args.rows, Path(args.out) if args.out else None,
+                                     runs=args.runs if args.runs > 1 else 7)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         from flowlet.bench.pipeline import run_bench
 
-        run_bench(args.events, Path(args.out) if args.out else None, workers=args.workers,
+        run_bench(args.events, Path(args.out) if args.out else None, workers=args.workers[0],
                   rate=args.rate, seconds=args.seconds, api=not args.no_api)
+    return 0
+
+
+def cmd_lake_compact(args: argparse.Namespace) -> int:
+    from streams.lake_compactor import compact_once
+
+    stats = compact_once(_settings(args), target_rows=args.target_rows,
+                         merge_factor=args.merge_factor, grace_seconds=args.grace)
+    sys.stdout.write(json.dumps(stats.as_dict()) + "\n")
     return 0
 
 
@@ -347,23 +363,26 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, ledger, "
                        "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
-                   choices=["pipeline", "ledger", "features", "simulator", "models", "scorer"],
+                   choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
+                            "dashboard"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--rows", type=int, default=10_000_000,
+                   help="dashboard bench: lake rows to generate (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
                    "a PostgreSQL URL is measured next to SQLite")
     p.add_argument("--batch", type=int, nargs="+", default=[500],
                    help="ledger bench: events per batch (several: one row each)")
-    p.add_argument("--runs", type=int, default=1, help="ledger bench: runs each, median shown")
+    p.add_argument("--runs", type=int, default=1,
+                   help="ledger bench: runs each, median shown (dashboard bench: default 7)")
     p.add_argument("--workers", type=int, nargs="+", default=[1],
-                   help="ledger bench: processes posting at once, each on its own ledger "
-                        "shard (several: one row each)")
+                   help="processes at once — pipeline bench: worker processes in the consumer "
+                        "group (the first value); ledger bench: each on its own ledger shard "
+                        "(several: one row each)")
     p.add_argument("--one-chain", action="store_true",
                    help="ledger bench: also run each worker count above one with every worker "
                         "on shard 0 (one chain head, as before shards)")
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="pipeline bench: worker processes in the consumer group")
     p.add_argument("--rate", type=float,
                    help="pipeline bench: also produce at this rate (events/s) and measure the "
                    "latency from broker ack to decision")
@@ -389,6 +408,20 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--out", help="folder for the scenarios' data and chaos.json "
                                  "(default: <data-dir>/chaos)")
     p.set_defaults(func=cmd_chaos)
+
+    p = sub.add_parser("lake", help="lake maintenance")
+    lsub = p.add_subparsers(dest="lake_command", required=True)
+    lp = lsub.add_parser("compact", help="merge the sink's per-batch files (rows and "
+                         "aggregates) into large ones; safe beside a running worker")
+    lp.add_argument("--target-rows", type=int, default=1_000_000,
+                    help="a compacted file this large is no longer merged (default: %(default)s)")
+    lp.add_argument("--merge-factor", type=int, default=4,
+                    help="merge a day's open compacted files when there would be this many "
+                         "(default: %(default)s)")
+    lp.add_argument("--grace", type=float, default=300.0,
+                    help="seconds superseded files stay for readers that listed them "
+                         "(default: %(default)s)")
+    lp.set_defaults(func=cmd_lake_compact)
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)

@@ -37,6 +37,7 @@ from core.db import make_engine
 from core.settings import Settings
 from features.online import expire
 from ledger import Ledger
+from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
 from streams.recovery import WATERMARK, catch_up, watermark_of
@@ -206,6 +207,14 @@ class Worker:
             released = await self.in_batch_thread(self._processor.ledger.expire_holds)
             self.stats["holds_expired"] += sum(r.status == "posted" for r in released)
 
+    async def compact_lake(self) -> None:
+        """Merge the lake's small batch files (another worker's compactor may hold the lock:
+        then this round is skipped). Not on the batch thread: batches go on meanwhile."""
+        stats = await asyncio.to_thread(compact_once, self.settings)
+        if stats.files_written:
+            log.info("lake compacted: %d batch files into %d (%d rows) in %.2f s", stats.batches,
+                     stats.files_written, stats.rows_written, stats.seconds)
+
     async def fx_rate(self, event: Any) -> None:
         """A rate published upstream lands in the ledger's rates table; a bad one dead-letters."""
         try:
@@ -264,6 +273,10 @@ def create_app(settings: Settings,
     @app.timer(interval=settings.hold_expiry_interval_seconds)
     async def expire_holds() -> None:
         await worker.expire_holds()
+
+    @app.timer(interval=settings.lake_compact_seconds)
+    async def compact_lake() -> None:
+        await worker.compact_lake()
 
     @app.agent(worker.rates_topic, name="flowlet-fx-rates")
     async def fx_rates(stream: faust.StreamT) -> None:

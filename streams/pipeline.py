@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -174,7 +175,9 @@ class BatchProcessor:
                                duplicates=batch.in_batch_duplicates)
         if not batch.events:
             return outcome
-        results = self.ledger.post_batch(batch.events)  # one database transaction
+        # One database transaction, on the hash chain of the batch's lowest source partition:
+        # workers own different partitions, so they post on different chains.
+        results = self.ledger.post_batch(batch.events, shard=ledger_shard(batch.records))
         # For a redelivery the ledger returns the original decision (posted or rejected).
         ledger_result = {r.transaction_id: r for r in results}
         outcome.posted = sum(r.status == "posted" for r in results)
@@ -197,6 +200,16 @@ class BatchProcessor:
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
+
+
+def ledger_shard(records: Sequence[RawRecord]) -> int:
+    """The ledger shard a batch posts on: its lowest source partition (0 outside Kafka).
+
+    >>> ledger_shard([RawRecord(b"", partition=3), RawRecord(b"", partition=1)])
+    1
+    """
+    partitions = [r.partition for r in records if r.partition >= 0]
+    return min(partitions) if partitions else 0
 
 
 def lake_row(ev: TransactionEvent, vector: dict[str, float], scored: ScoredBatch, i: int,

@@ -1,11 +1,17 @@
 """The lake sink: the one writer of the Parquet lake that DuckDB and the dashboards read.
 
-Rows land as Hive-partitioned Parquet (``lake/transactions/dt=YYYY-MM-DD/part-<uuid>.parquet``),
+Rows land as Hive-partitioned Parquet (``lake/transactions/dt=YYYY-MM-DD/part-<batch>.parquet``,
+``<batch>`` a uuid per call of :meth:`LakeSink.write`), next to the batch's aggregates
+(``lake/aggregates/dt=YYYY-MM-DD/part-<batch>.parquet``, :mod:`core.lake_aggregates`), each
 written to a temporary name and renamed so a reader never sees half a file. Deduplication by
-``transaction_id`` is claimed in the database (``lake_index``) in the same transaction that
-covers the file write: a crash before the commit leaves no claim, so the redelivered batch is
-written again; a crash between rename and commit can leave a second copy, which the lake
-view (:mod:`core.lake`) drops — so readers always see each transaction once.
+``transaction_id`` is claimed in the database (``lake_index``, ``file`` = the batch id) in the
+same transaction that covers the file writes, and only newly claimed rows are written or
+aggregated: a crash before the commit leaves no claim, so the redelivered batch is written
+again; a crash between rename and commit leaves an unclaimed copy, which the lake view
+(:mod:`core.lake`) drops and the compactor (:mod:`streams.lake_compactor`) removes, with its
+aggregates, once the redelivery has claimed the rows. ``lake_index.file`` keeps naming the batch
+that first wrote a row after compaction moved it: the compactor reads it as "which copy is the
+committed one", nothing reads it as a path.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, MetaData, String
 
 from core.db import claim_statement, claim_table
+from core.lake import AGGREGATES
+from core.lake_aggregates import aggregate
 from core.lake_schema import check_row, transaction_schema
 from features.definitions import FEATURES
 
@@ -41,8 +49,14 @@ class LakeSink:
     """Writes lake rows with the declared schema (:mod:`core.lake_schema`), each once."""
 
     def __init__(self, lake_dir: Path, engine: Engine, table: str = "transactions",
-                 feature_names: Sequence[str] = LAKE_FEATURES) -> None:
+                 feature_names: Sequence[str] = LAKE_FEATURES, *,
+                 write_aggregates: bool = True) -> None:
+        """``write_aggregates``: write each batch's aggregates too (about 5 ms per 500-row
+        batch), so the dashboards count rows as they arrive; without, the compactor aggregates
+        them and the dashboards count them from its next round on."""
         self.root = Path(lake_dir) / table
+        self.aggregates_root = Path(lake_dir) / AGGREGATES
+        self.write_aggregates = write_aggregates
         self.schema = transaction_schema(feature_names)
         self._names = frozenset(self.schema.names)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -73,11 +87,19 @@ class LakeSink:
         for r in rows:
             by_day[r["occurred_at"].astimezone(UTC).strftime("%Y-%m-%d")].append(r)
         for day, day_rows in by_day.items():
-            folder = self.root / f"dt={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            final = folder / f"part-{file_id}.parquet"
-            tmp = folder / f".part-{file_id}.parquet.tmp"
             table = pa.Table.from_pylist(day_rows, schema=self.schema)
-            pq.write_table(table, tmp, compression="zstd")  # rejects NULL in a required column
-            os.replace(tmp, final)
+            # Both before the claims commit: if either write fails, no row is claimed.
+            write_atomically(table, self.root / f"dt={day}" / f"part-{file_id}.parquet")
+            if self.write_aggregates:
+                write_atomically(aggregate(table),
+                                 self.aggregates_root / f"dt={day}" / f"part-{file_id}.parquet")
         log.debug("lake: wrote %d rows in %d files", len(rows), len(by_day))
+
+
+def write_atomically(table: pa.Table, final: Path, **options: object) -> None:
+    """Write ``table`` to ``final`` by way of a hidden temporary name and a rename, so a reader
+    sees the whole file or none of it (parquet rejects NULL in a required column here)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp"
+    pq.write_table(table, tmp, compression="zstd", **options)  # type: ignore[arg-type]
+    os.replace(tmp, final)

@@ -34,8 +34,17 @@ def test_overview_shows_the_lake(filled_lake, monkeypatch):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Transactions"] == "800"
     assert metrics["Alerts"] == f"{len(out.alerts):,}"
-    assert len(at.dataframe) == 2  # amounts by currency, latest high-risk
-    high_risk = at.dataframe[1].value
+    # amounts by currency, model versions, alert sources, top accounts, top merchants, latest
+    assert len(at.dataframe) == 6
+    assert {s.value for s in at.subheader} >= {"Model versions", "Alerts by source",
+                                               "Accounts with the most alerts",
+                                               "Merchants with the most alerts"}
+    versions = at.dataframe[1].value
+    assert versions["transactions"].sum() == 800
+    sources = at.dataframe[2].value
+    assert list(sources["alert_source"].unique()) == (["model"] if out.alerts else [])
+    assert sources["alerts"].sum() == len(out.alerts)
+    high_risk = at.dataframe[5].value
     assert len(high_risk) == min(20, len(out.alerts))
     assert all(r.startswith(("amount_log10:+", "acct_count_1h:+")) for r in high_risk["reasons"])
 
@@ -76,10 +85,40 @@ def test_every_query_names_only_declared_columns(tmp_path):
     con = queries.open_lake(tmp_path / "none")
     ran = []
     for name, query in inspect.getmembers(queries, inspect.isfunction):
-        if query.__module__ == queries.__name__ and "con" in inspect.signature(query).parameters:
+        if (query.__module__ == queries.__name__ and not name.startswith("_")
+                and "con" in inspect.signature(query).parameters):
             query(con)
             ran.append(name)
-    assert {"kpis", "latest_high_risk"} <= set(ran), ran
+    assert set(queries.PAGE_QUERIES) <= set(ran), ran
+
+
+def test_page_queries_read_aggregates_not_raw_rows(filled_lake):
+    """With the raw-row views gone, every page query but the latest alerts still answers."""
+    data_dir, _ = filled_lake
+    con = queries.open_lake(data_dir / "lake")
+    con.execute("DROP VIEW transactions")
+    con.execute("DROP VIEW lake_rows")
+    for name in queries.PAGE_QUERIES:
+        if name != "latest_high_risk":
+            getattr(queries, name)(con)
+    with pytest.raises(Exception, match="lake_rows"):
+        queries.latest_high_risk(con)
+
+
+def test_the_overview_reads_a_compacted_lake(filled_lake, monkeypatch):
+    from core.db import make_engine
+    from core.lake import lake_files
+    from core.settings import Settings
+    from streams.lake_compactor import compact
+
+    data_dir, out = filled_lake
+    settings = Settings(data_dir=data_dir)
+    before = len(lake_files(settings.lake_dir))
+    stats = compact(settings.lake_dir, make_engine(settings.database_url), grace_seconds=0.0)
+    assert stats.batches == before and len(lake_files(settings.lake_dir)) < before
+    metrics = {m.label: m.value for m in run_app(data_dir, monkeypatch).metric}
+    assert metrics["Transactions"] == "800"
+    assert metrics["Alerts"] == f"{len(out.alerts):,}"
 
 
 def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):

@@ -1,0 +1,20 @@
+"""``flowlet bench dashboard`` at a small size: every page query is timed and reported."""
+
+import json
+
+from dashboards.queries import PAGE_QUERIES
+from flowlet.cli import main
+
+
+def test_the_dashboard_bench_reports_every_query(tmp_path, capsys):
+    assert main(["bench", "dashboard", "--rows", "20000", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert json.loads(capsys.readouterr().out) == report
+    for name in (*PAGE_QUERIES, "open_lake", "page_total"):
+        assert report[name]["max_ms"] >= report[name]["median_ms"] > 0, name
+        assert name in report["before_compaction"]["queries"], name
+    assert report["rows"] == 20_000 and report["runs"] == 7
+    # The sink's tail was one file per batch and day; compaction left one file per day.
+    days = list((tmp_path / "data" / "lake" / "transactions").glob("dt=*"))
+    assert report["before_compaction"]["lake_files"] > report["lake_files"] == len(days)
+    assert report["compaction"]["batches"] >= 20_000 // 500
