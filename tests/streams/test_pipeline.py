@@ -127,7 +127,7 @@ class _FlakyLedger:
     def __init__(self, inner, transient_failures=0, poison=None):
         self.inner, self.transient_failures, self.poison = inner, transient_failures, poison
 
-    def post_batch(self, events):
+    def post_batch(self, events, shard=0):
         from sqlalchemy.exc import OperationalError
 
         if self.transient_failures:
@@ -135,7 +135,7 @@ class _FlakyLedger:
             raise OperationalError("INSERT", {}, Exception("database is locked"))
         if any(e.transaction_id == self.poison for e in events):
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        return self.inner.post_batch(events)
+        return self.inner.post_batch(events, shard=shard)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
