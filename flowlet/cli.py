@@ -231,7 +231,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from flowlet.bench.pipeline import run_bench
 
         run_bench(args.events, Path(args.out) if args.out else None, workers=args.workers[0],
-                  rate=args.rate, seconds=args.seconds, api=not args.no_api)
+                  rate=args.rate, seconds=args.seconds, api=not args.no_api, db_url=args.db)
     return 0
 
 
@@ -370,7 +370,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--rows", type=int, default=10_000_000,
                    help="dashboard bench: lake rows to generate (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
-                   "a PostgreSQL URL is measured next to SQLite")
+                   "a PostgreSQL URL is measured next to SQLite. pipeline bench: the ledger's "
+                   "and the feature state's database (a new schema of a PostgreSQL URL)")
     p.add_argument("--batch", type=int, nargs="+", default=[500],
                    help="ledger bench: events per batch (several: one row each)")
     p.add_argument("--runs", type=int, default=1,

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.settings import Settings
-from flowlet.bench.workers import Processes, lake_files, lake_rows
+from flowlet.bench.workers import Processes, fresh_schema, lake_files, lake_rows
 
 console = Console(stderr=True)
 
@@ -77,8 +77,10 @@ def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
     from streams.sink import LakeSink
     from streams.testing import InMemoryFeatures
 
-    stage_settings = settings.with_(data_dir=settings.data_dir / "stages",
-                                    mlflow_tracking_uri=settings.mlflow_tracking_uri)
+    stage_settings = settings.with_(  # its own ledger: the end-to-end run must post anew
+        data_dir=settings.data_dir / "stages", mlflow_tracking_uri=settings.mlflow_tracking_uri,
+        database_url=fresh_schema(settings.database_url.split("?")[0])
+        if settings.database_url.startswith("postgresql") else "")
     ledger = Ledger.from_url(stage_settings.database_url)
     scorer = Scorer(stage_settings)
     scorer.load()
@@ -164,7 +166,7 @@ def _load() -> float:
 
 def run_bench(n_events: int, out_dir: Path | None = None, workers: int = 1,
               rate: float | None = None, seconds: float = 60.0,
-              api: bool = True) -> dict[str, object]:
+              api: bool = True, db_url: str | None = None) -> dict[str, object]:
     """Every figure of the pipeline in one sitting; writes ``<out>/bench.json``."""
     from core.processes import free_port
     from models.training.run import ensure_champion
@@ -179,10 +181,12 @@ def run_bench(n_events: int, out_dir: Path | None = None, workers: int = 1,
         payloads = _events(n_events)
         paced = _events(int(rate * seconds), seed=14) if rate else []
         posted = _events(n_events, seed=15) if api else []
-    figures: dict[str, object] = {"events": n_events, "workers": workers}
+    figures: dict[str, object] = {"events": n_events, "workers": workers,
+                                  "database": (db_url or "sqlite").split(":", 1)[0]}
     with EmbeddedBroker(log_path=None) as broker:
         settings = Settings(data_dir=base, broker=broker.bootstrap,
-                            worker_web_port=free_port(), partitions=max(4, workers))
+                            worker_web_port=free_port(), partitions=max(4, workers),
+                            database_url=fresh_schema(db_url) if db_url else "")
         with console.status("bootstrapping a model"):
             ensure_champion(settings)
         ensure_topics(settings)

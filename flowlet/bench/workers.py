@@ -68,6 +68,23 @@ class Processes:
         self.ready_urls.clear()
 
 
+def fresh_schema(url: str) -> str:
+    """A PostgreSQL URL whose tables land in a new schema of their own (a clean database for
+    one bench run); other URLs unchanged."""
+    if not url.startswith("postgresql"):
+        return url
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
 def lake_rows(lake_dir: Path) -> int:
     if not (lake_dir / "transactions").exists():
         return 0
