@@ -87,6 +87,20 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def create_tables(metadata: MetaData, engine: Engine, attempts: int = 3) -> None:
+    """``metadata.create_all``, tolerating another process that creates the same tables at the
+    same moment (both see a table missing; the second CREATE fails with "already exists")."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError) as exc:
+            if "already exists" not in str(exc) or attempt == attempts - 1:
+                raise
+
+
 def dialect_insert(dialect_name: str):  # type: ignore[no-untyped-def]
     """``INSERT`` with ``ON CONFLICT`` support for the engine's dialect."""
     if dialect_name == "postgresql":

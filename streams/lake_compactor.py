@@ -56,7 +56,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, select
 
-from core.db import make_engine
+from core.db import create_tables, make_engine
 from core.lake import (
     AGGREGATES,
     COMPACTED_PREFIX,
@@ -164,7 +164,7 @@ class LakeCompactor:
         self.target_rows = target_rows
         self.merge_factor = max(2, merge_factor)
         self.grace_seconds = grace_seconds
-        lake_index.metadata.create_all(engine)
+        create_tables(lake_index.metadata, engine)
 
     def compact(self) -> CompactionStats:
         """One round over every day; safe beside the sink and beside other compactors."""

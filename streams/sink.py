@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, MetaData, String
 
-from core.db import claim_statement, claim_table
+from core.db import claim_statement, claim_table, create_tables
 from core.lake import AGGREGATES
 from core.lake_aggregates import aggregate
 from core.lake_schema import check_row, transaction_schema
@@ -62,7 +62,7 @@ class LakeSink:
         self.root.mkdir(parents=True, exist_ok=True)
         self.engine = engine
         self._claim = claim_statement(engine.dialect.name, lake_index)
-        _meta.create_all(engine)
+        create_tables(_meta, engine)
 
     def write(self, rows: Sequence[dict]) -> int:
         """Write rows not yet in the lake; return how many were new."""

@@ -1,6 +1,6 @@
 """The worker's feature state, durable in Flowlet's own database (the broker keeps nothing).
 
-A :class:`StateStore` holds one JSON document per entity (``account:a-1``, ``merchant:m-7``…)
+A :class:`StateStore` holds one document per entity (``account:a-1``, ``merchant:m-7``…)
 in table ``stream_state`` with a version that grows with every write. A micro-batch works on it
 as one database transaction:
 
@@ -26,7 +26,7 @@ through a batch never blocks the ledger's writes.
 
 from __future__ import annotations
 
-import json
+import marshal
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,7 +42,7 @@ from sqlalchemy import (
     select,
 )
 
-from core.db import dialect_insert
+from core.db import create_tables, dialect_insert
 
 _meta = MetaData()
 stream_state = Table(
@@ -52,6 +52,22 @@ stream_state = Table(
     Column("version", Integer, nullable=False),
     Column("value", LargeBinary, nullable=False),
 )
+
+#: The stored form of a state: ``marshal`` (format 4), which keeps exactly the types a state
+#: holds — dicts, lists, tuples, str, int, float with NaN — and encodes ~9× faster than JSON
+#: (JSON encoding was 15 % of a worker's batch thread). The table is written and read by
+#: Flowlet's workers only; marshal is not for data from anyone else.
+MARSHAL_VERSION = 4
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    return marshal.dumps(state, MARSHAL_VERSION)
+
+
+def decode_state(raw: bytes) -> dict[str, Any]:
+    state: dict[str, Any] = marshal.loads(raw)  # noqa: S302 - our own table, see above
+    return state
+
 
 #: Decoded states kept in memory; beyond it the cache starts over (the database is the source
 #: of truth, so forgetting costs a read, never a value).
@@ -66,7 +82,7 @@ class StateStore:
                  tidy: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.engine, self.name = engine, name
         self._tidy = tidy
-        _meta.create_all(engine)
+        create_tables(_meta, engine)
         insert = dialect_insert(engine.dialect.name)(stream_state)
         self._upsert = insert.on_conflict_do_update(
             index_elements=["store", "key"],
@@ -114,7 +130,7 @@ class StateStore:
             if self._tidy is not None:
                 self._tidy(state)
             rows.append({"store": self.name, "key": key, "version": version + 1,
-                         "value": json.dumps(state, separators=(",", ":")).encode()})
+                         "value": encode_state(state)})
             self._cache[key] = (version + 1, state)
         try:
             for start in range(0, len(rows), _CHUNK):
@@ -177,7 +193,7 @@ class StateStore:
                 for k, v, raw in conn.execute(select(
                         stream_state.c.key, stream_state.c.version, stream_state.c.value).where(
                         stream_state.c.store == self.name, stream_state.c.key.in_(stale))):
-                    self._cache[k] = (v, json.loads(raw))
+                    self._cache[k] = (v, decode_state(raw))
             for k in chunk:
                 if k not in versions:
                     self._cache[k] = (0, {})  # never stored (or dropped): version 0
@@ -185,7 +201,7 @@ class StateStore:
 
 def read_meta(engine: Engine, key: str) -> str | None:
     """A bookkeeping value stored next to the states (e.g. the processing watermark)."""
-    _meta.create_all(engine)
+    create_tables(_meta, engine)
     with engine.connect() as conn:
         raw = conn.execute(select(stream_state.c.value).where(
             stream_state.c.store == META_STORE, stream_state.c.key == key)).scalar_one_or_none()

@@ -80,10 +80,10 @@ def run_scenario(scenario: str, data_dir: Path, *, events: int = 6_000, rate: fl
         report.resent, report.resent_not_duplicate = load.resend_all()
         progress(f"{scenario}: {len(load.sent)} accepted; settling")
         # On the running stack, events still in flight: verify must wait for them, not fail.
-        report.verify_exit = _verify_cli(settings, settle_seconds)
+        report.verify_exit, said = _verify_cli(settings, settle_seconds)
         if report.verify_exit != 0:
             report.problems.append(f"flowlet ledger verify --settle exited {report.verify_exit} "
-                                   "on the running stack")
+                                   f"on the running stack: {said}")
         settle(settings, set(load.sent), settle_seconds)
     finally:
         load.stop.set()
@@ -166,12 +166,15 @@ def _wait_child(stack: Stack, marker: str, timeout: float = 120) -> int:
     return found[-1]
 
 
-def _verify_cli(settings: Settings, settle_seconds: float) -> int:
-    """``flowlet ledger verify --settle`` as an operator would run it."""
+def _verify_cli(settings: Settings, settle_seconds: float) -> tuple[int, str]:
+    """``flowlet ledger verify --settle`` as an operator would run it: its exit code and the
+    last lines it printed."""
     env = {**os.environ, **settings.to_env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return subprocess.run(  # noqa: S603
+    done = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "flowlet", "ledger", "verify", "--settle", str(settle_seconds)],
-        env=env, capture_output=True, timeout=settle_seconds + 120, check=False).returncode
+        env=env, capture_output=True, text=True, timeout=settle_seconds + 120, check=False)
+    said = (done.stdout + done.stderr).strip().splitlines()
+    return done.returncode, " | ".join(said[-8:])
 
 
 class _suppress_timeout:  # noqa: N801 - used as a statement

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from core.db import UTCDateTime, claim_statement, claim_table, make_engine
+from core.db import UTCDateTime, claim_statement, claim_table, create_tables, make_engine
 
 ACCEPTED, PUBLISHED, PROCESSED = 0, 1, 2
 
@@ -81,7 +81,7 @@ class Outbox:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self._claim = claim_statement(self.engine.dialect.name, outbox)
-        _meta.create_all(self.engine)
+        create_tables(_meta, self.engine)
 
     def accept(self, items: Sequence[tuple[str, str, bytes, str]]
                ) -> tuple[set[str], dict[str, tuple[str, int]]]:
