@@ -73,6 +73,7 @@ class Settings:
     outbox_batch: int = 5000
     outbox_reconcile_seconds: float = 2.0
     outbox_stuck_seconds: float = 120.0
+    outbox_resend_after_seconds: float = 5.0
     dashboard_port: int = 8501
     worker_web_port: int = 6066
     #: Consumer-group timings. Short, so a killed worker's partitions move on quickly; Tansu

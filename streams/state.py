@@ -73,6 +73,7 @@ def decode_state(raw: bytes) -> dict[str, Any]:
 #: of truth, so forgetting costs a read, never a value).
 CACHE_LIMIT = 100_000
 _CHUNK = 500
+_EMPTY = encode_state({})
 
 
 class StateStore:
@@ -184,7 +185,7 @@ class StateStore:
                 # A row lock needs a row: create the new keys' rows empty (waiting for a batch
                 # that creates them too), then lock them like the others.
                 conn.execute(self._create, [{"store": self.name, "key": k, "version": 0,
-                                             "value": b"{}"} for k in absent])
+                                             "value": _EMPTY} for k in absent])
                 versions.update(conn.execute(query.where(
                     stream_state.c.key.in_(absent)).with_for_update()).all())
             stale = [k for k, v in versions.items()

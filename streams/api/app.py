@@ -133,7 +133,8 @@ def create_api(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        outbox = await run_in_threadpool(Outbox, settings.api_database_url)
+        outbox = await run_in_threadpool(Outbox, settings.api_database_url,
+                                          settings.outbox_resend_after_seconds)
         relay = Relay(settings, outbox)
         relay.backlog = await run_in_threadpool(outbox.unprocessed)
         state["outbox"], state["relay"] = outbox, relay

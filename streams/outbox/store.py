@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -78,8 +78,11 @@ class InFlight:
 
 
 class Outbox:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, resend_after_seconds: float = 5.0) -> None:
         self.engine = make_engine(url)
+        # A re-send sooner than this after the publish is a client retrying a lost answer,
+        # not a repair: publishing it again would only add a redundant record.
+        self.resend_after = timedelta(seconds=resend_after_seconds)
         self._claim = claim_statement(self.engine.dialect.name, outbox)
         create_tables(_meta, self.engine)
 
@@ -88,8 +91,9 @@ class Outbox:
         """Store ``(transaction_id, key, payload, sha256)`` items in one transaction.
 
         Returns the ids this call stored and, for ids known before, their (sha256, state).
-        An earlier id whose event is not processed yet is queued to be published again: a
-        client re-sending a lost event repairs the loss."""
+        An earlier id whose event was published at least ``resend_after_seconds`` ago and is not
+        processed yet is queued to be published again: a client re-sending a lost event repairs
+        the loss."""
         if not items:
             return set(), {}
         now = datetime.now(UTC)
@@ -103,12 +107,16 @@ class Outbox:
             earlier = [tid for tid, *_ in items if tid not in claimed]
             previous: dict[str, tuple[str, int]] = {}
             if earlier:
-                previous = {tid: (digest, state) for tid, digest, state in conn.execute(
-                    select(outbox.c.transaction_id, outbox.c.payload_sha256, outbox.c.state)
-                    .where(outbox.c.transaction_id.in_(earlier)))}
+                rows = conn.execute(
+                    select(outbox.c.transaction_id, outbox.c.payload_sha256, outbox.c.state,
+                           outbox.c.published_at)
+                    .where(outbox.c.transaction_id.in_(earlier))).all()
+                previous = {tid: (digest, state) for tid, digest, state, _ in rows}
                 digests = {tid: digest for tid, _, _, digest in items}
-                again = [tid for tid, (digest, state) in previous.items()
-                         if state == PUBLISHED and digests[tid] == digest]
+                again = [tid for tid, digest, state, published_at in rows
+                         if state == PUBLISHED and digests[tid] == digest
+                         and published_at is not None
+                         and now - published_at >= self.resend_after]
                 self._requeue(conn, again)
         return claimed, previous
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -126,15 +127,24 @@ def test_a_broker_that_lost_its_topics_gets_every_unfinished_event_again(api, br
     assert client.get("/stats").json()["republished_broker_loss"] >= 3
 
 
-def test_a_resent_unfinished_event_is_published_again(api, read_topic, wait_until):
-    client, settings = api
+def test_a_resent_unfinished_event_is_published_again(broker, tmp_path, read_topic,
+                                                      wait_until):
+    settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
+                        outbox_reconcile_seconds=0.5, outbox_resend_after_seconds=1.0)
+    ensure_topics(settings)
     event = {**EVENT, "transaction_id": "api-resent"}
-    assert client.post("/v1/transactions", json=event).json()["status"] == "accepted"
-    published(settings, read_topic, wait_until, 1)
-    wait_until(lambda: client.get("/stats").json()["published"] >= 1, 20, "the publish")
-    # No worker finished it: a client re-sending it repairs a loss it cannot see.
-    assert client.post("/v1/transactions", json=event).json()["status"] == "duplicate"
-    copies = published(settings, read_topic, wait_until, 2)
+    with TestClient(create_api(settings)) as client:
+        assert client.post("/v1/transactions", json=event).json()["status"] == "accepted"
+        published(settings, read_topic, wait_until, 1)
+        wait_until(lambda: client.get("/stats").json()["published"] >= 1, 20, "the publish")
+        # At once: a client retrying a lost answer; nothing is published again.
+        assert client.post("/v1/transactions", json=event).json()["status"] == "duplicate"
+        time.sleep(1.5)
+        assert len(read_topic(settings.broker, settings.topic_transactions)) == 1
+        # Later, still unfinished (no worker): a client re-sending it repairs a loss it
+        # cannot see.
+        assert client.post("/v1/transactions", json=event).json()["status"] == "duplicate"
+        copies = published(settings, read_topic, wait_until, 2)
     assert {TransactionEvent.model_validate_json(r.value).transaction_id
             for r in copies} == {"api-resent"}
 
