@@ -88,6 +88,7 @@ class Worker:
         #: Every step of a batch runs here: one thread owns the state's connection.
         self.batch_thread = ThreadPoolExecutor(1, thread_name_prefix="flowlet-batch")
         self.scored_by: dict[str, int] = {}  # rows per model version ("name/version")
+        self.alerted_by: dict[str, int] = {}  # alerts per model version
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
@@ -190,6 +191,8 @@ class Worker:
         self.stats["alerts"] += len(outcome.alerts)
         for model, rows in outcome.scored_by.items():
             self.scored_by[model] = self.scored_by.get(model, 0) + rows
+        for a in outcome.alerts:
+            self.alerted_by[a["model_version"]] = self.alerted_by.get(a["model_version"], 0) + 1
         t = self.timings
         t["batches"] += 1
         t["records"] += len(events)
@@ -232,7 +235,11 @@ class Worker:
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
-        return {**self.stats, "scored_by": self.scored_by, "scorer": scorer,
+        alert_rates = {model: {"scored": n, "alerts": self.alerted_by.get(model, 0),
+                               "alert_rate": round(self.alerted_by.get(model, 0) / n, 6)}
+                       for model, n in self.scored_by.items() if n}
+        return {**self.stats, "scored_by": self.scored_by, "alert_rate_by_model": alert_rates,
+                "scorer": scorer,
                 "processed": self.processed, "timings": self.timings}
 
 

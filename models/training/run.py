@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from core.settings import Settings
 from features import FEATURE_NAMES
 from models.ensemble.model import EnsembleModel
 from models.mlflow_env import mlflow
+from models.monitoring import Reference
 from models.registry import EXPERIMENT, configure_mlflow, resolve_alias
 from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
@@ -123,6 +125,7 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
             version = str(info.registered_model_version)
     decision = None
     if register and version is not None:
+        _tag_reference(settings, version, fitted)
         step("champion gate")
         m = fitted.prepared.masks["test"]
         X_test = pd.DataFrame(fitted.prepared.X[m].astype(np.float64),  # noqa: N806
@@ -138,6 +141,17 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
              metrics["test_average_precision"])
     return TrainResult(settings.model_name, version, run.info.run_id, metrics,
                        fitted.comparison, decision, split, timings, model)
+
+
+def _tag_reference(settings: Settings, version: str, fitted: Fitted) -> None:
+    """What live monitoring compares this version with (:mod:`models.monitoring`)."""
+    model = fitted.model
+    scores = model.score(fitted.prepared.X[fitted.prepared.masks["validation"]])
+    reference = Reference.from_scores(scores, model.alert_threshold,
+                                      float(getattr(model, "alert_budget", math.nan)))
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    for key, value in reference.tags().items():
+        client.set_model_version_tag(settings.model_name, version, key, value)
 
 
 def _input_example(fitted: Fitted) -> pd.DataFrame:
