@@ -67,8 +67,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from flowlet.feed import ApiPublisher, KafkaPublisher, run_live
-    from simulator import Simulator
+    from flowlet.feed import ApiPublisher, KafkaPublisher, run_live, run_tag
+    from simulator import Simulator, merchants_for
+    from simulator.live import HISTORY_FRAUD_SHARE, accounts_for_rate
 
     settings = _settings(args)
     if args.days:  # history mode: write days of labelled history to the lake
@@ -76,7 +77,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         run_history(settings.lake_dir, args.days, args.seed, args.customers, args.merchants)
         return 0
-    sim = Simulator(seed=args.seed, n_accounts=args.accounts)
+    accounts = args.accounts or accounts_for_rate(args.rate)
+    # The history's world and mix at a size where each account acts as the history's do; a
+    # run tag keeps a restarted run's ids new (the world, and so the accounts, stay the same).
+    sim = Simulator(seed=args.seed, n_accounts=accounts, n_merchants=merchants_for(accounts),
+                    fraud_share=HISTORY_FRAUD_SHARE, run_tag=run_tag())
+    log.info("simulating %d accounts at %.1f transactions/s", accounts, args.rate)
     if args.to == "api":
         publisher: ApiPublisher | KafkaPublisher = ApiPublisher(
             args.api_url or f"http://{settings.api_host}:{settings.api_port}")
@@ -306,7 +312,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
     p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--accounts", type=int, default=500)
+    p.add_argument("--accounts", type=int,
+                   help="simulated customers (default: as many as make --rate with each "
+                        "acting like the history's, ~2.8 transactions a day)")
     p.add_argument("--days", type=int, help="history mode: days of history to write")
     p.add_argument("--customers", type=int, default=2000, help="history mode")
     p.add_argument("--merchants", type=int, default=300, help="history mode")
