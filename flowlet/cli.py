@@ -227,6 +227,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from flowlet.bench.models import run_models_bench
 
         run_models_bench(args.events)
+    elif args.what == "soak":
+        from flowlet.bench.soak import run_soak
+
+        report = run_soak(args.minutes, args.rate or 20.0,
+                          Path(args.out) if args.out else Path("soak"))
+        sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "samples"},
+                                    indent=2, default=str) + "\n")
     elif args.what == "dashboard":
         from flowlet.bench.dashboard import run_dashboard_bench
 
@@ -372,9 +379,11 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                        "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
-                            "dashboard"],
+                            "dashboard", "soak"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--minutes", type=float, default=30.0,
+                   help="soak bench: how long to run the stack (default: %(default)s)")
     p.add_argument("--rows", type=int, default=10_000_000,
                    help="dashboard bench: lake rows to generate (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
@@ -394,7 +403,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.add_argument("--rate", type=float,
                    help="pipeline bench: also produce at this rate (events/s) and measure the "
-                   "latency from broker ack to decision")
+                        "latency from broker ack to decision there; soak bench: the "
+                        "simulator's rate (default 20)")
     p.add_argument("--seconds", type=float, default=60.0,
                    help="pipeline bench: how long to produce at --rate")
     p.add_argument("--no-api", action="store_true",
