@@ -50,6 +50,7 @@ import pandas as pd
 import polars as pl
 
 from core.frames import EVENT_SCHEMA
+from features.offline import label_events
 from simulator.history import History, simulate_history
 from simulator.labels import LabelDelays
 
@@ -177,19 +178,14 @@ def labels_as_of(events: pl.DataFrame, labels: pl.DataFrame,
 
 
 def feature_labels(events: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
-    """Labels in the shape ``features.build_features`` takes for delayed-label features.
+    """Labels in the shape of the stream's label events (``features.offline.label_events``:
+    each joined to its transaction's merchant and time; labels of unknown transactions dropped).
 
-    The builder itself keeps them point-in-time correct (a label counts for an event only if it
-    was known at the event's time).
+    ``features.build_features`` takes canonical labels directly and does this itself; the
+    builder keeps them point-in-time correct (a label counts for an event only if it was known
+    at the event's time).
     """
-    return labels.join(
-        events.select("transaction_id", "merchant_id", "occurred_at"), on="transaction_id",
-        how="inner", maintain_order="left",
-    ).select(
-        pl.col("transaction_id").alias("labelled_transaction_id"), "merchant_id",
-        pl.col("occurred_at").alias("transaction_occurred_at"),
-        pl.col("labelled_at").alias("occurred_at"), "is_fraud",
-    ).sort("occurred_at", maintain_order=True)
+    return label_events(events, labels)
 
 
 def history_from_simulator(days: int, seed: int = 0, end: datetime | None = None,
