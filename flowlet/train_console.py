@@ -104,7 +104,8 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
 def render(result: TrainResult, console: Console) -> None:
     s = result.split
     table = Table(title=f"test window {s.test_start:%Y-%m-%d %H:%M} → {s.test_end:%Y-%m-%d %H:%M}"
-                        f" UTC (gap {s.gap}, labels as of {s.label_cutoff:%Y-%m-%d %H:%M})")
+                        f" UTC (gap {s.gap / timedelta(days=1):g} days, labels as of "
+                        f"{s.label_cutoff:%Y-%m-%d %H:%M})")
     table.add_column("model")
     for name in SHOWN:
         table.add_column(name, justify="right")

@@ -213,6 +213,9 @@ class SplitPlan:
         its gap is shorter than the label delay measured in ``labels``."""
         delay = measured_label_delay(events, labels)
         needed = gap_for(delay) if delay is not None else None
+        if delay is not None:
+            log.info("label delay measured: %.0f%% of fraud labels arrive within %s (%s rounded "
+                     "up)", LABEL_DELAY_QUANTILE * 100, delay, needed)
         gap = self.gap
         if gap is None and self.train_end is not None and self.test_start is not None:
             gap = self.test_start - self.train_end
