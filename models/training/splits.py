@@ -214,8 +214,8 @@ class SplitPlan:
         delay = measured_label_delay(events, labels)
         needed = gap_for(delay) if delay is not None else None
         if delay is not None:
-            log.info("label delay measured: %.0f%% of fraud labels arrive within %s (%s rounded "
-                     "up)", LABEL_DELAY_QUANTILE * 100, delay, needed)
+            log.info("label delay measured: %.0f%% of fraud labels arrive within %s (gap %s)",
+                     LABEL_DELAY_QUANTILE * 100, _days(delay), _days(needed))
         gap = self.gap
         if gap is None and self.train_end is not None and self.test_start is not None:
             gap = self.test_start - self.train_end
@@ -231,9 +231,10 @@ class SplitPlan:
         train_end = self.train_end or test_start - gap
         if train_end <= start:
             raise SplitError(
-                f"a {gap} gap leaves no training window before {test_start:%Y-%m-%d %H:%M} UTC"
+                f"a {_days(gap)} gap leaves no training window before "
+                f"{test_start:%Y-%m-%d %H:%M} UTC"
                 + (f" (the gap is the measured label delay, {LABEL_DELAY_QUANTILE:.0%} of fraud "
-                   f"labels within {delay}): give a shorter --gap-days or explicit dates"
+                   f"labels within {_days(delay)}): give a shorter --gap-days or explicit dates"
                    if self.gap is None and gap == needed else ""))
         validation_start = train_end - (train_end - start) * self.validation_fraction
         try:
@@ -243,7 +244,15 @@ class SplitPlan:
         if needed is not None and split.gap < needed:
             log.warning(
                 "the gap (%s) is shorter than the label delay measured in the labels (%.0f%% of "
-                "fraud labels arrive within %s, rounded up: %s): fraud labelled after the cutoff "
-                "enters training as negatives", split.gap, LABEL_DELAY_QUANTILE * 100, delay,
-                needed)
+                "fraud labels arrive within %s): fraud labelled after the cutoff enters training "
+                "as negatives; a gap of %s covers it", _days(split.gap),
+                LABEL_DELAY_QUANTILE * 100, _days(delay), _days(needed))
         return split
+
+
+def _days(span: timedelta | None) -> str:
+    """``34.2 days``, ``7 days``."""
+    if span is None:
+        return "?"
+    d = span / DAY
+    return f"{d:g} days" if d == int(d) else f"{d:.1f} days"

@@ -104,7 +104,7 @@ def test_the_gap_defaults_to_the_measured_delay_and_a_shorter_one_is_a_warning(c
     assert short.gap == 2 * DAY
     [record] = caplog.records
     assert "shorter than the label delay" in record.getMessage()
-    assert "4 days" in record.getMessage()
+    assert "within 3.2 days" in record.getMessage() and "gap of 4 days" in record.getMessage()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="models.training.splits"):
         SplitPlan(gap=5 * DAY).resolve(events, labels)
