@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,6 +94,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def utc_instant(text: str) -> datetime:
+    """An ISO date or date-time as a UTC instant: naive = UTC, an offset converted.
+
+    >>> utc_instant("2026-03-01"), utc_instant("2026-03-01T02:00+02:00").isoformat()
+    (datetime.datetime(2026, 3, 1, 0, 0, tzinfo=datetime.timezone.utc), '2026-03-01T00:00:00+00:00')
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.if_missing:
@@ -106,7 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     run_train(settings, events=args.events, labels=args.labels, from_lake=args.from_lake,
               days=args.days or 30, customers=args.customers or 1000, merchants=args.merchants,
-              seed=args.seed, gap_days=args.gap_days, margin=args.margin, promote=args.promote)
+              seed=args.seed, gap_days=args.gap_days, train_start=args.train_start,
+              train_end=args.train_end, test_start=args.test_start, test_end=args.test_end,
+              validation_share=args.validation_share, margin=args.margin, promote=args.promote)
     return 0
 
 
@@ -341,7 +357,23 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                                                  "--if-missing)")
     p.add_argument("--merchants", type=int, help="simulated merchants (default customers / 7)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--gap-days", type=float, help="train/test gap (default 2)")
+    p.add_argument("--gap-days", type=float,
+                   help="train/test gap in days (default: the label delay measured in --labels, "
+                        "95%% of fraud labels, rounded up; 2 on simulated histories); a gap "
+                        "shorter than the measured delay is logged as a warning")
+    for name, what in (("train-start", "first instant of the train window (default: the first "
+                                        "event)"),
+                       ("train-end", "end of the train window, excluded (default: test start "
+                                     "minus the gap)"),
+                       ("test-start", "first instant of the test window = the label cutoff "
+                                      "(default: train end plus the gap, else the last quarter "
+                                      "of the history)"),
+                       ("test-end", "end of the test window, excluded (default: after the last "
+                                    "event)")):
+        p.add_argument(f"--{name}", type=utc_instant, metavar="ISO",
+                       help=f"{what}; an ISO date or date-time, UTC unless it has an offset")
+    p.add_argument("--validation-share", type=float,
+                   help="latest share of the train window used for validation (default 0.45)")
     p.add_argument("--margin", type=float, default=0.0, help="AP margin the gate requires")
     p.add_argument("--promote", choices=["gate", "always", "never"], default="gate")
     p.add_argument("--if-missing", action="store_true", help="only when there is no champion")

@@ -18,7 +18,7 @@ import logging
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from models.training.data import Source, history_from_simulator, load_events, lo
 from models.training.evaluation import comparison_table, markdown_table
 from models.training.fit import Fitted, Progress, TrainConfig, fit_and_evaluate
 from models.training.gate import GateDecision, Promote, gate
-from models.training.splits import TimeSplit, time_split
+from models.training.splits import SplitPlan, TimeSplit, time_split
 from simulator import merchants_for
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class TrainResult:
 
 def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                    config: TrainConfig | None = None, seed: int = 7,
-                   split: TimeSplit | None = None, register: bool = True,
+                   split: TimeSplit | SplitPlan | None = None, register: bool = True,
                    promote: Promote = "gate", gate_margin: float = 0.0,
                    progress: Progress | None = None, run_name: str = "ensemble",
                    lineage: dict[str, str] | None = None) -> TrainResult:
@@ -74,9 +74,11 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     ``models.training.data``), log the run, register the model and run the gate.
 
     ``split`` defaults to :func:`models.training.splits.time_split` over the events' time range with
-    ``config``'s gap and fractions. ``promote``: ``"gate"`` (champion only if better),
-    ``"always"`` (champion regardless — still measured and logged) or ``"never"`` (register,
-    set no alias). Same data, config and seed → identical model and scores.
+    ``config``'s gap and fractions; a :class:`~models.training.splits.SplitPlan` (dates, gap
+    defaulting to the measured label delay, validation share) is resolved against the data.
+    ``promote``: ``"gate"`` (champion only if better), ``"always"`` (champion regardless — still
+    measured and logged) or ``"never"`` (register, set no alias). Same data, config and seed →
+    identical model and scores.
     """
     config = config or TrainConfig()
     step = progress or (lambda _msg: None)
@@ -85,6 +87,9 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     ev, lab = load_events(events), load_labels(labels)
     if ev.height == 0:
         raise ValueError("no events to train on")
+    if isinstance(split, SplitPlan):
+        split, plan = split.resolve(ev, lab), split
+        config = replace(config, gap=split.gap, validation_fraction=plan.validation_fraction)
     if split is None:
         start = ev["occurred_at"].min()
         end = ev["occurred_at"].max() + timedelta(microseconds=1)
