@@ -33,6 +33,7 @@ from typing import Any
 
 import faust
 
+from cases import CaseStore
 from core.db import make_engine
 from core.settings import Settings
 from features.online import expire
@@ -303,7 +304,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     ledger = Ledger.from_settings(settings)
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
-    return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))
+    return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
+                          CaseStore(ledger.engine))
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

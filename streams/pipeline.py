@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from cases import CaseStore
 from core.contract import TransactionEvent
 from core.lake_schema import FEATURE_PREFIX
 from core.settings import Settings
@@ -129,11 +130,14 @@ def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
 
 class BatchProcessor:
     def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer,
-                 sink: LakeSink) -> None:
+                 sink: LakeSink, cases: CaseStore | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.scorer = scorer
         self.sink = sink
+        #: The workbench's alert store (de-duplicated per account and source); None: alerts go
+        #: to the topic only.
+        self.cases = cases
 
     def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
                          backoff_seconds: float = 0.5) -> BatchOutcome:
@@ -197,6 +201,10 @@ class BatchProcessor:
         outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
                           if row["is_alert"]]
         outcome.scored_by[scored.model_ref] = len(rows)
+        if self.cases is not None and outcome.alerts:
+            # Before the lake, the last effect: a lake row means its alert is stored too.
+            # Idempotent by (transaction, source): a redelivered batch adds nothing.
+            self.cases.record_alerts(outcome.alerts)
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
@@ -254,6 +262,10 @@ def alert(row: dict[str, Any], threshold: float, raised_at: datetime) -> dict[st
         "alert_id": f"alert-{row['transaction_id']}",
         "transaction_id": row["transaction_id"],
         "account_id": row["account_id"],
+        "merchant_id": row["merchant_id"],
+        "amount_minor": row["amount_minor"],
+        "currency": row["currency"],
+        "source": "model",
         "score": row["score"],
         "alert_threshold": threshold,
         "model_version": row["model_version"],

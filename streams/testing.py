@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent
 from core.settings import Settings
 from features.online import OnlineFeatures
@@ -65,7 +66,7 @@ class RuleScorer:
 def in_memory_processor(settings: Settings, scorer: object | None = None) -> BatchProcessor:
     ledger = Ledger.from_url(settings.database_url)
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
-                          LakeSink(settings.lake_dir, ledger.engine))
+                          LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine))
 
 
 class InMemoryFeatures(OnlineFeatures):
