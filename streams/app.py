@@ -42,7 +42,7 @@ from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
 from streams.recovery import WATERMARK, catch_up, watermark_of
-from streams.sink import LakeSink
+from streams.sink import LabelSink, LakeSink
 from streams.stages import featurize, parse_batch, state_keys
 from streams.state import StateStore
 
@@ -305,7 +305,7 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
-                          CaseStore(ledger.engine))
+                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine))
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

@@ -25,14 +25,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cases import CaseStore
-from core.contract import TransactionEvent
+from core.contract import LabelEvent, TransactionEvent
 from core.lake_schema import FEATURE_PREFIX
 from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
 from ledger import Ledger, PostingResult
 from models.serving.batch import ScoredBatch
-from streams.sink import LakeSink
+from streams.sink import LabelSink, LakeSink
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class PreparedBatch:
     records: list[RawRecord] = field(default_factory=list)  # parallel to events
     dead_letters: list[DeadLetter] = field(default_factory=list)
     in_batch_duplicates: int = 0
+    labels: list[LabelEvent] = field(default_factory=list)  # applied to the features
 
 
 @dataclass
@@ -84,6 +85,7 @@ class BatchOutcome:
     rejected: int = 0
     duplicates: int = 0
     lake_rows: int = 0
+    labels_written: int = 0  # new label rows in the lake
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -96,6 +98,7 @@ class BatchOutcome:
         self.rejected += other.rejected
         self.duplicates += other.duplicates
         self.lake_rows += other.lake_rows
+        self.labels_written += other.labels_written
         self.alerts += other.alerts
         self.dead_letters += other.dead_letters
         self.rows += other.rows
@@ -130,7 +133,8 @@ def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
 
 class BatchProcessor:
     def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer,
-                 sink: LakeSink, cases: CaseStore | None = None) -> None:
+                 sink: LakeSink, cases: CaseStore | None = None,
+                 labels: LabelSink | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.scorer = scorer
@@ -138,6 +142,8 @@ class BatchProcessor:
         #: The workbench's alert store (de-duplicated per account and source); None: alerts go
         #: to the topic only.
         self.cases = cases
+        #: Where applied labels land in the lake (``lake/labels``); None: features only.
+        self.labels = labels
 
     def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
                          backoff_seconds: float = 0.5) -> BatchOutcome:
@@ -177,6 +183,8 @@ class BatchProcessor:
     def commit(self, batch: PreparedBatch) -> BatchOutcome:
         outcome = BatchOutcome(dead_letters=list(batch.dead_letters),
                                duplicates=batch.in_batch_duplicates)
+        if self.labels is not None and batch.labels:
+            outcome.labels_written = self.labels.write(batch.labels, datetime.now(UTC))
         if not batch.events:
             return outcome
         # One database transaction, on the hash chain of the batch's lowest source partition:

@@ -28,3 +28,23 @@ def test_the_pipeline_stores_one_open_alert_per_account_and_source(tmp_path):
     again = run_pipeline(events, tmp_path)  # every batch redelivered
     assert len(again.alerts) == len(out.alerts)
     assert store.alerts(limit=10_000) == alerts
+
+
+def test_labels_in_the_stream_land_in_the_lake_once(tmp_path):
+    from core.lake import connect
+    from simulator import label_events
+
+    now = datetime.now(UTC)
+    txs = Simulator(seed=9, n_accounts=20, n_merchants=5, fraud_share=0.2).generate(
+        300, now - timedelta(hours=3), now - timedelta(hours=1))
+    labels = label_events(txs, seed=9)[:25]
+    assert len(labels) == 25
+    out = run_pipeline([t.event for t in txs] + labels, tmp_path)
+    assert out.labels_written == len(labels)
+    again = run_pipeline(labels, tmp_path)  # redelivered: nothing new
+    assert again.labels_written == 0
+    con = connect(tmp_path / "lake")
+    rows = con.sql("select label_id, labelled_transaction_id, is_fraud, source "
+                   "from labels order by label_id").fetchall()
+    assert rows == sorted((lb.label_id, lb.labelled_transaction_id, lb.is_fraud, lb.source)
+                          for lb in labels)
