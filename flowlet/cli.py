@@ -296,6 +296,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from flowlet.users import cmd_users as run
+
+    if args.action != "list" and not args.username:
+        log.error("users %s needs a USERNAME", args.action)
+        return 2
+    return run(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowlet", description=__doc__)
     parser.add_argument("--data-dir", help="local data folder (default: ./data)")
@@ -325,6 +334,10 @@ def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: i
 
     p = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     p.set_defaults(func=cmd_dashboard)
+
+    from flowlet.users import add_parser as add_users
+
+    add_users(sub).set_defaults(func=cmd_users)
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
