@@ -44,6 +44,7 @@ def sample(settings: Settings) -> list[dict[str, Any]]:
 
 
 def run_soak(minutes: float, rate: float, out: Path, *, sample_seconds: float = 60.0) -> dict:
+    from rich.console import Console
     from rich.progress import Progress
 
     from flowlet.up import Stack
@@ -58,7 +59,7 @@ def run_soak(minutes: float, rate: float, out: Path, *, sample_seconds: float = 
     try:
         stack.start()
         settings = stack.settings
-        with Progress() as bar:
+        with Progress(console=Console(stderr=True)) as bar:  # stdout is the report
             task = bar.add_task(f"soak at {rate:g}/s", total=minutes * 60)
             next_sample = t0 + sample_seconds
             while (elapsed := time.monotonic() - t0) < minutes * 60:
