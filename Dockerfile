@@ -5,6 +5,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY core core
 COPY simulator simulator
 COPY ledger ledger
+COPY cases cases
 COPY features features
 COPY models models
 COPY streams streams
