@@ -92,6 +92,10 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     model = fitted.model
     metrics = {f"test_{k}": v for k, v in fitted.comparison["ensemble"].items()}
     metrics.update(fitted.counts)
+    # the policy's figures, for monitoring to hold the live alert rate to (NaN: not recorded)
+    metrics.update({k: float("nan") if v is None else v for k, v in (
+        ("alert_budget", model.alert_budget),
+        ("validation_alert_rate", model.validation_alert_rate))})
 
     step("logging the run to MLflow")
     configure_mlflow(settings)
