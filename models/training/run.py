@@ -34,7 +34,7 @@ from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
 from models.training.evaluation import comparison_table, markdown_table
 from models.training.fit import Fitted, Progress, TrainConfig, fit_and_evaluate
-from models.training.gate import GateDecision, Promote, gate
+from models.training.gate import ALERT_RATE_FACTOR, GateDecision, Promote, RecentRows, gate
 from models.training.splits import TimeSplit, time_split
 from simulator import merchants_for
 
@@ -66,6 +66,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                    config: TrainConfig | None = None, seed: int = 7,
                    split: TimeSplit | None = None, register: bool = True,
                    promote: Promote = "gate", gate_margin: float = 0.0,
+                   gate_alert_rate_factor: float = ALERT_RATE_FACTOR,
+                   recent: RecentRows | None = None,
                    progress: Progress | None = None, run_name: str = "ensemble",
                    lineage: dict[str, str] | None = None) -> TrainResult:
     """Train the ensemble on ``events`` + ``labels`` (Parquet paths or frames, see
@@ -74,7 +76,10 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     ``split`` defaults to :func:`models.training.splits.time_split` over the events' time range with
     ``config``'s gap and fractions. ``promote``: ``"gate"`` (champion only if better),
     ``"always"`` (champion regardless — still measured and logged) or ``"never"`` (register,
-    set no alias). Same data, config and seed → identical model and scores.
+    set no alias). The gate refuses a candidate alerting more than ``gate_alert_rate_factor``
+    × its alert budget on the test window or on ``recent`` live rows, or ranking ``recent``
+    labelled rows worse than the champion (``models.training.gate``). Same data, config and
+    seed → identical model and scores.
     """
     config = config or TrainConfig()
     step = progress or (lambda _msg: None)
@@ -133,7 +138,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                               columns=list(FEATURE_NAMES))
         decision = gate(settings, version, X_test, fitted.prepared.y_eval[m],
                         model.score(fitted.prepared.X[m]), margin=gate_margin, promote=promote,
-                        run_id=run.info.run_id)
+                        run_id=run.info.run_id, alert_rate_factor=gate_alert_rate_factor,
+                        recent=recent)
     timings = {**fitted.timings, "total_seconds": time.perf_counter() - t_start}
     mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).log_batch(
         run.info.run_id, metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
