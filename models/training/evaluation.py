@@ -5,6 +5,8 @@ Transaction level (``y`` = fraud label, ``s`` = score):
 * ``roc_auc`` and ``average_precision`` (scikit-learn; NaN with a single class);
 * ``recall_at_fpr`` — the share of fraud caught while flagging at most ``fpr`` (default 1%) of
   legitimate transactions: the largest TPR on the ROC curve with FPR ≤ ``fpr``;
+* ``alert_rate`` and ``precision_at_policy`` at the model's alert threshold: the share of
+  transactions alerted and the share of alerts that are fraud (:func:`at_policy`);
 * **cost** at the model's alert threshold (chosen on validation data, never on the test window):
   ``cost = missed fraud amount + alert_cost_minor × alerts`` where missed fraud amount is the sum
   of ``amount_minor`` of fraud transactions scoring below the threshold, and every alert (a
@@ -240,8 +242,23 @@ def evaluate(frame: pl.DataFrame, y: np.ndarray, s: np.ndarray, threshold: float
         "threshold": float(threshold),
         **alert_cost(y, s, frame["amount_minor"].to_numpy(), threshold,
                      config.alert_cost_minor),
+        **at_policy(y, s, threshold),
     }
     return metrics
+
+
+def at_policy(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
+    """What an analyst sees at the model's alert threshold: the share of transactions alerted
+    (``alert_rate``, held to the policy's budget by the gate and by monitoring) and the share
+    of alerts that are fraud (``precision_at_policy``; NaN without alerts).
+
+    >>> at_policy(np.array([1, 0, 0, 0]), np.array([.9, .8, .1, .2]), 0.5)
+    {'alert_rate': 0.5, 'precision_at_policy': 0.5}
+    """
+    alerted = np.asarray(s) >= threshold
+    y = np.asarray(y, dtype=bool)
+    return {"alert_rate": float(alerted.mean()) if len(alerted) else float("nan"),
+            "precision_at_policy": float(y[alerted].mean()) if alerted.any() else float("nan")}
 
 
 def comparison_table(results: Mapping[str, Mapping[str, float]]) -> pl.DataFrame:

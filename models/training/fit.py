@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+#: The comparison's columns that are the alert policy's, chosen and measured on validation, not
+#: test-window metrics.
+POLICY_COLUMNS = ("validation_alert_rate", "alert_budget")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -206,6 +210,10 @@ def threshold_for(config: TrainConfig, y: np.ndarray, s: np.ndarray,
                          target_precision=config.target_precision, top_share=config.top_share)
 
 
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def comparison_scorers(model: EnsembleModel) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """The ensemble, each member alone and the rule baseline, all on the full feature matrix."""
     rule = RuleBaseline()
@@ -238,12 +246,20 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
     t0 = time.perf_counter()
     scorers = comparison_scorers(model)
     X_val, y_val = data.X[m["validation"]], data.y_known[m["validation"]]  # noqa: N806
-    thresholds = {name: model.alert_threshold if name == "ensemble" else threshold_for(
-        config, y_val, fn(X_val), amount[m["validation"]]).threshold
-                  for name, fn in scorers.items()}
+    # every model under the same policy (rule and budget) on the same validation rows, so the
+    # table compares like with like; the ensemble's is the one it carries
+    policies = {name: threshold_for(config, y_val, fn(X_val), amount[m["validation"]])
+                for name, fn in scorers.items() if name != "ensemble"}
+    thresholds = {name: model.alert_threshold if name == "ensemble"
+                  else policies[name].threshold for name in scorers}
+    validation_rates = {name: model.validation_alert_rate if name == "ensemble"
+                        else policies[name].alert_rate for name in scorers}
     test_frame = data.frame.filter(pl.Series(m["test"]))
     X_test, y_test = data.X[m["test"]], data.y_eval[m["test"]]  # noqa: N806
-    comparison = {name: evaluate(test_frame, y_test, fn(X_test), thresholds[name], config.eval)
+    comparison = {name: {**evaluate(test_frame, y_test, fn(X_test), thresholds[name],
+                                    config.eval),
+                         "validation_alert_rate": _or_nan(validation_rates[name]),
+                         "alert_budget": config.alert_budget}
                   for name, fn in scorers.items()}
     timings["evaluate_seconds"] = time.perf_counter() - t0
     counts = {f"{k}_rows": float(v.sum()) for k, v in m.items()}

@@ -33,7 +33,7 @@ from models.registry import EXPERIMENT, configure_mlflow, resolve_alias
 from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
 from models.training.evaluation import comparison_table, markdown_table
-from models.training.fit import Fitted, Progress, TrainConfig, fit_and_evaluate
+from models.training.fit import POLICY_COLUMNS, Fitted, Progress, TrainConfig, fit_and_evaluate
 from models.training.gate import ALERT_RATE_FACTOR, GateDecision, Promote, RecentRows, gate
 from models.training.splits import TimeSplit, time_split
 from simulator import merchants_for
@@ -95,12 +95,10 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                            validation_fraction=config.validation_fraction)
     fitted = fit_and_evaluate(ev, lab, split, config, seed, progress=step)
     model = fitted.model
-    metrics = {f"test_{k}": v for k, v in fitted.comparison["ensemble"].items()}
+    # the ensemble's test-window metrics, and its policy's figures (alert_budget,
+    # validation_alert_rate) for monitoring to hold the live alert rate to
+    metrics = {_metric_name(k): v for k, v in fitted.comparison["ensemble"].items()}
     metrics.update(fitted.counts)
-    # the policy's figures, for monitoring to hold the live alert rate to (NaN: not recorded)
-    metrics.update({k: float("nan") if v is None else v for k, v in (
-        ("alert_budget", model.alert_budget),
-        ("validation_alert_rate", model.validation_alert_rate))})
 
     step("logging the run to MLflow")
     configure_mlflow(settings)
@@ -112,7 +110,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                            **{f"model_{k}": v for k, v in model.describe().items()}})
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         for name, m in fitted.comparison.items():
-            mlflow.log_metrics({f"{name}_test_{k}": v for k, v in m.items() if np.isfinite(v)})
+            mlflow.log_metrics({f"{name}_{_metric_name(k)}": v for k, v in m.items()
+                                if np.isfinite(v)})
         mlflow.set_tags({"flowlet.kind": "ensemble", "flowlet.members":
                          "xgboost,isolation_forest,logistic_combiner"})
         mlflow.log_dict(_lineage(ev, lab, split, lineage), "lineage.json")
@@ -148,6 +147,12 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
              metrics["test_average_precision"])
     return TrainResult(settings.model_name, version, run.info.run_id, metrics,
                        fitted.comparison, decision, split, timings, model)
+
+
+def _metric_name(key: str) -> str:
+    """``test_<key>`` for a test-window metric of the comparison; the policy's own figures
+    (``models.training.fit.POLICY_COLUMNS``, measured on validation) keep their names."""
+    return key if key in POLICY_COLUMNS else f"test_{key}"
 
 
 def _input_example(fitted: Fitted) -> pd.DataFrame:

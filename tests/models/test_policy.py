@@ -68,3 +68,21 @@ def test_a_tie_at_the_top_of_the_range_is_the_one_budget_breach_and_is_reported(
     s = np.r_[np.ones(20), np.linspace(0, 0.9, 980)]
     p = choose_policy(np.zeros(1000, bool), s, budget=0.005, rule="top_share", top_share=0.01)
     assert p.threshold == 1.0 and p.alert_rate == 0.02
+
+
+def test_every_model_of_the_comparison_reports_its_alerts_at_its_policy(fitted):
+    d, m = fitted.prepared, fitted.prepared.masks
+    y_test = d.y_eval[m["test"]]
+    for name in ("ensemble", "xgboost", "isolation_forest", "rule_baseline"):
+        row = fitted.comparison[name]
+        s = fitted.scorers[name](d.X[m["test"]])
+        alerted = s >= fitted.thresholds[name]
+        assert row["alert_rate"] == pytest.approx(alerted.mean())
+        if alerted.any():
+            assert row["precision_at_policy"] == pytest.approx(y_test[alerted].mean())
+        assert row["alert_budget"] == TrainConfig().alert_budget
+        assert row["validation_alert_rate"] <= row["alert_budget"]  # same policy for all
+    from models.training.evaluation import comparison_table
+
+    assert {"alert_rate", "precision_at_policy", "validation_alert_rate"} <= set(
+        comparison_table(fitted.comparison).columns)
