@@ -100,7 +100,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     run_train(settings, events=args.events, labels=args.labels, from_lake=args.from_lake,
               days=args.days or 30, customers=args.customers or 1000, merchants=args.merchants,
-              seed=args.seed, gap_days=args.gap_days, margin=args.margin, promote=args.promote)
+              seed=args.seed, gap_days=args.gap_days, margin=args.margin, promote=args.promote,
+              alert_budget=args.alert_budget, alert_rate_factor=args.alert_rate_factor,
+              recent_days=args.recent_days)
     return 0
 
 
@@ -328,7 +330,17 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--gap-days", type=float, help="train/test gap (default 2)")
     p.add_argument("--margin", type=float, default=0.0, help="AP margin the gate requires")
-    p.add_argument("--promote", choices=["gate", "always", "never"], default="gate")
+    p.add_argument("--promote", choices=["gate", "always", "never"], default="gate",
+                   help="always: past the AP checks, never past the contract or the alert rate")
+    p.add_argument("--alert-budget", type=float, default=0.005,
+                   help="most a model may alert, as a share of transactions (default 0.005): "
+                        "the threshold never alerts more on validation")
+    p.add_argument("--alert-rate-factor", type=float, default=2.0,
+                   help="the gate refuses a candidate alerting more than this × its budget on "
+                        "the test window or on recent live rows (default 2)")
+    p.add_argument("--recent-days", type=float, default=1.0,
+                   help="the gate also checks the alert rate on the lake's rows processed in "
+                        "the last N days (default 1; 0: not)")
     p.add_argument("--if-missing", action="store_true", help="only when there is no champion")
     p.set_defaults(func=cmd_train)
 

@@ -136,3 +136,34 @@ def test_an_unverifiable_comparison_does_not_replace_the_champion(fitted, regist
     assert not d.promoted and current_champion(registry) == before
     assert d.candidate_recent_ap < d.champion_recent_ap and "recent labelled rows" in d.reason
     assert run.metrics["gate_candidate_recent_ap"] == pytest.approx(d.candidate_recent_ap)
+
+
+def test_recent_lake_rows_are_the_features_the_stream_scored(fitted, tmp_path):
+    """The lake's ``f_`` columns plus the per-event features from its event columns give the
+    feature rows the model was scored on (here: the offline builder's, written as lake rows)."""
+    import polars as pl
+
+    from core.lake_schema import FEATURE_PREFIX
+    from features import FEATURES
+    from models.training.recent import recent_lake_rows
+
+    d, m = fitted.prepared, fitted.prepared.masks["test"]
+    window = d.frame.filter(pl.Series(m))
+    now = window["occurred_at"].max()
+    processed = window["occurred_at"]  # processed as they happened
+    lake = window.select(
+        "transaction_id", "event_type", "occurred_at", "amount_minor", "currency",
+        "account_id", "country", "channel", "device_id",
+        processed.alias("processed_at"),
+        *[pl.col(f.name).cast(pl.Float64).alias(FEATURE_PREFIX + f.name) for f in FEATURES])
+    (tmp_path / "transactions" / "dt=2026-03-01").mkdir(parents=True)
+    lake.write_parquet(tmp_path / "transactions" / "dt=2026-03-01" / "part-0.parquet")
+
+    recent = recent_lake_rows(tmp_path, days=1, now=now)
+    day = window.filter(pl.col("occurred_at") >= now - pl.duration(days=1))
+    assert recent is not None and recent.y is None and len(recent.X) == day.height > 100
+    assert list(recent.X.columns) == list(FEATURE_NAMES)
+    expected = day.sort("occurred_at", "transaction_id", descending=[True, False]).select(
+        [pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).to_numpy()
+    np.testing.assert_array_equal(recent.X.to_numpy(), expected)
+    assert recent_lake_rows(tmp_path / "empty", days=1) is None
