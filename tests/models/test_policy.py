@@ -86,3 +86,14 @@ def test_every_model_of_the_comparison_reports_its_alerts_at_its_policy(fitted):
 
     assert {"alert_rate", "precision_at_policy", "validation_alert_rate"} <= set(
         comparison_table(fitted.comparison).columns)
+
+
+def test_serving_reads_the_policy_and_tolerates_models_without_one(fitted):
+    from models.ensemble.baseline import RuleBaseline
+    from models.serving.loading import LoadedModel
+
+    loaded = LoadedModel.of(fitted.model, "m", "1", "champion")
+    assert loaded.alert_budget == 0.005
+    assert loaded.validation_alert_rate == fitted.model.validation_alert_rate
+    old = LoadedModel.of(RuleBaseline(), "m", "2", "champion")  # a ScoringModel without one
+    assert old.alert_budget is None and old.validation_alert_rate is None
