@@ -238,7 +238,11 @@ def ensure_champion(settings: Settings, days: int = 21, customers: int = 500,
     log.info("no %s model yet: training one on %d days of simulated history (%d customers)",
              settings.model_uri, days, customers)
     result = train_simulated(settings, days, customers, seed, run_name="bootstrap")
-    return current_champion(settings) or str(result.version)
+    champion = current_champion(settings)
+    if champion is None:  # the gate refused it (contract, alert rate): say so, loudly
+        log.error("the bootstrap model %s v%s is not champion: %s", settings.model_name,
+                  result.version, result.gate.reason if result.gate else "not registered")
+    return champion or str(result.version)
 
 
 def _bootstrap_config(days: int) -> TrainConfig:
