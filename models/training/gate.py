@@ -22,9 +22,11 @@ Every trained model is registered as a new version; then :func:`gate` decides it
 A candidate refused by 2–4 gets ``settings.shadow_alias`` (``challenger``, for shadow scoring)
 and the champion stays. **Unverifiable evidence never replaces a champion**: a test window of a
 single class, or candidate scores that are not finite, give a NaN AP, and the candidate stays
-challenger. The first model becomes champion unless it fails 1 or 2; a champion that cannot be
-loaded or cannot score the evaluation set (e.g. trained on other features: it cannot serve
-today's stream either) is replaced, with that reason.
+challenger. The first model becomes champion unless it fails 1; an alert-rate breach of the
+first model is written in its reason and logged, not refused — with no champion at all the
+worker processes nothing (ledger postings included), which is worse than too many alerts. A
+champion that cannot be loaded or cannot score the evaluation set (e.g. trained on other
+features: it cannot serve today's stream either) is replaced, with that reason.
 
 ``promote="always"`` forces the promotion past 3–4 (a judgement on ranking quality the caller
 may overrule, e.g. after a deliberate change of data) but **not past 1 or 2**: a model that
@@ -131,8 +133,14 @@ def gate(settings: Settings, candidate_version: str, X_test: pd.DataFrame,  # no
         promoted, reason = False, broken
     else:
         _check_alert_rate(candidate, scores, recent, alert_rate_factor, evidence)
-        if champion is None:
-            verdict = (True, "no champion yet: the first model becomes champion")
+        if champion is None:  # nothing to keep: alert-rate breaches are reported, not refused
+            first = "no champion yet: the first model becomes champion"
+            if evidence.refusals:
+                first += (", although " + "; ".join(evidence.refusals) + " — without a "
+                          "champion the worker processes nothing, ledger included")
+                log.warning("gate: %s v%s: %s", name, candidate_version, first)
+                evidence.refusals.clear()
+            verdict = (True, first)
         else:
             champ_model = _champion_model(client, name, champion)
             if recent is not None and not isinstance(champ_model, str):
@@ -143,6 +151,8 @@ def gate(settings: Settings, candidate_version: str, X_test: pd.DataFrame,  # no
         if not verdict[0]:
             evidence.refusals.append(verdict[1])
             overridable.append(verdict[1])
+        elif evidence.refusals:  # refused on other grounds: keep what the test window said
+            evidence.notes.append(f"test window: {verdict[1]}")
         promoted = not evidence.refusals
         reason = "; ".join(evidence.refusals) if evidence.refusals else verdict[1]
         if evidence.notes:

@@ -162,3 +162,15 @@ def test_recent_rows_refuse_what_the_test_window_would_promote(stubbed_gate):
     assert d.recent_alert_rate == 0.5 and d.alert_rate_limit == pytest.approx(0.2)
     assert "alerts 50.000% of the recent live rows, over 2 × its budget 10.000%" in d.reason
     assert "validation alert rate 8.000%" in d.reason
+
+
+def test_the_first_model_is_champion_even_alerting_too_much_and_says_so(stubbed_gate,
+                                                                       monkeypatch):
+    from models.training import gate as gate_module
+
+    gate, settings, aliases, loaded = stubbed_gate
+    monkeypatch.setattr(gate_module, "resolve_alias", lambda *_: None)  # no champion
+    loaded["1"] = Upended(alert_threshold=0.85)
+    d = gate(settings, "1", X, Y, CAND, recent=RecentRows(pd.DataFrame({"f": [.01, .05, .5]})))
+    assert d.promoted and aliases[-1] == ("champion", "1") and d.recent_alert_rate == 2 / 3
+    assert "first model becomes champion, although candidate alerts 66.667%" in d.reason
