@@ -51,6 +51,8 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
         if not 0 < alert_budget <= 1:
             raise SystemExit(f"--alert-budget {alert_budget} is not a share in (0, 1]")
         config = replace(config, alert_budget=alert_budget)
+    if alert_rate_factor <= 0:
+        raise SystemExit(f"--alert-rate-factor {alert_rate_factor} must be positive")
     if from_lake and (events or labels):
         raise SystemExit("--from-lake reads the lake's history: give it without --events/--labels")
     if (events is None) != (labels is None):
@@ -82,7 +84,11 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
         recent = None
         if recent_days > 0:
             status.update(f"reading the lake's last {recent_days:g} days of live rows")
-            recent = recent_lake_rows(settings.lake_dir, recent_days)
+            try:
+                recent = recent_lake_rows(settings.lake_dir, recent_days)
+            except Exception as exc:  # no gate on unread evidence: stop and say how to skip it
+                raise SystemExit(f"cannot read recent live rows from {settings.lake_dir}: "
+                                 f"{exc}; --recent-days 0 trains without them") from exc
         result = train_ensemble(ev, lab, settings, config=config, seed=seed,
                                 gate_margin=margin, promote=promote,
                                 gate_alert_rate_factor=alert_rate_factor, recent=recent,
