@@ -37,10 +37,11 @@ import duckdb
 import pyarrow.parquet as pq
 
 from core.lake_aggregates import AGGREGATE_COLUMNS
-from core.lake_schema import LakeColumn, transaction_columns
+from core.lake_schema import LABEL_COLUMNS, LakeColumn, transaction_columns
 
 TRANSACTIONS = "transactions"
 AGGREGATES = "aggregates"
+LABELS = "labels"
 #: The aggregates folder past days are rolled up into (not a date: ``dt`` of aggregates is
 #: never read as a column).
 ROLLUP_FOLDER = "dt=rollup"
@@ -146,6 +147,10 @@ def connect(lake_dir: Path, feature_names: Iterable[str] = ()) -> duckdb.DuckDBP
         con.execute(f"CREATE VIEW lake_rows AS SELECT *{missing} FROM {source}")
         con.execute("""CREATE VIEW transactions AS SELECT * EXCLUDE (dt) FROM lake_rows
             QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1""")
+    label_files = lake_files(lake_dir, LABELS)
+    con.execute("CREATE VIEW labels AS " + (
+        f"SELECT * EXCLUDE (dt) FROM {_source(label_files, union_by_name=False)}"
+        if label_files else _empty_select(LABEL_COLUMNS)))
     aggregate_files = lake_files(lake_dir, AGGREGATES)
     if aggregate_files:
         names = ", ".join(c.name for c in AGGREGATE_COLUMNS)

@@ -92,6 +92,22 @@ TRANSACTION_COLUMNS: tuple[LakeColumn, ...] = (
 )
 
 
+#: The lake's label row (``lake/labels``): every fraud label the stream applied — an analyst's
+#: decision, an upstream chargeback — once per ``label_id``.
+LABEL_COLUMNS: tuple[LakeColumn, ...] = (
+    LakeColumn("label_id", _S, False, "the label's idempotency key"),
+    LakeColumn("labelled_transaction_id", _S, False, "the transaction it labels"),
+    LakeColumn("account_id", _S, False, "that transaction's account"),
+    LakeColumn("merchant_id", _S, True, "that transaction's merchant"),
+    LakeColumn("transaction_occurred_at", UTC_MICROS, False, "when the transaction happened"),
+    LakeColumn("occurred_at", UTC_MICROS, False, "when the label became known"),
+    LakeColumn("is_fraud", pa.bool_(), False, "fraud (true) or cleared (false)"),
+    LakeColumn("source", _S, False, "analyst, chargeback or simulator"),
+    LakeColumn("processed_at", UTC_MICROS, False, "when the worker applied it"),
+)
+LABEL_SCHEMA = pa.schema([c.field for c in LABEL_COLUMNS])
+
+
 def feature_column(feature: str) -> LakeColumn:
     """A stateful feature's value as the stream computed it; NaN where it does not apply."""
     return LakeColumn(FEATURE_PREFIX + feature, _F, False, f"stream value of feature {feature}")

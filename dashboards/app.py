@@ -14,6 +14,7 @@ if "settings" not in st.session_state:
 pages = st.navigation([
     st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:",
             default=True),
+    st.Page("app_pages/model_health.py", title="Model health", icon=":material/ecg_heart:"),
     st.Page("app_pages/features.py", title="Features", icon=":material/functions:"),
 ])
 pages.run()

@@ -22,6 +22,8 @@ from core.lake_aggregates import SCORE_BINS, median_lag_seconds
 PAGE_QUERIES = ("kpis", "volume_by_minute", "score_histogram", "amount_by_currency",
                 "model_versions", "alerts_by_source", "top_accounts", "top_merchants",
                 "latest_high_risk")
+#: The model-health page's queries (the benchmark times them too).
+HEALTH_QUERIES = ("model_versions", "alert_rate_by_hour", "score_bins_by_version")
 
 
 def open_lake(lake_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -88,6 +90,30 @@ def model_versions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                   max(score_max) AS max_score, max(last_processed_at) AS last_used
            FROM aggregates WHERE cube = 'model_version'
            GROUP BY model_version ORDER BY last_used DESC, model_version"""
+    ).df()
+
+
+def alert_rate_by_hour(con: duckdb.DuckDBPyConnection, hours: int = 48) -> pd.DataFrame:
+    """Transactions, alerts and alert rate per event-time hour (UTC), the last ``hours`` hours
+    up to the newest one."""
+    return con.sql(
+        f"""SELECT date_trunc('hour', minute) AS hour, sum(transactions)::BIGINT AS transactions,
+                   sum(alerts)::BIGINT AS alerts, sum(alerts) / sum(transactions) AS alert_rate
+            FROM aggregates
+            WHERE cube = 'minute' AND minute > (SELECT max(minute) FROM aggregates
+                                                WHERE cube = 'minute')
+                                               - INTERVAL {int(hours)} hour
+            GROUP BY ALL ORDER BY hour"""
+    ).df()
+
+
+def score_bins_by_version(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Rows per (model version, score bin): each version's live score distribution."""
+    return con.sql(
+        """SELECT model_version, score_bin::INTEGER AS score_bin,
+                  sum(transactions)::BIGINT AS transactions
+           FROM aggregates WHERE cube = 'model_version' AND score_bin IS NOT NULL
+           GROUP BY ALL ORDER BY model_version, score_bin"""
     ).df()
 
 

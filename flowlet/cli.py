@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from flowlet.feed import ApiPublisher, KafkaPublisher, run_live
-    from simulator import Simulator
+    from flowlet.feed import ApiPublisher, KafkaPublisher, run_live, run_tag
+    from simulator import Simulator, merchants_for
+    from simulator.live import HISTORY_FRAUD_SHARE, accounts_for_rate
 
     settings = _settings(args)
     if args.days:  # history mode: write days of labelled history to the lake
@@ -76,7 +78,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         run_history(settings.lake_dir, args.days, args.seed, args.customers, args.merchants)
         return 0
-    sim = Simulator(seed=args.seed, n_accounts=args.accounts)
+    accounts = args.accounts or accounts_for_rate(args.rate)
+    # The history's world and mix at a size where each account acts as the history's do; a
+    # run tag keeps a restarted run's ids new (the world, and so the accounts, stay the same).
+    sim = Simulator(seed=args.seed, n_accounts=accounts, n_merchants=merchants_for(accounts),
+                    fraud_share=HISTORY_FRAUD_SHARE, run_tag=run_tag())
+    log.info("simulating %d accounts at %.1f transactions/s", accounts, args.rate)
     if args.to == "api":
         publisher: ApiPublisher | KafkaPublisher = ApiPublisher(
             args.api_url or f"http://{settings.api_host}:{settings.api_port}")
@@ -85,6 +92,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                    settings.producer_idempotence)
     run_live(publisher, sim, rate=args.rate, count=args.count)
     return 0
+
+
+def utc_instant(text: str) -> datetime:
+    """An ISO date or date-time as a UTC instant: naive = UTC, an offset converted.
+
+    >>> utc_instant("2026-03-01"), utc_instant("2026-03-01T02:00+02:00").isoformat()
+    (datetime.datetime(2026, 3, 1, 0, 0, tzinfo=datetime.timezone.utc), '2026-03-01T00:00:00+00:00')
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -100,7 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     run_train(settings, events=args.events, labels=args.labels, from_lake=args.from_lake,
               days=args.days or 30, customers=args.customers or 1000, merchants=args.merchants,
-              seed=args.seed, gap_days=args.gap_days, margin=args.margin, promote=args.promote,
+              seed=args.seed, gap_days=args.gap_days, train_start=args.train_start,
+              train_end=args.train_end, test_start=args.test_start, test_end=args.test_end,
+              validation_share=args.validation_share, margin=args.margin, promote=args.promote,
               alert_budget=args.alert_budget, alert_rate_factor=args.alert_rate_factor,
               recent_days=args.recent_days)
     return 0
@@ -223,6 +245,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from flowlet.bench.models import run_models_bench
 
         run_models_bench(args.events)
+    elif args.what == "soak":
+        from flowlet.bench.soak import run_soak
+
+        report = run_soak(args.minutes, args.rate or 20.0,
+                          Path(args.out) if args.out else Path("soak"))
+        sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "samples"},
+                                    indent=2, default=str) + "\n")
     elif args.what == "dashboard":
         from flowlet.bench.dashboard import run_dashboard_bench
 
@@ -269,6 +298,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from flowlet.users import cmd_users as run
+
+    if args.action != "list" and not args.username:
+        log.error("users %s needs a USERNAME", args.action)
+        return 2
+    return run(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowlet", description=__doc__)
     parser.add_argument("--data-dir", help="local data folder (default: ./data)")
@@ -299,6 +337,10 @@ def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: i
     p = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     p.set_defaults(func=cmd_dashboard)
 
+    from flowlet.users import add_parser as add_users
+
+    add_users(sub).set_defaults(func=cmd_users)
+
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish simulated transactions live, or with --days "
@@ -308,7 +350,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
     p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--accounts", type=int, default=500)
+    p.add_argument("--accounts", type=int,
+                   help="simulated customers (default: as many as make --rate with each "
+                        "acting like the history's, ~2.8 transactions a day)")
     p.add_argument("--days", type=int, help="history mode: days of history to write")
     p.add_argument("--customers", type=int, default=2000, help="history mode")
     p.add_argument("--merchants", type=int, default=300, help="history mode")
@@ -328,7 +372,23 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                                                  "--if-missing)")
     p.add_argument("--merchants", type=int, help="simulated merchants (default customers / 7)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--gap-days", type=float, help="train/test gap (default 2)")
+    p.add_argument("--gap-days", type=float,
+                   help="train/test gap in days (default: the label delay measured in --labels, "
+                        "95%% of fraud labels, rounded up; 2 on simulated histories); a gap "
+                        "shorter than the measured delay is logged as a warning")
+    for name, what in (("train-start", "first instant of the train window (default: the first "
+                                        "event)"),
+                       ("train-end", "end of the train window, excluded (default: test start "
+                                     "minus the gap)"),
+                       ("test-start", "first instant of the test window = the label cutoff "
+                                      "(default: train end plus the gap, else the last quarter "
+                                      "of the history)"),
+                       ("test-end", "end of the test window, excluded (default: after the last "
+                                    "event)")):
+        p.add_argument(f"--{name}", type=utc_instant, metavar="ISO",
+                       help=f"{what}; an ISO date or date-time, UTC unless it has an offset")
+    p.add_argument("--validation-share", type=float,
+                   help="latest share of the train window used for validation (default 0.45)")
     p.add_argument("--margin", type=float, default=0.0, help="AP margin the gate requires")
     p.add_argument("--promote", choices=["gate", "always", "never"], default="gate",
                    help="always: past the AP checks, never past the contract or the alert rate")
@@ -376,9 +436,11 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                        "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
-                            "dashboard"],
+                            "dashboard", "soak"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--minutes", type=float, default=30.0,
+                   help="soak bench: how long to run the stack (default: %(default)s)")
     p.add_argument("--rows", type=int, default=10_000_000,
                    help="dashboard bench: lake rows to generate (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
@@ -398,7 +460,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--out", help="folder for bench.json and the bench's data (default: temp)")
     p.add_argument("--rate", type=float,
                    help="pipeline bench: also produce at this rate (events/s) and measure the "
-                   "latency from broker ack to decision")
+                        "latency from broker ack to decision there; soak bench: the "
+                        "simulator's rate (default 20)")
     p.add_argument("--seconds", type=float, default=60.0,
                    help="pipeline bench: how long to produce at --rate")
     p.add_argument("--no-api", action="store_true",

@@ -14,6 +14,20 @@ from simulator import Simulator
 log = logging.getLogger(__name__)
 
 
+def run_tag(now: datetime | None = None) -> str:
+    """A short tag unique to a run started at ``now`` (base 36 of its epoch tenth-seconds).
+
+    >>> run_tag(datetime(2026, 12, 7, tzinfo=UTC))
+    '894i2o0'
+    """
+    n = int((now or datetime.now(UTC)).timestamp() * 10)
+    digits = ""
+    while n:
+        n, d = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + digits
+    return digits
+
+
 def live_events(sim: Simulator, rate: float, chunk_seconds: float = 10.0,
                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)
                 ) -> Iterator[TransactionEvent]:

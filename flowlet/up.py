@@ -48,6 +48,7 @@ class Stack:
         self.with_simulator = simulator
         self.supervisor = Supervisor()
         self.broker: EmbeddedBroker | None = None
+        self.admin_password: str | None = None  # set when this start created the admin
 
     def check_ports(self, patience: float = 5.0) -> None:
         """Refuse to start when a port the stack listens on is taken, naming it (after
@@ -90,6 +91,9 @@ class Stack:
 
         ensure_topics(s)
         ensure_champion(s)
+        from flowlet.users import ensure_local_admin
+
+        self.admin_password = ensure_local_admin(s)
         me = [sys.executable, "-m", "flowlet"]
         env = {**_base_env(), **s.to_env()}
         add = self.supervisor.add
@@ -150,6 +154,9 @@ class Stack:
         try:
             self.start()
             lines = [f"  {name:<10} {url}" for name, url in self.urls().items()]
+            if self.admin_password:
+                lines.append(f"  {'login':<10} admin / {self.admin_password} (a one-time "
+                             "password, shown only now: `flowlet users add` for your team)")
             sys.stdout.write("Flowlet is up:\n" + "\n".join(lines) + "\nCtrl-C to stop.\n")
             sys.stdout.flush()
             while True:

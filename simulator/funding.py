@@ -26,7 +26,7 @@ import polars as pl
 
 from core.contract import structuring_band
 from simulator.rhythm import HOUR_US, US
-from simulator.rows import Scene, block
+from simulator.rows import Scene, block, take
 
 _DEBIT = ["withdrawal", "p2p_transfer", "merchant_payment", "card_authorization"]
 _CREDIT = ["top_up", "refund", "chargeback", "card_void"]
@@ -79,9 +79,8 @@ def funding_top_ups(scene: Scene, rows: pl.DataFrame,
                       amount).astype(np.int64)
     lead = rng.integers(60 * US, 2 * HOUR_US, n)
     at = np.maximum(short["first_us"].to_numpy() - lead, scene.start_us)
-    countries = dict(zip(scene.world.customers.ids.tolist(),
-                         scene.world.customers.country.tolist(), strict=True))
+    # account ids end in the customer's index (``acc-<seed>.<index>``, simulator.profiles)
+    index = short["account_id"].str.split(".").list.last().cast(pl.Int64).to_numpy()
     return block(scene, occurred_us=at, event_type="top_up", amount_minor=amount,
                  currency=short["currency"], account_id=short["account_id"],
-                 country=short["account_id"].replace_strict(countries, default="DE"),
-                 channel="api")
+                 country=take(scene.world.customers.country, index), channel="api")

@@ -45,14 +45,27 @@ def _out_of_band(amount: np.ndarray) -> np.ndarray:
     return np.where((amount >= low) & (amount < high), (amount * 0.8).astype(np.int64), amount)
 
 
-def _trips(customers_home: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per customer: the country it travels to, that country's currency, home→trip rate."""
+def _trips(customers_home: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per customer: the country it travels to, that country's currency, home→trip rate, and
+    euros per unit of the home currency. Kept per world: a live window asks again every few
+    seconds, and these loops over every customer cost more than the window's events."""
+    key = id(customers_home)
+    cached = _TRIPS.get(key)
+    if cached is not None and cached[0] is customers_home:
+        return cached[1]
     n = len(customers_home)
     trip = np.array(TRAVEL_COUNTRIES)[np.arange(n) % len(TRAVEL_COUNTRIES)]
     trip_ccy = np.array([CURRENCY_OF_COUNTRY[c] for c in trip])
-    rate = np.array([EUR_PER_UNIT[h] / EUR_PER_UNIT[t] for h, t in
-                     zip(customers_home, trip_ccy, strict=True)])
-    return trip, trip_ccy, rate
+    eur_per_home = np.array([EUR_PER_UNIT[c] for c in customers_home])
+    rate = eur_per_home / np.array([EUR_PER_UNIT[t] for t in trip_ccy])
+    if len(_TRIPS) >= 4:
+        _TRIPS.clear()
+    _TRIPS[key] = (customers_home, (trip, trip_ccy, rate, eur_per_home))
+    return trip, trip_ccy, rate, eur_per_home
+
+
+_TRIPS: dict[int, tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
 
 
 def legit_activity(scene: Scene, scale: float = 1.0) -> pl.DataFrame:
@@ -67,7 +80,7 @@ def legit_activity(scene: Scene, scale: float = 1.0) -> pl.DataFrame:
     abroad = kind == ABROAD
     at = sample_times(rng, people.utc_offset[cust], scene.start_us, scene.end_us)
 
-    trip, trip_ccy, trip_rate = _trips(people.currency)
+    trip, trip_ccy, trip_rate, eur_per_home = _trips(people.currency)
     favourite = people.favourites[cust, rng.integers(0, people.favourites.shape[1], n)]
     merchant = np.where(rng.random(n) < 0.8, favourite, rng.integers(0, len(shops), n))
     rate = np.where(abroad, trip_rate[cust], 1.0)
@@ -83,7 +96,6 @@ def legit_activity(scene: Scene, scale: float = 1.0) -> pl.DataFrame:
     amount = np.where((kind == P2P) & big, _round_to(income * rng.uniform(0.3, 2.5, n), 1000),
                       amount)
     cash = _CASH_NOTES_MAJOR[rng.integers(0, len(_CASH_NOTES_MAJOR), n)] * 100
-    eur_per_home = np.array([EUR_PER_UNIT[c] for c in people.currency])
     amount = np.where(kind == CASH, _round_to(cash / eur_per_home[cust], 1000), amount)
     amount = np.where(kind == FX, _round_to(spend * rng.lognormal(1.8, 0.5, n), 1000), amount)
     amount = _out_of_band(np.maximum(50, amount).astype(np.int64))

@@ -33,6 +33,7 @@ from typing import Any
 
 import faust
 
+from cases import CaseStore
 from core.db import make_engine
 from core.settings import Settings
 from features.online import expire
@@ -41,7 +42,7 @@ from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
 from streams.recovery import WATERMARK, catch_up, watermark_of
-from streams.sink import LakeSink
+from streams.sink import LabelSink, LakeSink
 from streams.stages import featurize, parse_batch, state_keys
 from streams.state import StateStore
 
@@ -88,6 +89,7 @@ class Worker:
         #: Every step of a batch runs here: one thread owns the state's connection.
         self.batch_thread = ThreadPoolExecutor(1, thread_name_prefix="flowlet-batch")
         self.scored_by: dict[str, int] = {}  # rows per model version ("name/version")
+        self.alerted_by: dict[str, int] = {}  # alerts per model version
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
@@ -190,6 +192,8 @@ class Worker:
         self.stats["alerts"] += len(outcome.alerts)
         for model, rows in outcome.scored_by.items():
             self.scored_by[model] = self.scored_by.get(model, 0) + rows
+        for a in outcome.alerts:
+            self.alerted_by[a["model_version"]] = self.alerted_by.get(a["model_version"], 0) + 1
         t = self.timings
         t["batches"] += 1
         t["records"] += len(events)
@@ -232,7 +236,11 @@ class Worker:
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
-        return {**self.stats, "scored_by": self.scored_by, "scorer": scorer,
+        alert_rates = {model: {"scored": n, "alerts": self.alerted_by.get(model, 0),
+                               "alert_rate": round(self.alerted_by.get(model, 0) / n, 6)}
+                       for model, n in self.scored_by.items() if n}
+        return {**self.stats, "scored_by": self.scored_by, "alert_rate_by_model": alert_rates,
+                "scorer": scorer,
                 "processed": self.processed, "timings": self.timings}
 
 
@@ -296,7 +304,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     ledger = Ledger.from_settings(settings)
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
-    return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine))
+    return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
+                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine))
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

@@ -24,14 +24,15 @@ import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from core.contract import TransactionEvent
+from cases import CaseStore
+from core.contract import LabelEvent, TransactionEvent
 from core.lake_schema import FEATURE_PREFIX
 from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
 from ledger import Ledger, PostingResult
 from models.serving.batch import ScoredBatch
-from streams.sink import LakeSink
+from streams.sink import LabelSink, LakeSink
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class PreparedBatch:
     records: list[RawRecord] = field(default_factory=list)  # parallel to events
     dead_letters: list[DeadLetter] = field(default_factory=list)
     in_batch_duplicates: int = 0
+    labels: list[LabelEvent] = field(default_factory=list)  # applied to the features
 
 
 @dataclass
@@ -83,6 +85,7 @@ class BatchOutcome:
     rejected: int = 0
     duplicates: int = 0
     lake_rows: int = 0
+    labels_written: int = 0  # new label rows in the lake
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -95,6 +98,7 @@ class BatchOutcome:
         self.rejected += other.rejected
         self.duplicates += other.duplicates
         self.lake_rows += other.lake_rows
+        self.labels_written += other.labels_written
         self.alerts += other.alerts
         self.dead_letters += other.dead_letters
         self.rows += other.rows
@@ -129,11 +133,17 @@ def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
 
 class BatchProcessor:
     def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer,
-                 sink: LakeSink) -> None:
+                 sink: LakeSink, cases: CaseStore | None = None,
+                 labels: LabelSink | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.scorer = scorer
         self.sink = sink
+        #: The workbench's alert store (de-duplicated per account and source); None: alerts go
+        #: to the topic only.
+        self.cases = cases
+        #: Where applied labels land in the lake (``lake/labels``); None: features only.
+        self.labels = labels
 
     def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
                          backoff_seconds: float = 0.5) -> BatchOutcome:
@@ -173,6 +183,8 @@ class BatchProcessor:
     def commit(self, batch: PreparedBatch) -> BatchOutcome:
         outcome = BatchOutcome(dead_letters=list(batch.dead_letters),
                                duplicates=batch.in_batch_duplicates)
+        if self.labels is not None and batch.labels:
+            outcome.labels_written = self.labels.write(batch.labels, datetime.now(UTC))
         if not batch.events:
             return outcome
         # One database transaction, on the hash chain of the batch's lowest source partition:
@@ -197,6 +209,10 @@ class BatchProcessor:
         outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
                           if row["is_alert"]]
         outcome.scored_by[scored.model_ref] = len(rows)
+        if self.cases is not None and outcome.alerts:
+            # Before the lake, the last effect: a lake row means its alert is stored too.
+            # Idempotent by (transaction, source): a redelivered batch adds nothing.
+            self.cases.record_alerts(outcome.alerts)
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
@@ -254,6 +270,10 @@ def alert(row: dict[str, Any], threshold: float, raised_at: datetime) -> dict[st
         "alert_id": f"alert-{row['transaction_id']}",
         "transaction_id": row["transaction_id"],
         "account_id": row["account_id"],
+        "merchant_id": row["merchant_id"],
+        "amount_minor": row["amount_minor"],
+        "currency": row["currency"],
+        "source": "model",
         "score": row["score"],
         "alert_threshold": threshold,
         "model_version": row["model_version"],

@@ -28,10 +28,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, MetaData, String
 
+from core.contract import LabelEvent
 from core.db import claim_statement, claim_table, create_tables
-from core.lake import AGGREGATES
+from core.lake import AGGREGATES, LABELS
 from core.lake_aggregates import aggregate
-from core.lake_schema import check_row, transaction_schema
+from core.lake_schema import LABEL_SCHEMA, check_row, transaction_schema
 from features.definitions import FEATURES
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 _meta = MetaData()
 lake_index = claim_table("lake_index", _meta, "written_at",
                          Column("file", String(300), nullable=False))
+#: Labels written to ``lake/labels``, by ``label_id`` (in its ``transaction_id`` column).
+label_index = claim_table("lake_label_index", _meta, "written_at")
 
 
 #: The stateful features a lake row carries as ``f_<name>`` columns (the join stage's vector).
@@ -94,6 +97,37 @@ class LakeSink:
                 write_atomically(aggregate(table),
                                  self.aggregates_root / f"dt={day}" / f"part-{file_id}.parquet")
         log.debug("lake: wrote %d rows in %d files", len(rows), len(by_day))
+
+
+class LabelSink:
+    """Writes applied labels to ``lake/labels/dt=<day labelled>/part-<batch>.parquet``, each
+    ``label_id`` once (claimed in ``lake_label_index`` like the transactions' rows)."""
+
+    def __init__(self, lake_dir: Path, engine: Engine) -> None:
+        self.root = Path(lake_dir) / LABELS
+        self.engine = engine
+        self._claim = claim_statement(engine.dialect.name, label_index)
+        create_tables(_meta, engine)
+
+    def write(self, labels: Sequence[LabelEvent], processed_at: datetime) -> int:
+        if not labels:
+            return 0
+        by_id = {lb.label_id: lb for lb in labels}
+        file_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            claimed = set(conn.execute(self._claim, [
+                {"transaction_id": i, "written_at": processed_at} for i in by_id]).scalars())
+            by_day: dict[str, list[dict]] = defaultdict(list)
+            for label_id in by_id:
+                if label_id in claimed:
+                    lb = by_id[label_id]
+                    by_day[lb.occurred_at.astimezone(UTC).strftime("%Y-%m-%d")].append({
+                        **lb.model_dump(include=set(LABEL_SCHEMA.names)),
+                        "processed_at": processed_at})
+            for day, rows in by_day.items():
+                write_atomically(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA),
+                                 self.root / f"dt={day}" / f"part-{file_id}.parquet")
+        return len(claimed)
 
 
 def write_atomically(table: pa.Table, final: Path, **options: object) -> None:

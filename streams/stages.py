@@ -106,6 +106,7 @@ def featurize(parsed: Parsed, states: StateLookup, processed_at: float) -> Featu
     for record, item in parsed.items:
         if isinstance(item, LabelEvent):
             out.labels += 1
+            out.batch.labels.append(item)
             if item.merchant_id:
                 run_stage(states, "label", item.merchant_id, wire_label(item))
             continue

@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent
 from core.settings import Settings
 from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
-from streams.sink import LakeSink
+from streams.sink import LabelSink, LakeSink
 from streams.stages import featurize, parse_batch
 
 
@@ -65,7 +66,8 @@ class RuleScorer:
 def in_memory_processor(settings: Settings, scorer: object | None = None) -> BatchProcessor:
     ledger = Ledger.from_url(settings.database_url)
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
-                          LakeSink(settings.lake_dir, ledger.engine))
+                          LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
+                          LabelSink(settings.lake_dir, ledger.engine))
 
 
 class InMemoryFeatures(OnlineFeatures):

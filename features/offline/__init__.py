@@ -45,6 +45,12 @@ Duplicates: the online engine answers a redelivered ``transaction_id`` with its 
 does not apply it again, so the builder drops every later row with an already seen
 ``transaction_id`` (keeps the first) before computing anything.
 
+Labels come canonical (``transaction_id``, ``is_fraud``, ``labelled_at``: what training loads)
+or as the stream's label events; :func:`label_events` turns the first into the second by joining
+each label to its transaction's first row (merchant, time), as a ``LabelEvent`` carries them.
+Without labels the fraud rate is the stream's before any label (0 where the merchant has
+transactions) and the builder logs a warning; an empty labels frame says "none known" silently.
+
 Labels and the online engine: :func:`replay_order` gives the merged sequence (events in row
 order; each label just before the first event whose time is ``>=`` its ``occurred_at``) in
 which replaying through ``OnlineFeatures`` gives these values. One known divergence: online keeps
@@ -62,7 +68,9 @@ expiry dropped the transaction.
 from __future__ import annotations
 
 from features.offline.builder import build_features, dedupe, feature_matrix
+from features.offline.labels import label_events
 from features.offline.replay import replay_order
 from features.offline.synthetic import bench_offline
 
-__all__ = ["bench_offline", "build_features", "dedupe", "feature_matrix", "replay_order"]
+__all__ = ["bench_offline", "build_features", "dedupe", "feature_matrix", "label_events",
+           "replay_order"]

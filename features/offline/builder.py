@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import polars as pl
 
@@ -37,6 +39,9 @@ from features.offline.families import (
     network,
     velocity,
 )
+from features.offline.labels import label_events
+
+log = logging.getLogger(__name__)
 
 
 def dedupe(events: pl.DataFrame) -> pl.DataFrame:
@@ -49,11 +54,22 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
     """Every feature of every event, point-in-time correct, as online would compute it.
 
     ``events``: canonical event columns (``core.frames.EVENT_SCHEMA``), in arrival order.
-    ``labels``: optional fraud labels (``labelled_transaction_id``, ``merchant_id``,
-    ``transaction_occurred_at``, ``occurred_at``, ``is_fraud``). Returns the events (every
-    input column, later duplicates of a ``transaction_id`` dropped, row order kept) plus one
-    Float64 column per name in ``FEATURE_NAMES`` (NaN where a feature does not apply).
+    ``labels``: fraud labels, canonical (``transaction_id``, ``is_fraud``, ``labelled_at``) or
+    as the stream's label events (``labelled_transaction_id``, ``merchant_id``,
+    ``transaction_occurred_at``, ``occurred_at``, ``is_fraud``); see
+    ``features.offline.labels``. Without labels (``None``) the merchant fraud rate is what the
+    stream computes before any label arrives — 0 wherever the merchant has transactions in the
+    window — and a warning says so; an empty frame means "no label known" and is silent.
+    Returns the events (every input column, later duplicates of a ``transaction_id`` dropped,
+    row order kept) plus one Float64 column per name in ``FEATURE_NAMES`` (NaN where a feature
+    does not apply).
     """
+    if labels is None:
+        log.warning("build_features without labels: merchant_fraud_rate_30d_delay7d is 0 "
+                    "wherever the merchant has transactions (no fraud known); pass the labels, "
+                    "or an empty frame when none are known")
+    elif labels.height:
+        labels = label_events(events, labels)
     # newest event time of the history up to each row (duplicates included, as replayed): a
     # label arrives right before the first row at or after its time (see replay_order)
     seen = events.select(micros(pl.col("occurred_at")).cum_max().alias(SEEN))[SEEN]

@@ -135,10 +135,11 @@ def _day(rng: np.random.Generator, size: int, offset: int, seed: int, day_start:
 
 
 def dashboard_queries() -> dict[str, Callable[[Any], Any]]:
-    """Every query the overview page runs, by name."""
+    """Every query the overview and model-health pages run, by name."""
     from dashboards import queries
 
-    return {name: getattr(queries, name) for name in queries.PAGE_QUERIES}
+    names = dict.fromkeys((*queries.PAGE_QUERIES, *queries.HEALTH_QUERIES))
+    return {name: getattr(queries, name) for name in names}
 
 
 def time_queries(lake_dir: Path, runs: int) -> dict[str, dict[str, float]]:
@@ -157,9 +158,10 @@ def time_queries(lake_dir: Path, runs: int) -> dict[str, dict[str, float]]:
         con.close()
     figures = {name: {"median_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1)}
                for name, ms in samples.items()}
-    figures["page_total"] = {
-        "median_ms": round(sum(f["median_ms"] for f in figures.values()), 1),
-        "max_ms": round(sum(f["max_ms"] for f in figures.values()), 1)}
+    overview = [figures[name] for name in ("open_lake", *queries.PAGE_QUERIES)]
+    figures["page_total"] = {  # the overview page: opening the lake and its queries
+        "median_ms": round(sum(f["median_ms"] for f in overview), 1),
+        "max_ms": round(sum(f["max_ms"] for f in overview), 1)}
     return figures
 
 

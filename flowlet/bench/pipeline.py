@@ -71,6 +71,7 @@ async def _raw_broker(settings: Settings, payloads: list[bytes]) -> dict[str, fl
 
 
 def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
+    from cases import CaseStore
     from ledger import Ledger
     from models.serving.scorer import Scorer
     from streams.pipeline import BatchProcessor, RawRecord
@@ -85,7 +86,8 @@ def _stages(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
     scorer = Scorer(stage_settings)
     scorer.load()
     proc = BatchProcessor(stage_settings, ledger, scorer,
-                          LakeSink(stage_settings.lake_dir, ledger.engine))
+                          LakeSink(stage_settings.lake_dir, ledger.engine),
+                          CaseStore(ledger.engine))
     topology = InMemoryFeatures()
     records = [RawRecord(p) for p in payloads]
     prepare = commit = 0.0

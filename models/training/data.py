@@ -20,6 +20,14 @@ Other columns (e.g. a simulator's ``is_fraud``/``pattern`` ground truth) are kep
 as model inputs. Rows are put in ``occurred_at`` order (stable), the arrival order the offline
 features assume.
 
+Events are checked against the event contract over the whole frame
+(``models.training.validate``): amounts > 0, known ``event_type``/``channel``, ISO currencies,
+a ``country`` whose time zone the features know, the type-specific fields. Any broken rule raises
+a ``ContractError`` naming each field, its rows (input positions from 0, and
+``transaction_id``) and the offending values — nothing is dropped or mapped silently. A null
+``country`` is allowed and logged (local-time features then use UTC for accounts whose first
+event has none).
+
 **Labels** — zero or more rows per transaction:
 
 ``transaction_id`` (String, required), ``is_fraud`` (Boolean, required), ``labelled_at``
@@ -50,6 +58,15 @@ import pandas as pd
 import polars as pl
 
 from core.frames import EVENT_SCHEMA
+from features.offline import label_events
+from models.training.validate import (
+    ROW,
+    ContractError,
+    check,
+    event_rules,
+    required_nulls,
+    whole_amounts,
+)
 from simulator.history import History, simulate_history
 from simulator.labels import LabelDelays
 
@@ -68,8 +85,8 @@ REQUIRED_LABEL_COLUMNS = ("transaction_id", "is_fraud", "labelled_at")
 
 Source = str | Path | pl.DataFrame | pd.DataFrame
 
-__all__ = ["LABEL_SCHEMA", "History", "Source", "backtest_labels", "feature_labels",
-           "history_from_simulator", "labels_as_of", "load_events", "load_labels",
+__all__ = ["LABEL_SCHEMA", "ContractError", "History", "Source", "backtest_labels",
+           "feature_labels", "history_from_simulator", "labels_as_of", "load_events", "load_labels",
            "read_parquet"]
 
 
@@ -109,9 +126,6 @@ def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{what} lack required column(s): {', '.join(missing)}")
-    nulls = [c for c in columns if frame[c].null_count()]
-    if nulls:
-        raise ValueError(f"{what} have nulls in required column(s): {', '.join(nulls)}")
 
 
 def _conform(frame: pl.DataFrame, schema: dict, time_column: str) -> pl.DataFrame:
@@ -130,10 +144,22 @@ def _conform(frame: pl.DataFrame, schema: dict, time_column: str) -> pl.DataFram
 
 
 def load_events(source: Source) -> pl.DataFrame:
-    """Validated canonical events from a Parquet path or a polars/pandas frame."""
+    """Validated canonical events from a Parquet path or a polars/pandas frame.
+
+    Raises :class:`~models.training.validate.ContractError` naming every broken rule of the
+    event contract with its rows (``models.training.validate``)."""
     frame = _frame(source)
     _require(frame, REQUIRED_EVENT_COLUMNS, "events")
+    frame = frame.with_row_index(ROW)
+    check(frame, whole_amounts(frame, ("amount_minor", "fee_minor", "target_amount_minor")),
+          "events")
     out = _conform(frame, EVENT_SCHEMA, "occurred_at")
+    check(out, event_rules(REQUIRED_EVENT_COLUMNS), "events")
+    out = out.drop(ROW)
+    no_country = out["country"].null_count()
+    if no_country:
+        log.warning("%d events have no country: an account whose first event has none gets "
+                    "its local night/weekend features in UTC", no_country)
     first = out["transaction_id"].is_first_distinct()
     if not first.all():
         log.warning("dropping %d duplicate transaction_id rows", int((~first).sum()))
@@ -145,11 +171,14 @@ def load_labels(source: Source) -> pl.DataFrame:
     """Validated labels from a Parquet path/folder or a polars/pandas frame.
 
     The ``LABEL_SCHEMA`` columns first (optional ones filled with nulls), then any other
-    columns as they came; sorted by ``labelled_at`` (stable).
+    columns as they came; sorted by ``labelled_at`` (stable). Nulls in the required columns
+    raise a :class:`~models.training.validate.ContractError` naming the rows.
     """
     frame = _frame(source)
     _require(frame, REQUIRED_LABEL_COLUMNS, "labels")
-    return _conform(frame, LABEL_SCHEMA, "labelled_at")
+    out = _conform(frame.with_row_index(ROW), LABEL_SCHEMA, "labelled_at")
+    check(out, required_nulls(REQUIRED_LABEL_COLUMNS), "labels")
+    return out.drop(ROW)
 
 
 def labels_as_of(events: pl.DataFrame, labels: pl.DataFrame,
@@ -177,19 +206,14 @@ def labels_as_of(events: pl.DataFrame, labels: pl.DataFrame,
 
 
 def feature_labels(events: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
-    """Labels in the shape ``features.build_features`` takes for delayed-label features.
+    """Labels in the shape of the stream's label events (``features.offline.label_events``:
+    each joined to its transaction's merchant and time; labels of unknown transactions dropped).
 
-    The builder itself keeps them point-in-time correct (a label counts for an event only if it
-    was known at the event's time).
+    ``features.build_features`` takes canonical labels directly and does this itself; the
+    builder keeps them point-in-time correct (a label counts for an event only if it was known
+    at the event's time).
     """
-    return labels.join(
-        events.select("transaction_id", "merchant_id", "occurred_at"), on="transaction_id",
-        how="inner", maintain_order="left",
-    ).select(
-        pl.col("transaction_id").alias("labelled_transaction_id"), "merchant_id",
-        pl.col("occurred_at").alias("transaction_occurred_at"),
-        pl.col("labelled_at").alias("occurred_at"), "is_fraud",
-    ).sort("occurred_at", maintain_order=True)
+    return label_events(events, labels)
 
 
 def history_from_simulator(days: int, seed: int = 0, end: datetime | None = None,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,15 +28,17 @@ import polars as pl
 
 from core.settings import Settings
 from features import FEATURE_NAMES
+from models.contract import alert_policy
 from models.ensemble.model import EnsembleModel
 from models.mlflow_env import mlflow
+from models.monitoring import Reference
 from models.registry import EXPERIMENT, configure_mlflow, resolve_alias
 from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
 from models.training.evaluation import comparison_table, markdown_table
 from models.training.fit import POLICY_COLUMNS, Fitted, Progress, TrainConfig, fit_and_evaluate
 from models.training.gate import ALERT_RATE_FACTOR, GateDecision, Promote, RecentRows, gate
-from models.training.splits import TimeSplit, time_split
+from models.training.splits import SplitPlan, TimeSplit, time_split
 from simulator import merchants_for
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class TrainResult:
 
 def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                    config: TrainConfig | None = None, seed: int = 7,
-                   split: TimeSplit | None = None, register: bool = True,
+                   split: TimeSplit | SplitPlan | None = None, register: bool = True,
                    promote: Promote = "gate", gate_margin: float = 0.0,
                    gate_alert_rate_factor: float = ALERT_RATE_FACTOR,
                    recent: RecentRows | None = None,
@@ -74,12 +77,13 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     ``models.training.data``), log the run, register the model and run the gate.
 
     ``split`` defaults to :func:`models.training.splits.time_split` over the events' time range with
-    ``config``'s gap and fractions. ``promote``: ``"gate"`` (champion only if better),
-    ``"always"`` (champion regardless — still measured and logged) or ``"never"`` (register,
-    set no alias). The gate refuses a candidate alerting more than ``gate_alert_rate_factor``
-    × its alert budget on the test window or on ``recent`` live rows, or ranking ``recent``
-    labelled rows worse than the champion (``models.training.gate``). Same data, config and
-    seed → identical model and scores.
+    ``config``'s gap and fractions; a :class:`~models.training.splits.SplitPlan` (dates, gap
+    defaulting to the measured label delay, validation share) is resolved against the data.
+    ``promote``: ``"gate"`` (champion only if better), ``"always"`` (champion regardless — still
+    measured and logged) or ``"never"`` (register, set no alias). The gate refuses a candidate
+    alerting more than ``gate_alert_rate_factor`` × its alert budget on the test window or on
+    ``recent`` live rows, or ranking ``recent`` labelled rows worse than the champion
+    (``models.training.gate``). Same data, config and seed → identical model and scores.
     """
     config = config or TrainConfig()
     step = progress or (lambda _msg: None)
@@ -88,6 +92,9 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     ev, lab = load_events(events), load_labels(labels)
     if ev.height == 0:
         raise ValueError("no events to train on")
+    if isinstance(split, SplitPlan):
+        split, plan = split.resolve(ev, lab), split
+        config = replace(config, gap=split.gap, validation_fraction=plan.validation_fraction)
     if split is None:
         start = ev["occurred_at"].min()
         end = ev["occurred_at"].max() + timedelta(microseconds=1)
@@ -131,6 +138,7 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
             version = str(info.registered_model_version)
     decision = None
     if register and version is not None:
+        _tag_reference(settings, version, fitted)
         step("champion gate")
         m = fitted.prepared.masks["test"]
         X_test = pd.DataFrame(fitted.prepared.X[m].astype(np.float64),  # noqa: N806
@@ -153,6 +161,18 @@ def _metric_name(key: str) -> str:
     """``test_<key>`` for a test-window metric of the comparison; the policy's own figures
     (``models.training.fit.POLICY_COLUMNS``, measured on validation) keep their names."""
     return key if key in POLICY_COLUMNS else f"test_{key}"
+
+
+def _tag_reference(settings: Settings, version: str, fitted: Fitted) -> None:
+    """What live monitoring compares this version with (:mod:`models.monitoring`)."""
+    model = fitted.model
+    scores = model.score(fitted.prepared.X[fitted.prepared.masks["validation"]])
+    budget = alert_policy(model).budget  # None for a model without one
+    reference = Reference.from_scores(scores, model.alert_threshold,
+                                      math.nan if budget is None else budget)
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    for key, value in reference.tags().items():
+        client.set_model_version_tag(settings.model_name, version, key, value)
 
 
 def _input_example(fitted: Fitted) -> pd.DataFrame:

@@ -27,8 +27,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from core.contract import TransactionEvent, transaction_json_schema
+from cases import CaseStore
+from core.contract import LabelEvent, TransactionEvent, transaction_json_schema
 from core.settings import Settings
+from streams.api.workbench import workbench_router
 from streams.outbox.relay import Relay
 from streams.outbox.store import Outbox
 
@@ -195,6 +197,32 @@ def create_api(settings: Settings) -> FastAPI:
                   for s in ("accepted", "duplicate", "conflict")}
         return JSONResponse({"results": results, **counts}, 200)
 
+    def case_store() -> CaseStore:
+        if "cases" not in state:  # the workbench's tables live with the ledger's
+            state["cases"] = CaseStore(settings.database_url)
+        return state["cases"]
+
+    async def publish_labels(labels: list[LabelEvent]) -> list[dict[str, str]]:
+        wire = [lb.model_dump_json(exclude_none=True).encode() for lb in labels]
+        hashes = [hashlib.sha256(raw).hexdigest() for raw in wire]
+        first: dict[str, int] = {}
+        for i, lb in enumerate(labels):
+            first.setdefault(lb.label_id, i)
+        stored, previous = await run_in_threadpool(state["outbox"].accept, [
+            (lid, labels[i].account_id, wire[i], hashes[i]) for lid, i in first.items()])
+        if stored:
+            state["relay"].wake()
+        results = []
+        for i, lb in enumerate(labels):
+            known = previous[lb.label_id][0] if lb.label_id in previous else \
+                hashes[first[lb.label_id]]
+            status = ("conflict" if hashes[i] != known else
+                      "accepted" if lb.label_id in stored and first[lb.label_id] == i
+                      else "duplicate")
+            results.append({"label_id": lb.label_id, "status": status})
+        return results
+
+    api.include_router(workbench_router(case_store, publish_labels))
     return api
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from core.db import make_engine
 from core.settings import Settings
 from streams.outbox.store import InFlight, Outbox
-from streams.sink import lake_index
+from streams.sink import label_index, lake_index
 from streams.topics import ensure_topics_async
 
 log = logging.getLogger(__name__)
@@ -186,10 +186,11 @@ class Relay:
         try:
             with self._lake_db.connect() as conn:
                 for start in range(0, len(ids), 500):
-                    done.update(conn.execute(
-                        select(lake_index.c.transaction_id)
-                        .where(lake_index.c.transaction_id.in_(ids[start:start + 500])))
-                        .scalars())
+                    chunk = ids[start:start + 500]
+                    for index in (lake_index, label_index):  # a transaction's row, a label's
+                        done.update(conn.execute(
+                            select(index.c.transaction_id)
+                            .where(index.c.transaction_id.in_(chunk))).scalars())
         except DBAPIError:  # no lake yet (the worker creates its index on its first batch)
             return set()
         return done

@@ -2,7 +2,7 @@
 
 import json
 
-from dashboards.queries import PAGE_QUERIES
+from dashboards.queries import HEALTH_QUERIES, PAGE_QUERIES
 from flowlet.cli import main
 
 
@@ -10,7 +10,7 @@ def test_the_dashboard_bench_reports_every_query(tmp_path, capsys):
     assert main(["bench", "dashboard", "--rows", "20000", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert json.loads(capsys.readouterr().out) == report
-    for name in (*PAGE_QUERIES, "open_lake", "page_total"):
+    for name in (*PAGE_QUERIES, *HEALTH_QUERIES, "open_lake", "page_total"):
         assert report[name]["max_ms"] >= report[name]["median_ms"] > 0, name
         assert name in report["before_compaction"]["queries"], name
     assert report["rows"] == 20_000 and report["runs"] == 7

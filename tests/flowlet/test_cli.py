@@ -84,3 +84,21 @@ def test_ledger_verify_waits_for_what_is_in_flight(tmp_path, capsys):
     finally:
         poster.join()
     assert "OK: ledger is consistent" in capsys.readouterr().out
+
+
+def test_users_add_list_disable(tmp_path, capsys):
+    from cases import CaseStore
+
+    args = ["--data-dir", str(tmp_path)]
+    assert main([*args, "users", "add", "ana", "--role", "lead"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("added ana (lead); one-time password: ")
+    password = out.rsplit(" ", 1)[1].strip()
+    store = CaseStore(Settings(data_dir=tmp_path).database_url)
+    assert store.authenticate("ana", password, channel="api").role == "lead"
+    assert main([*args, "users", "add", "ana"]) == 2  # exists
+    assert main([*args, "users", "disable", "ana"]) == 0
+    assert main([*args, "users", "list"]) == 0
+    assert "disabled" in capsys.readouterr().out.splitlines()[-1]
+    assert store.authenticate("ana", password, channel="api") is None
+    assert main([*args, "users", "disable", "ghost"]) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -135,6 +136,9 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     assert stats["scorer"]["reloads"] == 1 and stats["scorer"]["reload_failures"] == 0
     assert stats["scorer"]["shadow_model"] == challenger
     assert stats["scored_by"] == by_version
+    alerted = Counter(lake_alerts.values())
+    assert {m: (r["scored"], r["alerts"]) for m, r in stats["alert_rate_by_model"].items()} == {
+        m: (n, alerted.get(m, 0)) for m, n in by_version.items()}
     assert worker.stop() == 0, worker.tail()
 
     loaded_at = datetime.fromisoformat(stats["scorer"]["model_loaded_at"])

@@ -1,5 +1,6 @@
 """Simulator.generate: exactly n events per window, window after window, ledger-consistent."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from ledger import Ledger
@@ -66,3 +67,39 @@ def test_label_events_label_every_fraud_after_the_fact():
     assert sum(lab.is_fraud for lab in labels) == sum(t.is_fraud for t in txs) > 0
     assert all(lab.occurred_at > lab.transaction_occurred_at for lab in labels)
     assert label_events(txs, seed=2) == label_events(txs, seed=2)
+
+
+def test_a_live_run_sized_for_its_rate_acts_like_the_history():
+    """Each account makes about as many transactions a day live as in the history a model
+    trains on — not the rate crowded onto a fixed few hundred accounts."""
+    from simulator import merchants_for
+    from simulator.live import HISTORY_FRAUD_SHARE, accounts_for_rate
+
+    rate = 0.05  # per second: 4,320 a day
+    accounts = accounts_for_rate(rate)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    sim = Simulator(seed=5, n_accounts=accounts, n_merchants=merchants_for(accounts),
+                    fraud_share=HISTORY_FRAUD_SHARE)
+    live = []
+    for hour in range(24):
+        live += sim.generate(int(rate * 3600), start + timedelta(hours=hour),
+                             start + timedelta(hours=hour + 1))
+    history = simulate_history(days=3, seed=5, customers=accounts,
+                               merchants=merchants_for(accounts)).events
+    per_day_live = len(live) / accounts
+    per_day_history = history.height / accounts / 3
+    assert 0.75 < per_day_live / per_day_history < 1.33, (per_day_live, per_day_history)
+    busiest_live = max(Counter(t.event.account_id for t in live).values())
+    busiest_history = history.group_by("account_id").len()["len"].max() / 3
+    assert busiest_live < 3 * busiest_history + 10
+    fraud = sum(t.is_fraud for t in live) / len(live)
+    assert fraud < 4 * HISTORY_FRAUD_SHARE
+
+
+def test_a_new_run_keeps_the_world_and_never_repeats_an_id():
+    window = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 2, 1, tzinfo=UTC))
+    first = Simulator(seed=5, n_accounts=300, n_merchants=40, run_tag="a").generate(300, *window)
+    again = Simulator(seed=5, n_accounts=300, n_merchants=40, run_tag="b").generate(300, *window)
+    assert {t.event.account_id for t in first} & {t.event.account_id for t in again}
+    assert not {t.event.transaction_id for t in first} & {t.event.transaction_id for t in again}
+    assert all(t.event.transaction_id.startswith("tx-5-a.") for t in first)

@@ -1,0 +1,74 @@
+"""The analyst's loop through real processes: simulated traffic → the worker's alerts,
+de-duplicated in the workbench → a decision through the API → labels on the stream → the
+lake's labels and the merchant's delayed-label feature."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from cases import CaseStore
+from core.lake import connect
+from simulator import Simulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+LEAD = ("lea", "correct horse battery")
+
+
+def test_decisions_become_labels_the_features_see(stack_settings, spawn, wait_http_ok,
+                                                  wait_until, wait_caught_up):
+    s = stack_settings
+    api = spawn("api", ["api"], s)
+    worker = spawn("worker", ["worker"], s)
+    base = f"http://{s.api_host}:{s.api_port}"
+    wait_http_ok(f"{base}/healthz", child=api)
+    now = datetime.now(UTC)
+    # Ten days old: a label known now counts in the merchant's 30-day window ending 7 days ago.
+    sim = Simulator(seed=31, n_accounts=60, n_merchants=8, fraud_share=0.2)
+    events = [t.event.model_dump(mode="json", exclude_none=True)
+              for t in sim.generate(1200, now - timedelta(days=12), now - timedelta(days=9))]
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for start in range(0, len(events), 200):
+            assert client.post("/v1/transactions", json=events[start:start + 200]).json()[
+                "accepted"] == len(events[start:start + 200])
+    lake = lambda sql: connect(s.lake_dir).sql(sql).fetchall()  # noqa: E731
+    wait_until(lambda: lake("select count(*) from transactions")[0][0] >= 1200, 180,
+               "1200 lake rows")
+    wait_caught_up(s)
+
+    # Every lake alert is a hit of exactly one open alert of its account.
+    store = CaseStore(s.database_url)
+    lake_alerts = Counter(a for (a,) in lake("select account_id from transactions "
+                                             "where is_alert"))
+    assert lake_alerts, "the model alerted nothing: nothing to decide"
+    open_alerts = store.alerts(limit=10_000)
+    assert {a["entity_id"]: a["hits"] for a in open_alerts} == dict(lake_alerts)
+
+    store.add_user(*LEAD[:1], "lead", LEAD[1])
+    with httpx.Client(base_url=base, timeout=30, auth=LEAD) as client:
+        queue = client.get("/v1/alerts").json()
+        case_id = next(a["case_id"] for a in queue if any(
+            h["merchant_id"] for h in store.case(a["case_id"])["evidence"]))
+        evidence = store.case(case_id)["evidence"]
+        resp = client.post(f"/v1/cases/{case_id}/decision",
+                           json={"decision": "confirmed_fraud", "note": "confirmed by phone"})
+        assert resp.status_code == 200, resp.text
+        label_ids = {lb["label_id"] for lb in resp.json()["labels"]}
+        assert len(label_ids) == len(evidence)
+        wait_until(lambda: {i for (i,) in lake("select label_id from labels")} >= label_ids,
+                   60, "the decision's labels in the lake")
+        merchant = next(h["merchant_id"] for h in evidence if h["merchant_id"])
+        template = next(e for e in events if e.get("merchant_id") == merchant)
+        probe = {**template, "transaction_id": "probe-after-decision",
+                 "occurred_at": datetime.now(UTC).isoformat()}
+        assert client.post("/v1/transactions", json=probe).json()["status"] == "accepted"
+    wait_until(lambda: lake("select count(*) from transactions where transaction_id = "
+                            "'probe-after-decision'")[0][0] == 1, 60, "the probe's lake row")
+    (rate,) = lake("select f_merchant_fraud_rate_30d_delay7d from transactions "
+                   "where transaction_id = 'probe-after-decision'")[0]
+    assert rate > 0, "the merchant's delayed-label feature did not see the decision"
+    assert worker.stop() == 0, worker.tail()
+    assert api.stop() == 0, api.tail()
