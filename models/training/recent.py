@@ -5,7 +5,14 @@ that alerted 97 % of live traffic because nothing looked at live rows. The lake 
 scored transaction with the stream's own values of the stateful features (``f_<name>``
 columns, ``core.lake_schema``) and the event columns the per-event features are computed from
 (``features.with_event_features``) — so a candidate scores exactly what it would have scored
-live. The lake holds no labels, so these rows check the alert rate only.
+live.
+
+Labels the stream applied (analyst decisions, chargebacks: the lake's ``labels`` view) give
+the rows their ``y`` — the latest label of each transaction, unlabelled rows legitimate, as in
+training — so the gate can compare candidate and champion AP on them. Only when at least one
+fraud label falls on the window; without, ``y`` is None and the rows check the alert rate
+only. A caveat the gate's figures carry: analysts label what the champion alerted, so recent
+labels favour the champion; chargebacks do not.
 """
 
 from __future__ import annotations
@@ -40,17 +47,24 @@ def recent_lake_rows(lake_dir: Path, days: float, *, now: datetime | None = None
         return None
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     stateful = [f.name for f in FEATURES]
-    columns = ", ".join([*_EVENT_COLUMNS, *(f'"{FEATURE_PREFIX}{n}" AS "{n}"' for n in stateful)])
+    columns = ", ".join([*(f"t.{c}" for c in _EVENT_COLUMNS),
+                         *(f't."{FEATURE_PREFIX}{n}" AS "{n}"' for n in stateful)])
     con = connect(Path(lake_dir), stateful)
     try:
-        frame = con.sql(f"SELECT {columns} FROM transactions WHERE processed_at >= $since "
-                        "ORDER BY processed_at DESC, transaction_id LIMIT $limit",
-                        params={"since": since, "limit": limit}).pl()
+        frame = con.sql(
+            f"SELECT {columns}, l.is_fraud AS label FROM transactions t LEFT JOIN ("
+            "  SELECT labelled_transaction_id, arg_max(is_fraud, occurred_at) AS is_fraud"
+            "  FROM labels GROUP BY 1) l ON l.labelled_transaction_id = t.transaction_id "
+            "WHERE t.processed_at >= $since "
+            "ORDER BY t.processed_at DESC, t.transaction_id LIMIT $limit",
+            params={"since": since, "limit": limit}).pl()
     finally:
         con.close()
     if frame.height == 0:
         return None
     X = with_event_features(frame).select(  # noqa: N806
         [pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).to_pandas()
-    log.info("%d recent lake rows since %s for the gate", len(X), since.isoformat())
-    return RecentRows(X.astype(np.float64))
+    y = frame["label"].fill_null(False).to_numpy().astype(bool)
+    log.info("%d recent lake rows since %s for the gate, %d labelled fraud", len(X),
+             since.isoformat(), int(y.sum()))
+    return RecentRows(X.astype(np.float64), y if y.any() else None)

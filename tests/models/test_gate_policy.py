@@ -3,6 +3,7 @@ cannot be verified, never replaces the champion."""
 
 import copy
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -160,10 +161,24 @@ def test_recent_lake_rows_are_the_features_the_stream_scored(fitted, tmp_path):
     lake.write_parquet(tmp_path / "transactions" / "dt=2026-03-01" / "part-0.parquet")
 
     recent = recent_lake_rows(tmp_path, days=1, now=now)
-    day = window.filter(pl.col("occurred_at") >= now - pl.duration(days=1))
+    day = window.filter(pl.col("occurred_at") >= now - pl.duration(days=1)).sort(
+        "occurred_at", "transaction_id", descending=[True, False])
     assert recent is not None and recent.y is None and len(recent.X) == day.height > 100
     assert list(recent.X.columns) == list(FEATURE_NAMES)
-    expected = day.sort("occurred_at", "transaction_id", descending=[True, False]).select(
-        [pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).to_numpy()
+    expected = day.select([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).to_numpy()
     np.testing.assert_array_equal(recent.X.to_numpy(), expected)
     assert recent_lake_rows(tmp_path / "empty", days=1) is None
+
+    # labels the stream applied: the latest per transaction wins, unlabelled rows are legitimate
+    ids = day["transaction_id"].to_list()
+    t0 = day["occurred_at"][0]
+    labels = pl.DataFrame({
+        "label_id": ["l1", "l2", "l3"], "labelled_transaction_id": [ids[0], ids[1], ids[1]],
+        "account_id": ["a"] * 3, "merchant_id": [None] * 3,
+        "transaction_occurred_at": [t0] * 3, "occurred_at": [t0, t0, t0 + timedelta(hours=1)],
+        "is_fraud": [True, True, False], "source": ["analyst"] * 3, "processed_at": [t0] * 3},
+        schema_overrides={"merchant_id": pl.String})
+    (tmp_path / "labels" / "dt=2026-03-01").mkdir(parents=True)
+    labels.write_parquet(tmp_path / "labels" / "dt=2026-03-01" / "part-0.parquet")
+    recent = recent_lake_rows(tmp_path, days=1, now=now)
+    assert recent.y is not None and recent.y[0] and not recent.y[1:].any()  # l3 cleared ids[1]
