@@ -122,7 +122,9 @@ def cmd_train(args: argparse.Namespace) -> int:
               days=args.days or 30, customers=args.customers or 1000, merchants=args.merchants,
               seed=args.seed, gap_days=args.gap_days, train_start=args.train_start,
               train_end=args.train_end, test_start=args.test_start, test_end=args.test_end,
-              validation_share=args.validation_share, margin=args.margin, promote=args.promote)
+              validation_share=args.validation_share, margin=args.margin, promote=args.promote,
+              alert_budget=args.alert_budget, alert_rate_factor=args.alert_rate_factor,
+              recent_days=args.recent_days)
     return 0
 
 
@@ -388,7 +390,17 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--validation-share", type=float,
                    help="latest share of the train window used for validation (default 0.45)")
     p.add_argument("--margin", type=float, default=0.0, help="AP margin the gate requires")
-    p.add_argument("--promote", choices=["gate", "always", "never"], default="gate")
+    p.add_argument("--promote", choices=["gate", "always", "never"], default="gate",
+                   help="always: past the AP checks, never past the contract or the alert rate")
+    p.add_argument("--alert-budget", type=float, default=0.005,
+                   help="most a model may alert, as a share of transactions (default 0.005): "
+                        "the threshold never alerts more on validation")
+    p.add_argument("--alert-rate-factor", type=float, default=2.0,
+                   help="the gate refuses a candidate alerting more than this × its budget on "
+                        "the test window or on recent live rows (default 2)")
+    p.add_argument("--recent-days", type=float, default=1.0,
+                   help="the gate also checks the alert rate on the lake's rows processed in "
+                        "the last N days (default 1; 0: not)")
     p.add_argument("--if-missing", action="store_true", help="only when there is no champion")
     p.set_defaults(func=cmd_train)
 

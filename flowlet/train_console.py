@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from rich.table import Table
 from core.settings import Settings
 from models.training.data import LABEL_SCHEMA, Source
 from models.training.fit import TrainConfig
-from models.training.gate import Promote
+from models.training.gate import ALERT_RATE_FACTOR, Promote
+from models.training.recent import recent_lake_rows
 from models.training.run import TrainResult, train_ensemble
 from models.training.splits import SplitError, SplitPlan
 from models.training.validate import ContractError
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 SIMULATED_GAP = timedelta(days=2)
 
 SHOWN = ("average_precision", "roc_auc", "recall_at_fpr_0.01", "precision_at_k",
-         "alerts", "cost_minor")
+         "alerts", "alert_rate", "precision_at_policy", "cost_minor")
 
 
 def run_train(settings: Settings, *, events: str | None = None, labels: str | None = None,
@@ -39,7 +41,8 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
               test_start: datetime | None = None, test_end: datetime | None = None,
               validation_share: float | None = None,
               margin: float = 0.0, promote: Promote = "gate",
-              console: Console | None = None) -> TrainResult:
+              alert_budget: float | None = None, alert_rate_factor: float = ALERT_RATE_FACTOR,
+              recent_days: float = 1.0, console: Console | None = None) -> TrainResult:
     """Train on Parquet ``events`` + ``labels`` (files or folders), on the lake's simulated
     history (``from_lake``: ``<data_dir>/lake/history``, as ``flowlet simulate --days N`` writes
     it), or by default on a fresh ``simulate_history(days, seed, customers=…)`` ending at the
@@ -47,18 +50,28 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
 
     The split (``models.training.splits.SplitPlan``): the given dates (UTC instants), the gap
     (``gap_days``; default the label delay measured in the labels — for Parquet sources only:
-    simulated histories keep :data:`SIMULATED_GAP`) and the validation share."""
+    simulated histories keep :data:`SIMULATED_GAP`) and the validation share.
+
+    ``alert_budget`` (default ``TrainConfig.alert_budget``) caps the alert threshold on
+    validation; the gate refuses a candidate alerting more than ``alert_rate_factor`` × it on
+    the test window or on the lake's rows processed in the last ``recent_days`` (0: none)."""
     from models.training.data import history_from_simulator
 
     console = console or Console(stderr=True)
     config = TrainConfig()
+    if alert_budget is not None:
+        if not 0 < alert_budget <= 1:
+            raise SystemExit(f"--alert-budget {alert_budget} is not a share in (0, 1]")
+        config = replace(config, alert_budget=alert_budget)
+    if alert_rate_factor <= 0:
+        raise SystemExit(f"--alert-rate-factor {alert_rate_factor} must be positive")
     simulated = events is None and labels is None
     gap = (timedelta(days=gap_days) if gap_days is not None
            else SIMULATED_GAP if simulated and not (train_end and test_start) else None)
     try:
         plan = SplitPlan(train_start, train_end, test_start, test_end, gap=gap,
                          validation_fraction=(validation_share if validation_share is not None
-                                             else config.validation_fraction),
+                                              else config.validation_fraction),
                          test_fraction=config.test_fraction)
     except SplitError as exc:
         raise SystemExit(f"flowlet train: {exc}") from None
@@ -90,9 +103,18 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
             ev, lab = history.events, history.labels
             source = (f"simulate_history days={days} customers={customers} seed={seed} "
                       f"end={end.isoformat()}")
+        recent = None
+        if recent_days > 0:
+            status.update(f"reading the lake's last {recent_days:g} days of live rows")
+            try:
+                recent = recent_lake_rows(settings.lake_dir, recent_days)
+            except Exception as exc:  # no gate on unread evidence: stop and say how to skip it
+                raise SystemExit(f"cannot read recent live rows from {settings.lake_dir}: "
+                                 f"{exc}; --recent-days 0 trains without them") from exc
         try:
             result = train_ensemble(ev, lab, settings, config=config, seed=seed, split=plan,
                                     gate_margin=margin, promote=promote,
+                                    gate_alert_rate_factor=alert_rate_factor, recent=recent,
                                     progress=lambda msg: status.update(msg),
                                     lineage={"source": source})
         except (ContractError, SplitError) as exc:  # the data's or the options' fault
@@ -119,6 +141,11 @@ def render(result: TrainResult, console: Console) -> None:
     verdict = "[green]promoted to champion[/]" if g.promoted else (
         f"[yellow]{g.alias or 'no alias'}[/]")
     console.print(f"{result.model_name} v{result.version}: {verdict} — {g.reason}")
+    rates = [f"{label} {v:.3%}" for label, v in (
+        ("test window", g.test_alert_rate), ("recent live rows", g.recent_alert_rate),
+        ("limit", g.alert_rate_limit)) if not math.isnan(v)]
+    if rates:
+        console.print("alert rate: " + ", ".join(rates))
     console.print(f"run {result.run_id}; timings " + ", ".join(
         f"{k.removesuffix('_seconds')} {v:.1f}s" for k, v in result.timings.items()))
 

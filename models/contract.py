@@ -24,6 +24,7 @@ score_frame: score not finite in [0, 1] on 8 of 8 rows: [2.0, 2.0, 2.0]
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -61,6 +62,11 @@ class ScoringModel(Protocol):
       the same alone as within a batch (up to float rounding).
     * **missing_features** — NaN in any column, all of them included, is accepted and scored.
 
+    Optional (read with :func:`alert_policy`; absent or None on older models, which still
+    serve): ``alert_budget``, the share of transactions the model's alert policy may alert,
+    and ``validation_alert_rate``, the share ``alert_threshold`` alerted on validation data —
+    what the gate and monitoring compare observed alert rates with.
+
     Registered models are MLflow python-function models whose python model
     (``pyfunc.unwrap_python_model()``) is a ScoringModel; by convention their ``predict``
     returns ``score_frame``. The scorer may call a model from several threads and never
@@ -77,6 +83,37 @@ class ScoringModel(Protocol):
     def score_frame(self, X: pd.DataFrame) -> pd.DataFrame: ...  # noqa: N803
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray: ...  # noqa: N803
+
+
+@dataclass(frozen=True)
+class AlertPolicyFigures:
+    """A model's optional alert-policy members; None where the model does not say."""
+
+    budget: float | None
+    validation_alert_rate: float | None
+
+    @property
+    def reference_rate(self) -> float | None:
+        """The alert rate observed rates are held to: the budget (what analysts can work, and
+        a figure that does not move with a small validation window's noise), else the
+        validation rate, else None (nothing to hold the model to)."""
+        return self.budget if self.budget is not None else self.validation_alert_rate
+
+
+def alert_policy(model: object) -> AlertPolicyFigures:
+    """``model``'s ``alert_budget`` and ``validation_alert_rate``, each None when absent or
+    not a finite number in [0, 1] (a model registered before they existed).
+
+    >>> alert_policy(object())
+    AlertPolicyFigures(budget=None, validation_alert_rate=None)
+    """
+    def figure(name: str) -> float | None:
+        v = getattr(model, name, None)
+        if isinstance(v, bool) or not isinstance(v, int | float | np.floating):
+            return None
+        return float(v) if np.isfinite(v) and 0 <= v <= 1 else None
+
+    return AlertPolicyFigures(figure("alert_budget"), figure("validation_alert_rate"))
 
 
 class ContractViolation(ValueError):  # noqa: N818  (a violation, not an error of the checker)

@@ -87,13 +87,23 @@ class Combiner:
 
 @dataclass
 class ThresholdRule:
-    """How ``alert_threshold`` was chosen (kept with the model, logged as params)."""
+    """How ``alert_threshold`` was chosen (kept with the model, logged as params).
 
-    kind: str  # "precision" (lowest score reaching the target precision) or "top_share"
+    ``budget`` (share of transactions the policy may alert) and ``validation_alert_rate`` (the
+    share it did alert on validation) are what serving and monitoring compare the live alert
+    rate with; ``rule_threshold`` is the rule's own choice before the budget capped it. The
+    three are NaN on models pickled before the budget existed (unpickling a dataclass restores
+    the instance dict only, so they fall back to these class defaults).
+    """
+
+    kind: str  # "cost", "precision" (lowest score reaching the target) or "top_share"
     target: float
     validation_precision: float = float("nan")
     validation_recall: float = float("nan")
     extra: dict[str, float] = field(default_factory=dict)
+    budget: float = float("nan")
+    validation_alert_rate: float = float("nan")
+    rule_threshold: float = float("nan")
 
 
 class EnsembleModel(mlflow.pyfunc.PythonModel):
@@ -115,6 +125,17 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.supervised.feature_names
+
+    # -- the alert policy (optional members of the contract: models.contract.alert_policy) ----
+    @property
+    def alert_budget(self) -> float | None:
+        """The share of transactions the policy may alert; None for a model without one."""
+        return _known(getattr(self.threshold_rule, "budget", None))
+
+    @property
+    def validation_alert_rate(self) -> float | None:
+        """The share of validation rows ``alert_threshold`` alerted; None when not recorded."""
+        return _known(getattr(self.threshold_rule, "validation_alert_rate", None))
 
     # -- the fused booster (models.ensemble.fused): both members in one XGBoost call, and the same
     # trees for the native kernel (models.ensemble.native), which scores when it was built
@@ -262,7 +283,14 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
                 "alert_threshold": self.alert_threshold,
                 "threshold_rule": None if self.threshold_rule is None
                 else self.threshold_rule.kind,
+                "alert_budget": self.alert_budget,
+                "validation_alert_rate": self.validation_alert_rate,
+                "rule_threshold": _known(getattr(self.threshold_rule, "rule_threshold", None)),
                 "n_features": len(self.feature_names)}
+
+
+def _known(value: float | None) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
 
 
 def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

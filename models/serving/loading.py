@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.settings import Settings
 from features.definitions import FEATURE_NAMES
-from models.contract import ScoringModel, check_scoring_model
+from models.contract import ScoringModel, alert_policy, check_scoring_model
 from models.mlflow_env import MlflowClient
 from models.registry import load_version
 
@@ -27,7 +27,9 @@ PROBE_ROWS = 16
 class LoadedModel:
     """One registered model version, loaded and validated; replaced whole, never mutated.
 
-    ``feature_names`` and ``alert_threshold`` are read from ``model`` once, at load.
+    ``feature_names`` and ``alert_threshold`` are read from ``model`` once, at load; so are its
+    alert policy's ``alert_budget`` and ``validation_alert_rate`` (None for a model without
+    them, :func:`models.contract.alert_policy`), which the live alert rate is compared with.
     """
 
     name: str
@@ -38,6 +40,8 @@ class LoadedModel:
     alert_threshold: float
     loaded_at: datetime
     load_seconds: float
+    alert_budget: float | None = None
+    validation_alert_rate: float | None = None
 
     @property
     def ref(self) -> str:
@@ -46,8 +50,10 @@ class LoadedModel:
     @classmethod
     def of(cls, model: ScoringModel, name: str, version: str, alias: str,
            load_seconds: float = 0.0) -> LoadedModel:
+        policy = alert_policy(model)
         return cls(name, version, alias, model, tuple(model.feature_names),
-                   float(model.alert_threshold), datetime.now(UTC), load_seconds)
+                   float(model.alert_threshold), datetime.now(UTC), load_seconds,
+                   policy.budget, policy.validation_alert_rate)
 
 
 def load(client: MlflowClient, settings: Settings, alias: str, version: str) -> LoadedModel:

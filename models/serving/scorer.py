@@ -102,6 +102,9 @@ class Scorer:
             "model": champion.ref if champion else None,
             "model_alias": self.settings.model_alias,
             "alert_threshold": champion.alert_threshold if champion else None,
+            # the policy the live alert rate is held to (None: the model records none)
+            "alert_budget": champion.alert_budget if champion else None,
+            "validation_alert_rate": champion.validation_alert_rate if champion else None,
             "model_loaded_at": champion.loaded_at.isoformat() if champion else None,
             "model_load_seconds": round(champion.load_seconds, 3) if champion else None,
             "shadow_model": shadow.ref if shadow else None,

@@ -5,6 +5,8 @@ Transaction level (``y`` = fraud label, ``s`` = score):
 * ``roc_auc`` and ``average_precision`` (scikit-learn; NaN with a single class);
 * ``recall_at_fpr`` — the share of fraud caught while flagging at most ``fpr`` (default 1%) of
   legitimate transactions: the largest TPR on the ROC curve with FPR ≤ ``fpr``;
+* ``alert_rate`` and ``precision_at_policy`` at the model's alert threshold: the share of
+  transactions alerted and the share of alerts that are fraud (:func:`at_policy`);
 * **cost** at the model's alert threshold (chosen on validation data, never on the test window):
   ``cost = missed fraud amount + alert_cost_minor × alerts`` where missed fraud amount is the sum
   of ``amount_minor`` of fraud transactions scoring below the threshold, and every alert (a
@@ -152,6 +154,75 @@ def choose_threshold(y: np.ndarray, s: np.ndarray, amount_minor: np.ndarray | No
     return thr, rule, prec, rec
 
 
+def budget_threshold(s: np.ndarray, budget: float) -> float:
+    """The lowest threshold that alerts at most ``floor(budget × n)`` of the scores ``s``.
+
+    ``0.0`` (no constraint) when the budget covers every row. Ties are never split: a tie at
+    the budget's edge is left out whole, so the budget holds exactly, not approximately (a
+    quantile with interpolation may let a tie group through). Capped at 1.0, the top of the
+    contract's range: rows scoring exactly 1.0 then still alert.
+
+    >>> budget_threshold(np.array([.1, .2, .3, .4, .9, .9]), 0.5)  # 3 of 6: .4, .9, .9
+    0.30000000000000004
+    >>> budget_threshold(np.array([.1, .2, .9, .9]), 0.25)  # 1 of 4 would split the tie
+    0.9000000000000001
+    """
+    s = np.asarray(s, dtype=np.float64)
+    allowed = int(np.floor(budget * len(s) + 1e-9))
+    if allowed >= len(s):
+        return 0.0
+    edge = np.sort(s)[::-1][allowed]  # the highest score that must not alert
+    return float(min(np.nextafter(edge, np.inf), 1.0))
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """A model's alerting choice on validation data, and what it did there.
+
+    ``threshold = max(rule_threshold, budget_threshold(validation scores, budget))``: the rule
+    (cost, precision, top share) picks what is worth working, the budget caps how much an
+    analyst team is given — a rule fitted to a window with few known frauds can otherwise ask
+    for a flood. ``alert_rate`` is the share of validation rows at or above ``threshold``,
+    the figure serving and monitoring compare the live alert rate with.
+    """
+
+    threshold: float
+    rule: str  # the rule used (its fallback, "top_share", when it had nothing to go on)
+    rule_threshold: float  # the rule's threshold, before the budget
+    budget: float
+    alert_rate: float
+    precision: float
+    recall: float
+
+    @property
+    def capped(self) -> bool:
+        """True when the budget, not the rule, set the threshold."""
+        return self.threshold > self.rule_threshold
+
+
+def choose_policy(y: np.ndarray, s: np.ndarray, amount_minor: np.ndarray | None = None, *,
+                  budget: float = 0.005, **rule: object) -> AlertPolicy:
+    """:func:`choose_threshold` (``rule``: its keyword arguments) capped by an alert ``budget``
+    (share of transactions, 1.0 = no cap) on the same validation rows.
+
+    >>> y = np.array([1, 0, 1, 0, 0] * 20, dtype=bool); s = np.tile([.9, .8, .7, .2, .1], 20)
+    >>> p = choose_policy(y, s, rule="top_share", top_share=0.5, budget=0.3)
+    >>> p.rule_threshold, p.threshold > 0.8, p.alert_rate, p.capped
+    (0.7, True, 0.2, True)
+    """
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(s, dtype=np.float64)
+    rule_thr, kind, _, _ = choose_threshold(y, s, amount_minor, **rule)  # type: ignore[arg-type]
+    rule_thr = min(rule_thr, 1.0)  # "alert nothing" (the cost rule) as the contract allows
+    thr = max(rule_thr, budget_threshold(s, budget)) if len(s) else rule_thr
+    alerted = s >= thr
+    return AlertPolicy(
+        threshold=thr, rule=kind, rule_threshold=rule_thr, budget=float(budget),
+        alert_rate=float(alerted.mean()) if len(s) else float("nan"),
+        precision=float(y[alerted].mean()) if alerted.any() else float("nan"),
+        recall=float((y & alerted).sum() / y.sum()) if y.any() else float("nan"))
+
+
 def evaluate(frame: pl.DataFrame, y: np.ndarray, s: np.ndarray, threshold: float,
              config: EvalConfig = EvalConfig()) -> dict[str, float]:  # noqa: B008
     """Every metric above for one scorer on one window (``frame``: the window's events)."""
@@ -171,8 +242,23 @@ def evaluate(frame: pl.DataFrame, y: np.ndarray, s: np.ndarray, threshold: float
         "threshold": float(threshold),
         **alert_cost(y, s, frame["amount_minor"].to_numpy(), threshold,
                      config.alert_cost_minor),
+        **at_policy(y, s, threshold),
     }
     return metrics
+
+
+def at_policy(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
+    """What an analyst sees at the model's alert threshold: the share of transactions alerted
+    (``alert_rate``, held to the policy's budget by the gate and by monitoring) and the share
+    of alerts that are fraud (``precision_at_policy``; NaN without alerts).
+
+    >>> at_policy(np.array([1, 0, 0, 0]), np.array([.9, .8, .1, .2]), 0.5)
+    {'alert_rate': 0.5, 'precision_at_policy': 0.5}
+    """
+    alerted = np.asarray(s) >= threshold
+    y = np.asarray(y, dtype=bool)
+    return {"alert_rate": float(alerted.mean()) if len(alerted) else float("nan"),
+            "precision_at_policy": float(y[alerted].mean()) if alerted.any() else float("nan")}
 
 
 def comparison_table(results: Mapping[str, Mapping[str, float]]) -> pl.DataFrame:

@@ -32,12 +32,16 @@ from models.ensemble.baseline import RuleBaseline
 from models.ensemble.model import Combiner, EnsembleModel, ThresholdRule, members_of
 from models.ensemble.supervised import SupervisedModel, XGBParams
 from models.training.data import feature_labels, labels_as_of
-from models.training.evaluation import EvalConfig, choose_threshold, evaluate
+from models.training.evaluation import AlertPolicy, EvalConfig, choose_policy, evaluate
 from models.training.splits import TimeSplit
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+
+#: The comparison's columns that are the alert policy's, chosen and measured on validation, not
+#: test-window metrics.
+POLICY_COLUMNS = ("validation_alert_rate", "alert_budget")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class TrainConfig:
     threshold_rule: str = "cost"
     target_precision: float = 0.5
     top_share: float = 0.005
+    #: the most a model may alert, as a share of transactions: the threshold never alerts more
+    #: than this on validation, whatever the rule says (``evaluation.choose_policy``). 0.5 %:
+    #: the demo's first model alerted 3–58 % of live traffic (issue 14), far beyond what an
+    #: analyst team works; the gate refuses a challenger alerting ``alert_rate_factor`` × this
+    alert_budget: float = 0.005
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def params(self) -> dict[str, object]:
@@ -81,6 +90,7 @@ class TrainConfig:
             "combiner_oof_folds": self.combiner_oof_folds,
             "threshold_rule": self.threshold_rule,
             "target_precision": self.target_precision, "top_share": self.top_share,
+            "alert_budget": self.alert_budget,
             "k_per_day": self.eval.k_per_day,
             "fpr": self.eval.fpr, "alert_cost_minor": self.eval.alert_cost_minor}
         flat.update({f"xgb_{k}": v for k, v in vars(self.xgb).items()})
@@ -149,11 +159,18 @@ def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noq
         log.warning("validation window has a single class; the combiner falls back to XGBoost")
         combiner = Combiner(0.0, 1.0, 0.0)
     model = EnsembleModel(supervised, anomaly, combiner)
-    thr, kind, p, r = threshold_for(config, y_val, model.score(X_val), amount_val)
-    model.alert_threshold = thr
-    model.threshold_rule = ThresholdRule(kind, {
-        "cost": float(config.eval.alert_cost_minor), "precision": config.target_precision,
-        "top_share": config.top_share}[kind], p, r)
+    policy = threshold_for(config, y_val, model.score(X_val), amount_val)
+    model.alert_threshold = policy.threshold
+    model.threshold_rule = ThresholdRule(
+        policy.rule, {"cost": float(config.eval.alert_cost_minor),
+                      "precision": config.target_precision,
+                      "top_share": config.top_share}[policy.rule],
+        policy.precision, policy.recall, budget=policy.budget,
+        validation_alert_rate=policy.alert_rate, rule_threshold=policy.rule_threshold)
+    if policy.capped:
+        log.info("alert budget %.4g caps the %s threshold %.4g → %.4g (validation alert rate "
+                 "%.4g)", policy.budget, policy.rule, policy.rule_threshold, policy.threshold,
+                 policy.alert_rate)
     return model
 
 
@@ -186,10 +203,15 @@ def label_age_days(data: Prepared, split: TimeSplit) -> np.ndarray:
 
 
 def threshold_for(config: TrainConfig, y: np.ndarray, s: np.ndarray,
-                  amount: np.ndarray) -> tuple[float, str, float, float]:
-    return choose_threshold(y, s, amount, rule=config.threshold_rule,
-                            alert_cost_minor=config.eval.alert_cost_minor,
-                            target_precision=config.target_precision, top_share=config.top_share)
+                  amount: np.ndarray) -> AlertPolicy:
+    """``config``'s rule, capped by its alert budget, on validation labels and scores."""
+    return choose_policy(y, s, amount, budget=config.alert_budget, rule=config.threshold_rule,
+                         alert_cost_minor=config.eval.alert_cost_minor,
+                         target_precision=config.target_precision, top_share=config.top_share)
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def comparison_scorers(model: EnsembleModel) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -224,11 +246,20 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
     t0 = time.perf_counter()
     scorers = comparison_scorers(model)
     X_val, y_val = data.X[m["validation"]], data.y_known[m["validation"]]  # noqa: N806
-    thresholds = {name: model.alert_threshold if name == "ensemble" else threshold_for(
-        config, y_val, fn(X_val), amount[m["validation"]])[0] for name, fn in scorers.items()}
+    # every model under the same policy (rule and budget) on the same validation rows, so the
+    # table compares like with like; the ensemble's is the one it carries
+    policies = {name: threshold_for(config, y_val, fn(X_val), amount[m["validation"]])
+                for name, fn in scorers.items() if name != "ensemble"}
+    thresholds = {name: model.alert_threshold if name == "ensemble"
+                  else policies[name].threshold for name in scorers}
+    validation_rates = {name: model.validation_alert_rate if name == "ensemble"
+                        else policies[name].alert_rate for name in scorers}
     test_frame = data.frame.filter(pl.Series(m["test"]))
     X_test, y_test = data.X[m["test"]], data.y_eval[m["test"]]  # noqa: N806
-    comparison = {name: evaluate(test_frame, y_test, fn(X_test), thresholds[name], config.eval)
+    comparison = {name: {**evaluate(test_frame, y_test, fn(X_test), thresholds[name],
+                                    config.eval),
+                         "validation_alert_rate": _or_nan(validation_rates[name]),
+                         "alert_budget": config.alert_budget}
                   for name, fn in scorers.items()}
     timings["evaluate_seconds"] = time.perf_counter() - t0
     counts = {f"{k}_rows": float(v.sum()) for k, v in m.items()}

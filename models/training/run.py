@@ -28,6 +28,7 @@ import polars as pl
 
 from core.settings import Settings
 from features import FEATURE_NAMES
+from models.contract import alert_policy
 from models.ensemble.model import EnsembleModel
 from models.mlflow_env import mlflow
 from models.monitoring import Reference
@@ -35,8 +36,8 @@ from models.registry import EXPERIMENT, configure_mlflow, resolve_alias
 from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
 from models.training.evaluation import comparison_table, markdown_table
-from models.training.fit import Fitted, Progress, TrainConfig, fit_and_evaluate
-from models.training.gate import GateDecision, Promote, gate
+from models.training.fit import POLICY_COLUMNS, Fitted, Progress, TrainConfig, fit_and_evaluate
+from models.training.gate import ALERT_RATE_FACTOR, GateDecision, Promote, RecentRows, gate
 from models.training.splits import SplitPlan, TimeSplit, time_split
 from simulator import merchants_for
 
@@ -68,6 +69,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                    config: TrainConfig | None = None, seed: int = 7,
                    split: TimeSplit | SplitPlan | None = None, register: bool = True,
                    promote: Promote = "gate", gate_margin: float = 0.0,
+                   gate_alert_rate_factor: float = ALERT_RATE_FACTOR,
+                   recent: RecentRows | None = None,
                    progress: Progress | None = None, run_name: str = "ensemble",
                    lineage: dict[str, str] | None = None) -> TrainResult:
     """Train the ensemble on ``events`` + ``labels`` (Parquet paths or frames, see
@@ -77,8 +80,10 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
     ``config``'s gap and fractions; a :class:`~models.training.splits.SplitPlan` (dates, gap
     defaulting to the measured label delay, validation share) is resolved against the data.
     ``promote``: ``"gate"`` (champion only if better), ``"always"`` (champion regardless — still
-    measured and logged) or ``"never"`` (register, set no alias). Same data, config and seed →
-    identical model and scores.
+    measured and logged) or ``"never"`` (register, set no alias). The gate refuses a candidate
+    alerting more than ``gate_alert_rate_factor`` × its alert budget on the test window or on
+    ``recent`` live rows, or ranking ``recent`` labelled rows worse than the champion
+    (``models.training.gate``). Same data, config and seed → identical model and scores.
     """
     config = config or TrainConfig()
     step = progress or (lambda _msg: None)
@@ -97,7 +102,9 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                            validation_fraction=config.validation_fraction)
     fitted = fit_and_evaluate(ev, lab, split, config, seed, progress=step)
     model = fitted.model
-    metrics = {f"test_{k}": v for k, v in fitted.comparison["ensemble"].items()}
+    # the ensemble's test-window metrics, and its policy's figures (alert_budget,
+    # validation_alert_rate) for monitoring to hold the live alert rate to
+    metrics = {_metric_name(k): v for k, v in fitted.comparison["ensemble"].items()}
     metrics.update(fitted.counts)
 
     step("logging the run to MLflow")
@@ -110,7 +117,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                            **{f"model_{k}": v for k, v in model.describe().items()}})
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         for name, m in fitted.comparison.items():
-            mlflow.log_metrics({f"{name}_test_{k}": v for k, v in m.items() if np.isfinite(v)})
+            mlflow.log_metrics({f"{name}_{_metric_name(k)}": v for k, v in m.items()
+                                if np.isfinite(v)})
         mlflow.set_tags({"flowlet.kind": "ensemble", "flowlet.members":
                          "xgboost,isolation_forest,logistic_combiner"})
         mlflow.log_dict(_lineage(ev, lab, split, lineage), "lineage.json")
@@ -137,7 +145,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                               columns=list(FEATURE_NAMES))
         decision = gate(settings, version, X_test, fitted.prepared.y_eval[m],
                         model.score(fitted.prepared.X[m]), margin=gate_margin, promote=promote,
-                        run_id=run.info.run_id)
+                        run_id=run.info.run_id, alert_rate_factor=gate_alert_rate_factor,
+                        recent=recent)
     timings = {**fitted.timings, "total_seconds": time.perf_counter() - t_start}
     mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).log_batch(
         run.info.run_id, metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
@@ -148,12 +157,19 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
                        fitted.comparison, decision, split, timings, model)
 
 
+def _metric_name(key: str) -> str:
+    """``test_<key>`` for a test-window metric of the comparison; the policy's own figures
+    (``models.training.fit.POLICY_COLUMNS``, measured on validation) keep their names."""
+    return key if key in POLICY_COLUMNS else f"test_{key}"
+
+
 def _tag_reference(settings: Settings, version: str, fitted: Fitted) -> None:
     """What live monitoring compares this version with (:mod:`models.monitoring`)."""
     model = fitted.model
     scores = model.score(fitted.prepared.X[fitted.prepared.masks["validation"]])
+    budget = alert_policy(model).budget  # None for a model without one
     reference = Reference.from_scores(scores, model.alert_threshold,
-                                      float(getattr(model, "alert_budget", math.nan)))
+                                      math.nan if budget is None else budget)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     for key, value in reference.tags().items():
         client.set_model_version_tag(settings.model_name, version, key, value)
@@ -242,7 +258,11 @@ def ensure_champion(settings: Settings, days: int = 21, customers: int = 500,
     log.info("no %s model yet: training one on %d days of simulated history (%d customers)",
              settings.model_uri, days, customers)
     result = train_simulated(settings, days, customers, seed, run_name="bootstrap")
-    return current_champion(settings) or str(result.version)
+    champion = current_champion(settings)
+    if champion is None:  # the gate refused it (contract, alert rate): say so, loudly
+        log.error("the bootstrap model %s v%s is not champion: %s", settings.model_name,
+                  result.version, result.gate.reason if result.gate else "not registered")
+    return champion or str(result.version)
 
 
 def _bootstrap_config(days: int) -> TrainConfig:

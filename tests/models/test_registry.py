@@ -9,6 +9,7 @@ from models.ensemble.supervised import XGBParams
 from models.mlflow_env import MlflowClient
 from models.training.data import backtest_labels
 from models.training.fit import TrainConfig
+from models.training.gate import RecentRows
 from models.training.run import current_champion, train_ensemble
 
 from .conftest import split_of
@@ -125,3 +126,51 @@ def test_a_candidate_failing_the_contract_is_never_promoted(stubbed_gate, promot
     d = gate(settings, "12", X, Y, CAND, promote=promote)  # the better AP, all the same
     assert not d.promoted and d.alias is None and aliases == []
     assert "fails the model contract" in d.reason and "alert_threshold 2.0" in d.reason
+
+
+def test_unverifiable_evidence_never_replaces_the_champion(stubbed_gate):
+    gate, settings, aliases, _ = stubbed_gate
+    for y, scores in ((np.zeros(6, bool), CAND), (Y, np.r_[CAND[:5], np.nan])):
+        d = gate(settings, "13", X, y, scores)
+        assert not d.promoted and aliases[-1] == ("challenger", "13")
+        assert "cannot verify" in d.reason and "champion v7 kept" in d.reason
+
+
+class Upended(Stub):
+    """Scores ``1 − f``: it ranks the rows the champion stub ranks right upside down."""
+
+    alert_budget, validation_alert_rate = 0.1, 0.08
+
+    def score_frame(self, X):  # noqa: N803
+        return 1.0 - super().score_frame(X)
+
+
+def test_recent_rows_refuse_what_the_test_window_would_promote(stubbed_gate):
+    gate, settings, aliases, loaded = stubbed_gate
+    loaded["14"] = Upended(alert_threshold=0.85)  # CAND: 1 of 6 test rows, within 2 × 10 %
+    recent = RecentRows(pd.DataFrame({"f": CAND}), Y)  # ranked right by the champion only
+    d = gate(settings, "14", X, Y, CAND, recent=recent)
+    assert d.candidate_ap > d.champion_ap  # the test window alone would promote
+    assert not d.promoted and aliases[-1] == ("challenger", "14")
+    assert d.candidate_recent_ap < d.champion_recent_ap and "recent labelled rows" in d.reason
+    d = gate(settings, "14", X, Y, CAND, recent=recent, promote="always")  # a judgement call
+    assert d.promoted and d.reason.startswith("forced")
+    # live rows it alerts on 3 times in 6 (50 % > 2 × 10 %): refused, even when forced
+    live = RecentRows(pd.DataFrame({"f": [.01, .05, .1, .5, .6, .7]}))
+    d = gate(settings, "14", X, Y, CAND, recent=live, promote="always")
+    assert not d.promoted and aliases[-1] == ("challenger", "14")
+    assert d.recent_alert_rate == 0.5 and d.alert_rate_limit == pytest.approx(0.2)
+    assert "alerts 50.000% of the recent live rows, over 2 × its budget 10.000%" in d.reason
+    assert "validation alert rate 8.000%" in d.reason
+
+
+def test_the_first_model_is_champion_even_alerting_too_much_and_says_so(stubbed_gate,
+                                                                       monkeypatch):
+    from models.training import gate as gate_module
+
+    gate, settings, aliases, loaded = stubbed_gate
+    monkeypatch.setattr(gate_module, "resolve_alias", lambda *_: None)  # no champion
+    loaded["1"] = Upended(alert_threshold=0.85)
+    d = gate(settings, "1", X, Y, CAND, recent=RecentRows(pd.DataFrame({"f": [.01, .05, .5]})))
+    assert d.promoted and aliases[-1] == ("champion", "1") and d.recent_alert_rate == 2 / 3
+    assert "first model becomes champion, although candidate alerts 66.667%" in d.reason
