@@ -31,6 +31,7 @@ from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent, transaction_json_schema
 from core.settings import Settings
 from streams.api.workbench import workbench_router
+from streams.outbox.labels import accept_labels
 from streams.outbox.relay import Relay
 from streams.outbox.store import Outbox
 
@@ -203,23 +204,9 @@ def create_api(settings: Settings) -> FastAPI:
         return state["cases"]
 
     async def publish_labels(labels: list[LabelEvent]) -> list[dict[str, str]]:
-        wire = [lb.model_dump_json(exclude_none=True).encode() for lb in labels]
-        hashes = [hashlib.sha256(raw).hexdigest() for raw in wire]
-        first: dict[str, int] = {}
-        for i, lb in enumerate(labels):
-            first.setdefault(lb.label_id, i)
-        stored, previous = await run_in_threadpool(state["outbox"].accept, [
-            (lid, labels[i].account_id, wire[i], hashes[i]) for lid, i in first.items()])
+        results, stored = await run_in_threadpool(accept_labels, state["outbox"], labels)
         if stored:
             state["relay"].wake()
-        results = []
-        for i, lb in enumerate(labels):
-            known = previous[lb.label_id][0] if lb.label_id in previous else \
-                hashes[first[lb.label_id]]
-            status = ("conflict" if hashes[i] != known else
-                      "accepted" if lb.label_id in stored and first[lb.label_id] == i
-                      else "duplicate")
-            results.append({"label_id": lb.label_id, "status": status})
         return results
 
     api.include_router(workbench_router(case_store, publish_labels))
