@@ -3,8 +3,10 @@
 import polars as pl
 import streamlit as st
 
+from dashboards import session
 from features import registry
 
+session.require("analyst")
 st.title("Features")
 st.caption("Declared once in features/definitions.py; the stream and the training-set builder "
            "compute each of them from that declaration, and a parity test holds them equal.")

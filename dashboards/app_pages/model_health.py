@@ -12,10 +12,11 @@ import streamlit as st
 
 from core.lake_aggregates import SCORE_BINS
 from core.settings import Settings
-from dashboards import queries
+from dashboards import queries, session
 from dashboards.health import health_table
 from models.monitoring import ALERT_RATE_FACTOR, psi
 
+session.require("analyst")
 settings: Settings = st.session_state["settings"]
 st.title("Model health")
 st.caption("Each model version's live alert rate against the rate it had on validation data, "

@@ -12,9 +12,10 @@ import streamlit as st
 from core.contract import format_minor
 from core.db import make_engine
 from core.settings import Settings
-from dashboards import queries
+from dashboards import queries, session
 from streams.outbox.store import backlog
 
+session.require("analyst")
 settings: Settings = st.session_state["settings"]
 st.title("Flowlet — overview")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cases import User
 from core.settings import Settings
 from dashboards import queries
 from models.mlflow_env import MlflowClient
@@ -14,6 +15,7 @@ from models.registry import registry_client
 from simulator import Simulator
 from streams.testing import run_pipeline
 
+ANALYST = User("ana", "analyst")
 PAGE = str(Path(__file__).resolve().parents[2] / "dashboards" / "app_pages" / "model_health.py")
 
 
@@ -38,6 +40,7 @@ def register_reference(settings: Settings, reference: Reference) -> None:
 def run_page(settings: Settings) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["settings"] = settings
+    at.session_state["user"] = ANALYST  # every page is behind the login
     at.run()
     assert not at.exception, at.exception
     return at

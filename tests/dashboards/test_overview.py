@@ -4,10 +4,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cases import User
 from dashboards import queries
 from simulator import Simulator
 from streams.testing import run_pipeline
 
+ANALYST = User("ana", "analyst")
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 
 
@@ -21,11 +23,33 @@ def filled_lake(tmp_path):
 
 
 def run_app(data_dir, monkeypatch):
+    """The overview as a logged-in analyst sees it (settings from the environment)."""
+    monkeypatch.setenv("FLOWLET_DATA_DIR", str(data_dir))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user"] = ANALYST  # as the login form leaves it
+    at.run()
+    at.switch_page("app_pages/overview.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_overview_after_logging_in_through_the_form(filled_lake, monkeypatch):
+    from cases import CaseStore
+    from core.settings import Settings
+
+    data_dir, _ = filled_lake
+    CaseStore(Settings(data_dir=data_dir).database_url).add_user(
+        "ana", "analyst", "ana's long password")
     monkeypatch.setenv("FLOWLET_DATA_DIR", str(data_dir))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
+    assert not at.metric and [t.value for t in at.title] == ["Flowlet — log in"]
+    at.text_input(key="login_username").input("ana")
+    at.text_input(key="login_password").input("ana's long password")
+    at.button[0].click().run()
+    at.switch_page("app_pages/overview.py").run()
     assert not at.exception, at.exception
-    return at
+    assert {m.label: m.value for m in at.metric}["Transactions"] == "800"
 
 
 def test_overview_shows_the_lake(filled_lake, monkeypatch):
@@ -130,6 +154,7 @@ def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
     from core.settings import Settings
 
     at.session_state["settings"] = Settings(data_dir=tmp_path)
+    at.session_state["user"] = ANALYST  # every page is behind the login
     at.run()
     assert not at.exception, at.exception
     shown = at.dataframe[0].value
