@@ -28,7 +28,9 @@ $(EXT): $(STAMP) setup.py models/ensemble/_forest.c
 up: ext
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/flowlet up
 
+# The browser test drives Debian's chromium: installed first when it is missing.
 test: ext
+	@[ -x /usr/bin/chromium ] || sh scripts/ensure-chromium.sh
 	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest
 
 # The fast loop: everything but the integration/slow tests and the notebooks.

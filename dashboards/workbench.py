@@ -160,8 +160,8 @@ def queue(store: CaseStore, f: QueueFilter = QueueFilter(), limit: int = 500,
         "assignee": r["assignee"] or "unassigned",
         "main reason": reasons_in_words(json.loads(r["reason_codes"])[:1]),
         "case_id": r["case_id"], "alert_id": r["alert_id"]} for r in rows],
-        columns=["priority", "account", "source", "score", "hits", "highest amount",
-                 "first seen", "last seen", "age", "status", "assignee", "main reason",
+        columns=["priority", "account", "status", "assignee", "score", "hits",
+                 "highest amount", "age", "last seen", "main reason", "source", "first seen",
                  "case_id", "alert_id"])
 
 
@@ -174,7 +174,7 @@ def evidence_table(evidence: list[dict[str, Any]]) -> pd.DataFrame:
     """The case's alerting transactions, newest first, reasons in words."""
     return pd.DataFrame([{
         "time": when(e["occurred_at"]), "amount": format_minor(e["amount_minor"], e["currency"]),
-        "merchant": e["merchant_id"] or "", "score": round(e["score"], 3),
+        "merchant": e["merchant_id"] or "", "score": f"{e['score']:.3f}",
         "why it alerted": reasons_in_words(e["reason_codes"]),
         "transaction": e["transaction_id"]} for e in evidence],
         columns=["time", "amount", "merchant", "score", "why it alerted", "transaction"])

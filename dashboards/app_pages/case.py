@@ -45,7 +45,7 @@ c = st.columns(5)
 c[0].metric("Status", STATES.get(case["state"], case["state"]))
 c[1].metric("Assignee", case["assignee"] or "unassigned")
 c[2].metric("Alerts", len(case["alerts"]))
-c[3].metric("Evidence", f"{len(case['evidence'])} transactions")
+c[3].metric("Alerting transactions", len(case["evidence"]))
 c[4].metric("Open for", workbench.age(case["opened_at"], case["decided_at"]))
 st.caption(f"Opened {workbench.when(case['opened_at'])} · last change "
            f"{workbench.when(case['updated_at'])}"
@@ -73,7 +73,11 @@ if message := st.session_state.pop("decision_message", None):
     st.success(message)
 
 st.subheader("Why it alerted")
-st.table(workbench.evidence_table(case["evidence"]).set_index("time"))
+evidence = workbench.evidence_table(case["evidence"]).set_index("time")
+st.table(evidence.head(10))
+if len(evidence) > 10:
+    with st.expander(f"The {len(evidence) - 10} earlier alerting transactions"):
+        st.table(evidence.iloc[10:])
 st.subheader("Alerts of this case")
 st.dataframe(workbench.alerts_table(case["alerts"]), hide_index=True, width="stretch")
 

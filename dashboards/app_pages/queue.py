@@ -17,7 +17,7 @@ st.caption("One alert per account and source, gathering every further hit; highe
 
 people = [u for u in store.users() if not u.disabled]
 with st.container(border=True):
-    c = st.columns([2, 1, 1, 1.2, 1.2, 2])
+    c = st.columns([1.6, 1, 1, 1.1, 1.1, 2.6])
     all_sources = workbench.sources(store)
     chosen_sources = c[0].multiselect("Source", all_sources, default=all_sources,
                                       key="q_sources",
@@ -59,10 +59,10 @@ picked = st.dataframe(
         "priority": st.column_config.ProgressColumn("priority", min_value=0, max_value=100,
                                                     format="%d", width="small"),
         "score": st.column_config.NumberColumn("score", format="%.3f", width="small"),
+        "hits": st.column_config.NumberColumn("hits", width="small",
+                                              help="Alerting transactions gathered"),
+        "age": st.column_config.TextColumn("age", help="Since the first hit (the SLA clock)"),
         "main reason": st.column_config.TextColumn("main reason", width="large"),
-        "source": st.column_config.TextColumn("source", width="medium"),
-        "first seen": st.column_config.TextColumn("first seen", width="medium"),
-        "last seen": st.column_config.TextColumn("last seen", width="medium"),
     })
 rows = picked.selection.rows if picked is not None else []
 if rows:

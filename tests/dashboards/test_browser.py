@@ -1,0 +1,171 @@
+"""The workbench in a real browser: Debian's chromium driven by Playwright against the dashboard
+as ``flowlet up`` starts it. An analyst logs in, opens the queue, opens the top alert's case
+with one click, records "confirmed fraud"; the case is decided in the store and its labels wait
+in the API's outbox for the relay. Screenshots of every page go to ``docs/screenshots/`` (or
+``$FLOWLET_SCREENSHOTS``).
+
+``make test`` installs chromium first when it is missing (``scripts/ensure-chromium.sh``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from cases import CaseStore
+from core.processes import free_port
+from core.settings import Settings
+from dashboards import workbench
+from flowlet.up import dashboard_command
+from simulator import Simulator
+from streams.outbox.store import Outbox, outbox
+from streams.testing import run_pipeline
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PASSWORDS = {"ana": "ana's long password", "adam": "adam's long password"}
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    """A data folder filled by the pipeline (lake, alerts, cases), two users, and the dashboard
+    serving it; yields the settings and the dashboard's URL."""
+    settings = Settings(data_dir=tmp_path / "data").with_(dashboard_port=free_port())
+    now = datetime.now(UTC)
+    txs = Simulator(seed=8, n_accounts=40, n_merchants=10).generate(
+        400, now - timedelta(hours=2), now)
+    run_pipeline([t.event for t in txs], settings.data_dir)
+    store = CaseStore(settings.database_url)
+    store.add_user("ana", "analyst", PASSWORDS["ana"])
+    store.add_user("adam", "admin", PASSWORDS["adam"])
+    log = tmp_path / "dashboard.log"
+    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(dashboard_command(settings), cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{settings.dashboard_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the dashboard did not start:\n" + \
+                log.read_text(errors="replace")
+            time.sleep(0.3)
+        yield settings, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def shots() -> Path:
+    folder = Path(os.environ.get("FLOWLET_SCREENSHOTS", REPO / "docs" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, capsys):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run scripts/ensure-chromium.sh (make test does)")
+    settings, url = dashboard
+    store = CaseStore(settings.database_url)
+    expect = sync_api.expect
+    expect.set_options(timeout=30_000)
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        page.set_default_timeout(30_000)
+
+        def log_in(username: str) -> None:
+            page.get_by_role("textbox", name="Username").fill(username)
+            page.get_by_role("textbox", name="Password").fill(PASSWORDS[username])
+            page.get_by_role("button", name="Log in").click()
+
+        def settled(name: str) -> None:
+            """Wait until the script finished its run, then take the screenshot."""
+            expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+            time.sleep(0.5)
+            page.screenshot(path=str(shots / f"{name}.png"))
+
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Flowlet — log in")).to_be_visible()
+        page.get_by_role("textbox", name="Username").fill("ana")
+        page.get_by_role("textbox", name="Password").fill("a wrong password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_text("Wrong username or password")).to_be_visible()
+        settled("01-login-refused")
+        log_in("ana")
+
+        expect(page.get_by_role("heading", name="Alert queue")).to_be_visible()
+        grid = page.get_by_test_id("stDataFrame").first
+        expect(grid).to_be_visible()
+        settled("02-alert-queue")
+        top = workbench.queue(store).iloc[0]  # the page's order: highest priority first
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first row's selection box
+
+        expect(page.get_by_role("heading", name=f"Case — account {top['account']}")
+               ).to_be_visible()
+        assert f"case={top['case_id']}" in page.url
+        settled("03-case")
+        page.get_by_text("Confirmed fraud", exact=True).click()
+        page.get_by_role("textbox", name="Note", exact=True).fill("card reported stolen by the customer")
+        page.get_by_role("button", name="Record decision").click()
+        expect(page.get_by_text("Recorded: Confirmed fraud.")).to_be_visible()
+        settled("04-case-decided")
+
+        case = store.case(top["case_id"])
+        assert case["state"] == "decided" and case["decision"] == "confirmed_fraud"
+        assert [n["text"] for n in case["notes"]] == ["card reported stolen by the customer"]
+        evidence = {e["transaction_id"] for e in case["evidence"]}
+        with Outbox(settings.api_database_url).engine.connect() as conn:
+            queued = dict(conn.execute(select(outbox.c.transaction_id, outbox.c.payload)).all())
+        assert len(queued) == len(evidence)
+        assert all(b'"is_fraud":true' in payload for payload in queued.values())
+        assert [e["action"] for e in store.audit_entries(top["case_id"])][:2] == [
+            "decide", "note"]
+
+        for title, heading in (("Overview", "Flowlet — overview"),
+                               ("Model health", "Model health"), ("Features", "Features")):
+            page.get_by_role("link", name=title).click()
+            expect(page.get_by_role("heading", name=heading)).to_be_visible()
+            settled(f"05-{title.lower().replace(' ', '-')}")
+        expect(page.get_by_role("link", name="Users")).to_have_count(0)  # not an analyst's
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("heading", name="Flowlet — log in")).to_be_visible()
+        log_in("adam")
+        page.get_by_role("link", name="Users").click()
+        expect(page.get_by_role("heading", name="Users")).to_be_visible()
+        settled("06-users")
+        browser.close()
+
+    logins = [(e["actor"], e["action"]) for e in store.audit_entries()
+              if e["action"].startswith("login")]
+    assert sorted(logins) == [("adam", "login"), ("ana", "login"), ("ana", "login_failed")]
+    with capsys.disabled():
+        print(f"\nscreenshots: {shots}")
