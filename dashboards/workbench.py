@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -80,9 +81,20 @@ def age(since: datetime | None, now: datetime | None = None) -> str:
     return f"{minutes} min"
 
 
+def _short(description: str) -> str:
+    """A catalogue description without its fine print (for a table cell).
+
+    >>> _short("Mean of the card's amounts in the event's currency (minor units) over the "
+    ...        "last 1h, this one included")
+    "Mean of the card's amounts over the last 1h"
+    """
+    text = re.sub(r" in the event's currency| \((minor units|NaN[^)]*)\)", "", description)
+    return re.split(r", this (one|transfer) included", text)[0].strip()
+
+
 @cache
 def _descriptions() -> dict[str, str]:
-    return {str(r["name"]): str(r["description"]) for r in registry()}
+    return {str(r["name"]): _short(str(r["description"])) for r in registry()}
 
 
 def reason_in_words(code: str) -> str:
@@ -90,8 +102,8 @@ def reason_in_words(code: str) -> str:
 
     >>> reason_in_words("amount_log10:+1.2")
     'The amount — raised the risk (+1.20)'
-    >>> reason_in_words("acct_count_1h:-0.31")[-35:]
-    'included — lowered the risk (-0.31)'
+    >>> reason_in_words("acct_count_1h:-0.31")
+    "Number of the account's transactions over the last 1h — lowered the risk (-0.31)"
     >>> reason_in_words("something_new:+0.5")
     'something new — raised the risk (+0.50)'
     """
@@ -186,12 +198,11 @@ def alerts_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         "source": f"{r['source']} ({r['source_version']})", "priority": r["priority"],
         "score": round(r["score_max"], 3), "hits": r["hits"],
         "highest amount": format_minor(r["amount_minor_max"], r["currency"]),
-        "first seen": when(r["first_seen"]), "last seen": when(r["last_seen"]),
-        "status": r["status"],
+        "last seen": when(r["last_seen"]), "status": r["status"],
         "decision": DECISION_WORDS.get(r["decision"] or "", r["decision"] or ""),
         "closed": when(r["closed_at"])} for r in rows],
-        columns=["source", "priority", "score", "hits", "highest amount", "first seen",
-                 "last seen", "status", "decision", "closed"])
+        columns=["decision", "status", "priority", "score", "hits", "highest amount",
+                 "last seen", "closed", "source"])
 
 
 def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
@@ -215,7 +226,7 @@ def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
         "time": when(r.occurred_at),
         "amount": format_minor(int(r.amount_minor), r.currency),
         "kind": f"{r.event_type} ({r.channel})", "country": r.country,
-        "merchant or counterparty": (r.merchant_id or r.counterparty_account_id or "")
+        "merchant or counterparty": _other_party(r.merchant_id, r.counterparty_account_id)
         if r.account_id == account_id else f"from {r.account_id}",
         "score": round(float(r.score), 3), "alert": "yes" if r.is_alert else "",
         "ledger": r.ledger_status if r.ledger_status == "posted"
@@ -224,6 +235,13 @@ def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
         "transaction": r.transaction_id} for r in raw.itertuples()],
         columns=["time", "amount", "kind", "country", "merchant or counterparty", "score",
                  "alert", "ledger", "label", "transaction"])
+
+
+def _other_party(merchant: object, counterparty: object) -> str:
+    for who in (merchant, counterparty):
+        if isinstance(who, str) and who:
+            return who
+    return ""
 
 
 def account_labels(con: duckdb.DuckDBPyConnection, account_id: str) -> pd.DataFrame:

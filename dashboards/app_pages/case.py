@@ -8,6 +8,8 @@ import streamlit as st
 from dashboards import queries, session, workbench
 from dashboards.workbench import DECISION_WORDS, STATES
 
+SCORES = {"score": st.column_config.NumberColumn("score", format="%.3f")}
+
 me = session.require("analyst")
 store = session.store()
 settings = session.settings()
@@ -73,13 +75,14 @@ if message := st.session_state.pop("decision_message", None):
     st.success(message)
 
 st.subheader("Why it alerted")
-evidence = workbench.evidence_table(case["evidence"]).set_index("time")
-st.table(evidence.head(10))
+evidence = workbench.evidence_table(case["evidence"])
+st.table(evidence.head(10), hide_index=True)
 if len(evidence) > 10:
     with st.expander(f"The {len(evidence) - 10} earlier alerting transactions"):
-        st.table(evidence.iloc[10:])
+        st.table(evidence.iloc[10:], hide_index=True)
 st.subheader("Alerts of this case")
-st.dataframe(workbench.alerts_table(case["alerts"]), hide_index=True, width="stretch")
+st.dataframe(workbench.alerts_table(case["alerts"]), hide_index=True, width="stretch",
+             column_config=SCORES)
 
 con = queries.open_lake(settings.lake_dir)
 recent = workbench.recent_transactions(con, account)
@@ -90,14 +93,14 @@ if recent.empty:
     st.info("The lake holds no transaction of this account yet.")
 else:
     st.caption(f"The latest {len(recent)} in the lake, newest first; times in UTC.")
-    st.dataframe(recent, hide_index=True, width="stretch",
-                 column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(recent, hide_index=True, width="stretch", column_config=SCORES)
 
 st.subheader("Past alerts and decisions")
 past = [a for a in store.alerts(status=None, account_id=account, limit=100)
         if a["case_id"] != case_id]
 if past:
-    st.dataframe(workbench.alerts_table(past), hide_index=True, width="stretch")
+    st.dataframe(workbench.alerts_table(past), hide_index=True, width="stretch",
+                 column_config=SCORES)
 else:
     st.caption("No earlier alert on this account.")
 if not labels.empty:

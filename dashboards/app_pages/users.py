@@ -1,6 +1,8 @@
 """Users (admins only): who may log in, with which role; add a user (their one-time password is
 shown once), disable or enable one. Every change is in the audit log."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -62,6 +64,8 @@ entries = [e for e in store.audit_entries(limit=200)
                               "user_enable")][:50]
 st.dataframe(pd.DataFrame([{"time": workbench.when(e["at"]), "who": e["actor"],
                             "what": e["action"].replace("_", " "), "user": e["object_id"],
-                            "details": e["after"]} for e in entries],
+                            "details": ", ".join(f"{k}: {v}" for k, v in
+                                                 json.loads(e["after"]).items())}
+                           for e in entries],
                           columns=["time", "who", "what", "user", "details"]),
              hide_index=True, width="stretch")

@@ -106,7 +106,7 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
 
         def settled(name: str) -> None:
             """Wait until the script finished its run, then take the screenshot."""
-            expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+            expect(page.locator('[data-test-script-state="notRunning"]')).to_have_count(1)
             time.sleep(0.5)
             page.screenshot(path=str(shots / f"{name}.png"))
 
@@ -133,7 +133,8 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
         assert f"case={top['case_id']}" in page.url
         settled("03-case")
         page.get_by_text("Confirmed fraud", exact=True).click()
-        page.get_by_role("textbox", name="Note", exact=True).fill("card reported stolen by the customer")
+        page.get_by_role("textbox", name="Note", exact=True).fill(
+            "card reported stolen by the customer")
         page.get_by_role("button", name="Record decision").click()
         expect(page.get_by_text("Recorded: Confirmed fraud.")).to_be_visible()
         settled("04-case-decided")
