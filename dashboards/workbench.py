@@ -147,6 +147,8 @@ def queue(store: CaseStore, f: QueueFilter = QueueFilter(), limit: int = 500,
              .join(cases, cases.c.case_id == alerts.c.case_id))
     if f.states:
         query = query.where(cases.c.state.in_(f.states))
+        if "decided" not in f.states:  # an active case's alerts are open: the index helps
+            query = query.where(alerts.c.status == "open")
     if f.sources:
         query = query.where(alerts.c.source.in_(f.sources))
     if f.min_score:
