@@ -198,7 +198,7 @@ def alerts_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Alerts (of a case or of the account's past), with their outcome."""
     return pd.DataFrame([{
         "source": f"{r['source']} ({r['source_version']})", "priority": r["priority"],
-        "score": round(r["score_max"], 3), "hits": r["hits"],
+        "score": f"{r['score_max']:.3f}", "hits": r["hits"],
         "highest amount": format_minor(r["amount_minor_max"], r["currency"]),
         "last seen": when(r["last_seen"]), "status": r["status"],
         "decision": DECISION_WORDS.get(r["decision"] or "", r["decision"] or ""),

@@ -32,6 +32,7 @@ def dashboard_command(settings: Settings) -> list[str]:
         "--server.headless", "true", "--server.address", "127.0.0.1",
         "--server.port", str(settings.dashboard_port),
         "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+        "--client.toolbarMode", "minimal",  # analysts get no "Deploy" button
     ]
 
 

@@ -81,8 +81,7 @@ if len(evidence) > 10:
     with st.expander(f"The {len(evidence) - 10} earlier alerting transactions"):
         st.table(evidence.iloc[10:], hide_index=True)
 st.subheader("Alerts of this case")
-st.dataframe(workbench.alerts_table(case["alerts"]), hide_index=True, width="stretch",
-             column_config=SCORES)
+st.table(workbench.alerts_table(case["alerts"]), hide_index=True)  # a few rows, never cut
 
 con = queries.open_lake(settings.lake_dir)
 recent = workbench.recent_transactions(con, account)
@@ -99,8 +98,7 @@ st.subheader("Past alerts and decisions")
 past = [a for a in store.alerts(status=None, account_id=account, limit=100)
         if a["case_id"] != case_id]
 if past:
-    st.dataframe(workbench.alerts_table(past), hide_index=True, width="stretch",
-                 column_config=SCORES)
+    st.table(workbench.alerts_table(past), hide_index=True)
 else:
     st.caption("No earlier alert on this account.")
 if not labels.empty:
@@ -151,6 +149,6 @@ if submitted:
             sent = sum(r["status"] == "accepted" for r in done.published)
             st.session_state["decision_message"] = (
                 f"Recorded: {DECISION_WORDS[decision]}."
-                + (f" {len(done.labels)} label(s) sent to the stream ({sent} new)."
+                + (f" {len(done.labels)} label(s) queued for the stream ({sent} new)."
                    if done.labels else ""))
             st.rerun()

@@ -136,7 +136,9 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
         page.get_by_role("textbox", name="Note", exact=True).fill(
             "card reported stolen by the customer")
         page.get_by_role("button", name="Record decision").click()
-        expect(page.get_by_text("Recorded: Confirmed fraud.")).to_be_visible()
+        recorded = page.get_by_text("Recorded: Confirmed fraud.")
+        expect(recorded).to_be_visible()
+        recorded.scroll_into_view_if_needed()
         settled("04-case-decided")
 
         case = store.case(top["case_id"])
