@@ -10,6 +10,7 @@ in the API's outbox for the relay. Screenshots of every page go to ``docs/screen
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -128,9 +129,9 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
         assert box is not None
         page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first row's selection box
 
-        expect(page.get_by_role("heading", name=f"Case — account {top['account']}")
-               ).to_be_visible()
-        assert f"case={top['case_id']}" in page.url
+        expect(page.get_by_role("heading", name=f"Case — account {top['account']}",
+                                exact=True)).to_be_visible()
+        expect(page).to_have_url(re.compile(f"/case\\?case={top['case_id']}$"))
         settled("03-case")
         page.get_by_text("Confirmed fraud", exact=True).click()
         page.get_by_role("textbox", name="Note", exact=True).fill(
