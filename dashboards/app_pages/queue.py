@@ -42,7 +42,7 @@ flt = QueueFilter(
     assignee={"anyone": None, "me": me.username, "unassigned": ""}.get(who, who),
     states=tuple(states))
 table = workbench.queue(store, flt)
-if not chosen_sources and all_sources:
+if (not chosen_sources and all_sources) or not states:  # nothing chosen: nothing matches
     table = table.iloc[0:0]
 
 st.metric("Alerts shown", f"{len(table):,}", help="At most 500, highest priority first")

@@ -185,6 +185,8 @@ def test_queue_filters(data):
 
     at.multiselect(key="q_states").set_value(["assigned"]).run()
     assert list(at.dataframe[0].value["status"].unique()) == ["assigned"]
+    at.multiselect(key="q_states").set_value([]).run()
+    assert not at.dataframe and "No alert matches" in at.info[0].value
 
 
 def test_a_lead_assigns_in_bulk_an_analyst_only_to_themself(data):
