@@ -1,8 +1,13 @@
 """The workbench in a real browser: Debian's chromium driven by Playwright against the dashboard
-as ``flowlet up`` starts it. An analyst logs in, opens the queue, opens the top alert's case
-with one click, records "confirmed fraud"; the case is decided in the store and its labels wait
-in the API's outbox for the relay. Screenshots of every page go to ``docs/screenshots/`` (or
-``$FLOWLET_SCREENSHOTS``).
+as ``flowlet up`` starts it.
+
+* An analyst logs in (after a refused password), opens the queue, opens the top alert's case
+  with one click, records "confirmed fraud": the case is decided in the store and its labels
+  wait in the API's outbox. Screenshots of every page go to ``docs/screenshots/`` (or
+  ``$FLOWLET_SCREENSHOTS``).
+* With a running API, worker and broker: a lead's decision in the browser reaches the lake's
+  labels (the API's relay publishes what the dashboard put in the outbox) and the merchant's
+  delayed-label feature of a later transaction.
 
 ``make test`` installs chromium first when it is missing (``scripts/ensure-chromium.sh``).
 """
@@ -14,6 +19,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +28,8 @@ import pytest
 from sqlalchemy import select
 
 from cases import CaseStore
+from cases.workflow import label_id
+from core.lake import connect
 from core.processes import free_port
 from core.settings import Settings
 from dashboards import workbench
@@ -39,19 +47,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 PASSWORDS = {"ana": "ana's long password", "adam": "adam's long password"}
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    """A data folder filled by the pipeline (lake, alerts, cases), two users, and the dashboard
-    serving it; yields the settings and the dashboard's URL."""
-    settings = Settings(data_dir=tmp_path / "data").with_(dashboard_port=free_port())
-    now = datetime.now(UTC)
-    txs = Simulator(seed=8, n_accounts=40, n_merchants=10).generate(
-        400, now - timedelta(hours=2), now)
-    run_pipeline([t.event for t in txs], settings.data_dir)
-    store = CaseStore(settings.database_url)
-    store.add_user("ana", "analyst", PASSWORDS["ana"])
-    store.add_user("adam", "admin", PASSWORDS["adam"])
-    log = tmp_path / "dashboard.log"
+@contextmanager
+def serving(settings: Settings, log: Path) -> Iterator[str]:
+    """The dashboard as ``flowlet up`` starts it, on ``settings``; yields its URL."""
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(dashboard_command(settings), cwd=REPO, env=env, stdout=out,
@@ -69,7 +67,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
             assert time.monotonic() < deadline, "the dashboard did not start:\n" + \
                 log.read_text(errors="replace")
             time.sleep(0.3)
-        yield settings, url
+        yield url
     finally:
         proc.terminate()
         try:
@@ -80,6 +78,31 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
 
 
 @pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    """A data folder filled by the pipeline (lake, alerts, cases), two users, and the dashboard
+    serving it; yields the settings and the dashboard's URL."""
+    settings = Settings(data_dir=tmp_path / "data").with_(dashboard_port=free_port())
+    now = datetime.now(UTC)
+    txs = Simulator(seed=8, n_accounts=40, n_merchants=10).generate(
+        400, now - timedelta(hours=2), now)
+    run_pipeline([t.event for t in txs], settings.data_dir)
+    store = CaseStore(settings.database_url)
+    store.add_user("ana", "analyst", PASSWORDS["ana"])
+    store.add_user("adam", "admin", PASSWORDS["adam"])
+    with serving(settings, tmp_path / "dashboard.log") as url:
+        yield settings, url
+
+
+def playwright_api():  # type: ignore[no-untyped-def]
+    """``playwright.sync_api`` with its timeouts set, or a skip naming what is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run scripts/ensure-chromium.sh (make test does)")
+    sync_api.expect.set_options(timeout=30_000)
+    return sync_api
+
+
+@pytest.fixture
 def shots() -> Path:
     folder = Path(os.environ.get("FLOWLET_SCREENSHOTS", REPO / "docs" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,13 +110,10 @@ def shots() -> Path:
 
 
 def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, capsys):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: run scripts/ensure-chromium.sh (make test does)")
+    sync_api = playwright_api()
     settings, url = dashboard
     store = CaseStore(settings.database_url)
     expect = sync_api.expect
-    expect.set_options(timeout=30_000)
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -173,3 +193,77 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
     assert sorted(logins) == [("adam", "login"), ("ana", "login"), ("ana", "login_failed")]
     with capsys.disabled():
         print(f"\nscreenshots: {shots}")
+
+
+def test_a_browser_decision_reaches_the_lake_and_the_merchant_feature(
+        stack_settings, spawn, wait_http_ok, wait_until, wait_caught_up, tmp_path):
+    """The whole loop with a real API, worker and broker: traffic → alerts → a lead decides
+    in the browser → the labels in the lake and in the merchant's delayed-label feature."""
+    sync_api = playwright_api()
+    expect = sync_api.expect
+    s = stack_settings
+    api = spawn("api", ["api"], s)
+    worker = spawn("worker", ["worker"], s)
+    base = f"http://{s.api_host}:{s.api_port}"
+    wait_http_ok(f"{base}/healthz", child=api)
+    # Ten days old: a label known now counts in the merchant's 30-day window ending 7 days ago.
+    now = datetime.now(UTC)
+    sim = Simulator(seed=31, n_accounts=60, n_merchants=8, fraud_share=0.2)
+    events = [t.event.model_dump(mode="json", exclude_none=True)
+              for t in sim.generate(1200, now - timedelta(days=12), now - timedelta(days=9))]
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for start in range(0, len(events), 200):
+            assert client.post("/v1/transactions", json=events[start:start + 200]).json()[
+                "accepted"] == len(events[start:start + 200])
+    lake = lambda sql: connect(s.lake_dir).sql(sql).fetchall()  # noqa: E731
+    wait_until(lambda: lake("select count(*) from transactions")[0][0] >= 1200, 180,
+               "1200 lake rows")
+    wait_caught_up(s)
+
+    store = CaseStore(s.database_url)
+    store.add_user("lea", "lead", "lea's long password")
+    queue = workbench.queue(store)
+    assert not queue.empty, "the model alerted nothing: nothing to decide"
+    row = next(i for i, cid in enumerate(queue["case_id"])
+               if any(h["merchant_id"] for h in store.case(cid)["evidence"]))
+    assert row < 8, "no case with a merchant among the rows the queue shows first"
+    case_id, account = queue["case_id"][row], queue["account"][row]
+
+    with serving(s, tmp_path / "dashboard.log") as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        page.goto(url)
+        page.get_by_role("textbox", name="Username").fill("lea")
+        page.get_by_role("textbox", name="Password").fill("lea's long password")
+        page.get_by_role("button", name="Log in").click()
+        grid = page.get_by_test_id("stDataFrame").first
+        expect(grid).to_be_visible()
+        expect(page.locator('[data-test-script-state="notRunning"]')).to_have_count(1)
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 16, box["y"] + 35 + 35 * row + 17)
+        expect(page.get_by_role("heading", name=f"Case — account {account}", exact=True)
+               ).to_be_visible()
+        page.get_by_text("Confirmed fraud", exact=True).click()
+        page.get_by_role("button", name="Record decision").click()
+        expect(page.get_by_text("Recorded: Confirmed fraud.")).to_be_visible()
+        browser.close()
+
+    evidence = store.case(case_id)["evidence"]
+    label_ids = {label_id(h["transaction_id"], case_id) for h in evidence}
+    wait_until(lambda: {i for (i,) in lake("select label_id from labels")} >= label_ids,
+               60, "the decision's labels in the lake (published by the API's relay)")
+    merchant = next(h["merchant_id"] for h in evidence if h["merchant_id"])
+    template = next(e for e in events if e.get("merchant_id") == merchant)
+    probe = {**template, "transaction_id": "probe-after-browser-decision",
+             "occurred_at": datetime.now(UTC).isoformat()}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        assert client.post("/v1/transactions", json=probe).json()["status"] == "accepted"
+    wait_until(lambda: lake("select count(*) from transactions where transaction_id = "
+                            "'probe-after-browser-decision'")[0][0] == 1, 60,
+               "the probe's lake row")
+    (rate,) = lake("select f_merchant_fraud_rate_30d_delay7d from transactions "
+                   "where transaction_id = 'probe-after-browser-decision'")[0]
+    assert rate > 0, "the merchant's delayed-label feature did not see the decision"
+    assert worker.stop() == 0, worker.tail()
+    assert api.stop() == 0, api.tail()
