@@ -3,8 +3,8 @@ as ``flowlet up`` starts it.
 
 * An analyst logs in (after a refused password), opens the queue, opens the top alert's case
   with one click, records "confirmed fraud": the case is decided in the store and its labels
-  wait in the API's outbox. Screenshots of every page go to ``docs/screenshots/`` (or
-  ``$FLOWLET_SCREENSHOTS``).
+  wait in the API's outbox. Screenshots of every page go to ``$FLOWLET_SCREENSHOTS`` or a
+  temporary folder the test prints (``docs/screenshots/`` holds a committed set).
 * With a running API, worker and broker: a lead's decision in the browser reaches the lake's
   labels (the API's relay publishes what the dashboard put in the outbox) and the merchant's
   delayed-label feature of a later transaction.
@@ -103,8 +103,11 @@ def playwright_api():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def shots() -> Path:
-    folder = Path(os.environ.get("FLOWLET_SCREENSHOTS", REPO / "docs" / "screenshots"))
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``$FLOWLET_SCREENSHOTS`` (``FLOWLET_SCREENSHOTS=docs/screenshots`` refreshes the
+    committed ones), else a temporary folder the test prints."""
+    chosen = os.environ.get("FLOWLET_SCREENSHOTS")
+    folder = Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
