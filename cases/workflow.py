@@ -19,7 +19,6 @@ writes no audit entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from cases import audit, users
-from cases.alerts import ACTIVE_STATES, CLOSED, OPEN
+from cases.alerts import ACTIVE_STATES, CLOSED, OPEN, digest_id
 from cases.schema import alert_hits, alerts, cases, notes
 from core.contract import LabelEvent
 
@@ -158,7 +157,7 @@ def _labels(conn: Connection, case_id: str, is_fraud: bool, at: datetime) -> lis
 
 def label_id(transaction_id: str, case_id: str) -> str:
     """The label's idempotency key: one per (transaction, case decision)."""
-    return "lbl-" + hashlib.sha256(f"{transaction_id}|{case_id}".encode()).hexdigest()[:40]
+    return digest_id("lbl", transaction_id, case_id, length=40)
 
 
 def evidence(conn: Connection, case_id: str) -> list[dict[str, Any]]:
