@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from cases import alerts as alert_records
-from cases import audit, users, workflow
+from cases import audit, metrics, users, workflow
 from cases.migrate import migrate
 from cases.schema import alert_hits, alerts, audit_log, cases, notes
 from core.db import make_engine
@@ -159,6 +159,13 @@ class CaseStore:
             audit.append(conn, username[:64] or "?", "login" if user else "login_failed",
                          "user", username[:128] or "?", None, {"channel": channel})
             return user
+
+    def decision_figures(self) -> dict[str, Any]:
+        """Precision per source and version, decisions per day, time to decision."""
+        with self.engine.connect() as conn:
+            return {"precision": metrics.precision_by_source(conn),
+                    "per_day": metrics.decisions_per_day(conn),
+                    "time_to_decision": metrics.time_to_decision(conn)}
 
     def verify_audit(self) -> tuple[int, str | None]:
         with self.engine.connect() as conn:

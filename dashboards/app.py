@@ -28,7 +28,8 @@ else:
     monitoring = [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:"),
         st.Page("app_pages/model_health.py", title="Model health", icon=":material/ecg_heart:"),
-        st.Page("app_pages/features.py", title="Features", icon=":material/functions:"),
+        st.Page("app_pages/decisions.py", title="Decisions", icon=":material/gavel:"),
+        st.Page("app_pages/feature_catalogue.py", title="Features", icon=":material/functions:"),
     ]
     sections = {"Workbench": workbench, "Monitoring": monitoring}
     if user.at_least("admin"):

@@ -176,3 +176,23 @@ def test_label_ids_never_carry_a_digit_run():
     ids = [label_id(f"tx-{i}", "case-x") for i in range(20_000)]
     assert not any(c.isdigit() for i in ids for c in i[4:])
     assert len(set(ids)) == len(ids)
+
+
+def test_decided_alerts_give_precision_per_source_and_version(store):
+    store.record_alerts([hit(1, "acc-1"), hit(2, "acc-1", source="rule"), hit(3, "acc-2"),
+                         hit(4, "acc-3")])
+    cases = {c["account_id"]: c["case_id"] for c in store.cases()}
+    store.decide(cases["acc-1"], "confirmed_fraud", "ana")
+    store.decide(cases["acc-2"], "not_fraud", "ana")
+    store.decide(cases["acc-3"], "needs_information", "ana")  # not a verdict: not counted
+    figures = store.decision_figures()
+    assert figures["precision"] == [
+        {"source": "model", "source_version": "flowlet-fraud/3", "decided": 2, "confirmed": 1,
+         "cleared": 1, "precision": 0.5},
+        {"source": "rule", "source_version": "flowlet-fraud/3", "decided": 1, "confirmed": 1,
+         "cleared": 0, "precision": 1.0}]
+    today = datetime.now(UTC).date().isoformat()
+    assert figures["per_day"] == [{"day": today, "decision": "confirmed_fraud", "cases": 1},
+                                  {"day": today, "decision": "not_fraud", "cases": 1}]
+    ttd = figures["time_to_decision"]
+    assert ttd["cases"] == 2 and 0 <= ttd["median_hours"] <= ttd["p90_hours"] < 1

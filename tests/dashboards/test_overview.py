@@ -149,7 +149,7 @@ def test_feature_catalogue_lists_every_declared_feature(tmp_path, monkeypatch):
     from features import FEATURE_NAMES
 
     monkeypatch.setenv("FLOWLET_DATA_DIR", str(tmp_path))
-    at = AppTest.from_file(str(Path(APP).parent / "app_pages" / "features.py"),
+    at = AppTest.from_file(str(Path(APP).parent / "app_pages" / "feature_catalogue.py"),
                            default_timeout=60)
     from core.settings import Settings
 
