@@ -292,3 +292,32 @@ def _publish_fixture():  # type: ignore[no-untyped-def]
 @pytest.fixture(name="lake_count")
 def _lake_count_fixture():  # type: ignore[no-untyped-def]
     return lake_count
+
+
+@pytest.fixture
+def aged_traffic(stack_settings, spawn, wait_http_ok, wait_until, wait_caught_up):
+    """A running API and worker that processed 1,200 simulated events ten days old (a label
+    known now counts in a merchant's 30-day window ending 7 days ago): ``(settings, events,
+    api, worker, base_url)``. For the analyst's-loop tests."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.lake import connect
+    from simulator import Simulator
+
+    s = stack_settings
+    api = spawn("api", ["api"], s)
+    worker = spawn("worker", ["worker"], s)
+    base = f"http://{s.api_host}:{s.api_port}"
+    wait_http_ok(f"{base}/healthz", child=api)
+    now = datetime.now(UTC)
+    sim = Simulator(seed=31, n_accounts=60, n_merchants=8, fraud_share=0.2)
+    events = [t.event.model_dump(mode="json", exclude_none=True)
+              for t in sim.generate(1200, now - timedelta(days=12), now - timedelta(days=9))]
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for start in range(0, len(events), 200):
+            chunk = events[start:start + 200]
+            assert client.post("/v1/transactions", json=chunk).json()["accepted"] == len(chunk)
+    wait_until(lambda: connect(s.lake_dir).sql("select count(*) from transactions")
+               .fetchall()[0][0] >= len(events), 180, f"{len(events)} lake rows")
+    wait_caught_up(s)
+    return s, events, api, worker, base

@@ -199,29 +199,13 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
 
 
 def test_a_browser_decision_reaches_the_lake_and_the_merchant_feature(
-        stack_settings, spawn, wait_http_ok, wait_until, wait_caught_up, tmp_path):
+        aged_traffic, wait_until, tmp_path):
     """The whole loop with a real API, worker and broker: traffic → alerts → a lead decides
     in the browser → the labels in the lake and in the merchant's delayed-label feature."""
     sync_api = playwright_api()
     expect = sync_api.expect
-    s = stack_settings
-    api = spawn("api", ["api"], s)
-    worker = spawn("worker", ["worker"], s)
-    base = f"http://{s.api_host}:{s.api_port}"
-    wait_http_ok(f"{base}/healthz", child=api)
-    # Ten days old: a label known now counts in the merchant's 30-day window ending 7 days ago.
-    now = datetime.now(UTC)
-    sim = Simulator(seed=31, n_accounts=60, n_merchants=8, fraud_share=0.2)
-    events = [t.event.model_dump(mode="json", exclude_none=True)
-              for t in sim.generate(1200, now - timedelta(days=12), now - timedelta(days=9))]
-    with httpx.Client(base_url=base, timeout=30) as client:
-        for start in range(0, len(events), 200):
-            assert client.post("/v1/transactions", json=events[start:start + 200]).json()[
-                "accepted"] == len(events[start:start + 200])
+    s, events, api, worker, base = aged_traffic
     lake = lambda sql: connect(s.lake_dir).sql(sql).fetchall()  # noqa: E731
-    wait_until(lambda: lake("select count(*) from transactions")[0][0] >= 1200, 180,
-               "1200 lake rows")
-    wait_caught_up(s)
 
     store = CaseStore(s.database_url)
     store.add_user("lea", "lead", "lea's long password")

@@ -5,39 +5,21 @@ lake's labels and the merchant's delayed-label feature."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from cases import CaseStore
 from core.lake import connect
-from simulator import Simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LEAD = ("lea", "correct horse battery")
 
 
-def test_decisions_become_labels_the_features_see(stack_settings, spawn, wait_http_ok,
-                                                  wait_until, wait_caught_up):
-    s = stack_settings
-    api = spawn("api", ["api"], s)
-    worker = spawn("worker", ["worker"], s)
-    base = f"http://{s.api_host}:{s.api_port}"
-    wait_http_ok(f"{base}/healthz", child=api)
-    now = datetime.now(UTC)
-    # Ten days old: a label known now counts in the merchant's 30-day window ending 7 days ago.
-    sim = Simulator(seed=31, n_accounts=60, n_merchants=8, fraud_share=0.2)
-    events = [t.event.model_dump(mode="json", exclude_none=True)
-              for t in sim.generate(1200, now - timedelta(days=12), now - timedelta(days=9))]
-    with httpx.Client(base_url=base, timeout=30) as client:
-        for start in range(0, len(events), 200):
-            assert client.post("/v1/transactions", json=events[start:start + 200]).json()[
-                "accepted"] == len(events[start:start + 200])
+def test_decisions_become_labels_the_features_see(aged_traffic, wait_until):
+    s, events, api, worker, base = aged_traffic
     lake = lambda sql: connect(s.lake_dir).sql(sql).fetchall()  # noqa: E731
-    wait_until(lambda: lake("select count(*) from transactions")[0][0] >= 1200, 180,
-               "1200 lake rows")
-    wait_caught_up(s)
 
     # Every lake alert is a hit of exactly one open alert of its account.
     store = CaseStore(s.database_url)
