@@ -69,6 +69,21 @@ class Scorer(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
+class AlertSource(Protocol):
+    """Raises alerts beyond the model's on a scored batch: rules, typology detectors, screening.
+
+    ``evaluate`` gets the batch's events, its feature frame (the model's inputs, one row per
+    event) and its lake rows (scores and ledger status included) and returns alert records
+    shaped like :func:`alert` with its own ``source`` (e.g. ``rule:<id>``,
+    ``typology:structuring``) and ``model_version`` (the rule's or detector's version). It must
+    be deterministic for a redelivered batch: the alert store is idempotent per
+    (transaction, source), so a repeat adds nothing.
+    """
+
+    def evaluate(self, events: Sequence[TransactionEvent], features: pd.DataFrame,
+                 rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
 @dataclass
 class PreparedBatch:
     events: list[TransactionEvent] = field(default_factory=list)
@@ -134,7 +149,8 @@ def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
 class BatchProcessor:
     def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer,
                  sink: LakeSink, cases: CaseStore | None = None,
-                 labels: LabelSink | None = None) -> None:
+                 labels: LabelSink | None = None,
+                 alert_sources: Sequence[AlertSource] = ()) -> None:
         self.settings = settings
         self.ledger = ledger
         self.scorer = scorer
@@ -144,6 +160,8 @@ class BatchProcessor:
         self.cases = cases
         #: Where applied labels land in the lake (``lake/labels``); None: features only.
         self.labels = labels
+        #: Rules, typology detectors, screening: their alerts join the model's.
+        self.alert_sources = list(alert_sources)
 
     def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
                          backoff_seconds: float = 0.5) -> BatchOutcome:
@@ -208,6 +226,8 @@ class BatchProcessor:
                 for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True))]
         outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
                           if row["is_alert"]]
+        for source in self.alert_sources:
+            outcome.alerts += source.evaluate(batch.events, feats, rows)
         outcome.scored_by[scored.model_ref] = len(rows)
         if self.cases is not None and outcome.alerts:
             # Before the lake, the last effect: a lake row means its alert is stored too.

@@ -264,3 +264,28 @@ def test_the_stream_stages_compute_what_online_features_compute():
     assert topology.states == online.states
     assert any(st.get("labels") for key, st in online.states.items()
                if key.startswith("merchant:"))
+
+
+class LargeAmountSource:
+    """An alert source raising one alert per transaction above 500.00."""
+
+    def evaluate(self, events, features, rows):
+        assert len(features) == len(rows) == len(events)
+        return [{**row, "alert_id": f"big-{row['transaction_id']}", "source": "rule:big",
+                 "model_version": "big/1", "score": 1.0, "reason_codes": ["amount"],
+                 "occurred_at": row["occurred_at"].isoformat()}
+                for row in rows if row["amount_minor"] > 50_000]
+
+
+def test_alert_sources_add_their_alerts_to_the_models_and_the_store(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    proc = in_memory_processor(settings)
+    proc.alert_sources = [LargeAmountSource()]
+    records = [RawRecord(e.model_dump_json().encode(), offset=i) for i, e in enumerate(EVENTS)]
+    out = proc.commit(InMemoryFeatures().run(records))
+    big = [a for a in out.alerts if a["source"] == "rule:big"]
+    assert big and len(big) == sum(e.amount_minor > 50_000 for e in EVENTS)
+    with proc.ledger.engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT count(*) FROM alert_hits WHERE source = 'rule:big'").scalar()
+    assert stored == len(big)
