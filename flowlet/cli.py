@@ -258,7 +258,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--labels", help="Parquet file or folder of labels (transaction_id, is_fraud, "
                                     "labelled_at; optional pattern, source)")
     p.add_argument("--from-lake", action="store_true",
-                   help="train on <data-dir>/lake/history (written by `flowlet simulate --days`)")
+                   help="train on the lake: its simulated history (`flowlet simulate --days`) "
+                        "plus the transactions processed and the labels applied live")
     p.add_argument("--days", type=int, help="simulated history length (default 30; 21 with "
                                             "--if-missing)")
     p.add_argument("--customers", type=int, help="simulated customers (default 1000; 500 with "

@@ -131,7 +131,9 @@ def _day(rng: np.random.Generator, size: int, offset: int, seed: int, day_start:
         np.round(rng.lognormal(3, 1, size), 2), np.round(rng.random(size), 3)]
     for k, name in enumerate(feature_names):
         columns["f_" + name] = pool[k % len(pool)]
-    return pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
+    # The event columns the bench does not vary (FX, fees, voids, IP, MCC) are null.
+    return pa.table({f.name: columns[f.name] if f.name in columns else pa.nulls(size, f.type)
+                     for f in schema}, schema=schema)
 
 
 def dashboard_queries() -> dict[str, Callable[[Any], Any]]:
