@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from core.contract import format_minor
 from ledger.accounts import available, holds, wallet
@@ -29,6 +29,8 @@ def ledger_balances(engine: Engine, account_id: str) -> pd.DataFrame:
 
     From ``ledger_balances`` (kept by every posting), two primary-key lookups."""
     codes = {wallet(account_id): "wallet (available)", holds(account_id): "card holds"}
+    if not inspect(engine).has_table(balances.name):  # no worker has posted yet
+        return pd.DataFrame(columns=["account", "currency", "balance"])
     with engine.connect() as conn:
         rows = conn.execute(select(balances.c.ledger_account, balances.c.currency,
                                    balances.c.balance)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 
 from core.contract import format_minor
 from ledger import Ledger
@@ -25,7 +25,10 @@ from ledger.verify import VerifyReport, verify
 
 def trial_balance(engine: Engine) -> pd.DataFrame:
     """Per currency: the sum of every account's balance (zero in healthy books) and the number
-    of accounts holding it."""
+    of accounts holding it (empty before the first posting created the ledger)."""
+    columns = ["currency", "sum of balances", "accounts", "balanced"]
+    if not inspect(engine).has_table(balances.name):
+        return pd.DataFrame(columns=columns)
     with engine.connect() as conn:
         rows = conn.execute(select(balances.c.currency, func.sum(balances.c.balance),
                                    func.count()).group_by(balances.c.currency)
@@ -34,7 +37,7 @@ def trial_balance(engine: Engine) -> pd.DataFrame:
         [{"currency": ccy, "sum of balances": format_minor(int(total), ccy),
           "accounts": int(n), "balanced": "yes" if int(total) == 0 else "NO"}
          for ccy, total, n in rows],
-        columns=["currency", "sum of balances", "accounts", "balanced"])
+        columns=columns)
 
 
 #: The ledger's rejection reasons (free text naming accounts and ids) by kind, in an
