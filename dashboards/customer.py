@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import duckdb
 import pandas as pd
 from sqlalchemy import Engine, inspect, select
 
 from core.contract import format_minor
+from features import registry
 from ledger.accounts import available, holds, wallet
 from ledger.schema import balances
 
@@ -49,8 +51,9 @@ def features_vs_usual(con: duckdb.DuckDBPyConnection, account_id: str,
     transactions of the ``days`` before, the most unusual first (distance in units of the
     usual spread: the interquartile range, at least 5 % of the median or 1).
 
-    ``descriptions``: feature name → words (the catalogue). Empty when the account has fewer
-    than two transactions in the lake."""
+    Amount features are compared with the customer's transactions in the latest one's currency
+    and shown in its major units. ``descriptions``: feature name → words (the catalogue).
+    Empty when the account has fewer than two transactions in the lake."""
     names = [c for (c,) in con.execute(
         "SELECT column_name FROM (DESCRIBE transactions) WHERE column_name LIKE 'f\\_%' "
         "ESCAPE '\\'").fetchall()]
@@ -58,7 +61,7 @@ def features_vs_usual(con: duckdb.DuckDBPyConnection, account_id: str,
         return pd.DataFrame(columns=["feature", "now", "usual", "unusual by"])
     cols = ", ".join(f'"{n}"' for n in names)
     rows = con.execute(
-        f"""SELECT occurred_at, {cols} FROM transactions WHERE account_id = $account
+        f"""SELECT occurred_at, currency, {cols} FROM transactions WHERE account_id = $account
             AND occurred_at >= (SELECT max(occurred_at) FROM transactions
                                 WHERE account_id = $account) - to_days({int(days)})
             ORDER BY occurred_at DESC, transaction_id""",  # noqa: S608 — lake column names
@@ -66,21 +69,33 @@ def features_vs_usual(con: duckdb.DuckDBPyConnection, account_id: str,
     if len(rows) < 2:
         return pd.DataFrame(columns=["feature", "now", "usual", "unusual by"])
     now, past = rows.iloc[0], rows.iloc[1:]
+    same_currency = past[past["currency"] == now["currency"]]
+    amounts = _amount_features()
     out = []
     for name in names:
-        value, history = now[name], past[name].dropna()
+        feature = name.removeprefix("f_")
+        is_amount = feature in amounts  # compared in the latest transaction's currency only
+        value, history = now[name], (same_currency if is_amount else past)[name].dropna()
         if pd.isna(value) or history.empty:
             continue
         usual = float(history.median())
         spread = max(float(history.quantile(0.75) - history.quantile(0.25)),
                      0.05 * abs(usual), 1.0 if usual == 0 else 0.0, 1e-9)
         distance = abs(float(value) - usual) / spread
-        feature = name.removeprefix("f_")
+        show = ((lambda x: format_minor(round(x), now["currency"])) if is_amount
+                else _number)
         out.append({"feature": descriptions.get(feature, feature.replace("_", " ")),
-                    "now": _number(float(value)), "usual": _number(usual),
+                    "now": show(float(value)), "usual": show(usual),
                     "unusual by": round(distance, 1)})
     frame = pd.DataFrame(out, columns=["feature", "now", "usual", "unusual by"])
     return frame.sort_values("unusual by", ascending=False, kind="stable").head(top)
+
+
+@cache
+def _amount_features() -> frozenset[str]:
+    """Features that are amounts in the event's currency (shown in major units)."""
+    return frozenset(str(r["name"]) for r in registry()
+                     if "(minor units)" in str(r["description"]))
 
 
 def _number(x: float) -> str:

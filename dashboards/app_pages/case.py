@@ -114,7 +114,8 @@ with right:
         st.caption("Its features against their median over the customer's other "
                    "transactions of the 30 days before; \"unusual by\" counts the usual "
                    "spreads between them.")
-        st.table(usual, hide_index=True)
+        st.dataframe(usual, hide_index=True, width="stretch", column_config={
+            "unusual by": st.column_config.NumberColumn("unusual by", format="%.1f")})
 
 st.subheader("Counterparty network")
 if network.edges.empty:
