@@ -17,5 +17,7 @@ def kernel_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    # the venv's kernel spec before a user-level "python3" of another interpreter
+    monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "1")
     monkeypatch.delenv("DATA_DIR", raising=False)
     return monkeypatch
