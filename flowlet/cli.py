@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flowlet.edge import settings_of as _settings
 from flowlet.ledger_commands import add_ledger_commands as _add_ledger_commands
+from flowlet.screening_commands import add_screening_commands as _add_screening_commands
 
 log = logging.getLogger("flowlet")
 
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_component_commands, _add_data_commands, _add_ledger_commands,
-                _add_tool_commands):
+                _add_screening_commands, _add_tool_commands):
         add(sub)
     return parser
 
@@ -368,7 +369,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)
-    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json")
+    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json and "
+                                      "customer.v1.json")
     p.set_defaults(func=cmd_schema)
 
 
