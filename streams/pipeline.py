@@ -267,18 +267,18 @@ class BatchProcessor:
         rows = [lake_row(ev, vector, scored, i, ledger_result[ev.transaction_id], now,
                          batch.records[i] if batch.records else None)
                 for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True))]
-        outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
-                          if row["is_alert"]]
+        alerts = [alert(row, scored.alert_threshold, now) for row in rows if row["is_alert"]]
         for source in self.alert_sources:
-            outcome.alerts += source.evaluate(batch.events, feats, rows)
+            alerts += source.evaluate(batch.events, feats, rows)
         if self.customers is not None:
             self.customers.observe(batch.events, batch.vectors)
-            self._stamp_risk(outcome.alerts)
+            self._stamp_risk(alerts)
         outcome.scored_by[scored.model_ref] = len(rows)
-        if self.cases is not None and outcome.alerts:
+        if self.cases is not None and alerts:
             # Before the lake, the last effect: a lake row means its alert is stored too.
             # Idempotent by (transaction, source): a redelivered batch adds nothing.
-            self.cases.record_alerts(outcome.alerts)
+            self.cases.record_alerts(alerts)
+        outcome.alerts += alerts  # after the batch's customer profiles' own
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
