@@ -97,3 +97,28 @@ def test_a_good_load_replaces_the_list_as_a_new_version(tmp_path):
     assert (report.version, report.entries, report.by_kind) == (2, 1, {"sanctions": 1})
     version, entries = store.current()
     assert version == 2 and [e.entry_id for e in entries] == ["x-1"]
+
+
+def test_screening_source_and_whitelist_on_each_database(db_url):
+    from datetime import UTC, datetime
+
+    from cases import CaseStore
+    from core.contract import CustomerEvent
+    from screening import ScreeningSource
+
+    store = ListStore(db_url)
+    store.load(SAMPLE_LIST)
+    source = ScreeningSource(store.engine, THRESHOLD)
+    cases = CaseStore(store.engine)
+    onboarding = CustomerEvent(event_id="kyc-1", account_id="acc-1", version=1,
+                               occurred_at=datetime(2026, 11, 2, tzinfo=UTC),
+                               customer_type="business", name="Nordwind Shipping Co.",
+                               country="CY", onboarded_on="2026-11-01")
+    (hit,) = source.on_customers([onboarding])
+    assert (hit["source"], hit["reason_codes"][0]) == ("screening:sanctions", "entry:syn-s-0002")
+    assert cases.record_alerts([hit]) == 1
+    cases.add_user("ana", "analyst", "a long enough password")
+    (case,) = cases.cases()
+    cases.decide(case["case_id"], "not_fraud", "ana", "a namesake")
+    update = onboarding.model_copy(update={"event_id": "kyc-2", "version": 2})
+    assert source.on_customers([update]) == []
