@@ -122,3 +122,13 @@ def test_screening_source_and_whitelist_on_each_database(db_url):
     cases.decide(case["case_id"], "not_fraud", "ana", "a namesake")
     update = onboarding.model_copy(update={"event_id": "kyc-2", "version": 2})
     assert source.on_customers([update]) == []
+
+
+def test_simulated_profiles_hit_only_where_a_listed_name_was_planted(matcher):
+    from simulator.kyc import LISTED_NAMES, customer_events
+    from simulator.profiles import build_world
+
+    events = customer_events(build_world(seed=5, customers=2000, merchants=10))
+    hits = {e.name for e in events if matcher.match(e.name)}
+    planted = {e.name for e in events if e.name in LISTED_NAMES}
+    assert planted and hits == planted
