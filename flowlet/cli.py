@@ -146,6 +146,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           Path(args.out) if args.out else Path("soak"))
         sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "samples"},
                                     indent=2, default=str) + "\n")
+    elif args.what == "screening":
+        from flowlet.bench.screening import run_screening_bench
+
+        run_screening_bench(entries=args.events, payments=min(args.events, 5_000))
     elif args.what == "dashboard":
         from flowlet.bench.dashboard import run_dashboard_bench
 
@@ -304,9 +308,10 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                        "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
-                            "dashboard", "soak"],
+                            "dashboard", "soak", "screening"],
                    default="pipeline")
-    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--events", type=int, default=20_000,
+                   help="events to measure (screening bench: list entries)")
     p.add_argument("--minutes", type=float, default=30.0,
                    help="soak bench: how long to run the stack (default: %(default)s)")
     p.add_argument("--rows", type=int, default=10_000_000,

@@ -57,7 +57,7 @@ def test_screening_alerts_whitelisting_and_redelivery(tmp_path):
     onboarding = next(a for a in out.alerts if a["transaction_id"] == "customer:kyc-1")
     assert onboarding["reason_codes"][1:3] == ["subject:customer:acc-1",
                                               "listed_name:Mohammed Karim Haddad"]
-    assert 0.88 <= onboarding["score"] <= 1 and onboarding["customer_risk"] == "medium"
+    assert 0.90 <= onboarding["score"] <= 1 and onboarding["customer_risk"] == "medium"
 
     store = CaseStore(settings.database_url)
     stored = {a["entity_id"]: a for a in store.alerts(source="screening:sanctions")}
