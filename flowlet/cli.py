@@ -149,7 +149,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "screening":
         from flowlet.bench.screening import run_screening_bench
 
-        run_screening_bench(entries=args.events, payments=min(args.events, 5_000))
+        run_screening_bench(entries=args.events, payments=min(args.events, 2_000))
     elif args.what == "dashboard":
         from flowlet.bench.dashboard import run_dashboard_bench
 

@@ -50,8 +50,9 @@ def _keys(name: str) -> list[str]:
 
 
 #: Candidates for the token-set score: sorted-token similarity at most this far below the
-#: threshold.
+#: threshold, the best ``CANDIDATES`` of them (bounds the Python work per name).
 PREFILTER = 20.0
+CANDIDATES = 50
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Matcher:
         # similarity. Pass 2, on those few only: the token-set similarity, which forgives a
         # word sorting elsewhere ("Khaddad" after "Karim", "Haddad" before it).
         for _, score, i in process.extract(query, self._choices, scorer=fuzz.ratio,
-                                           processor=None, limit=None,
+                                           processor=None, limit=CANDIDATES,
                                            score_cutoff=max(0.0, self.threshold - PREFILTER)):
             if score >= self.threshold:
                 scores[i] = max(score, scores.get(i, 0.0))
