@@ -79,3 +79,13 @@ def test_profiles_are_accepted_once_published_by_account_and_seen_processed(
     assert processed_customers(book.engine, ["customer:kyc-1", "customer:kyc-2", "tx-1"]) \
         == {f"customer:{events[0].event_id}"}
     wait_until(lambda: client.get("/stats").json()["processed"] >= 1, 20, "the relay's check")
+
+
+def test_openapi_documents_the_customer_event(api):
+    client, _ = api
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/customers"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["oneOf"][0] == {"$ref": "#/components/schemas/CustomerEvent"}
+    customer = spec["components"]["schemas"]["CustomerEvent"]
+    assert {"event_id", "account_id", "version", "name", "country"} <= set(customer["required"])
+    assert "TransactionEvent" in spec["components"]["schemas"]
