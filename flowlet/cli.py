@@ -79,6 +79,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         publisher = KafkaPublisher(settings.broker, settings.topic_transactions,
                                    settings.producer_idempotence)
+    if args.profiles:
+        from flowlet.feed import publish_profiles
+
+        publish_profiles(publisher, sim)
     run_live(publisher, sim, rate=args.rate, count=args.count)
     return 0
 
@@ -247,6 +251,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--api-url")
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
+    p.add_argument("--profiles", action="store_true",
+                   help="first publish a KYC profile (customer event) per simulated customer, "
+                        "a few with names of the synthetic sanctions/PEP sample")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--accounts", type=int,
                    help="simulated customers (default: as many as make --rate with each "
