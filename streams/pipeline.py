@@ -1,5 +1,8 @@
 """The effects of one micro-batch of feature-complete transactions: ledger → score → sink.
 
+A batch's customer profile events come first: stored and rated (``CustomerRisk``), screened
+(``CustomerSource``), their alerts recorded; every alert then carries its account's risk band.
+
 :meth:`BatchProcessor.commit` posts to the ledger, scores and writes the lake: blocking I/O and
 CPU work, run in a thread so the worker keeps heart-beating. Every effect is keyed by
 ``transaction_id``: the ledger and the lake deduplicate in the database, and the feature stages
@@ -283,10 +286,11 @@ class BatchProcessor:
         outcome.rows = rows
         return outcome
 
-
     def _commit_customers(self, customers: list[CustomerEvent], outcome: BatchOutcome) -> None:
-        """Store and rate the profiles, then screen them and record their alerts. A crash in
-        between is repaired by the redelivery: storing is idempotent, screening repeats."""
+        """Store and rate the profiles, then screen them and record their alerts (stamped with
+        the new rating). A worker crash in between is repaired by the redelivery: storing is
+        idempotent, screening repeats. (The API's relay stops re-publishing a profile once it
+        is stored, so a crash there *and* the embedded broker's loss would lose its alert.)"""
         if self.customers is not None:
             outcome.customers = self.customers.apply(customers)
         alerts = [a for source in self.customer_sources for a in source.on_customers(customers)]
