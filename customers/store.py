@@ -116,6 +116,21 @@ class CustomerBook:
             index_elements=["account_id"],
             set_={k: v for k, v in values.items() if k != "account_id"}))
 
+    def bands_after(self, events: Sequence[CustomerEvent]) -> dict[str, str]:
+        """The risk bands the events' accounts will have once :meth:`apply` stored them,
+        computed without storing (so alerts can be recorded before the profiles are)."""
+        newest: dict[str, CustomerEvent] = {}
+        for ev in events:
+            if ev.account_id not in newest or ev.version > newest[ev.account_id].version:
+                newest[ev.account_id] = ev
+        with self.engine.connect() as conn:
+            stored = {r["account_id"]: r["version"] for r in self._profiles(conn, newest)}
+        bands = self.bands(a for a in newest if a in stored)
+        for account, ev in newest.items():
+            if ev.version > stored.get(account, 0):
+                bands[account] = rate(_profile(_profile_row(ev))).band
+        return bands
+
     # -- reading -----------------------------------------------------------------------------
     def bands(self, accounts: Iterable[str]) -> dict[str, str]:
         """The risk band of each account that has a rating (alert priority reads it)."""

@@ -1,7 +1,7 @@
 """The effects of one micro-batch of feature-complete transactions: ledger → score → sink.
 
-A batch's customer profile events come first: stored and rated (``CustomerRisk``), screened
-(``CustomerSource``), their alerts recorded; every alert then carries its account's risk band.
+A batch's customer profile events come first: screened (``CustomerSource``), their alerts
+recorded, then stored and rated (``CustomerRisk``); every alert carries its account's risk band.
 
 :meth:`BatchProcessor.commit` posts to the ledger, scores and writes the lake: blocking I/O and
 CPU work, run in a thread so the worker keeps heart-beating. Every effect is keyed by
@@ -99,7 +99,8 @@ class CustomerRisk(Protocol):
 
     ``apply`` stores profile events (idempotent by event id) and re-rates their accounts;
     ``observe`` re-rates the batch's accounts from their new feature values; ``bands`` gives
-    the accounts' risk bands, which every alert carries (``customer_risk``) into its priority.
+    the accounts' risk bands, which every alert carries (``customer_risk``) into its priority;
+    ``bands_after`` the bands the profile events will give, before they are stored.
     """
 
     def apply(self, customers: Sequence[CustomerEvent]) -> int: ...
@@ -108,6 +109,8 @@ class CustomerRisk(Protocol):
                 vectors: Sequence[dict[str, float]]) -> int: ...
 
     def bands(self, accounts: Sequence[str]) -> dict[str, str]: ...
+
+    def bands_after(self, customers: Sequence[CustomerEvent]) -> dict[str, str]: ...
 
 
 @dataclass
@@ -287,17 +290,18 @@ class BatchProcessor:
         return outcome
 
     def _commit_customers(self, customers: list[CustomerEvent], outcome: BatchOutcome) -> None:
-        """Store and rate the profiles, then screen them and record their alerts (stamped with
-        the new rating). A worker crash in between is repaired by the redelivery: storing is
-        idempotent, screening repeats. (The API's relay stops re-publishing a profile once it
-        is stored, so a crash there *and* the embedded broker's loss would lose its alert.)"""
-        if self.customers is not None:
-            outcome.customers = self.customers.apply(customers)
+        """Screen the profiles and record their alerts (stamped with the rating the profiles
+        give), then store and rate the profiles — the last effect, which the API's relay takes
+        for "processed": a stored profile's alerts are stored too."""
         alerts = [a for source in self.customer_sources for a in source.on_customers(customers)]
-        if self.customers is not None:
-            self._stamp_risk(alerts)
+        if self.customers is not None and alerts:
+            bands = self.customers.bands_after(customers)
+            for a in alerts:
+                a["customer_risk"] = bands.get(a["account_id"])
         if self.cases is not None and alerts:
             self.cases.record_alerts(alerts)
+        if self.customers is not None:
+            outcome.customers = self.customers.apply(customers)
         outcome.alerts += alerts
 
     def _stamp_risk(self, alerts: list[dict[str, Any]]) -> None:

@@ -25,7 +25,13 @@ def profile_event(event_id: str, version: int, **fields) -> CustomerEvent:
 def test_profiles_are_stored_once_and_the_highest_version_wins(db_url):
     book = CustomerBook(db_url)
     v1, v2 = profile_event("kyc-1", 1), profile_event("kyc-2", 2, country="IR")
+    assert book.bands_after([v1]) == {"acc-1": "low"} and book.bands(["acc-1"]) == {}
     assert book.apply([v1]) == 1
+    # what v2 will give, before it is stored; an older version changes nothing
+    assert book.bands_after([v2, profile_event("kyc-0", 1, pep=True, country="KP")]) == \
+        {"acc-1": "medium"}
+    assert book.bands_after([profile_event("kyc-0", 1, pep=True, country="KP")]) == \
+        {"acc-1": "low"}
     assert book.apply([v1]) == 0  # redelivered: nothing changes
     assert book.apply([v2, v2]) == 1  # twice in one batch: once
     assert book.apply([profile_event("kyc-0", 1, country="DE")]) == 1  # late, older version
