@@ -6,6 +6,8 @@ COPY core core
 COPY simulator simulator
 COPY ledger ledger
 COPY cases cases
+COPY customers customers
+COPY screening screening
 COPY features features
 COPY models models
 COPY streams streams

@@ -55,6 +55,9 @@ class Settings:
     hold_expiry_interval_seconds: float = 60.0
     #: Fallback only: a model that declares its own ``alert_threshold`` uses that.
     alert_threshold: float = 0.5
+    #: Sanctions/PEP screening: a name matches a list entry at this similarity (0-100, after
+    #: normalisation and transliteration) or above (screening.matcher).
+    screening_threshold: float = 90.0
     #: Micro-batches: at most ``batch_size`` records, and what arrived within
     #: ``batch_within_seconds`` when fewer are there (low load waits that long, no longer).
     batch_size: int = 500

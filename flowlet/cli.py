@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flowlet.edge import settings_of as _settings
 from flowlet.ledger_commands import add_ledger_commands as _add_ledger_commands
+from flowlet.screening_commands import add_screening_commands as _add_screening_commands
 
 log = logging.getLogger("flowlet")
 
@@ -78,6 +79,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         publisher = KafkaPublisher(settings.broker, settings.topic_transactions,
                                    settings.producer_idempotence)
+    if args.profiles:
+        from flowlet.feed import publish_profiles
+
+        publish_profiles(publisher, sim)
     run_live(publisher, sim, rate=args.rate, count=args.count)
     return 0
 
@@ -145,6 +150,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           Path(args.out) if args.out else Path("soak"))
         sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "samples"},
                                     indent=2, default=str) + "\n")
+    elif args.what == "screening":
+        from flowlet.bench.screening import run_screening_bench
+
+        run_screening_bench(entries=args.events, payments=min(args.events, 2_000))
     elif args.what == "dashboard":
         from flowlet.bench.dashboard import run_dashboard_bench
 
@@ -208,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_component_commands, _add_data_commands, _add_ledger_commands,
-                _add_tool_commands):
+                _add_screening_commands, _add_tool_commands):
         add(sub)
     return parser
 
@@ -243,6 +252,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--api-url")
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
+    p.add_argument("--profiles", action="store_true",
+                   help="first publish a KYC profile (customer event) per simulated customer, "
+                        "a few with names of the synthetic sanctions/PEP sample")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--accounts", type=int,
                    help="simulated customers (default: as many as make --rate with each "
@@ -305,9 +317,10 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                        "features, simulator, models or scorer)")
     p.add_argument("what", nargs="?",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
-                            "dashboard", "soak"],
+                            "dashboard", "soak", "screening"],
                    default="pipeline")
-    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--events", type=int, default=20_000,
+                   help="events to measure (screening bench: list entries)")
     p.add_argument("--minutes", type=float, default=30.0,
                    help="soak bench: how long to run the stack (default: %(default)s)")
     p.add_argument("--rows", type=int, default=10_000_000,
@@ -373,7 +386,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)
-    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json")
+    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json and "
+                                      "customer.v1.json")
     p.set_defaults(func=cmd_schema)
 
 

@@ -36,8 +36,10 @@ import faust
 from cases import CaseStore
 from core.db import make_engine
 from core.settings import Settings
+from customers import CustomerBook
 from features.online import expire
 from ledger import Ledger
+from screening import ScreeningSource
 from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
@@ -97,7 +99,7 @@ class Worker:
         self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
                       "duplicates": 0, "redelivered": 0, "dead_letters": 0, "lake_rows": 0,
-                      "alerts": 0, "holds_expired": 0, "fx_rates": 0}
+                      "alerts": 0, "holds_expired": 0, "fx_rates": 0, "customers": 0}
 
     def _topic(self, name: str) -> faust.TopicT:
         return self.app.topic(name, key_serializer="raw", value_serializer="raw")
@@ -185,6 +187,7 @@ class Worker:
         self.stats["batches"] += 1
         self.stats["events"] += work.events
         self.stats["labels"] += work.labels
+        self.stats["customers"] += outcome.customers
         self.stats["redelivered"] += work.redelivered
         for key in ("posted", "rejected", "duplicates", "lake_rows"):
             self.stats[key] += getattr(outcome, key)
@@ -304,8 +307,11 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     ledger = Ledger.from_settings(settings)
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
+    screening = ScreeningSource(ledger.engine, settings.screening_threshold)
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
-                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine))
+                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[screening], customer_sources=[screening],
+                          customers=CustomerBook(ledger.engine))
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

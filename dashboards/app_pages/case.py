@@ -1,16 +1,25 @@
 """Case: one customer's alerts and their evidence, the customer's recent transactions from the
-lake, ledger balances, the latest transaction's features against the customer's usual, the
-counterparty network two hops out, past alerts and decisions, notes, and the decision form.
+lake, the KYC profile and risk rating, ledger balances, the latest transaction's features
+against the customer's usual, the counterparty network two hops out, past alerts and decisions,
+notes, and the decision form.
 A fraud / not-fraud decision labels every transaction of the evidence; the labels go through
 the API's outbox to the stream (the delayed-label features and the lake take them from
 there)."""
 
 import streamlit as st
 
+from core.contract import format_minor
+from customers import CustomerBook
 from dashboards import customer, queries, session, workbench
 from dashboards.workbench import DECISION_WORDS, STATES
 
 SCORES = {"score": st.column_config.NumberColumn("score", format="%.3f")}
+
+
+@st.cache_resource(show_spinner=False)
+def customer_book(url: str) -> CustomerBook:
+    return CustomerBook(url)
+
 
 me = session.require("analyst")
 store = session.store()
@@ -97,6 +106,24 @@ if recent.empty:
 else:
     st.caption(f"The latest {len(recent)} in the lake, newest first; times in UTC.")
     st.dataframe(recent, hide_index=True, width="stretch", column_config=SCORES)
+
+st.subheader("Customer profile and risk")
+kyc = customer_book(settings.database_url).view(account)
+if kyc["profile"] is None:
+    st.caption("No KYC profile has arrived for this account (`customer` events).")
+else:
+    p, risk = kyc["profile"], kyc["risk"]
+    k = st.columns(4)
+    k[0].metric("Name", p["name"])
+    k[1].metric("Type, country", f"{p['customer_type']}, {p['country']}")
+    k[2].metric("PEP", "yes" if p["pep"] else "no")
+    k[3].metric("Risk", f"{risk['band']} ({risk['score']})" if risk else "not rated")
+    income = (format_minor(p["income_minor"], p["income_currency"]) if p["income_minor"]
+              else "none declared")
+    work = p["occupation"] or p["business"] or "occupation not given"
+    reasons = ", ".join(risk["reasons"]) or "none" if risk else "not rated yet"
+    st.caption(f"Declared income {income} · {work} · onboarded {p['onboarded_on']} · profile "
+               f"version {p['version']} · risk reasons: {reasons}")
 
 left, right = st.columns([2, 3])
 with left:
