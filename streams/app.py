@@ -38,6 +38,7 @@ from core.db import make_engine
 from core.settings import Settings
 from features.online import expire
 from ledger import Ledger
+from rules import RuleAlerts, RuleStore
 from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
@@ -305,7 +306,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
-                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine))
+                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[RuleAlerts(RuleStore(ledger.engine))])
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

@@ -25,6 +25,7 @@ from core.settings import Settings
 from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
+from rules import RuleAlerts, RuleStore
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LabelSink, LakeSink
 from streams.stages import featurize, parse_batch
@@ -67,7 +68,8 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
     ledger = Ledger.from_url(settings.database_url)
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
-                          LabelSink(settings.lake_dir, ledger.engine))
+                          LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[RuleAlerts(RuleStore(ledger.engine))])
 
 
 class InMemoryFeatures(OnlineFeatures):
