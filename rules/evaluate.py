@@ -36,6 +36,27 @@ def raising(rule: CompiledRule, context: pl.DataFrame) -> pl.Series:
     return hit & context["is_alert"].fill_null(False)
 
 
+def raising_all(rules: list[CompiledRule], context: pl.DataFrame
+                ) -> tuple[dict[str, pl.Series], dict[str, Exception]]:
+    """:func:`raising` of every rule in one pass over ``context`` (one polars query); when
+    that fails, rule by rule, so one failing rule leaves the others. Returns the masks by
+    rule source and the errors by rule source."""
+    alerted = context["is_alert"].fill_null(False) if "is_alert" in context.columns else None
+    try:
+        hits = context.select([r.condition.expr.alias(r.source) for r in rules])
+        masks = {r.source: hits[r.source] if r.version.action == "alert" or alerted is None
+                 else hits[r.source] & alerted for r in rules}
+        return masks, {}
+    except Exception:  # find the culprit(s)
+        masks, errors = {}, {}
+        for r in rules:
+            try:
+                masks[r.source] = raising(r, context)
+            except Exception as exc:
+                errors[r.source] = exc
+        return masks, errors
+
+
 def alert_score(rule: CompiledRule, model_score: float) -> float:
     """>>> from rules.rule import RuleVersion, compile_rule
     >>> tag = compile_rule(RuleVersion("t", 1, "true", "high", "tag", "", "a", None), {})

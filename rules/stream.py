@@ -26,8 +26,8 @@ import polars as pl
 import pyarrow as pa
 
 from core.lake_schema import transaction_schema
-from rules.context import STATEFUL, context_frame
-from rules.evaluate import alert_score, raising, reasons
+from rules.context import STATEFUL, context_frame, lake_columns
+from rules.evaluate import alert_score, raising_all, reasons
 from rules.rule import CompiledRule
 from rules.store import RuleStore
 
@@ -37,9 +37,14 @@ log = logging.getLogger(__name__)
 CustomerLookup = Callable[[Sequence[str]], pl.DataFrame | None]
 
 
-def rows_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
-    """Lake rows as the lake stores them (its arrow schema), as a polars frame."""
-    return pl.from_arrow(pa.Table.from_pylist(list(rows), schema=transaction_schema(STATEFUL)))
+_LAKE_SCHEMA = transaction_schema(STATEFUL)
+
+
+def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pl.DataFrame:
+    """``columns`` of lake rows, typed as the lake stores them (its arrow schema)."""
+    schema = pa.schema([_LAKE_SCHEMA.field(c) for c in columns])
+    return pl.from_arrow(pa.Table.from_pydict({c: [r[c] for r in rows] for c in columns},
+                                              schema=schema))
 
 
 class RuleAlerts:
@@ -52,6 +57,7 @@ class RuleAlerts:
         self.clock = clock
         self.revision: int | None = None
         self.rules: list[CompiledRule] = []
+        self.columns: list[str] = []  # the lake columns the rules read
         self.checked_at = -float("inf")
         #: Runtime failures per rule source, since start.
         self.errors: dict[str, int] = {}
@@ -71,6 +77,7 @@ class RuleAlerts:
         for problem in problems:
             log.error("active rule left out: %s", problem)
         self.revision, self.rules = revision, rules
+        self.columns = lake_columns(set().union(*(r.condition.names for r in rules)))
         log.info("rules revision %d: %s", revision,
                  ", ".join(r.model_version for r in rules) or "no active rule")
 
@@ -79,22 +86,24 @@ class RuleAlerts:
         self.refresh()
         if not self.rules or not rows:
             return []
-        frame = rows_frame(rows)
+        frame = rows_frame(rows, self.columns)
         profiles = self.customers(frame["account_id"].unique().to_list()) \
             if self.customers else None
         context = context_frame(frame, profiles)
         now = datetime.now(UTC).isoformat()
         out: list[dict[str, Any]] = []
+        masks, errors = raising_all(self.rules, context)
         for rule in self.rules:
-            try:
-                mask = raising(rule, context)
-            except Exception:
+            if rule.source in errors:
                 self.errors[rule.source] = self.errors.get(rule.source, 0) + 1
-                log.exception("rule %s failed on a batch of %d rows; the other rules go on",
-                              rule.model_version, len(rows))
+                log.error("rule %s failed on a batch of %d rows (the other rules go on): %r",
+                          rule.model_version, len(rows), errors[rule.source])
                 continue
-            for i in mask.arg_true().to_list():
-                out.append(rule_alert(rule, rows[i], context.row(i, named=True), now))
+            where = masks[rule.source].arg_true()
+            if where.len():
+                read = context.select(sorted(rule.condition.names))[where].to_dicts()
+                out += [rule_alert(rule, rows[i], values, now)
+                        for i, values in zip(where.to_list(), read, strict=True)]
         return out
 
 

@@ -11,7 +11,7 @@ import pytest
 from cases import CaseStore
 from core.settings import Settings
 from rules import RuleAlerts, RuleStore, backtest, compile_condition, compile_rule
-from rules.rule import CompiledRule
+from rules.rule import CompiledRule, RuleVersion
 from simulator import Simulator
 from simulator.live import label_events
 from streams.pipeline import RawRecord
@@ -167,10 +167,11 @@ def test_a_rule_failing_at_run_time_leaves_the_batch_and_the_other_rules(tmp_pat
     good = source.rules[0]
     broken = compile_condition("amount_minor > 1", {})
     broken = type(broken)(broken.text, pl.col("no_such_column") > 1, broken.names, ())
-    source.rules = [CompiledRule(store.version("busy_big"), broken), good]
+    source.rules = [CompiledRule(RuleVersion("broken", 1, "amount_minor > 1", "low", "alert",
+                                             "", "lea", None), broken), good]
     source.refresh = lambda force=False: None  # keep the broken rule loaded
     out = proc.commit(InMemoryFeatures().run(
         [RawRecord(t.event.model_dump_json().encode(), offset=i) for i, t in enumerate(txs)]))
     assert out.lake_rows == len(txs)
     assert any(a["source"] == "rule:busy_big" for a in out.alerts)
-    assert source.errors == {"rule:busy_big": 1}
+    assert source.errors == {"rule:broken": 1}
