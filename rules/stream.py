@@ -81,6 +81,11 @@ class RuleAlerts:
         log.info("rules revision %d: %s", revision,
                  ", ".join(r.model_version for r in rules) or "no active rule")
 
+    def stats(self) -> dict[str, Any]:
+        """For the worker's stats page: the revision loaded, the active rules, failures."""
+        return {"revision": self.revision, "active": [r.model_version for r in self.rules],
+                "errors": dict(self.errors)}
+
     def evaluate(self, events: Sequence[Any], features: Any,
                  rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         self.refresh()

@@ -237,11 +237,14 @@ class Worker:
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
+        sources = {type(s).__name__: s.stats() for s in (
+            self._processor.alert_sources if self._processor is not None else ())
+            if hasattr(s, "stats")}
         alert_rates = {model: {"scored": n, "alerts": self.alerted_by.get(model, 0),
                                "alert_rate": round(self.alerted_by.get(model, 0) / n, 6)}
                        for model, n in self.scored_by.items() if n}
         return {**self.stats, "scored_by": self.scored_by, "alert_rate_by_model": alert_rates,
-                "scorer": scorer,
+                "scorer": scorer, "alert_sources": sources,
                 "processed": self.processed, "timings": self.timings}
 
 

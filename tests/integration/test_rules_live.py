@@ -5,9 +5,9 @@ backtest finds over the same window (online/offline parity)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -34,7 +34,8 @@ def cli(spawn, settings, name: str, *args: str) -> int:
 
 
 def test_author_backtest_activate_and_see_it_alert_live(stack_settings, spawn, wait_http_ok,
-                                                        wait_caught_up, publish, tmp_path):
+                                                        wait_until, wait_caught_up, publish,
+                                                        tmp_path):
     s = stack_settings
     worker = spawn("worker", ["worker"], s)
     wait_http_ok(f"http://127.0.0.1:{s.worker_web_port}/stats/", timeout=180, child=worker)
@@ -58,7 +59,19 @@ def test_author_backtest_activate_and_see_it_alert_live(stack_settings, spawn, w
     store = RuleStore(s.database_url)
     (stored,) = store.backtests("busy_transfers", 1)
     assert stored["result"]["alerts"] > 0, "the rule finds nothing in history: a weak test"
-    time.sleep(6)  # the worker polls the rules' revision every 5 s
+    # The worker polls the rules' revision (at most every 5 s, before a batch): send probes
+    # (outside the compared window) until its stats page shows the rule loaded.
+    template = Simulator(seed=41, n_accounts=50, n_merchants=8).generate(
+        1, after, after + timedelta(hours=1))[0].event
+    probes = iter(range(1000))
+
+    def loaded() -> bool:
+        publish(s, [template.model_copy(update={"transaction_id": f"probe-{next(probes)}",
+                                                "occurred_at": after + timedelta(hours=2)})])
+        page = httpx.get(f"http://127.0.0.1:{s.worker_web_port}/stats/", timeout=5).json()
+        return "busy_transfers/v1" in page["alert_sources"]["RuleAlerts"]["active"]
+
+    wait_until(loaded, 60, "the worker to load the activated rule", interval=1)
 
     publish(s, [t.event for t in Simulator(seed=41, n_accounts=50, n_merchants=8,
                                            run_tag="after").generate(400, before, after)])
