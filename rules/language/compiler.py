@@ -17,7 +17,7 @@ condition is true — so ``not (x > 5)`` does not fire where ``x`` is missing.
 [True, False, False]
 >>> compile_condition("acct_cnt_1h > 3", {})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-rules.language.syntax.RuleSyntaxError: line 1, column 1: unknown name 'acct_cnt_1h': ...count_1h?)
+rules.language.tree.RuleSyntaxError: line 1, column 1: unknown name 'acct_cnt_1h': ...count_1h?)
 """
 
 from __future__ import annotations
