@@ -32,6 +32,10 @@ rules:
   - id: tagged_busy
     condition: acct_count_24h >= 2
     action: tag
+  - id: raised_web
+    condition: channel == "web"
+    severity: critical
+    action: raise_priority
 """
 
 
@@ -70,7 +74,7 @@ def test_online_alerts_equal_the_backtest_over_the_lake(tmp_path, traffic):
     settings = Settings(data_dir=tmp_path)
     proc = in_memory_processor(settings)
     store = lead_and_rules(proc.ledger.engine)
-    for rule_id in ("busy_big", "tagged_busy"):  # backtested on an empty lake: 0 hits
+    for rule_id in ("busy_big", "tagged_busy", "raised_web"):  # on an empty lake: 0 hits
         activate_backtested(store, settings, rule_id)
     online = run(proc, [t.event for t in txs] + labels)
     by_source: dict[str, set[str]] = {}
@@ -88,6 +92,13 @@ def test_online_alerts_equal_the_backtest_over_the_lake(tmp_path, traffic):
     # A tag only joins alerts the model raised.
     model_alerts = by_source["model"]
     assert by_source.get("rule:tagged_busy") and by_source["rule:tagged_busy"] <= model_alerts
+    # Raise priority: beside the model's alert, scored at least the rule's severity (0.95).
+    model_score = {a["transaction_id"]: a["score"] for a in online if a["source"] == "model"}
+    raised = [a for a in online if a["source"] == "rule:raised_web"]
+    assert raised and {a["transaction_id"] for a in raised} <= model_alerts
+    assert all(a["score"] == max(0.95, model_score[a["transaction_id"]]) for a in raised)
+    tagged = [a for a in online if a["source"] == "rule:tagged_busy"]
+    assert all(a["score"] == model_score[a["transaction_id"]] for a in tagged)
 
     # Independently: the rule's definition over the events themselves.
     hits = run_definition(txs, online)
