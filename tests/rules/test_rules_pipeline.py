@@ -186,3 +186,22 @@ def test_a_rule_failing_at_run_time_leaves_the_batch_and_the_other_rules(tmp_pat
     assert out.lake_rows == len(txs)
     assert any(a["source"] == "rule:busy_big" for a in out.alerts)
     assert source.errors == {"rule:broken": 1}
+
+
+def test_a_redelivered_batch_adds_no_rule_hit(tmp_path, traffic):
+    txs, _ = traffic
+    settings = Settings(data_dir=tmp_path)
+    proc = in_memory_processor(settings)
+    store = lead_and_rules(proc.ledger.engine)
+    activate_backtested(store, settings, "busy_big")
+    batch = InMemoryFeatures().run(
+        [RawRecord(t.event.model_dump_json().encode(), offset=i) for i, t in enumerate(txs)])
+    first = proc.commit(batch)
+    again = proc.commit(batch)  # its effects again: a crash before the offsets were committed
+    ours = lambda out: sorted(a["transaction_id"] for a in out.alerts  # noqa: E731
+                              if a["source"] == "rule:busy_big")
+    assert ours(first) and ours(again) == ours(first)  # deterministic for the same batch
+    with proc.ledger.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM alert_hits WHERE source = "
+                                      "'rule:busy_big'").scalar()
+    assert stored == len(ours(first))
