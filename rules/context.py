@@ -58,6 +58,12 @@ _EVENT = (
     ("device_id", STRING, "the device"),
     ("country", STRING, "ISO 3166 alpha-2 country of the event"),
     ("channel", STRING, "pos, ecommerce, web, api, ..."),
+    ("mcc", STRING, "ISO 18245 merchant category code"),
+    ("ip_address", STRING, "the client's IP address"),
+    ("target_currency", STRING, "fx_conversion: the currency bought"),
+    ("target_amount_minor", NUMBER, "fx_conversion: the amount bought"),
+    ("fee_minor", NUMBER, "the fee charged, in minor units"),
+    ("original_transaction_id", STRING, "refund / chargeback: the transaction it reverses"),
 )
 _SCORES = (
     ("score", NUMBER, "the champion's fraud score in [0, 1]"),

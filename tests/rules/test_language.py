@@ -71,3 +71,14 @@ def test_customer_attributes_are_null_until_profiles_are_joined():
                              "onboarded_at": [datetime(2026, 2, 20, tzinfo=UTC)]})
     frame = context_frame(rows, profiles)
     assert frame.select(compile_condition(rule, {}).expr)["hit"].to_list() == [False, True]
+
+
+def test_every_event_field_of_the_lake_can_be_named():
+    from core.lake_schema import TRANSACTION_COLUMNS
+    from rules.context import FIELDS
+
+    event_columns = {c.name for c in TRANSACTION_COLUMNS[:TRANSACTION_COLUMNS.index(
+        next(c for c in TRANSACTION_COLUMNS if c.name == "score"))]}
+    assert event_columns <= set(FIELDS), event_columns - set(FIELDS)
+    frame = pl.DataFrame({"mcc": ["7995", None, "5411"]})
+    assert hits('mcc in ["7995", "6051"]', frame) == [True, False, False]
