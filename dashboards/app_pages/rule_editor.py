@@ -1,6 +1,6 @@
 """Rules (leads and admins): the rules and their versions; author a draft, backtest a version
-over the lake's history and see its figures, activate a backtested version. Every change is in
-the audit log; running workers pick an activation up within seconds.
+over the lake's history and see its figures, activate a backtested version, deactivate a rule.
+Every change is in the audit log; running workers pick an activation up within seconds.
 
 (Named rule_editor.py: a page runs as its own script, and rules.py would shadow the package.)"""
 
@@ -98,3 +98,11 @@ if listing:
             st.error(str(exc))
         else:
             st.success(f"{chosen} v{version} is active")
+    if next(r["active_version"] for r in listing if r["rule_id"] == chosen) is not None and \
+            st.button(f"Deactivate {chosen}", key="deactivate"):
+        try:
+            store.deactivate(chosen, me.username)
+        except RuleError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"{chosen} is no longer active")

@@ -61,6 +61,10 @@ def test_a_lead_authors_backtests_and_activates(settings):
     at.button(key="activate").click().run()
     assert [s.value for s in at.success] == ["big v1 is active"]
     assert RuleStore(settings.database_url).version("big").status == "active"
+    at.run()
+    at.button(key="deactivate").click().run()
+    assert [s.value for s in at.success] == ["big is no longer active"]
+    assert RuleStore(settings.database_url).version("big").status == "draft"
 
 
 def test_an_analyst_is_not_offered_the_page(settings):
