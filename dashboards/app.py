@@ -33,6 +33,9 @@ else:
         st.Page("app_pages/feature_catalogue.py", title="Features", icon=":material/functions:"),
     ]
     sections = {"Workbench": workbench, "Monitoring": monitoring}
+    if user.at_least("lead"):
+        sections["Rules"] = [st.Page("app_pages/rule_editor.py", title="Rules",
+                                    icon=":material/rule:")]
     if user.at_least("admin"):
         sections["Administration"] = [
             st.Page("app_pages/users.py", title="Users", icon=":material/group:")]

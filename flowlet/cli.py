@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flowlet.edge import settings_of as _settings
 from flowlet.ledger_commands import add_ledger_commands as _add_ledger_commands
+from flowlet.rules_commands import add_rules_commands as _add_rules_commands
 from flowlet.screening_commands import add_screening_commands as _add_screening_commands
 
 log = logging.getLogger("flowlet")
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_component_commands, _add_data_commands, _add_ledger_commands,
-                _add_screening_commands, _add_tool_commands):
+                _add_rules_commands, _add_screening_commands, _add_tool_commands):
         add(sub)
     return parser
 

@@ -39,6 +39,7 @@ from core.settings import Settings
 from customers import CustomerBook
 from features.online import expire
 from ledger import Ledger
+from rules import RuleAlerts, RuleStore
 from screening import ScreeningSource
 from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
@@ -239,11 +240,14 @@ class Worker:
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
+        sources = {type(s).__name__: s.stats() for s in (
+            self._processor.alert_sources if self._processor is not None else ())
+            if hasattr(s, "stats")}
         alert_rates = {model: {"scored": n, "alerts": self.alerted_by.get(model, 0),
                                "alert_rate": round(self.alerted_by.get(model, 0) / n, 6)}
                        for model, n in self.scored_by.items() if n}
         return {**self.stats, "scored_by": self.scored_by, "alert_rate_by_model": alert_rates,
-                "scorer": scorer,
+                "scorer": scorer, "alert_sources": sources,
                 "processed": self.processed, "timings": self.timings}
 
 
@@ -310,8 +314,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     screening = ScreeningSource(ledger.engine, settings.screening_threshold)
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
                           CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
-                          alert_sources=[screening], customer_sources=[screening],
-                          customers=CustomerBook(ledger.engine))
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine))],
+                          customer_sources=[screening], customers=CustomerBook(ledger.engine))
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

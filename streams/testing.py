@@ -26,6 +26,7 @@ from customers import CustomerBook
 from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
+from rules import RuleAlerts, RuleStore
 from screening import ScreeningSource
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LabelSink, LakeSink
@@ -71,8 +72,8 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
                           LabelSink(settings.lake_dir, ledger.engine),
-                          alert_sources=[screening], customer_sources=[screening],
-                          customers=CustomerBook(ledger.engine))
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine))],
+                          customer_sources=[screening], customers=CustomerBook(ledger.engine))
 
 
 class InMemoryFeatures(OnlineFeatures):
