@@ -173,7 +173,7 @@ def test_a_rule_failing_at_run_time_leaves_the_batch_and_the_other_rules(tmp_pat
     proc = in_memory_processor(settings)
     store = lead_and_rules(proc.ledger.engine)
     activate_backtested(store, settings, "busy_big")
-    (source,) = proc.alert_sources
+    source = next(s for s in proc.alert_sources if isinstance(s, RuleAlerts))
     source.refresh(force=True)
     good = source.rules[0]
     broken = compile_condition("amount_minor > 1", {})
