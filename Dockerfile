@@ -8,6 +8,7 @@ COPY ledger ledger
 COPY cases cases
 COPY features features
 COPY models models
+COPY detectors detectors
 COPY streams streams
 COPY dashboards dashboards
 COPY flowlet flowlet

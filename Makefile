@@ -38,7 +38,7 @@ check: ext
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -q -m "not integration and not slow" \
-		tests core simulator ledger cases features models streams dashboards flowlet
+		tests core simulator ledger cases features models detectors streams dashboards flowlet
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -165,4 +165,5 @@ def evidence(conn: Connection, case_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(alert_hits).join(alerts, alerts.c.alert_id == alert_hits.c.alert_id)
         .where(alerts.c.case_id == case_id).order_by(alert_hits.c.occurred_at.desc())).all()
-    return [{**dict(r._mapping), "reason_codes": json.loads(r.reason_codes)} for r in rows]
+    return [{**dict(r._mapping), "reason_codes": json.loads(r.reason_codes),
+             "evidence": json.loads(r.evidence) if r.evidence else None} for r in rows]

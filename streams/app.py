@@ -36,6 +36,7 @@ import faust
 from cases import CaseStore
 from core.db import make_engine
 from core.settings import Settings
+from detectors import typology_detectors
 from features.online import expire
 from ledger import Ledger
 from streams.lake_compactor import compact_once
@@ -305,7 +306,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
-                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine))
+                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[typology_detectors(settings)])
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

@@ -22,6 +22,7 @@ import pandas as pd
 from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent
 from core.settings import Settings
+from detectors import typology_detectors
 from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
@@ -67,7 +68,8 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
     ledger = Ledger.from_url(settings.database_url)
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
-                          LabelSink(settings.lake_dir, ledger.engine))
+                          LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[typology_detectors(settings)])
 
 
 class InMemoryFeatures(OnlineFeatures):
