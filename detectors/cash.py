@@ -16,7 +16,7 @@ import math
 from detectors.config import DAY_US
 from detectors.context import IN_TYPES, OUT_TYPES, Context
 from detectors.scoring import Finding, Indicator, ramp
-from detectors.state import AMOUNT, CURRENCY, DIRECTION, OTHER, TX, T, window
+from detectors.state import AMOUNT, CURRENCY, DIRECTION, OTHER, TX, window
 
 
 def structuring(ctx: Context) -> Finding | None:
@@ -32,15 +32,16 @@ def structuring(ctx: Context) -> Finding | None:
     n = len(in_band)
     if n < cfg.structuring_min_count:
         return None
-    days = len({f[T] // DAY_US for f in in_band})
     total = sum(f[AMOUNT] for f in in_band if f[CURRENCY] == ev.currency)
+    closeness = sum((f[AMOUNT] / cfg.band(f[CURRENCY])[1] - cfg.structuring_fraction)
+                    / (1 - cfg.structuring_fraction) for f in in_band) / n
     return Finding("structuring", ev.account_id, ev.transaction_id, (
-        Indicator(ramp(n, cfg.structuring_min_count - 1, 2 * cfg.structuring_min_count), 0.5,
+        Indicator(ramp(n, cfg.structuring_min_count - 2, 2 * cfg.structuring_min_count), 0.4,
                   f"{n} amounts just under the reporting threshold "
                   f"in {cfg.structuring_window_days} days"),
-        Indicator(ramp(days, 1, 3), 0.25, f"spread over {days} days"),
-        Indicator(ramp(total / high, 1, 3), 0.25,
-                  f"together {total / high:.1f}× the reporting threshold"),
+        Indicator(ramp(total / high, 1, 2.5), 0.4,
+                  f"each under the threshold, together {total / high:.1f}× it"),
+        Indicator(closeness, 0.2, f"on average {closeness:.0%} of the way up the band"),
     ), tuple(f[TX] for f in in_band), tuple(f[OTHER] for f in in_band if f[OTHER]))
 
 

@@ -37,11 +37,11 @@ def fan_in_fan_out(ctx: Context) -> Finding | None:
         return None
     hours = (ev.t_us - max(f[T] for f in inflow)) / HOUR_US
     return Finding("fan_in_fan_out", ev.account_id, ev.transaction_id, (
-        Indicator(ramp(len(senders), cfg.fan_min_senders - 1, 2 * cfg.fan_min_senders), 0.35,
+        Indicator(ramp(len(senders), cfg.fan_min_senders - 2, 2 * cfg.fan_min_senders), 0.35,
                   f"money from {len(senders)} accounts within {cfg.fan_window_hours} h"),
-        Indicator(ramp(len(receivers), cfg.fan_min_receivers - 1, 6), 0.25,
+        Indicator(ramp(len(receivers), cfg.fan_min_receivers - 1, 5), 0.25,
                   f"sent on to {len(receivers)} accounts or cash"),
-        Indicator(ramp(ratio, cfg.fan_min_out_ratio - 0.1, 0.9), 0.25,
+        Indicator(ramp(ratio, cfg.fan_min_out_ratio - 0.2, 0.9), 0.25,
                   f"{ratio:.0%} of what came in went out"),
         Indicator(ramp(hours, 12, 1), 0.15, f"{hours:.1f} h after the last arrival"),
     ), tuple(f[TX] for f in inflow + outflow),

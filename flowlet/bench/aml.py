@@ -143,9 +143,9 @@ def _print(report: dict[str, Any]) -> None:
     table = Table(title=f"AML typology detectors: {report['days']} days × "
                   f"{report['customers']:,} customers, seed {report['seed']}, "
                   f"{report['events']:,} events ({report['events_per_s']:,}/s)")
-    for col in ("typology", "cases", "detected", "recall", "alerts", "false",
-                "false /1000 acct/day", "target"):
-        table.add_column(col, justify="left" if col == "typology" else "right")
+    table.add_column("typology", no_wrap=True)
+    for col in ("cases", "found", "recall", "alerts", "false", "false/1k/day", "target"):
+        table.add_column(col, justify="right")
     for name, row in report["typologies"].items():
         table.add_row(name, *(("—" if row[k] is None else str(row[k]))
                               for k in ("cases", "detected", "recall", "alerts",
