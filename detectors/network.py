@@ -5,7 +5,8 @@
 least ``fan_min_receivers`` accounts or cash; raised on the outflow that completes it.
 
 **Pass-through**: within ``pass_window_hours`` the account received at least
-``pass_min_share`` of the reporting threshold and sent on an amount whose ratio to it lies in
+``pass_min_share`` of the reporting threshold — all inflows since one of them, or that one
+inflow alone — and sent on, since then, an amount whose ratio to it lies in
 ``pass_ratio_range`` (almost all of it, not more); raised on that outflow.
 """
 
@@ -56,16 +57,26 @@ def pass_through(ctx: Context) -> Finding | None:
     minimum = cfg.share(ev.currency, cfg.pass_min_share)
     start = ev.t_us - cfg.pass_window_hours * HOUR_US
     inflow = [f for f in window(flows, start, ev.t_us, "in") if f[CURRENCY] == ev.currency]
-    received = sum(f[AMOUNT] for f in inflow)
-    if received < minimum:
-        return None
-    first_in = min(f[T] for f in inflow)
-    outflow = [f for f in window(flows, first_in, ev.t_us, "out") if f[CURRENCY] == ev.currency]
-    ratio = sum(f[AMOUNT] for f in outflow) / received
     low, high = cfg.pass_ratio_range
-    if not low <= ratio <= high:
+    # What came in since each inflow (the window's, or from one large inflow on: the account's
+    # own small deposits meanwhile must not hide a sum passed on), against what went out since.
+    best = None
+    for i, first in enumerate(inflow):
+        received = sum(f[AMOUNT] for f in inflow[i:])
+        if received < minimum:
+            break
+        outflow = [f for f in window(flows, first[T], ev.t_us, "out")
+                   if f[CURRENCY] == ev.currency]
+        for basis in (received, first[AMOUNT]):
+            ratio = sum(f[AMOUNT] for f in outflow) / basis
+            if basis >= minimum and low <= ratio <= high and (
+                    best is None or abs(1 - ratio) < abs(1 - best[0])):
+                best = (ratio, basis, first, inflow[i:] if basis == received else [first],
+                        outflow)
+    if best is None:
         return None
-    hours = (ev.t_us - first_in) / HOUR_US
+    ratio, received, first, came_in, went_out = best
+    hours = (ev.t_us - first[T]) / HOUR_US
     earlier = [f for f in window(flows, ev.t_us - 7 * 24 * HOUR_US, start, "in")
                if f[AMOUNT] >= minimum]
     return Finding("pass_through", ev.account_id, ev.transaction_id, (
@@ -76,5 +87,5 @@ def pass_through(ctx: Context) -> Finding | None:
                   f"{received / cfg.threshold_minor(ev.currency):.2f}× the reporting threshold"),
         Indicator(ramp(len(earlier), 0, 2), 0.15,
                   f"{len(earlier)} more large inflows in the week before"),
-    ), tuple(f[TX] for f in inflow + outflow),
-        tuple(f[OTHER] for f in inflow + outflow if f[OTHER]))
+    ), tuple(f[TX] for f in came_in + went_out),
+        tuple(f[OTHER] for f in came_in + went_out if f[OTHER]))

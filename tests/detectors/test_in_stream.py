@@ -114,5 +114,7 @@ def test_the_aml_bench_reports_recall_and_false_alerts_per_typology(tmp_path):
     for name in ("structuring", "fan_in_fan_out", "pass_through", "cycle"):
         assert rows[name]["cases"] >= 1 and 0 <= rows[name]["recall"] <= 1
     assert rows["structuring"]["recall"] == 1.0
-    assert rows["dormant"]["recall"] is None  # the simulator does not play it
+    # The simulator does not play these two: the bench plants ten cases of each.
+    assert report["planted"] == ["dormant", "high_risk_corridor"]
+    assert rows["dormant"]["cases"] == rows["high_risk_corridor"]["cases"] == 10
     assert all(r["false_per_1000_accounts_day"] >= 0 for r in rows.values())
