@@ -167,4 +167,4 @@ def _print(report: dict[str, Any]) -> None:
                               for k in ("cases", "detected", "recall", "alerts",
                                         "false_alerts", "false_per_1000_accounts_day")),
                       "met" if row["meets_target"] else "MISSED")
-    Console().print(table)
+    Console(width=max(100, console.width)).print(table)
