@@ -3,8 +3,9 @@
 For each transaction of a micro-batch, in the order the stream applied them:
 
 1. a transaction already seen (a redelivery, or a retried batch) gets exactly the alert
-   records it raised the first time — deterministic, and the alert store, idempotent per
-   (transaction, source), adds nothing;
+   records it raised the first time (kept for alerting transactions; the others are known by
+   their flows in the state and raised nothing) — deterministic, and the alert store,
+   idempotent per (transaction, source), adds nothing;
 2. otherwise its flows join the state (the payer's ``out``/``in`` leg, the P2P receiver's
    ``in`` leg) and every detector looks at the payer; each finding at or above the alert
    threshold becomes an alert record like the model's (:func:`streams.pipeline.alert`) with
@@ -90,9 +91,11 @@ class TypologyDetectors:
 
     def observe(self, ev: Seen, raised_at: datetime) -> list[dict[str, Any]]:
         """One transaction: its alert records (the first time's again on a repeat)."""
-        known = self.state.seen.get(ev.transaction_id)
+        known = self.state.raised.get(ev.transaction_id)
         if known is not None:
             return known[1]
+        if self.state.applied(ev.account_id, ev.transaction_id):
+            return []  # seen, raised nothing
         self._apply(ev)
         ctx = Context(ev, self.state, self.config)
         records = []

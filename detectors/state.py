@@ -25,19 +25,19 @@ from typing import Any
 
 Flow = list[Any]
 T, DIRECTION, AMOUNT, CURRENCY, TX, OTHER, TYPE, COUNTRY = range(8)
-#: Transactions remembered (with the alerts they raised) for redelivery: at most this many.
-MAX_SEEN = 2_000_000
+#: Alerting transactions remembered with their alert records, for redelivery: at most this many.
+MAX_RAISED = 1_000_000
 
 
 class DetectorState:
-    """Flows per account, the accounts' home country, and what each transaction raised."""
+    """Flows per account, the accounts' home country, and what alerting transactions raised."""
 
     def __init__(self, horizon_us: int, max_flows: int = 400) -> None:
         self.horizon_us, self.max_flows = horizon_us, max_flows
         self.accounts: dict[str, dict[str, Any]] = {}
-        #: transaction id -> (event time, the alert records it raised): a redelivered
-        #: transaction gets exactly these again.
-        self.seen: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        #: alerting transaction id -> (event time, the alert records it raised): a redelivered
+        #: transaction gets exactly these again. Others are known by their flows (applied).
+        self.raised: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self.clock = 0  # newest event time seen (us)
 
     def account(self, account_id: str) -> dict[str, Any]:
@@ -71,13 +71,21 @@ class DetectorState:
         return st["home"]  # type: ignore[no-any-return]
 
     def remember(self, transaction_id: str, t_us: int, alerts: list[dict[str, Any]]) -> None:
-        self.seen[transaction_id] = (t_us, alerts)
-        if len(self.seen) > MAX_SEEN:
-            for key in list(self.seen)[: len(self.seen) - MAX_SEEN]:
-                del self.seen[key]
+        if not alerts:
+            return
+        self.raised[transaction_id] = (t_us, alerts)
+        if len(self.raised) > MAX_RAISED:
+            for key in list(self.raised)[: len(self.raised) - MAX_RAISED]:
+                del self.raised[key]
+
+    def applied(self, account_id: str, transaction_id: str) -> bool:
+        """Whether the transaction is already in the account's state (a flow or a corridor)."""
+        st = self.accounts.get(account_id)
+        return st is not None and (any(f[TX] == transaction_id for f in st["flows"])
+                                   or any(r[1] == transaction_id for r in st.get("risk", ())))
 
     def expire(self, now_us: int | None = None) -> None:
-        """Forget flows (and remembered transactions) older than the horizon."""
+        """Forget flows (and remembered alerts) older than the horizon."""
         edge = (self.clock if now_us is None else now_us) - self.horizon_us
         for account_id in list(self.accounts):
             st = self.accounts[account_id]
@@ -87,8 +95,8 @@ class DetectorState:
             st["flows"] = [f for f in st["flows"] if f[T] > edge]
             if "risk" in st:
                 st["risk"] = [r for r in st["risk"] if r[0] > edge]
-        for tx in [tx for tx, (t, _) in self.seen.items() if t <= edge]:
-            del self.seen[tx]
+        for tx in [tx for tx, (t, _) in self.raised.items() if t <= edge]:
+            del self.raised[tx]
 
 
 def window(flows: list[Flow], start_us: int, end_us: int, direction: str | None = None

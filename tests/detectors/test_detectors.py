@@ -202,3 +202,15 @@ def test_unknown_typologies_and_bad_settings_are_refused_by_name():
         parse_thresholds("XXX:10")
     with pytest.raises(ValueError, match="GER"):
         parse_countries("IR,GER")
+
+
+def test_every_transaction_seen_again_gets_what_it_got_the_first_time():
+    tx = Flow()
+    events = [tx(0, "top_up", 9_500, "s"), tx(20, "top_up", 9_800, "s"),
+              tx(45, "top_up", 9_100, "s"), *ring(tx, ["a", "b", "c"]),
+              tx(50, "withdrawal", 1_500, "s", country="IR")]
+    detectors = TypologyDetectors()
+    first = [detectors.observe(ev, NOW) for ev in events]
+    assert sum(map(len, first)) >= 3  # structuring, cycle, corridor at least
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    assert [detectors.observe(ev, later) for ev in events] == first  # raised_at included
