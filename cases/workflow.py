@@ -152,7 +152,8 @@ def _labels(conn: Connection, case_id: str, is_fraud: bool, at: datetime) -> lis
                        account_id=account, merchant_id=merchant,
                        transaction_occurred_at=occurred, occurred_at=max(at, occurred),
                        is_fraud=is_fraud, source="analyst")
-            for tid, account, merchant, occurred in dict.fromkeys(rows)]
+            # One per transaction, even when several sources' hits name it.
+            for tid, account, merchant, occurred in {r[0]: r for r in rows}.values()]
 
 
 def label_id(transaction_id: str, case_id: str) -> str:

@@ -35,6 +35,7 @@ class Seen:
     #: Seconds since the account's previous transaction (the feature
     #: ``acct_seconds_since_prev``; NaN when unknown or first).
     since_prev_s: float = math.nan
+    merchant_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def typology_detectors(settings: Settings, warm_up: bool = True) -> TypologyDete
 def seen_of(ev: TransactionEvent, since_prev_s: float = math.nan) -> Seen:
     return Seen(ev.transaction_id, round(ev.occurred_at.timestamp() * 1_000_000),
                 ev.event_type.value, ev.amount_minor, ev.currency, ev.account_id,
-                ev.counterparty_account_id, ev.country, since_prev_s)
+                ev.counterparty_account_id, ev.country, since_prev_s, ev.merchant_id)
 
 
 def alert_record(finding: Finding, ev: Seen, version: int, threshold: float,
@@ -165,7 +165,7 @@ def alert_record(finding: Finding, ev: Seen, version: int, threshold: float,
         "alert_id": f"alert-{name}-{ev.transaction_id}",
         "transaction_id": ev.transaction_id,
         "account_id": finding.account_id,
-        "merchant_id": None,
+        "merchant_id": ev.merchant_id,
         "amount_minor": ev.amount_minor,
         "currency": ev.currency,
         "source": f"typology:{name}",

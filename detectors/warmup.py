@@ -18,7 +18,7 @@ from detectors.context import Seen
 
 _COLUMNS = ("transaction_id", "epoch_us(occurred_at)", "event_type", "amount_minor",
             "currency", "account_id", "counterparty_account_id", "country",
-            f"{FEATURE_PREFIX}acct_seconds_since_prev")
+            f"{FEATURE_PREFIX}acct_seconds_since_prev", "merchant_id")
 
 
 def lake_history(lake_dir: Path, horizon_us: int) -> Iterator[Seen]:
@@ -34,6 +34,6 @@ def lake_history(lake_dir: Path, horizon_us: int) -> Iterator[Seen]:
         "WHERE epoch_us(occurred_at) > ? "
         "ORDER BY processed_at, source_partition, source_offset, occurred_at, transaction_id",
         params=[int(newest) - horizon_us]).fetchall()
-    for tx, t_us, etype, amount, currency, account, other, country, gap in rows:
+    for tx, t_us, etype, amount, currency, account, other, country, gap, merchant in rows:
         yield Seen(tx, int(t_us), etype, int(amount), currency, account, other, country,
-                   math.nan if gap is None else float(gap))
+                   math.nan if gap is None else float(gap), merchant)

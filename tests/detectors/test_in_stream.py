@@ -118,3 +118,22 @@ def test_the_aml_bench_reports_recall_and_false_alerts_per_typology(tmp_path):
     assert report["planted"] == ["dormant", "high_risk_corridor"]
     assert rows["dormant"]["cases"] == rows["high_risk_corridor"]["cases"] == 10
     assert all(r["false_per_1000_accounts_day"] >= 0 for r in rows.values())
+
+
+def test_a_decision_labels_a_transaction_once_when_the_model_and_a_typology_both_hit_it(
+        tmp_path):
+    store = CaseStore(f"sqlite:///{tmp_path / 'wb.db'}")
+    store.add_user("lea", "lead", "correct horse battery")
+    base = {"transaction_id": "tx-1", "account_id": "a", "amount_minor": 5, "currency": "EUR",
+            "occurred_at": T0.isoformat(), "score": 0.9}
+    store.record_alerts([
+        {**base, "merchant_id": "m-1", "source": "model", "model_version": "fraud/1",
+         "reason_codes": ["amount_log10:+1"]},
+        {**base, "merchant_id": None, "source": "typology:high_risk_corridor",
+         "model_version": "high_risk_corridor/1", "reason_codes": ["money DE → IR"],
+         "typology": "high_risk_corridor",
+         "evidence": {"transactions": ["tx-1"], "counterparties": []}}])
+    (case,) = store.cases()
+    assert len(store.case(case["case_id"])["evidence"]) == 2
+    outcome = store.decide(case["case_id"], "confirmed_fraud", "lea")
+    assert [label.labelled_transaction_id for label in outcome.labels] == ["tx-1"]
