@@ -13,6 +13,7 @@ from cases import CaseStore
 from cases.migrate import migrate
 from core.contract import TransactionEvent
 from core.settings import Settings
+from dashboards.workbench import evidence_table
 from detectors import typology_detectors
 from streams.pipeline import RawRecord
 from streams.testing import InMemoryFeatures, in_memory_processor, run_pipeline
@@ -48,6 +49,11 @@ def test_typology_alerts_reach_the_case_store_with_typology_and_evidence(tmp_pat
     assert hit["typology"] == "structuring"
     assert hit["evidence"]["transactions"] == [f"dep-smurf-{i}" for i in range(4)]
     assert not store.alerts(account_id="honest", source="typology:structuring")
+    # The case page's evidence table names the pattern next to the reasons.
+    table = evidence_table(case["evidence"]).set_index("transaction")
+    typed = table[table["pattern"] != ""]
+    assert list(typed["pattern"]) == ["structuring: 4 transactions", "structuring: 3 transactions"]
+    assert typed["why it alerted"].str.contains("just under the reporting threshold").all()
 
 
 def test_a_redelivered_batch_adds_no_typology_alert(tmp_path):
