@@ -29,6 +29,7 @@ else:
         st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:"),
         st.Page("app_pages/model_health.py", title="Model health", icon=":material/ecg_heart:"),
         st.Page("app_pages/decisions.py", title="Decisions", icon=":material/gavel:"),
+        st.Page("app_pages/ledger_health.py", title="Ledger", icon=":material/account_balance:"),
         st.Page("app_pages/feature_catalogue.py", title="Features", icon=":material/functions:"),
     ]
     sections = {"Workbench": workbench, "Monitoring": monitoring}

@@ -97,6 +97,11 @@ def _descriptions() -> dict[str, str]:
     return {str(r["name"]): _short(str(r["description"])) for r in registry()}
 
 
+def feature_descriptions() -> dict[str, str]:
+    """Feature name → a short description in words (the catalogue's, or a plain one)."""
+    return {**_descriptions(), **_PLAIN}
+
+
 def reason_in_words(code: str) -> str:
     """``feature:+contribution`` as a sentence, from the feature catalogue.
 
@@ -292,5 +297,5 @@ def decide(store: CaseStore, outbox: Outbox, case_id: str, decision: str, actor:
 
 __all__ = ["ACTIVE", "AGES", "DECISION_WORDS", "STATES", "QueueFilter", "Recorded",
            "WorkflowError", "account_labels", "age", "alerts_table", "decide",
-           "evidence_table", "queue", "reason_in_words", "reasons_in_words",
-           "recent_transactions", "sources", "when"]
+           "evidence_table", "feature_descriptions", "queue", "reason_in_words",
+           "reasons_in_words", "recent_transactions", "sources", "when"]

@@ -154,7 +154,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from flowlet.bench.dashboard import run_dashboard_bench
 
         report = run_dashboard_bench(args.rows, Path(args.out) if args.out else None,
-                                     runs=args.runs if args.runs > 1 else 7)
+                                     runs=args.runs if args.runs > 1 else 7,
+                                     alerts=args.alerts)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         from flowlet.bench.pipeline import run_bench
@@ -263,7 +264,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--labels", help="Parquet file or folder of labels (transaction_id, is_fraud, "
                                     "labelled_at; optional pattern, source)")
     p.add_argument("--from-lake", action="store_true",
-                   help="train on <data-dir>/lake/history (written by `flowlet simulate --days`)")
+                   help="train on the lake: its simulated history (`flowlet simulate --days`) "
+                        "plus the transactions processed and the labels applied live")
     p.add_argument("--days", type=int, help="simulated history length (default 30; 21 with "
                                             "--if-missing)")
     p.add_argument("--customers", type=int, help="simulated customers (default 1000; 500 with "
@@ -322,6 +324,9 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                    help="soak bench: how long to run the stack (default: %(default)s)")
     p.add_argument("--rows", type=int, default=10_000_000,
                    help="dashboard bench: lake rows to generate (default: %(default)s)")
+    p.add_argument("--alerts", type=int, default=100_000,
+                   help="dashboard bench: open alerts in the case store, for the workbench "
+                        "pages (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
                    "a PostgreSQL URL is measured next to SQLite. pipeline bench: the ledger's "
                    "and the feature state's database (a new schema of a PostgreSQL URL)")

@@ -1,11 +1,13 @@
 """Case: one customer's alerts and their evidence, the customer's recent transactions from the
-lake, past alerts and decisions, notes, and the decision form. A fraud / not-fraud decision
-labels every transaction of the evidence; the labels go through the API's outbox to the stream
-(the delayed-label features and the lake take them from there)."""
+lake, ledger balances, the latest transaction's features against the customer's usual, the
+counterparty network two hops out, past alerts and decisions, notes, and the decision form.
+A fraud / not-fraud decision labels every transaction of the evidence; the labels go through
+the API's outbox to the stream (the delayed-label features and the lake take them from
+there)."""
 
 import streamlit as st
 
-from dashboards import queries, session, workbench
+from dashboards import customer, queries, session, workbench
 from dashboards.workbench import DECISION_WORDS, STATES
 
 SCORES = {"score": st.column_config.NumberColumn("score", format="%.3f")}
@@ -86,6 +88,8 @@ st.table(workbench.alerts_table(case["alerts"]), hide_index=True)  # a few rows,
 con = queries.open_lake(settings.lake_dir)
 recent = workbench.recent_transactions(con, account)
 labels = workbench.account_labels(con, account)
+usual = customer.features_vs_usual(con, account, workbench.feature_descriptions())
+network = customer.counterparty_network(con, account)
 con.close()
 st.subheader("Recent transactions of the customer")
 if recent.empty:
@@ -93,6 +97,36 @@ if recent.empty:
 else:
     st.caption(f"The latest {len(recent)} in the lake, newest first; times in UTC.")
     st.dataframe(recent, hide_index=True, width="stretch", column_config=SCORES)
+
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("Balances in the ledger")
+    balances = customer.ledger_balances(store.engine, account)
+    if balances.empty:
+        st.caption("The ledger holds no balance for this account.")
+    else:
+        st.table(balances, hide_index=True)
+with right:
+    st.subheader("Latest transaction against the customer's usual")
+    if usual.empty:
+        st.caption("Too few transactions in the lake to say what is usual.")
+    else:
+        st.caption("Its features against their median over the customer's other "
+                   "transactions of the 30 days before; \"unusual by\" counts the usual "
+                   "spreads between them.")
+        st.dataframe(usual, hide_index=True, width="stretch", column_config={
+            "unusual by": st.column_config.NumberColumn("unusual by", format="%.1f")})
+
+st.subheader("Counterparty network")
+if network.edges.empty:
+    st.caption("No transfer or payment to another party in the lake.")
+else:
+    st.caption("Who paid whom, two hops out from this account (blue), the busiest "
+               f"{customer.EDGES_PER_NODE} counterparties of each; red: an account with an "
+               "alert. Edges: number of transactions and total amount.")
+    st.graphviz_chart(network.dot())
+    with st.expander("The network as a table"):
+        st.table(network.edges, hide_index=True)
 
 st.subheader("Past alerts and decisions")
 past = [a for a in store.alerts(status=None, account_id=account, limit=100)

@@ -248,6 +248,12 @@ def test_the_case_shows_evidence_history_and_notes_for_an_analyst(data):
     subheaders = [s.value for s in at.subheader]
     assert subheaders[:3] == ["Why it alerted", "Alerts of this case",
                               "Recent transactions of the customer"]
+    assert {"Balances in the ledger", "Latest transaction against the customer's usual",
+            "Counterparty network"} <= set(subheaders)
+    balances = next(t.value for t in at.table if "balance" in t.value.columns)
+    assert balances["balance"].str.fullmatch(r"-?[\d,]+(\.\d+)? [A-Z]{3}").all()
+    (network,) = at.get("graphviz_chart")  # every simulated customer pays merchants
+    assert network.proto.spec.startswith("digraph") and case["account_id"] in network.proto.spec
     recent = at.dataframe[0].value
     assert 0 < len(recent) <= 50
     assert recent["time"].str.endswith(" UTC").all()

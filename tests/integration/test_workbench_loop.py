@@ -1,6 +1,6 @@
 """The analyst's loop through real processes: simulated traffic → the worker's alerts,
 de-duplicated in the workbench → a decision through the API → labels on the stream → the
-lake's labels and the merchant's delayed-label feature."""
+lake's labels, the merchant's delayed-label feature and the next training set."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
+import polars as pl
 import pytest
 
 from cases import CaseStore
 from core.lake import connect
+from models.training.lake_source import lake_training_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LEAD = ("lea", "correct horse battery")
@@ -52,5 +54,12 @@ def test_decisions_become_labels_the_features_see(aged_traffic, wait_until):
     (rate,) = lake("select f_merchant_fraud_rate_30d_delay7d from transactions "
                    "where transaction_id = 'probe-after-decision'")[0]
     assert rate > 0, "the merchant's delayed-label feature did not see the decision"
+    # ... and the next `flowlet train --from-lake` trains on them.
+    training = lake_training_set(s.lake_dir)
+    decided = training.labels.filter(pl.col("transaction_id").is_in(
+        [h["transaction_id"] for h in evidence]))
+    assert decided.height == len(evidence) and decided["is_fraud"].all()
+    assert training.live_labels.get("analyst") == len(evidence)
+    assert set(decided["transaction_id"]) <= set(training.events["transaction_id"])
     assert worker.stop() == 0, worker.tail()
     assert api.stop() == 0, api.tail()
