@@ -10,6 +10,7 @@ COPY customers customers
 COPY screening screening
 COPY features features
 COPY models models
+COPY detectors detectors
 COPY streams streams
 COPY dashboards dashboards
 COPY flowlet flowlet

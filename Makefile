@@ -39,7 +39,7 @@ check: ext
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -q -m "not integration and not slow" \
-		tests core simulator ledger cases features models streams dashboards flowlet
+		tests core simulator ledger cases features models detectors streams dashboards flowlet
 
 # JupyterLab on the project's kernel (the venv's Python, this checkout's code), offline: no
 # browser, no news or update checks (scripts/jupyter: the announcements plugin is disabled);

@@ -52,6 +52,9 @@ class Hit:
     occurred_at: datetime
     reason_codes: tuple[str, ...]
     customer_risk: str | None = None  # the account's risk band when the hit was raised
+    #: AML typology detectors: the typology and the evidence (transactions, counterparties).
+    typology: str | None = None
+    evidence: Mapping[str, Any] | None = None
 
     @classmethod
     def from_stream(cls, alert: Mapping[str, Any]) -> Hit:
@@ -63,7 +66,9 @@ class Hit:
                    alert["model_version"], alert["account_id"], alert.get("merchant_id"),
                    float(alert["score"]),
                    int(alert["amount_minor"]), alert["currency"], occurred.astimezone(UTC),
-                   tuple(alert.get("reason_codes") or ()), alert.get("customer_risk"))
+                   tuple(alert.get("reason_codes") or ()),
+                   customer_risk=alert.get("customer_risk"), typology=alert.get("typology"),
+                   evidence=alert.get("evidence"))
 
 
 def priority(score: float, hits: int, customer_risk: str | None = None) -> int:
@@ -110,7 +115,8 @@ def record(conn: Connection, hits: Iterable[Hit]) -> int:
             "transaction_id": h.transaction_id, "source": h.source, "alert_id": None,
             "account_id": h.account_id, "merchant_id": h.merchant_id, "score": h.score,
             "amount_minor": h.amount_minor, "currency": h.currency, "occurred_at": h.occurred_at,
-            "reason_codes": json.dumps(list(h.reason_codes))} for h in hits])
+            "reason_codes": json.dumps(list(h.reason_codes)), "typology": h.typology,
+            "evidence": None if h.evidence is None else json.dumps(h.evidence)} for h in hits])
         .on_conflict_do_nothing()
         .returning(alert_hits.c.transaction_id, alert_hits.c.source)).all())
     new = [h for h in hits if (h.transaction_id, h.source) in claimed]
@@ -145,6 +151,7 @@ def _open_alert(conn: Connection, account: str, source: str, group: list[Hit]) -
             amount_minor_max=max(h.amount_minor for h in group), currency=top.currency,
             reason_codes=json.dumps(list(top.reason_codes)), first_seen=first.occurred_at,
             last_seen=last, case_id=case_id, decision=None, closed_at=None,
+            typology=top.typology,
         ).on_conflict_do_nothing())
         row = conn.execute(select(alerts).where(
             alerts.c.entity_type == "account", alerts.c.entity_id == account,

@@ -155,7 +155,8 @@ def _labels(conn: Connection, case_id: str, is_fraud: bool, at: datetime) -> lis
                        account_id=account, merchant_id=merchant,
                        transaction_occurred_at=occurred, occurred_at=max(at, occurred),
                        is_fraud=is_fraud, source="analyst")
-            for tid, account, merchant, occurred in dict.fromkeys(rows)]
+            # One per transaction, even when several sources' hits name it.
+            for tid, account, merchant, occurred in {r[0]: r for r in rows}.values()]
 
 
 def label_id(transaction_id: str, case_id: str) -> str:
@@ -168,4 +169,5 @@ def evidence(conn: Connection, case_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(alert_hits).join(alerts, alerts.c.alert_id == alert_hits.c.alert_id)
         .where(alerts.c.case_id == case_id).order_by(alert_hits.c.occurred_at.desc())).all()
-    return [{**dict(r._mapping), "reason_codes": json.loads(r.reason_codes)} for r in rows]
+    return [{**dict(r._mapping), "reason_codes": json.loads(r.reason_codes),
+             "evidence": json.loads(r.evidence) if r.evidence else None} for r in rows]

@@ -86,6 +86,15 @@ class Settings:
     lake_refresh_seconds: float = 5.0
     #: How often a worker merges the lake's small batch files (streams.lake_compactor).
     lake_compact_seconds: float = 20.0
+    #: AML typology detectors (``detectors``): the cash-reporting threshold per currency in
+    #: major units (``CUR:amount,…``; ``*`` for the others) — structuring is "just under" it and
+    #: every other detector's minimum amount is a share of it —, the high-risk countries
+    #: (ISO 3166-1 alpha-2), the longest cycle in days and the inactivity that makes an account
+    #: dormant.
+    aml_reporting_thresholds: str = "*:10000"
+    aml_high_risk_countries: str = "AF,BY,IR,KP,MM,RU,SY,YE"
+    aml_cycle_days: int = 7
+    aml_dormant_days: int = 90
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()

@@ -37,6 +37,7 @@ from cases import CaseStore
 from core.db import make_engine
 from core.settings import Settings
 from customers import CustomerBook
+from detectors import typology_detectors
 from features.online import expire
 from ledger import Ledger
 from rules import RuleAlerts, RuleStore
@@ -314,7 +315,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     screening = ScreeningSource(ledger.engine, settings.screening_threshold)
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
                           CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
-                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine))],
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine)),
+                                         typology_detectors(settings)],
                           customer_sources=[screening], customers=CustomerBook(ledger.engine))
 
 

@@ -23,6 +23,7 @@ from cases import CaseStore
 from core.contract import CustomerEvent, LabelEvent, TransactionEvent
 from core.settings import Settings
 from customers import CustomerBook
+from detectors import typology_detectors
 from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
@@ -72,7 +73,8 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
                           LabelSink(settings.lake_dir, ledger.engine),
-                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine))],
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine)),
+                                         typology_detectors(settings)],
                           customer_sources=[screening], customers=CustomerBook(ledger.engine))
 
 
