@@ -11,6 +11,7 @@ COPY screening screening
 COPY features features
 COPY models models
 COPY detectors detectors
+COPY rules rules
 COPY streams streams
 COPY dashboards dashboards
 COPY flowlet flowlet
