@@ -21,7 +21,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from flowlet.up import Stack
 
     code = Stack(_settings(args), rate=args.rate, dashboard=not args.no_dashboard,
-                 simulator=not args.no_simulator).run()
+                 simulator=not args.no_simulator,
+                 bootstrap_model=not args.no_model_bootstrap).run()
     # Every child has stopped and the logs are written: skip the interpreter's teardown of the
     # ML libraries the model bootstrap imported (2-4 s on a loaded 2-core machine), so Ctrl-C
     # returns the prompt at once.
@@ -238,6 +239,9 @@ def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: i
     p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
     p.add_argument("--no-simulator", action="store_true",
                    help="do not feed simulated transactions (only what you POST flows)")
+    p.add_argument("--no-model-bootstrap", action="store_true",
+                   help="do not train a first model on simulated history when there is no "
+                        "champion; the worker waits for `flowlet train`")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("worker", help="run a stream worker")

@@ -42,8 +42,11 @@ class PortInUse(RuntimeError):
 
 class Stack:
     def __init__(self, settings: Settings, rate: float = 20.0, dashboard: bool = True,
-                 simulator: bool = True) -> None:
+                 simulator: bool = True, bootstrap_model: bool = True) -> None:
         self.settings = settings
+        #: train a first model on simulated history when there is no champion (the demo);
+        #: without it the worker waits for `flowlet train`
+        self.bootstrap_model = bootstrap_model
         self.rate = rate
         self.with_dashboard = dashboard
         self.with_simulator = simulator
@@ -93,7 +96,8 @@ class Stack:
         from streams.topics import ensure_topics
 
         ensure_topics(s)
-        ensure_champion(s)
+        if self.bootstrap_model:
+            ensure_champion(s)
         from flowlet.users import ensure_local_admin
 
         self.admin_password = ensure_local_admin(s)
