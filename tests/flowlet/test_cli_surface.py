@@ -81,7 +81,8 @@ def test_a_rejected_reversal_exits_non_zero(tmp_path, capsys):
     if rejected is None:  # none in this history: reversing a reversal is refused the same way
         with ledger.engine.connect() as conn:
                 posted = conn.execute(text("SELECT transaction_id FROM ledger_journals "
-                                       "WHERE status = 'posted' LIMIT 1")).scalar_one()
+                                       "WHERE status = 'posted' AND event_type = 'merchant_payment' "
+                                       "LIMIT 1")).scalar_one()  # a refund: cannot overdraw
         assert _run(["--data-dir", str(tmp_path), "ledger", "reverse", posted,
                      "--reason", "t"]) == 0
         rejected = f"reversal:{posted}"
