@@ -79,10 +79,10 @@ def test_a_rejected_reversal_exits_non_zero(tmp_path, capsys):
         rejected = conn.execute(text("SELECT transaction_id FROM ledger_journals "
                                      "WHERE status = 'rejected' LIMIT 1")).scalar()
     if rejected is None:  # none in this history: reversing a reversal is refused the same way
-        with ledger.engine.connect() as conn:
-                posted = conn.execute(text("SELECT transaction_id FROM ledger_journals "
-                                       "WHERE status = 'posted' AND event_type = 'merchant_payment' "
-                                       "LIMIT 1")).scalar_one()  # a refund: cannot overdraw
+        with ledger.engine.connect() as conn:  # a payment's reversal refunds: cannot overdraw
+            posted = conn.execute(text(
+                "SELECT transaction_id FROM ledger_journals WHERE status = 'posted' "
+                "AND event_type = 'merchant_payment' LIMIT 1")).scalar_one()
         assert _run(["--data-dir", str(tmp_path), "ledger", "reverse", posted,
                      "--reason", "t"]) == 0
         rejected = f"reversal:{posted}"
