@@ -116,10 +116,10 @@ def utc_instant(text: str) -> datetime:
 def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.if_missing:
-        from models.training.run import ensure_champion
+        from flowlet.train_console import ensure_model
 
-        version = ensure_champion(settings, days=args.days or 21,
-                                  customers=args.customers or 500, seed=args.seed)
+        version = ensure_model(settings, days=args.days or 21, customers=args.customers or 500,
+                               seed=args.seed)
         log.info("champion is %s version %s", settings.model_name, version)
         return 0
     from flowlet.train_console import run_train

@@ -96,8 +96,8 @@ class Stack:
         from streams.topics import ensure_topics
 
         ensure_topics(s)
-        if self.bootstrap_model:
-            ensure_champion(s)
+        if self.bootstrap_model:  # each step logged: a first start trains for ~25 s
+            ensure_champion(s, progress=lambda step: log.info("first model: %s", step))
         from flowlet.users import ensure_local_admin
 
         self.admin_password = ensure_local_admin(s)

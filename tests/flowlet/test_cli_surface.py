@@ -104,3 +104,20 @@ def test_migration_logs_only_with_verbose(tmp_path, caplog):
         assert main(["-v", "--data-dir", str(tmp_path / "b"), "ledger", "verify",
                      "--no-cross-check"]) == 0
     assert [r for r in caplog.records if r.name.startswith("alembic")]
+
+
+@pytest.mark.slow  # trains a small model
+def test_train_if_missing_tells_each_step(tmp_path, caplog, capsys):
+    """Off a terminal (a log, a container) the steps are log lines, not 25 s of silence."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        assert main(["--data-dir", str(tmp_path), "train", "--if-missing", "--days", "21",
+                     "--customers", "250"]) == 0
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("training: ")]
+    assert steps[0] == "training: simulating 21 days × 250 customers", steps
+    assert len(steps) >= 4, steps
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # a champion exists: nothing to train, nothing told
+        assert main(["--data-dir", str(tmp_path), "train", "--if-missing"]) == 0
+    assert not [r for r in caplog.records if r.getMessage().startswith("training: ")]
