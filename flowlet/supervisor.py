@@ -58,7 +58,7 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, *, grace: float = 4.0, backoff_initial: float = 1.0,
+    def __init__(self, *, grace: float = 2.5, backoff_initial: float = 1.0,
                  backoff_max: float = 10.0, stable_after: float = 30.0) -> None:
         self.grace = grace
         self.backoff_initial = backoff_initial
