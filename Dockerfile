@@ -6,8 +6,12 @@ COPY core core
 COPY simulator simulator
 COPY ledger ledger
 COPY cases cases
+COPY customers customers
+COPY screening screening
 COPY features features
 COPY models models
+COPY detectors detectors
+COPY rules rules
 COPY streams streams
 COPY dashboards dashboards
 COPY flowlet flowlet

@@ -52,7 +52,7 @@ def run_command(func: Callable[[argparse.Namespace], int | None],
 
 def _command_name(args: argparse.Namespace) -> str:
     parts = [args.command]
-    for attr in ("ledger_command", "lake_command"):
+    for attr in ("ledger_command", "lake_command", "screening_command", "rules_action"):
         if getattr(args, attr, None):
             parts.append(getattr(args, attr))
     return " ".join(parts)

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent, transaction_json_schema
 from core.settings import Settings
+from streams.api.customers import customer_components, customers_router
 from streams.api.workbench import workbench_router
 from streams.outbox.labels import accept_labels
 from streams.outbox.relay import Relay
@@ -152,7 +153,8 @@ def create_api(settings: Settings) -> FastAPI:
     api = FastAPI(title="Flowlet ingestion API", version="1", lifespan=lifespan,
                   description=__doc__)
     extra = _request_body_schema(settings.api_max_batch)
-    api.openapi = _custom_openapi(api, extra.pop("x-components"))  # type: ignore[method-assign]
+    api.openapi = _custom_openapi(  # type: ignore[method-assign]
+        api, {**extra.pop("x-components"), **customer_components()})
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -210,6 +212,13 @@ def create_api(settings: Settings) -> FastAPI:
         return results
 
     api.include_router(workbench_router(case_store, publish_labels))
+
+    def customers_accepted(n: int) -> None:
+        state["relay"].backlog += n
+        state["relay"].wake()
+
+    api.include_router(customers_router(lambda: state["outbox"], customers_accepted,
+                                        settings.api_max_batch))
     return api
 
 
