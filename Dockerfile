@@ -21,5 +21,10 @@ COPY .streamlit .streamlit
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+# Run as an unprivileged user. The folders that become volumes exist here, owned by it, so
+# Docker initialises new named volumes with that owner (the lake, MLflow's store).
+RUN useradd --system --uid 10001 --create-home --home-dir /home/flowlet flowlet \
+    && mkdir -p /data /mlflow && chown flowlet:flowlet /data /mlflow
+USER flowlet
 ENTRYPOINT ["flowlet"]
 CMD ["worker"]

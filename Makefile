@@ -12,10 +12,16 @@ LAB_PORT ?= 8888
 install: $(STAMP)
 
 # setup.py and the C source too: an editable install rebuilds the extension only when asked
+# No --quiet: pip names each package as it collects, downloads and installs it, so a first
+# install (several minutes: mlflow, xgboost, streamlit, pyarrow...) shows where it is.
 $(STAMP): pyproject.toml setup.py models/ensemble/_forest.c
+	@echo "==> [1/3] creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "==> [2/3] upgrading pip"
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	@echo "==> [3/3] installing Flowlet and its dependencies (a few minutes the first time)"
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
+	@echo "==> installed into $(VENV)"
 	touch $(STAMP)
 
 # The compiled extension (setup.py), the scorer's kernel (models/ensemble/_forest.c), rebuilt in
@@ -23,6 +29,7 @@ $(STAMP): pyproject.toml setup.py models/ensemble/_forest.c
 ext: $(EXT)
 
 $(EXT): $(STAMP) setup.py models/ensemble/_forest.c
+	@echo "==> compiling the scorer's C kernel (models/ensemble/_forest.c)"
 	$(PY) setup.py -q build_ext --inplace
 	touch $(EXT)
 

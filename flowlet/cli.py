@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flowlet.edge import settings_of as _settings
+from flowlet.errors import Parser, run_command
 from flowlet.ledger_commands import add_ledger_commands as _add_ledger_commands
 from flowlet.rules_commands import add_rules_commands as _add_rules_commands
 from flowlet.screening_commands import add_screening_commands as _add_screening_commands
@@ -21,8 +22,16 @@ log = logging.getLogger("flowlet")
 def cmd_up(args: argparse.Namespace) -> int:
     from flowlet.up import Stack
 
-    return Stack(_settings(args), rate=args.rate, dashboard=not args.no_dashboard,
-                 simulator=not args.no_simulator).run()
+    code = Stack(_settings(args), rate=args.rate, dashboard=not args.no_dashboard,
+                 simulator=not args.no_simulator,
+                 bootstrap_model=not args.no_model_bootstrap).run()
+    # Every child has stopped and the logs are written: skip the interpreter's teardown of the
+    # ML libraries the model bootstrap imported (2-4 s on a loaded 2-core machine), so Ctrl-C
+    # returns the prompt at once.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -52,13 +61,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from flowlet.up import dashboard_command
 
     settings = _settings(args)
+    if args.port:
+        settings = settings.with_(dashboard_port=args.port)
     # Replace this process with Streamlit's: Ctrl-C and exit codes then behave as its own.
     os.execvpe(sys.executable, dashboard_command(settings),  # noqa: S606
                {**os.environ, **settings.to_env()})
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from flowlet.feed import ApiPublisher, KafkaPublisher, run_live, run_tag
+    from flowlet.feed import ApiPublisher, KafkaPublisher, describe, run_live, run_tag
     from simulator import Simulator, merchants_for
     from simulator.live import HISTORY_FRAUD_SHARE, accounts_for_rate
 
@@ -84,7 +95,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from flowlet.feed import publish_profiles
 
         publish_profiles(publisher, sim)
-    run_live(publisher, sim, rate=args.rate, count=args.count)
+    answers = run_live(publisher, sim, rate=args.rate, count=args.count)
+    sent = answers.total()
+    refusal = f" (the API answered {publisher.last_refusal})" if publisher.last_refusal else ""
+    sys.stdout.write(f"sent {sent} transactions: {describe(answers)}{refusal}\n")
+    if sent and not answers["accepted"]:
+        sys.stderr.write(f"flowlet simulate: the API accepted none of {sent} transactions"
+                         f"{refusal}\n")
+        return 1
     return 0
 
 
@@ -104,10 +122,10 @@ def utc_instant(text: str) -> datetime:
 def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.if_missing:
-        from models.training.run import ensure_champion
+        from flowlet.train_console import ensure_model
 
-        version = ensure_champion(settings, days=args.days or 21,
-                                  customers=args.customers or 500, seed=args.seed)
+        version = ensure_model(settings, days=args.days or 21, customers=args.customers or 500,
+                               seed=args.seed)
         log.info("champion is %s version %s", settings.model_name, version)
         return 0
     from flowlet.train_console import run_train
@@ -217,10 +235,13 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowlet", description=__doc__)
-    parser.add_argument("--data-dir", help="local data folder (default: ./data)")
-    parser.add_argument("--broker", help="Kafka bootstrap host:port")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = Parser(prog="flowlet", description=__doc__)
+    parser.add_argument("--data-dir", help="local data folder (default: ./data, or "
+                                           "FLOWLET_DATA_DIR)")
+    parser.add_argument("--broker", help="Kafka bootstrap host:port (default: the embedded "
+                                         "broker `up` starts, or FLOWLET_BROKER)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logs, migration logs and tracebacks of failed commands")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_component_commands, _add_data_commands, _add_ledger_commands,
                 _add_rules_commands, _add_screening_commands, _add_tool_commands):
@@ -231,19 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("up", help="run broker, worker, API, simulator and dashboard locally")
     p.add_argument("--rate", type=float, default=20.0, help="simulated transactions per second")
-    p.add_argument("--no-dashboard", action="store_true")
-    p.add_argument("--no-simulator", action="store_true")
+    p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    p.add_argument("--no-simulator", action="store_true",
+                   help="do not feed simulated transactions (only what you POST flows)")
+    p.add_argument("--no-model-bootstrap", action="store_true",
+                   help="do not train a first model on simulated history when there is no "
+                        "champion; the worker waits for `flowlet train`")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("worker", help="run a stream worker")
-    p.add_argument("--loglevel", default="info")
+    p.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"],
+                   help="the worker's log level")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("api", help="run the ingestion API")
-    p.add_argument("--port", type=int)
+    p.add_argument("--port", type=int, help="port to listen on (default: FLOWLET_API_PORT, "
+                                            "8000)")
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("dashboard", help="run the Streamlit dashboard")
+    p.add_argument("--port", type=int, help="port to listen on (default: "
+                                            "FLOWLET_DASHBOARD_PORT, 8501)")
     p.set_defaults(func=cmd_dashboard)
 
     from flowlet.users import add_parser as add_users
@@ -254,14 +283,16 @@ def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: i
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish simulated transactions live, or with --days "
                                         "write labelled history to the lake")
-    p.add_argument("--to", choices=["api", "kafka"], default="api")
-    p.add_argument("--api-url")
-    p.add_argument("--rate", type=float, default=20.0)
+    p.add_argument("--to", choices=["api", "kafka"], default="api",
+                   help="POST to the ingestion API, or produce straight to the topic")
+    p.add_argument("--api-url", help="the API's base URL (default: http://FLOWLET_API_HOST:"
+                                     "FLOWLET_API_PORT)")
+    p.add_argument("--rate", type=float, default=20.0, help="transactions per second")
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
     p.add_argument("--profiles", action="store_true",
                    help="first publish a KYC profile (customer event) per simulated customer, "
                         "a few with names of the synthetic sanctions/PEP sample")
-    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--seed", type=int, default=11, help="the simulator's random seed")
     p.add_argument("--accounts", type=int,
                    help="simulated customers (default: as many as make --rate with each "
                         "acting like the history's, ~2.8 transactions a day)")
@@ -284,7 +315,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--customers", type=int, help="simulated customers (default 1000; 500 with "
                                                  "--if-missing)")
     p.add_argument("--merchants", type=int, help="simulated merchants (default customers / 7)")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=7, help="random seed (history and models)")
     p.add_argument("--gap-days", type=float,
                    help="train/test gap in days (default: the label delay measured in --labels, "
                         "95%% of fraud labels, rounded up; 2 on simulated histories); a gap "
@@ -321,7 +352,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, ledger, "
                        "features, simulator, models or scorer) or the AML detectors' recall")
-    p.add_argument("what", nargs="?",
+    p.add_argument("what", nargs="?", help="what to measure (default: pipeline)",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
                             "dashboard", "soak", "screening", "aml"],
                    default="pipeline")
@@ -369,7 +400,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p = sub.add_parser("chaos", help="fault injection against a real `flowlet up`: kill the "
                        "worker, `up` itself or the broker, or Ctrl-C with a backlog, then check "
                        "that every accepted event was processed exactly once")
-    p.add_argument("scenario", nargs="+", choices=["all", "kill-worker", "kill-up",
+    p.add_argument("scenario", nargs="+", help="the scenarios to run (all: every one)",
+                   choices=["all", "kill-worker", "kill-up",
                                                    "sigterm-backlog", "kill-broker"])
     p.add_argument("--events", type=int, default=6_000,
                    help="events sent through the API (default: %(default)s)")
@@ -409,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    # the schema migrations each command runs first: logged only with -v
+    logging.getLogger("alembic").setLevel(logging.NOTSET if args.verbose else logging.WARNING)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from core.contract import CustomerEvent, TransactionEvent
 from simulator import Simulator
@@ -51,19 +53,40 @@ def live_events(sim: Simulator, rate: float, chunk_seconds: float = 10.0,
         yield ev
 
 
+#: what a publisher reports per batch: how many events got each answer
+OUTCOMES = ("accepted", "duplicate", "conflict", "rejected")
+
+
 class ApiPublisher:
-    def __init__(self, url: str, batch: int = 50) -> None:
+    """POSTs batches to ``/v1/transactions`` and counts the API's answer per event: accepted,
+    duplicate, conflict — or, when the whole batch is refused (4xx/5xx), rejected, keeping the
+    last refusal's status and detail in :attr:`last_refusal`. ``headers`` go with every
+    request (an API key, when the API asks for one)."""
+
+    def __init__(self, url: str, batch: int = 50,
+                 headers: Mapping[str, str] | None = None) -> None:
         import httpx
 
-        self.url = url.rstrip("/") + "/v1/transactions"
-        self.client = httpx.Client(timeout=30)
+        self.base_url = url.rstrip("/")
+        self.url = self.base_url + "/v1/transactions"
+        self.client = httpx.Client(timeout=30, headers=dict(headers or {}))
         self.batch = batch
+        self.last_refusal: str | None = None
 
-    def publish(self, events: list[TransactionEvent]) -> dict:
+    def publish(self, events: list[TransactionEvent]) -> dict[str, int]:
+        import httpx
+
         body = [e.model_dump(mode="json", exclude_none=True) for e in events]
-        resp = self.client.post(self.url, json=body)
-        resp.raise_for_status()
-        return resp.json()
+        try:
+            resp = self.client.post(self.url, json=body)
+        except httpx.TransportError as exc:  # an OSError for the CLI: one line, exit 1
+            raise ConnectionError(f"cannot reach the API at {self.base_url}: {exc}") from exc
+        if resp.status_code != 200:
+            self.last_refusal = f"HTTP {resp.status_code}: {_detail(resp)}"
+            log.warning("the API refused a batch of %d: %s", len(events), self.last_refusal)
+            return {"rejected": len(events)}
+        answer = resp.json()
+        return {k: int(answer.get(k, 0)) for k in ("accepted", "duplicate", "conflict")}
 
     def publish_profiles(self, profiles: list[CustomerEvent]) -> dict:
         """Customer profiles to ``POST /v1/customers``."""
@@ -77,6 +100,14 @@ class ApiPublisher:
         self.client.close()
 
 
+def _detail(resp: Any) -> str:
+    try:
+        detail = resp.json().get("detail", resp.text)
+    except ValueError:
+        detail = resp.text
+    return " ".join(str(detail).split())[:300]
+
+
 class KafkaPublisher:
     def __init__(self, bootstrap: str, topic: str, idempotence: bool = False) -> None:
         from kafka import KafkaProducer
@@ -85,7 +116,9 @@ class KafkaPublisher:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                                       enable_idempotence=idempotence)
 
-    def publish(self, events: list[TransactionEvent] | list[CustomerEvent]) -> dict:
+    last_refusal: str | None = None  # the broker acks or raises
+
+    def publish(self, events: list[TransactionEvent] | list[CustomerEvent]) -> dict[str, int]:
         futures = [
             self.producer.send(self.topic, e.model_dump_json(exclude_none=True).encode(),
                                key=e.account_id.encode())
@@ -118,24 +151,32 @@ def publish_profiles(publisher: ApiPublisher | KafkaPublisher, sim: Simulator,
 
 
 def run_live(publisher: ApiPublisher | KafkaPublisher, sim: Simulator, rate: float,
-             count: int | None = None, flush_seconds: float = 0.5) -> int:
-    """Publish live events until ``count`` are sent (or forever); return how many were sent."""
-    sent = 0
+             count: int | None = None, flush_seconds: float = 0.5) -> Counter[str]:
+    """Publish live events until ``count`` are sent (or forever); return how many got each
+    answer (:data:`OUTCOMES`)."""
+    answers: Counter[str] = Counter()
     pending: list[TransactionEvent] = []
     last_flush = time.monotonic()
     try:
         for ev in live_events(sim, rate):
             pending.append(ev)
             if len(pending) >= 200 or time.monotonic() - last_flush >= flush_seconds:
-                publisher.publish(pending)
-                sent += len(pending)
+                answers.update(publisher.publish(pending))
                 pending, last_flush = [], time.monotonic()
-            if count is not None and sent + len(pending) >= count:
+            if count is not None and answers.total() + len(pending) >= count:
                 break
         if pending:
-            publisher.publish(pending)
-            sent += len(pending)
+            answers.update(publisher.publish(pending))
     finally:
         publisher.close()
-    log.info("published %d transactions", sent)
-    return sent
+    log.info("published %d transactions: %s", answers.total(), describe(answers))
+    return answers
+
+
+def describe(answers: Counter[str]) -> str:
+    """The answers in one phrase.
+
+    >>> describe(Counter(accepted=38, duplicate=2))
+    'accepted 38, duplicate 2, conflict 0, rejected 0'
+    """
+    return ", ".join(f"{k} {answers.get(k, 0)}" for k in OUTCOMES)

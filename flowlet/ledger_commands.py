@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,24 @@ if TYPE_CHECKING:
     from ledger import Ledger
 
 log = logging.getLogger("flowlet")
+
+
+def positive_decimal(text: str) -> Decimal:
+    """An FX rate as typed: a positive decimal (never a float: rates stay exact).
+
+    >>> positive_decimal("1.0832")
+    Decimal('1.0832')
+    >>> positive_decimal("-3")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: an FX rate must be positive, not -3
+    """
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a decimal number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"an FX rate must be positive, not {text}")
+    return value
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
@@ -97,7 +116,7 @@ def cmd_ledger_rate(args: argparse.Namespace) -> int:
 
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
     if as_of.tzinfo is None:
-        raise SystemExit("--as-of needs a UTC offset, e.g. 2026-11-22T10:00:00+00:00")
+        raise ValueError("--as-of needs a UTC offset, e.g. 2026-11-22T10:00:00+00:00")
     Ledger.from_url(_settings(args).database_url).set_rate(args.base, args.quote, args.rate,
                                                             as_of, source="cli")
     log.info("rate %s/%s = %s as of %s", args.base, args.quote, args.rate, as_of.isoformat())
@@ -125,13 +144,14 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
                     help="skip checking API receipts and lake rows against the journals")
     lp.set_defaults(func=cmd_ledger_verify)
     lp = lsub.add_parser("reverse", help="correct a posted journal with a reversing one")
-    lp.add_argument("transaction_id")
-    lp.add_argument("--reason", required=True)
+    lp.add_argument("transaction_id", help="the posted transaction to reverse")
+    lp.add_argument("--reason", required=True, help="why (kept with the reversing journal)")
     lp.set_defaults(func=cmd_ledger_reverse)
     lp = lsub.add_parser("rate", help="record an FX rate (quote units per base unit)")
-    lp.add_argument("base")
-    lp.add_argument("quote")
-    lp.add_argument("rate")
+    lp.add_argument("base", help="ISO 4217 code of the base currency, e.g. EUR")
+    lp.add_argument("quote", help="ISO 4217 code of the quote currency, e.g. USD")
+    lp.add_argument("rate", type=positive_decimal,
+                    help="quote units per base unit, a positive decimal, e.g. 1.0832")
     lp.add_argument("--as-of", help="ISO 8601 with offset (default: now)")
     lp.set_defaults(func=cmd_ledger_rate)
     lp = lsub.add_parser("expire-holds", help="release card holds whose authorization expired")

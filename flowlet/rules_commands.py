@@ -108,14 +108,14 @@ def add_rules_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     rs = p.add_subparsers(dest="rules_action", required=True)
     q = rs.add_parser("import", help="import rules and lists from YAML (a changed rule becomes "
                                      "a new draft version)")
-    q.add_argument("file")
+    q.add_argument("file", help="the YAML file of rules and lists")
     q.add_argument("--by", default=CLI_ACTOR, help="who, for the audit log")
     q = rs.add_parser("export", help="write every rule's latest version and the lists as YAML")
     q.add_argument("file", nargs="?", help="default: standard output")
     rs.add_parser("list", help="rules, their latest and active versions")
     q = rs.add_parser("backtest", help="run a version over the lake's history and store the "
                                        "figures with it")
-    q.add_argument("rule")
+    q.add_argument("rule", help="the rule's name")
     q.add_argument("--version", type=int, help="default: the latest")
     q.add_argument("--from", dest="start", type=_instant,
                    help="ISO date or date-time, UTC (default: 30 days before --to)")
@@ -126,7 +126,7 @@ def add_rules_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     for action, text in (("activate", "make a backtested version active (lead or admin)"),
                          ("deactivate", "stop a rule (lead or admin)")):
         q = rs.add_parser(action, help=text)
-        q.add_argument("rule")
+        q.add_argument("rule", help="the rule's name")
         if action == "activate":
             q.add_argument("--version", type=int, help="default: the latest")
         q.add_argument("--by", required=True, help="a workbench user with role lead or admin")

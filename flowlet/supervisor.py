@@ -1,9 +1,10 @@
 """A small process supervisor: start children, restart the ones that crash, stop them all fast.
 
-* Every child runs with ``PR_SET_PDEATHSIG`` (:func:`core.processes.killed_with_parent`): if
-  the supervisor itself is killed, even with ``kill -9``, its children are killed at once — no
-  orphan keeps a port, and a new supervisor can start right away (every effect is durable and
-  idempotent, so nothing is lost).
+* Every child runs in its own process group (a terminal's Ctrl-C reaches the supervisor only,
+  which stops the children itself) and with ``PR_SET_PDEATHSIG``
+  (:func:`core.processes.killed_with_parent`): if the supervisor itself is killed, even with
+  ``kill -9``, its children are killed at once — no orphan keeps a port, and a new supervisor
+  can start right away (every effect is durable and idempotent, so nothing is lost).
 * A child that exits while the supervisor runs is restarted after a backoff that doubles from
   ``backoff_initial`` to ``backoff_max`` and resets once the child has stayed up for
   ``stable_after`` seconds; each exit and restart is logged.
@@ -86,9 +87,14 @@ class Supervisor:
             child.log_path.parent.mkdir(parents=True, exist_ok=True)
             child._log_file = open(child.log_path, "ab")  # noqa: SIM115 - closed in stop()
         out = child._log_file if child._log_file is not None else subprocess.DEVNULL
+        # A process group of its own: Ctrl-C in a terminal signals the whole foreground group,
+        # and children signalled with the supervisor would each stop on their own, the broker
+        # first, leaving the worker and the API retrying a dead broker while they shut down.
+        # Only the supervisor gets Ctrl-C and stops them in order (:meth:`stop`).
         child.proc = subprocess.Popen(child.command, stdout=out, stderr=subprocess.STDOUT,
                                       env=dict(child.env) if child.env is not None else None,
-                                      preexec_fn=killed_with_parent)  # noqa: PLW1509
+                                      preexec_fn=killed_with_parent,  # noqa: PLW1509
+                                      process_group=0)
         child.started_at = time.monotonic()
         child.restart_at = None
         if child.on_start is not None:

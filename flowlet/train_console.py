@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from core.settings import Settings
@@ -115,12 +117,33 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
             result = train_ensemble(ev, lab, settings, config=config, seed=seed, split=plan,
                                     gate_margin=margin, promote=promote,
                                     gate_alert_rate_factor=alert_rate_factor, recent=recent,
-                                    progress=lambda msg: status.update(msg),
+                                    progress=step_reporter(console, status),
                                     lineage={"source": source})
         except (ContractError, SplitError) as exc:  # the data's or the options' fault
             raise SystemExit(f"flowlet train: {exc}") from None
     render(result, Console())
     return result
+
+
+def step_reporter(console: Console, status: Status) -> Callable[[str], None]:
+    """Each training step on the status line on a terminal, as a log line otherwise (a log
+    file, a container's output), so a long training is never silent."""
+    def report(message: str) -> None:
+        status.update(message)
+        if not console.is_terminal:
+            log.info("training: %s", message)
+    return report
+
+
+def ensure_model(settings: Settings, days: int, customers: int, seed: int) -> str:
+    """``flowlet train --if-missing``: the champion's version, training a first model on
+    simulated history when there is none, with its steps shown."""
+    from models.training.run import ensure_champion
+
+    console = Console(stderr=True)
+    with console.status("looking for a champion") as status:
+        return ensure_champion(settings, days=days, customers=customers, seed=seed,
+                               progress=step_reporter(console, status))
 
 
 def render(result: TrainResult, console: Console) -> None:

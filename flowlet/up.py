@@ -42,8 +42,11 @@ class PortInUse(RuntimeError):
 
 class Stack:
     def __init__(self, settings: Settings, rate: float = 20.0, dashboard: bool = True,
-                 simulator: bool = True) -> None:
+                 simulator: bool = True, bootstrap_model: bool = True) -> None:
         self.settings = settings
+        #: train a first model on simulated history when there is no champion (the demo);
+        #: without it the worker waits for `flowlet train`
+        self.bootstrap_model = bootstrap_model
         self.rate = rate
         self.with_dashboard = dashboard
         self.with_simulator = simulator
@@ -51,9 +54,10 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.admin_password: str | None = None  # set when this start created the admin
 
-    def check_ports(self, patience: float = 5.0) -> None:
-        """Refuse to start when a port the stack listens on is taken, naming it (after
-        ``patience`` seconds: a stack stopped a moment ago may still be releasing them)."""
+    def check_ports(self, patience: float = 2.0) -> None:
+        """Refuse to start when a port the stack listens on is taken, naming it and the setting
+        that moves it (after ``patience`` seconds: a stack stopped a moment ago may still be
+        releasing them). Runs before anything starts."""
         deadline = time.monotonic() + patience
         while True:
             try:
@@ -65,16 +69,17 @@ class Stack:
 
     def _check_ports(self) -> None:
         s = self.settings
-        wanted = {"API": (s.api_host, s.api_port)}
+        #: what listens there -> (host, port, the setting that moves it)
+        wanted = {"API": (s.api_host, s.api_port, "FLOWLET_API_PORT")}
         if self.with_dashboard:
-            wanted["dashboard"] = ("127.0.0.1", s.dashboard_port)
+            wanted["dashboard"] = ("127.0.0.1", s.dashboard_port, "FLOWLET_DASHBOARD_PORT")
         if s.worker_web_port != Settings.worker_web_port:
-            wanted["worker stats"] = ("127.0.0.1", s.worker_web_port)
-        taken = [f"{what} port {port} ({host})" for what, (host, port) in wanted.items()
-                 if not port_free(host, port)]
+            wanted["worker stats"] = ("127.0.0.1", s.worker_web_port,
+                                      "FLOWLET_WORKER_WEB_PORT")
+        taken = [f"the {what} port {port} on {host} is in use (set {setting} to another port)"
+                 for what, (host, port, setting) in wanted.items() if not port_free(host, port)]
         if taken:
-            raise PortInUse(f"{', '.join(taken)} already in use: stop what listens there or "
-                            "choose other ports (FLOWLET_API_PORT, FLOWLET_DASHBOARD_PORT)")
+            raise PortInUse("; ".join(taken) + "; nothing was started")
 
     def start(self) -> None:
         self.check_ports()
@@ -91,7 +96,8 @@ class Stack:
         from streams.topics import ensure_topics
 
         ensure_topics(s)
-        ensure_champion(s)
+        if self.bootstrap_model:  # each step logged: a first start trains for ~25 s
+            ensure_champion(s, progress=lambda step: log.info("first model: %s", step))
         from flowlet.users import ensure_local_admin
 
         self.admin_password = ensure_local_admin(s)
@@ -142,6 +148,9 @@ class Stack:
         self.supervisor.check()
 
     def stop(self) -> None:
+        if self.broker is None and not self.supervisor.children:
+            return  # nothing was started (a port was taken)
+        log.info("stopping the stack")
         self.supervisor.stop(order=("simulator", "api", "dashboard", "worker"))
         if self.broker is not None:
             self.broker.stop()
@@ -151,7 +160,9 @@ class Stack:
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
             raise KeyboardInterrupt
 
+        # SIGINT too, explicitly: a shell starting `up` in the background may leave it ignored.
         signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
         try:
             self.start()
             lines = [f"  {name:<10} {url}" for name, url in self.urls().items()]
@@ -163,8 +174,8 @@ class Stack:
             while True:
                 self.watch()
                 time.sleep(0.5)
-        except PortInUse as exc:
-            log.error("%s", exc)
+        except PortInUse as exc:  # one line on stderr, no log noise: nothing was started
+            sys.stderr.write(f"flowlet up: {exc}\n")
             return 2
         except KeyboardInterrupt:
             return 0

@@ -50,7 +50,8 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     p = sub.add_parser("users", help="workbench users: add, list, disable, enable")
-    p.add_argument("action", choices=["add", "list", "disable", "enable"])
+    p.add_argument("action", choices=["add", "list", "disable", "enable"],
+                   help="what to do")
     p.add_argument("username", nargs="?", help="for add, disable, enable")
     p.add_argument("--role", choices=ROLES, default="analyst",
                    help="add: analyst (queue, cases, decisions), lead (assigns, files "

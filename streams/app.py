@@ -23,6 +23,7 @@ lives there), so the event loop keeps heart-beating.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -340,6 +341,31 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run a worker until stopped (SIGINT/SIGTERM); it starts consuming once a model loads."""
     from faust.worker import Worker as FaustWorker
 
+    class PromptWorker(FaustWorker):  # type: ignore[misc]
+        """Faust's worker without the fixed waits after its services stopped.
+
+        Once the app stopped (agents cancelled, offsets committed, producer flushed, group
+        left), mode's ``Worker._shutdown_loop`` still polls for leftover tasks for up to 1 s
+        and then sleeps 1 s in a sentinel task before closing the loop: with the interpreter's
+        exit on a loaded machine that outlasted ``flowlet up``'s grace, which then killed
+        every worker it stopped. Every effect is durable and idempotent, so the process ends
+        right after cancelling what is left (like a batch cancelled mid-way, see
+        :meth:`Worker.run_batches`)."""
+
+        def _shutdown_loop(self) -> None:
+            with contextlib.suppress(asyncio.CancelledError):
+                self.loop.run_until_complete(self._gather_futures())
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                self.loop.run_until_complete(asyncio.sleep(0))
+            if self.crash_reason:
+                log.critical("worker crashed: %r", self.crash_reason)
+            else:
+                log.info("worker stopped")
+            logging.shutdown()
+            os._exit(70 if self.crash_reason else 0)
+
     processor = processor_when_ready(settings)
     app = create_app(settings, processor_factory=lambda _settings: processor)
-    FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    PromptWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

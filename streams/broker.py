@@ -50,8 +50,10 @@ class EmbeddedBroker:
         if port_open(self.host, self.port):
             raise RuntimeError(f"{self.bootstrap} is already in use; not starting a broker there")
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        # Own process group: a terminal's Ctrl-C must not stop the broker before the processes
+        # that use it (the supervisor stops it last); it still dies with its parent.
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                      preexec_fn=die_with_parent)
+                                      preexec_fn=die_with_parent, process_group=0)
         try:
             wait_for_port(self.host, self.port, timeout)
             if self._proc.poll() is not None:

@@ -231,7 +231,8 @@ def current_champion(settings: Settings) -> str | None:
 
 def train_simulated(settings: Settings, days: int = 21, customers: int = 500, seed: int = 7, *,
                     end: datetime | None = None, promote: Promote = "gate",
-                    run_name: str = "simulated") -> TrainResult:
+                    run_name: str = "simulated",
+                    progress: Progress | None = None) -> TrainResult:
     """Train the ensemble on ``simulate_history(days, seed, customers=…)`` ending at ``end``
     (default: the current hour), with only the labels known by then — as in production.
 
@@ -239,26 +240,30 @@ def train_simulated(settings: Settings, days: int = 21, customers: int = 500, se
     default), so short histories keep labelled fraud in the fit window.
     """
     end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if progress is not None:
+        progress(f"simulating {days} days × {customers:,} customers")
     history = history_from_simulator(days, seed=seed, end=end, customers=customers,
                                      merchants=merchants_for(customers))
     return train_ensemble(history.events, history.labels, settings,
                           config=_bootstrap_config(days), seed=seed, promote=promote,
-                          run_name=run_name,
+                          run_name=run_name, progress=progress,
                           lineage={"source": f"simulate_history days={days} "
                                              f"customers={customers} seed={seed} "
                                              f"end={end.isoformat()}"})
 
 
 def ensure_champion(settings: Settings, days: int = 21, customers: int = 500,
-                    seed: int = 7) -> str:
+                    seed: int = 7, progress: Progress | None = None) -> str:
     """Return the champion's version, training a first ensemble on simulated history if needed
-    (:func:`train_simulated`; the defaults, ≈29k events, train in well under 30 s)."""
+    (:func:`train_simulated`; the defaults, ≈29k events, train in well under 30 s; each step
+    is told to ``progress``)."""
     existing = current_champion(settings)
     if existing is not None:
         return existing
     log.info("no %s model yet: training one on %d days of simulated history (%d customers)",
              settings.model_uri, days, customers)
-    result = train_simulated(settings, days, customers, seed, run_name="bootstrap")
+    result = train_simulated(settings, days, customers, seed, run_name="bootstrap",
+                             progress=progress)
     champion = current_champion(settings)
     if champion is None:  # the gate refused it (contract, alert rate): say so, loudly
         log.error("the bootstrap model %s v%s is not champion: %s", settings.model_name,

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -59,3 +60,53 @@ def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wai
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
     assert "stack stopped" in log.read_text()
+
+
+def test_ctrl_c_stops_the_stack_cleanly(tmp_path, model_registry, wait_until):
+    """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group. `up` alone
+    gets it (its children have their own groups) and stops them in order, the broker last;
+    the worker stops by itself, none is killed. The stop time is printed, not asserted."""
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        "FLOWLET_DATA_DIR": str(data),
+        "FLOWLET_API_PORT": str(free_port()),
+        "FLOWLET_DASHBOARD_PORT": str(free_port()),
+        "FLOWLET_MLFLOW_TRACKING_URI": model_registry.mlflow_tracking_uri,
+        "PYTHONUNBUFFERED": "1",
+    }
+    settings = Settings.from_env(env)
+    log = tmp_path / "up.log"
+
+    def as_a_terminal() -> None:  # a session of its own, SIGINT not inherited as ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setsid()
+
+    proc = subprocess.Popen([sys.executable, "-m", "flowlet", "up", "--rate", "40"], env=env,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                            preexec_fn=as_a_terminal)  # noqa: PLW1509
+    try:  # the worker processes events: it is in its consumer group, mid-stream
+        wait_until(lambda: (settings.lake_dir / "transactions").exists() and connect(
+            settings.lake_dir).sql("select count(*) from transactions").fetchall()[0][0] > 0,
+            180, "lake rows")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("flowlet up did not stop within 30 s:\n"
+                             + log.read_text()[-3000:]) from None
+    seconds = time.monotonic() - started
+    print(f"flowlet up stopped {seconds:.1f} s after Ctrl-C")
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "killing it" not in text and "stack stopped" in text, text[-3000:]
+    worker_log = (data / "logs" / "worker.log").read_text()
+    assert "worker stopped" in worker_log, worker_log[-3000:]
+    # the broker outlived the processes using it: nobody logged a refused broker connection
+    for name in ("worker", "api"):
+        assert "Connect call failed" not in (data / "logs" / f"{name}.log").read_text(), name
