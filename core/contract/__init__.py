@@ -9,6 +9,7 @@ from core.contract.events import (
     TransactionEvent,
 )
 from core.contract.labels import LABEL_EVENT_TYPE, LabelEvent
+from core.contract.pan import find_pan, no_pan
 from core.contract.reporting import REPORTING_THRESHOLD_MAJOR, structuring_band
 from core.contract.schema import SCHEMA_PATH, transaction_json_schema
 
@@ -23,7 +24,9 @@ __all__ = [
     "LABEL_EVENT_TYPE",
     "LabelEvent",
     "TransactionEvent",
+    "find_pan",
     "format_minor",
+    "no_pan",
     "structuring_band",
     "transaction_json_schema",
 ]

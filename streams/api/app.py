@@ -9,6 +9,13 @@ if it is not processed yet it is published again) or ``conflict`` (same id, othe
 When more than ``api_max_backlog`` accepted events wait to be processed the answer is 429 with
 ``Retry-After``: nothing is stored, send the same request later. ``GET /stats`` shows the
 backlog, the consumer lag per partition and the age of the oldest unprocessed event.
+
+Every route but ``/healthz`` and the docs needs an API key (``Authorization: Bearer <key>``
+or ``X-API-Key: <key>``; ``flowlet keys create --scope publish``): posting transactions takes
+scope ``publish``, posting labels ``label``, reading ``read`` (or a workbench login). No key or
+a bad one is 401, a key outside its scope 403, a key over its rate 429 with ``Retry-After``.
+Bodies must be ``application/json`` (415 otherwise), at most ``api_max_body_bytes`` (413) and
+nested at most ``api_max_json_depth`` levels (422). No field may carry a card number (422).
 """
 
 from __future__ import annotations
@@ -22,22 +29,39 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent, transaction_json_schema
 from core.settings import Settings
+from streams.api.auth import Access
+from streams.api.docs import serve_docs
+from streams.api.guard import BodyGuard
 from streams.api.workbench import workbench_router
+from streams.keys import KeyGate, KeyStore
 from streams.outbox.labels import accept_labels
 from streams.outbox.relay import Relay
 from streams.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Answers every keyed route may give, documented on each (the spec matches the behaviour).
+KEYED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one"},
+    403: {"description": "The key lacks the route's scope"},
+    429: {"description": "Over the key's rate (or the backlog's bound); retry after "
+                         "`Retry-After` seconds"},
+}
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Body (or batch) too large"},
+    415: {"description": "Content-Type is not application/json"},
+    422: {"description": "Invalid input (or JSON nested too deep); `detail` names every bad "
+                         "item and field, never echoing a value"},
+}
 
 
 def _errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
@@ -69,11 +93,13 @@ def _invalid(detail: Any, status: int = 422) -> JSONResponse:
 
 
 def _parse(body: bytes, max_batch: int) -> tuple[list[TransactionEvent], bool] | JSONResponse:
-    """The request's events and whether it was a single object, or the 4xx answer."""
-    if len(body) > MAX_BODY_BYTES:
-        return _invalid(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    """The request's events and whether it was a single object, or the 4xx answer (the body's
+    size, type and depth were checked by :class:`BodyGuard`)."""
     try:
         payload = json.loads(body)
+    except RecursionError:
+        return _invalid([{"loc": ["body"], "msg": "JSON nested too deep",
+                          "type": "json_too_deep"}])
     except ValueError as exc:
         return _invalid([{"loc": ["body"], "msg": f"invalid JSON: {exc}",
                           "type": "json_invalid"}])
@@ -122,6 +148,7 @@ def _custom_openapi(api: FastAPI, components: dict[str, Any]) -> Any:
 
             spec = get_openapi(title=api.title, version=api.version,
                                description=api.description, routes=api.routes)
+            _document_doors(spec)
             spec.setdefault("components", {}).setdefault("schemas", {}).update(
                 json.loads(json.dumps(components).replace("#/$defs/", "#/components/schemas/"))
             )
@@ -129,6 +156,25 @@ def _custom_openapi(api: FastAPI, components: dict[str, Any]) -> Any:
         return api.openapi_schema
 
     return openapi
+
+
+def _document_doors(spec: dict[str, Any]) -> None:
+    """Every secured operation documents 401/403/429, every one with a body 413/415/422."""
+    for path in spec.get("paths", {}).values():
+        for op in path.values():
+            responses = op.setdefault("responses", {})
+            extra = {**(KEYED_RESPONSES if op.get("security") else {}),
+                     **(BODY_RESPONSES if "requestBody" in op else {})}
+            for code, doc in extra.items():
+                responses.setdefault(str(code), doc)
+
+
+def _no_inputs(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the ``input`` it would echo (which might be a card number)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return JSONResponse({"detail": detail}, 422)
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -150,7 +196,19 @@ def create_api(settings: Settings) -> FastAPI:
                 await task
 
     api = FastAPI(title="Flowlet ingestion API", version="1", lifespan=lifespan,
-                  description=__doc__)
+                  description=__doc__, docs_url=None, redoc_url=None)
+    api.add_middleware(BodyGuard, max_bytes=settings.api_max_body_bytes,  # type: ignore[arg-type]
+                       max_depth=settings.api_max_json_depth)
+    api.add_exception_handler(RequestValidationError, _no_inputs)
+    serve_docs(api)
+
+    def key_store() -> KeyStore:
+        if "keys" not in state:
+            state["keys"] = KeyStore(settings.api_database_url)
+        return state["keys"]
+
+    gate = KeyGate(key_store, settings.api_key_cache_seconds)
+    access = Access(gate)
     extra = _request_body_schema(settings.api_max_batch)
     api.openapi = _custom_openapi(api, extra.pop("x-components"))  # type: ignore[method-assign]
 
@@ -158,16 +216,17 @@ def create_api(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/stats")
+    @api.get("/stats", dependencies=[Depends(access.key("read"))])
     async def stats() -> dict[str, Any]:
         """The outbox backlog, consumer lag per partition, and the relay's counters."""
         return state["relay"].stats()
 
-    @api.post("/v1/transactions", openapi_extra=extra, responses={
-        422: {"description": "Invalid input; `detail` names every bad item and field"},
+    @api.post("/v1/transactions", openapi_extra=extra,
+              dependencies=[Depends(access.key("publish"))], responses={
+        **BODY_RESPONSES,
         409: {"description": "Single event whose id was accepted before with another payload"},
-        413: {"description": "Body or batch too large"},
-        429: {"description": "Backlog over its bound; retry after `Retry-After` seconds"},
+        413: {"description": f"Body larger than {settings.api_max_body_bytes} bytes, or more "
+                             f"than {settings.api_max_batch} events"},
     })
     async def post_transactions(request: Request) -> JSONResponse:
         parsed = _parse(await request.body(), settings.api_max_batch)
@@ -209,7 +268,7 @@ def create_api(settings: Settings) -> FastAPI:
             state["relay"].wake()
         return results
 
-    api.include_router(workbench_router(case_store, publish_labels))
+    api.include_router(workbench_router(case_store, publish_labels, gate))
     return api
 
 
