@@ -52,11 +52,12 @@ def live_events(sim: Simulator, rate: float, chunk_seconds: float = 10.0,
 
 
 class ApiPublisher:
-    def __init__(self, url: str, batch: int = 50) -> None:
+    def __init__(self, url: str, batch: int = 50, key: str = "") -> None:
         import httpx
 
         self.url = url.rstrip("/") + "/v1/transactions"
-        self.client = httpx.Client(timeout=30)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(timeout=30, headers=headers)
         self.batch = batch
 
     def publish(self, events: list[TransactionEvent]) -> dict:

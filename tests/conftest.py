@@ -69,6 +69,11 @@ def _key_headers_fixture():  # type: ignore[no-untyped-def]
     return key_headers
 
 
+@pytest.fixture(name="api_key")
+def _api_key_fixture():  # type: ignore[no-untyped-def]
+    return api_key
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as b:

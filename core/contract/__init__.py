@@ -9,7 +9,7 @@ from core.contract.events import (
     TransactionEvent,
 )
 from core.contract.labels import LABEL_EVENT_TYPE, LabelEvent
-from core.contract.pan import find_pan, no_pan
+from core.contract.pan import find_pan, no_pan, redact_pans
 from core.contract.reporting import REPORTING_THRESHOLD_MAJOR, structuring_band
 from core.contract.schema import SCHEMA_PATH, transaction_json_schema
 
@@ -27,6 +27,7 @@ __all__ = [
     "find_pan",
     "format_minor",
     "no_pan",
+    "redact_pans",
     "structuring_band",
     "transaction_json_schema",
 ]

@@ -92,6 +92,27 @@ def find_pan(text: str) -> str | None:
     return None
 
 
+def redact_pans(text: str) -> str:
+    """``text`` with every digit of each letter-free stretch holding a card number replaced by
+    ``#`` (for what must be kept but may not carry the number, e.g. a dead letter).
+
+    >>> redact_pans('{"id": "tx-4111.1111.1111.1111", "amount": 25}')
+    '{"id": "tx-####.####.####.####", "amount": 25}'
+    """
+    if find_pan(text) is None:
+        return text
+    out, start = [], 0
+    for letters in _STRETCH.finditer(text):
+        out += [_redacted(text[start:letters.start()]), letters[0]]
+        start = letters.end()
+    out.append(_redacted(text[start:]))
+    return "".join(out)
+
+
+def _redacted(stretch: str) -> str:
+    return _GROUP.sub(lambda m: "#" * len(m[0]), stretch) if find_pan(stretch) else stretch
+
+
 def no_pan(value: str) -> str:
     """A pydantic ``AfterValidator``: refuse a string carrying a card number (the message
     never repeats the value)."""
