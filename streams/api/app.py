@@ -57,6 +57,7 @@ KEYED_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "`Retry-After` seconds"},
 }
 BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Body not decodable (e.g. not UTF-8) or a bad Content-Length"},
     413: {"description": "Body (or batch) too large"},
     415: {"description": "Content-Type is not application/json"},
     422: {"description": "Invalid input (or JSON nested too deep); `detail` names every bad "

@@ -31,6 +31,14 @@ from streams.keys import KeyGate
 _basic = HTTPBasic(description="A workbench user (flowlet users add NAME --role ROLE)")
 #: A checked login is trusted this long (an Argon2 check per request would cost ~50 ms).
 LOGIN_CACHE_SECONDS = 60.0
+#: What a case action may answer besides 200 (documented in the OpenAPI document).
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The user's role does not allow it, or the user is disabled"},
+    404: {"description": "No such case"},
+    409: {"description": "The case's state does not allow it (e.g. already decided)"},
+}
+#: Paging beyond this is refused (a 64-bit overflow in the database was a 500).
+MAX_OFFSET = 10**9
 
 
 class Assignment(BaseModel):
@@ -87,7 +95,7 @@ def workbench_router(store: Callable[[], CaseStore],
             assignee: str | None = None, account_id: str | None = None,
             sort: Literal[tuple(QUEUE_SORTS)] = "priority",  # type: ignore[valid-type]
             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-            offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+            offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[dict[str, Any]]:
         """The alert queue: open alerts by priority unless filtered otherwise."""
         return await run_in_threadpool(lambda: store().alerts(
             status=status, source=source, min_score=min_score, assignee=assignee,
@@ -98,7 +106,7 @@ def workbench_router(store: Callable[[], CaseStore],
             _who: Reader,
             state: Literal["new", "assigned", "in_review", "escalated", "decided"] | None = None,
             assignee: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-            offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+            offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[dict[str, Any]]:
         return await run_in_threadpool(lambda: store().cases(
             state=state, assignee=assignee, limit=limit, offset=offset))
 
@@ -110,19 +118,19 @@ def workbench_router(store: Callable[[], CaseStore],
             raise HTTPException(404, f"no case {case_id!r}")
         return found
 
-    @router.post("/cases/{case_id}/assign")
+    @router.post("/cases/{case_id}/assign", responses=ACTION_RESPONSES)
     async def assign(case_id: str, body: Assignment, who: Auth) -> dict[str, Any]:
         return await act(store().assign, case_id, body.assignee, who.username)
 
-    @router.post("/cases/{case_id}/review")
+    @router.post("/cases/{case_id}/review", responses=ACTION_RESPONSES)
     async def review(case_id: str, who: Auth) -> dict[str, Any]:
         return await act(store().start_review, case_id, who.username)
 
-    @router.post("/cases/{case_id}/notes")
+    @router.post("/cases/{case_id}/notes", responses=ACTION_RESPONSES)
     async def add_note(case_id: str, body: Note, who: Auth) -> dict[str, Any]:
         return await act(store().add_note, case_id, body.text, who.username)
 
-    @router.post("/cases/{case_id}/decision")
+    @router.post("/cases/{case_id}/decision", responses=ACTION_RESPONSES)
     async def decide(case_id: str, body: Decision, who: Auth) -> dict[str, Any]:
         """Decide the case; a fraud / not-fraud decision labels every transaction of its
         evidence (the labels are published to the stream)."""
