@@ -93,11 +93,12 @@ def _invalid(detail: Any, status: int = 422) -> JSONResponse:
     return JSONResponse({"detail": detail}, status)
 
 
-def _parse(body: bytes, max_batch: int) -> tuple[list[TransactionEvent], bool] | JSONResponse:
+def _parse(body: bytes, max_batch: int, decoded: Any = None
+           ) -> tuple[list[TransactionEvent], bool] | JSONResponse:
     """The request's events and whether it was a single object, or the 4xx answer (the body's
-    size, type and depth were checked by :class:`BodyGuard`)."""
+    size, type and depth were checked by :class:`BodyGuard`, which may have decoded it)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body) if decoded is None else decoded
     except RecursionError:
         return _invalid([{"loc": ["body"], "msg": "JSON nested too deep",
                           "type": "json_too_deep"}])
@@ -230,7 +231,8 @@ def create_api(settings: Settings) -> FastAPI:
                              f"than {settings.api_max_batch} events"},
     })
     async def post_transactions(request: Request) -> JSONResponse:
-        parsed = _parse(await request.body(), settings.api_max_batch)
+        parsed = _parse(await request.body(), settings.api_max_batch,
+                        getattr(request.state, "parsed_json", None))
         if isinstance(parsed, JSONResponse):
             return parsed
         events, single = parsed
