@@ -134,7 +134,7 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     assert len(alerts) == len(lake_alerts)  # no crash, no redelivery: each alert once
     assert all(a["reason_codes"] for a in alerts)
 
-    stats = httpx.get(stats_url, timeout=5).json()
+    stats = httpx.get(stats_url, timeout=5, headers=headers).json()
     assert stats["scorer"]["reloads"] == 1 and stats["scorer"]["reload_failures"] == 0
     assert stats["scorer"]["shadow_model"] == challenger
     assert stats["scored_by"] == by_version
