@@ -36,11 +36,12 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from cases import CaseStore
-from core.contract import LabelEvent, TransactionEvent, transaction_json_schema
+from core.contract import LabelEvent, TransactionEvent
 from core.settings import Settings
 from streams.api.auth import Access
 from streams.api.docs import serve_docs
 from streams.api.guard import BodyGuard
+from streams.api.spec import BODY_RESPONSES, custom_openapi, request_body_schema
 from streams.api.workbench import workbench_router
 from streams.keys import KeyGate, KeyStore
 from streams.outbox.labels import accept_labels
@@ -49,44 +50,11 @@ from streams.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
 
-#: Answers every keyed route may give, documented on each (the spec matches the behaviour).
-KEYED_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or an unknown or revoked one"},
-    403: {"description": "The key lacks the route's scope"},
-    429: {"description": "Over the key's rate (or the backlog's bound); retry after "
-                         "`Retry-After` seconds"},
-}
-BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Body not decodable (e.g. not UTF-8) or a bad Content-Length"},
-    413: {"description": "Body (or batch) too large"},
-    415: {"description": "Content-Type is not application/json"},
-    422: {"description": "Invalid input (or JSON nested too deep); `detail` names every bad "
-                         "item and field, never echoing a value"},
-}
-
-
 def _errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
     return [
         {"loc": prefix + list(e["loc"]), "msg": e["msg"], "type": e["type"]}
         for e in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
-
-
-def _request_body_schema(max_items: int) -> dict[str, Any]:
-    schema = transaction_json_schema()
-    defs = schema.pop("$defs", {})
-    for k in ("$schema", "$id"):
-        schema.pop(k, None)
-    ref = {"$ref": "#/components/schemas/TransactionEvent"}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {
-                "oneOf": [ref, {"type": "array", "items": ref, "minItems": 1,
-                                "maxItems": max_items}]}}},
-        },
-        "x-components": {"TransactionEvent": schema, **defs},
-    }
 
 
 def _invalid(detail: Any, status: int = 422) -> JSONResponse:
@@ -142,35 +110,6 @@ def _triage(events: list[TransactionEvent], hashes: list[str], first: dict[str, 
     return results
 
 
-def _custom_openapi(api: FastAPI, components: dict[str, Any]) -> Any:
-    """The generated spec with the event schema (and its definitions) as components."""
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            spec = get_openapi(title=api.title, version=api.version,
-                               description=api.description, routes=api.routes)
-            _document_doors(spec)
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(
-                json.loads(json.dumps(components).replace("#/$defs/", "#/components/schemas/"))
-            )
-            api.openapi_schema = spec
-        return api.openapi_schema
-
-    return openapi
-
-
-def _document_doors(spec: dict[str, Any]) -> None:
-    """Every secured operation documents 401/403/429, every one with a body 413/415/422."""
-    for path in spec.get("paths", {}).values():
-        for op in path.values():
-            responses = op.setdefault("responses", {})
-            extra = {**(KEYED_RESPONSES if op.get("security") else {}),
-                     **(BODY_RESPONSES if "requestBody" in op else {})}
-            for code, doc in extra.items():
-                responses.setdefault(str(code), doc)
-
-
 def _no_inputs(_request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 without the ``input`` it would echo (which might be a card number)."""
     assert isinstance(exc, RequestValidationError)
@@ -211,8 +150,8 @@ def create_api(settings: Settings) -> FastAPI:
 
     gate = KeyGate(key_store, settings.api_key_cache_seconds)
     access = Access(gate)
-    extra = _request_body_schema(settings.api_max_batch)
-    api.openapi = _custom_openapi(api, extra.pop("x-components"))  # type: ignore[method-assign]
+    extra = request_body_schema(settings.api_max_batch)
+    api.openapi = custom_openapi(api, extra.pop("x-components"))  # type: ignore[method-assign]
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -39,6 +39,8 @@ class Access:
             raise HTTPException(verdict.status, verdict.detail, headers=verdict.headers or None)
         return f"key:{verdict.key_id}"
 
+    # The security-scheme parameters (_b, _h, basic) are unused by the checks, which read the
+    # headers themselves: they put the schemes in the OpenAPI document and Swagger UI.
     def key(self, scope: str) -> Callable[..., Awaitable[str]]:
         """A dependency returning ``key:<id>`` of a key allowed ``scope``."""
         async def need_key(request: Request,
