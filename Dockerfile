@@ -6,8 +6,11 @@ COPY core core
 COPY simulator simulator
 COPY ledger ledger
 COPY cases cases
+COPY customers customers
+COPY screening screening
 COPY features features
 COPY models models
+COPY detectors detectors
 COPY streams streams
 COPY dashboards dashboards
 COPY flowlet flowlet

@@ -30,6 +30,11 @@ from core.db import dialect_insert
 
 OPEN, CLOSED = "open", "closed"
 ACTIVE_STATES = ("new", "assigned", "in_review", "escalated")
+#: A hit on a customer profile (screening at onboarding) is keyed by the profile event's id
+#: with this prefix: evidence on the account, not a transaction, so a decision labels nothing.
+PROFILE_HIT_PREFIX = "customer:"
+#: Priority points for the customer's risk band (customers.risk), added to the score's.
+RISK_BAND_POINTS = {"high": 15, "medium": 5}
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,10 @@ class Hit:
     currency: str
     occurred_at: datetime
     reason_codes: tuple[str, ...]
+    customer_risk: str | None = None  # the account's risk band when the hit was raised
+    #: AML typology detectors: the typology and the evidence (transactions, counterparties).
+    typology: str | None = None
+    evidence: Mapping[str, Any] | None = None
 
     @classmethod
     def from_stream(cls, alert: Mapping[str, Any]) -> Hit:
@@ -57,16 +66,27 @@ class Hit:
                    alert["model_version"], alert["account_id"], alert.get("merchant_id"),
                    float(alert["score"]),
                    int(alert["amount_minor"]), alert["currency"], occurred.astimezone(UTC),
-                   tuple(alert.get("reason_codes") or ()))
+                   tuple(alert.get("reason_codes") or ()),
+                   customer_risk=alert.get("customer_risk"), typology=alert.get("typology"),
+                   evidence=alert.get("evidence"))
 
 
-def priority(score: float, hits: int) -> int:
-    """0–100: the highest score, raised a little by repeated hits (capped).
+def priority(score: float, hits: int, customer_risk: str | None = None) -> int:
+    """0–100: the highest score, raised a little by repeated hits and by the customer's risk
+    band (high +15, medium +5), capped.
 
     >>> priority(0.9, 1), priority(0.9, 5), priority(1.0, 50)
     (90, 98, 100)
+    >>> priority(0.6, 1, "high"), priority(0.6, 1, "medium"), priority(0.6, 1, "low")
+    (75, 65, 60)
     """
-    return min(100, round(100 * score) + 2 * min(hits - 1, 5))
+    bonus = RISK_BAND_POINTS.get(customer_risk or "", 0)
+    return min(100, round(100 * score) + 2 * min(hits - 1, 5) + bonus)
+
+
+def _risk(group: list[Hit]) -> str | None:
+    """The group's latest known risk band (the hits of one batch carry the same)."""
+    return next((h.customer_risk for h in reversed(group) if h.customer_risk), None)
 
 
 #: Hex digits 0-9 written as letters: a digest's digit runs could otherwise pass for a card
@@ -95,7 +115,8 @@ def record(conn: Connection, hits: Iterable[Hit]) -> int:
             "transaction_id": h.transaction_id, "source": h.source, "alert_id": None,
             "account_id": h.account_id, "merchant_id": h.merchant_id, "score": h.score,
             "amount_minor": h.amount_minor, "currency": h.currency, "occurred_at": h.occurred_at,
-            "reason_codes": json.dumps(list(h.reason_codes))} for h in hits])
+            "reason_codes": json.dumps(list(h.reason_codes)), "typology": h.typology,
+            "evidence": None if h.evidence is None else json.dumps(h.evidence)} for h in hits])
         .on_conflict_do_nothing()
         .returning(alert_hits.c.transaction_id, alert_hits.c.source)).all())
     new = [h for h in hits if (h.transaction_id, h.source) in claimed]
@@ -125,10 +146,12 @@ def _open_alert(conn: Connection, account: str, source: str, group: list[Hit]) -
         conn.execute(insert(alerts).values(
             alert_id=alert_id, source=source, source_version=top.source_version,
             entity_type="account", entity_id=account, status=OPEN,
-            priority=priority(top.score, len(group)), score_max=top.score, hits=len(group),
+            priority=priority(top.score, len(group), _risk(group)), score_max=top.score,
+            hits=len(group),
             amount_minor_max=max(h.amount_minor for h in group), currency=top.currency,
             reason_codes=json.dumps(list(top.reason_codes)), first_seen=first.occurred_at,
             last_seen=last, case_id=case_id, decision=None, closed_at=None,
+            typology=top.typology,
         ).on_conflict_do_nothing())
         row = conn.execute(select(alerts).where(
             alerts.c.entity_type == "account", alerts.c.entity_id == account,
@@ -139,7 +162,7 @@ def _open_alert(conn: Connection, account: str, source: str, group: list[Hit]) -
     better = top.score > row.score_max
     score = max(row.score_max, top.score)
     conn.execute(update(alerts).where(alerts.c.alert_id == row.alert_id).values(
-        hits=hits, score_max=score, priority=priority(score, hits),
+        hits=hits, score_max=score, priority=priority(score, hits, _risk(group)),
         amount_minor_max=max(row.amount_minor_max, max(h.amount_minor for h in group)),
         last_seen=max(row.last_seen, last), source_version=top.source_version,
         reason_codes=json.dumps(list(top.reason_codes)) if better else row.reason_codes))

@@ -7,7 +7,8 @@ in the database the ledger uses (``settings.database_url``).
   unique index on ``(entity_type, entity_id, source) WHERE status = 'open'`` makes the database,
   not a prior read, decide between two workers raising the same alert;
 * ``alert_hits`` — the evidence: one row per (transaction, source), the key that makes a
-  redelivered batch add nothing;
+  redelivered batch add nothing; a typology detector's hit names its ``typology`` and its
+  ``evidence`` (the transactions and counterparties of the pattern, JSON);
 * ``cases`` — one active case per customer (partial unique index on ``account_id`` while not
   decided); its alerts point at it;
 * ``audit_log`` — append-only, each row's ``hash`` = SHA-256 of the previous row's hash and its
@@ -63,6 +64,7 @@ alerts = Table(
     Column("case_id", String(ID), nullable=False),
     Column("decision", String(32)),
     Column("closed_at", UTCDateTime),
+    Column("typology", String(64)),  # AML typology alerts (source typology:<name>), else NULL
     Index("alerts_one_open", "entity_type", "entity_id", "source", unique=True,
           sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
     Index("alerts_by_case", "case_id"),
@@ -81,6 +83,9 @@ alert_hits = Table(
     Column("currency", String(3), nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("reason_codes", Text, nullable=False),
+    Column("typology", String(64)),
+    #: JSON {"transactions": [...], "counterparties": [...]}: what a typology detector saw.
+    Column("evidence", Text),
     Index("alert_hits_by_alert", "alert_id"),
 )
 

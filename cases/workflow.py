@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from cases import audit, users
-from cases.alerts import ACTIVE_STATES, CLOSED, OPEN, digest_id
+from cases.alerts import ACTIVE_STATES, CLOSED, OPEN, PROFILE_HIT_PREFIX, digest_id
 from cases.schema import alert_hits, alerts, cases, notes
 from core.contract import LabelEvent
 
@@ -142,17 +142,21 @@ def decide(conn: Connection, case_id: str, decision: str, actor: str,
 
 
 def _labels(conn: Connection, case_id: str, is_fraud: bool, at: datetime) -> list[LabelEvent]:
-    """A label per transaction of the case's evidence (its alerts' hits)."""
+    """A label per transaction of the case's evidence (its alerts' hits; a hit on a customer
+    profile is no transaction and gets none)."""
     rows = conn.execute(
         select(alert_hits.c.transaction_id, alert_hits.c.account_id, alert_hits.c.merchant_id,
                alert_hits.c.occurred_at)
         .join(alerts, alerts.c.alert_id == alert_hits.c.alert_id)
-        .where(alerts.c.case_id == case_id).order_by(alert_hits.c.occurred_at)).all()
+        .where(alerts.c.case_id == case_id,
+               ~alert_hits.c.transaction_id.startswith(PROFILE_HIT_PREFIX, autoescape=True))
+        .order_by(alert_hits.c.occurred_at)).all()
     return [LabelEvent(label_id=label_id(tid, case_id), labelled_transaction_id=tid,
                        account_id=account, merchant_id=merchant,
                        transaction_occurred_at=occurred, occurred_at=max(at, occurred),
                        is_fraud=is_fraud, source="analyst")
-            for tid, account, merchant, occurred in dict.fromkeys(rows)]
+            # One per transaction, even when several sources' hits name it.
+            for tid, account, merchant, occurred in {r[0]: r for r in rows}.values()]
 
 
 def label_id(transaction_id: str, case_id: str) -> str:
@@ -165,4 +169,5 @@ def evidence(conn: Connection, case_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(alert_hits).join(alerts, alerts.c.alert_id == alert_hits.c.alert_id)
         .where(alerts.c.case_id == case_id).order_by(alert_hits.c.occurred_at.desc())).all()
-    return [{**dict(r._mapping), "reason_codes": json.loads(r.reason_codes)} for r in rows]
+    return [{**dict(r._mapping), "reason_codes": json.loads(r.reason_codes),
+             "evidence": json.loads(r.evidence) if r.evidence else None} for r in rows]

@@ -55,6 +55,9 @@ class Settings:
     hold_expiry_interval_seconds: float = 60.0
     #: Fallback only: a model that declares its own ``alert_threshold`` uses that.
     alert_threshold: float = 0.5
+    #: Sanctions/PEP screening: a name matches a list entry at this similarity (0-100, after
+    #: normalisation and transliteration) or above (screening.matcher).
+    screening_threshold: float = 90.0
     #: Micro-batches: at most ``batch_size`` records, and what arrived within
     #: ``batch_within_seconds`` when fewer are there (low load waits that long, no longer).
     batch_size: int = 500
@@ -96,6 +99,15 @@ class Settings:
     lake_refresh_seconds: float = 5.0
     #: How often a worker merges the lake's small batch files (streams.lake_compactor).
     lake_compact_seconds: float = 20.0
+    #: AML typology detectors (``detectors``): the cash-reporting threshold per currency in
+    #: major units (``CUR:amount,…``; ``*`` for the others) — structuring is "just under" it and
+    #: every other detector's minimum amount is a share of it —, the high-risk countries
+    #: (ISO 3166-1 alpha-2), the longest cycle in days and the inactivity that makes an account
+    #: dormant.
+    aml_reporting_thresholds: str = "*:10000"
+    aml_high_risk_countries: str = "AF,BY,IR,KP,MM,RU,SY,YE"
+    aml_cycle_days: int = 7
+    aml_dormant_days: int = 90
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()

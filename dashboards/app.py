@@ -29,9 +29,13 @@ else:
         st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:"),
         st.Page("app_pages/model_health.py", title="Model health", icon=":material/ecg_heart:"),
         st.Page("app_pages/decisions.py", title="Decisions", icon=":material/gavel:"),
+        st.Page("app_pages/ledger_health.py", title="Ledger", icon=":material/account_balance:"),
         st.Page("app_pages/feature_catalogue.py", title="Features", icon=":material/functions:"),
     ]
     sections = {"Workbench": workbench, "Monitoring": monitoring}
+    if user.at_least("lead"):
+        sections["Rules"] = [st.Page("app_pages/rule_editor.py", title="Rules",
+                                    icon=":material/rule:")]
     if user.at_least("admin"):
         sections["Administration"] = [
             st.Page("app_pages/users.py", title="Users", icon=":material/group:")]

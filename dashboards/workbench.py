@@ -97,6 +97,11 @@ def _descriptions() -> dict[str, str]:
     return {str(r["name"]): _short(str(r["description"])) for r in registry()}
 
 
+def feature_descriptions() -> dict[str, str]:
+    """Feature name → a short description in words (the catalogue's, or a plain one)."""
+    return {**_descriptions(), **_PLAIN}
+
+
 def reason_in_words(code: str) -> str:
     """``feature:+contribution`` as a sentence, from the feature catalogue.
 
@@ -185,13 +190,32 @@ def sources(store: CaseStore) -> list[str]:
 
 
 def evidence_table(evidence: list[dict[str, Any]]) -> pd.DataFrame:
-    """The case's alerting transactions, newest first, reasons in words."""
+    """The case's alerting transactions, newest first, reasons in words; an AML typology's
+    hit also names the pattern it saw (its transactions and counterparties)."""
     return pd.DataFrame([{
         "time": when(e["occurred_at"]), "amount": format_minor(e["amount_minor"], e["currency"]),
         "merchant": e["merchant_id"] or "", "score": f"{e['score']:.3f}",
         "why it alerted": reasons_in_words(e["reason_codes"]),
+        "pattern": pattern_in_words(e.get("typology"), e.get("evidence")),
         "transaction": e["transaction_id"]} for e in evidence],
-        columns=["time", "amount", "merchant", "score", "why it alerted", "transaction"])
+        columns=["time", "amount", "merchant", "score", "why it alerted", "pattern",
+                 "transaction"])
+
+
+def pattern_in_words(typology: str | None, evidence: dict[str, Any] | None) -> str:
+    """A typology hit's evidence in a line (empty for the model's hits).
+
+    >>> pattern_in_words("cycle", {"transactions": ["t1", "t2", "t3"],
+    ...                            "counterparties": ["a", "b", "c"]})
+    'cycle: 3 transactions; with a, b, c'
+    """
+    if not typology:
+        return ""
+    evidence = evidence or {}
+    parties = list(evidence.get("counterparties") or [])
+    more = f" and {len(parties) - 5} more" if len(parties) > 5 else ""
+    text = f"{typology.replace('_', ' ')}: {len(evidence.get('transactions') or [])} transactions"
+    return text + (f"; with {', '.join(parties[:5])}{more}" if parties else "")
 
 
 def alerts_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -273,5 +297,5 @@ def decide(store: CaseStore, outbox: Outbox, case_id: str, decision: str, actor:
 
 __all__ = ["ACTIVE", "AGES", "DECISION_WORDS", "STATES", "QueueFilter", "Recorded",
            "WorkflowError", "account_labels", "age", "alerts_table", "decide",
-           "evidence_table", "queue", "reason_in_words", "reasons_in_words",
-           "recent_transactions", "sources", "when"]
+           "evidence_table", "feature_descriptions", "queue", "reason_in_words",
+           "reasons_in_words", "recent_transactions", "sources", "when"]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from flowlet.edge import settings_of as _settings
 from flowlet.ledger_commands import add_ledger_commands as _add_ledger_commands
+from flowlet.rules_commands import add_rules_commands as _add_rules_commands
+from flowlet.screening_commands import add_screening_commands as _add_screening_commands
 
 log = logging.getLogger("flowlet")
 
@@ -79,6 +81,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         publisher = KafkaPublisher(settings.broker, settings.topic_transactions,
                                    settings.producer_idempotence)
+    if args.profiles:
+        from flowlet.feed import publish_profiles
+
+        publish_profiles(publisher, sim)
     run_live(publisher, sim, rate=args.rate, count=args.count)
     return 0
 
@@ -146,11 +152,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           Path(args.out) if args.out else Path("soak"))
         sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "samples"},
                                     indent=2, default=str) + "\n")
+    elif args.what == "screening":
+        from flowlet.bench.screening import run_screening_bench
+
+        run_screening_bench(entries=args.events, payments=min(args.events, 2_000))
+    elif args.what == "aml":
+        from flowlet.bench.aml import run_aml_bench
+
+        run_aml_bench(args.days, args.customers, args.seed,
+                      Path(args.out) if args.out else None)
     elif args.what == "dashboard":
         from flowlet.bench.dashboard import run_dashboard_bench
 
         report = run_dashboard_bench(args.rows, Path(args.out) if args.out else None,
-                                     runs=args.runs if args.runs > 1 else 7)
+                                     runs=args.runs if args.runs > 1 else 7,
+                                     alerts=args.alerts)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         from flowlet.bench.pipeline import run_bench
@@ -214,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_component_commands, _add_data_commands, _add_ledger_commands,
-                _add_tool_commands):
+                _add_rules_commands, _add_screening_commands, _add_tool_commands):
         add(sub)
     return parser
 
@@ -255,6 +271,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                                      "FLOWLET_API_KEY)")
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
+    p.add_argument("--profiles", action="store_true",
+                   help="first publish a KYC profile (customer event) per simulated customer, "
+                        "a few with names of the synthetic sanctions/PEP sample")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--accounts", type=int,
                    help="simulated customers (default: as many as make --rate with each "
@@ -271,7 +290,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--labels", help="Parquet file or folder of labels (transaction_id, is_fraud, "
                                     "labelled_at; optional pattern, source)")
     p.add_argument("--from-lake", action="store_true",
-                   help="train on <data-dir>/lake/history (written by `flowlet simulate --days`)")
+                   help="train on the lake: its simulated history (`flowlet simulate --days`) "
+                        "plus the transactions processed and the labels applied live")
     p.add_argument("--days", type=int, help="simulated history length (default 30; 21 with "
                                             "--if-missing)")
     p.add_argument("--customers", type=int, help="simulated customers (default 1000; 500 with "
@@ -313,16 +333,27 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench", help="measure throughput (pipeline vs raw broker, ledger, "
-                       "features, simulator, models or scorer)")
+                       "features, simulator, models or scorer) or the AML detectors' recall")
     p.add_argument("what", nargs="?",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
-                            "dashboard", "soak"],
+                            "dashboard", "soak", "screening", "aml"],
                    default="pipeline")
-    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--events", type=int, default=20_000,
+                   help="events to measure (screening bench: list entries)")
+    p.add_argument("--days", type=int, default=30,
+                   help="aml bench: days of simulated history (default: %(default)s)")
+    p.add_argument("--customers", type=int, default=2000,
+                   help="aml bench: simulated customers (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=2,
+                   help="aml bench: the simulator's seed (thresholds were tuned on seed 1; "
+                        "default: %(default)s)")
     p.add_argument("--minutes", type=float, default=30.0,
                    help="soak bench: how long to run the stack (default: %(default)s)")
     p.add_argument("--rows", type=int, default=10_000_000,
                    help="dashboard bench: lake rows to generate (default: %(default)s)")
+    p.add_argument("--alerts", type=int, default=100_000,
+                   help="dashboard bench: open alerts in the case store, for the workbench "
+                        "pages (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
                    "a PostgreSQL URL is measured next to SQLite. pipeline bench: the ledger's "
                    "and the feature state's database (a new schema of a PostgreSQL URL)")
@@ -381,7 +412,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
     p = sub.add_parser("features", help="regenerate the feature registry in features/README.md")
     p.set_defaults(func=cmd_features)
-    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json")
+    p = sub.add_parser("schema", help="regenerate core/schemas/transaction.v1.json and "
+                                      "customer.v1.json")
     p.set_defaults(func=cmd_schema)
 
 

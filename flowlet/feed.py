@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from core.contract import TransactionEvent
+from core.contract import CustomerEvent, TransactionEvent
 from simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,14 @@ class ApiPublisher:
         resp.raise_for_status()
         return resp.json()
 
+    def publish_profiles(self, profiles: list[CustomerEvent]) -> dict:
+        """Customer profiles to ``POST /v1/customers``."""
+        body = [p.model_dump(mode="json", exclude_none=True) for p in profiles]
+        resp = self.client.post(self.url.removesuffix("/v1/transactions") + "/v1/customers",
+                                json=body)
+        resp.raise_for_status()
+        return resp.json()
+
     def close(self) -> None:
         self.client.close()
 
@@ -78,7 +86,7 @@ class KafkaPublisher:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                                       enable_idempotence=idempotence)
 
-    def publish(self, events: list[TransactionEvent]) -> dict:
+    def publish(self, events: list[TransactionEvent] | list[CustomerEvent]) -> dict:
         futures = [
             self.producer.send(self.topic, e.model_dump_json(exclude_none=True).encode(),
                                key=e.account_id.encode())
@@ -88,9 +96,26 @@ class KafkaPublisher:
             f.get(timeout=30)
         return {"accepted": len(futures)}
 
+    def publish_profiles(self, profiles: list[CustomerEvent]) -> dict:
+        """Customer profiles onto the same topic, keyed by account like the transactions."""
+        return self.publish(profiles)
+
     def close(self) -> None:
         self.producer.flush()
         self.producer.close()
+
+
+def publish_profiles(publisher: ApiPublisher | KafkaPublisher, sim: Simulator,
+                     batch: int = 1000) -> int:
+    """A KYC profile for every customer of the simulator's world (``simulator.kyc``), before
+    its transactions; returns how many were sent."""
+    from simulator.kyc import customer_events
+
+    profiles = customer_events(sim.world)
+    for start in range(0, len(profiles), batch):
+        publisher.publish_profiles(profiles[start:start + batch])
+    log.info("published %d customer profiles", len(profiles))
+    return len(profiles)
 
 
 def run_live(publisher: ApiPublisher | KafkaPublisher, sim: Simulator, rate: float,

@@ -8,20 +8,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 from core.settings import Settings
-from models.training.data import LABEL_SCHEMA, Source
+from models.training.data import Source
 from models.training.fit import TrainConfig
 from models.training.gate import ALERT_RATE_FACTOR, Promote
+from models.training.lake_source import lake_training_set
 from models.training.recent import recent_lake_rows
 from models.training.run import TrainResult, train_ensemble
 from models.training.splits import SplitError, SplitPlan
 from models.training.validate import ContractError
 from simulator import merchants_for
-from simulator.lake import history_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +42,12 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
               margin: float = 0.0, promote: Promote = "gate",
               alert_budget: float | None = None, alert_rate_factor: float = ALERT_RATE_FACTOR,
               recent_days: float = 1.0, console: Console | None = None) -> TrainResult:
-    """Train on Parquet ``events`` + ``labels`` (files or folders), on the lake's simulated
-    history (``from_lake``: ``<data_dir>/lake/history``, as ``flowlet simulate --days N`` writes
-    it), or by default on a fresh ``simulate_history(days, seed, customers=…)`` ending at the
-    current hour; print the comparison and the gate decision.
+    """Train on Parquet ``events`` + ``labels`` (files or folders), on the lake (``from_lake``:
+    the simulated history ``flowlet simulate --days N`` wrote, plus every transaction the
+    workers processed and every label they applied — analysts' decisions, chargebacks; see
+    ``models.training.lake_source``), or by default on a fresh
+    ``simulate_history(days, seed, customers=…)`` ending at the current hour;
+    print the comparison and the gate decision.
 
     The split (``models.training.splits.SplitPlan``): the given dates (UTC instants), the gap
     (``gap_days``; default the label delay measured in the labels — for Parquet sources only:
@@ -83,14 +84,13 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
         ev: Source
         lab: Source
         if from_lake:
-            folder = history_dir(settings.lake_dir)
-            if not (folder / "events").is_dir():
-                raise SystemExit(f"no simulated history under {folder}: run "
-                                 "`flowlet simulate --days N` first")
-            ev, lab = folder / "events", folder / "labels"
-            if not any(lab.rglob("*.parquet")):
-                lab = pl.DataFrame(schema=LABEL_SCHEMA)  # no label known yet
-            source = f"lake {folder.resolve()}"
+            try:
+                lake = lake_training_set(settings.lake_dir)
+            except FileNotFoundError as exc:
+                raise SystemExit(f"flowlet train --from-lake: {exc}") from None
+            ev, lab = lake.events, lake.labels
+            source = f"lake {settings.lake_dir.resolve()}: {lake.describe()}"
+            console.print(f"training on the lake: {lake.describe()}")
         elif events is not None and labels is not None:
             ev, lab = Path(events), Path(labels)
             source = f"{ev.resolve()} + {lab.resolve()}"

@@ -36,8 +36,12 @@ import faust
 from cases import CaseStore
 from core.db import make_engine
 from core.settings import Settings
+from customers import CustomerBook
+from detectors import typology_detectors
 from features.online import expire
 from ledger import Ledger
+from rules import RuleAlerts, RuleStore
+from screening import ScreeningSource
 from streams.keys import KeyGate, KeyStore, Refusal, token_from
 from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
@@ -98,7 +102,7 @@ class Worker:
         self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
                       "duplicates": 0, "redelivered": 0, "dead_letters": 0, "lake_rows": 0,
-                      "alerts": 0, "holds_expired": 0, "fx_rates": 0}
+                      "alerts": 0, "holds_expired": 0, "fx_rates": 0, "customers": 0}
 
     def _topic(self, name: str) -> faust.TopicT:
         return self.app.topic(name, key_serializer="raw", value_serializer="raw")
@@ -186,6 +190,7 @@ class Worker:
         self.stats["batches"] += 1
         self.stats["events"] += work.events
         self.stats["labels"] += work.labels
+        self.stats["customers"] += outcome.customers
         self.stats["redelivered"] += work.redelivered
         for key in ("posted", "rejected", "duplicates", "lake_rows"):
             self.stats[key] += getattr(outcome, key)
@@ -237,11 +242,14 @@ class Worker:
 
     def stats_page(self) -> dict[str, Any]:
         scorer = self._processor.scorer.stats() if self._processor is not None else None
+        sources = {type(s).__name__: s.stats() for s in (
+            self._processor.alert_sources if self._processor is not None else ())
+            if hasattr(s, "stats")}
         alert_rates = {model: {"scored": n, "alerts": self.alerted_by.get(model, 0),
                                "alert_rate": round(self.alerted_by.get(model, 0) / n, 6)}
                        for model, n in self.scored_by.items() if n}
         return {**self.stats, "scored_by": self.scored_by, "alert_rate_by_model": alert_rates,
-                "scorer": scorer,
+                "scorer": scorer, "alert_sources": sources,
                 "processed": self.processed, "timings": self.timings}
 
 
@@ -320,8 +328,12 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     ledger = Ledger.from_settings(settings)
     scorer = Scorer(settings)
     scorer.start()  # loads the champion now; a daemon thread hot-swaps it when the alias moves
+    screening = ScreeningSource(ledger.engine, settings.screening_threshold)
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
-                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine))
+                          CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine)),
+                                         typology_detectors(settings)],
+                          customer_sources=[screening], customers=CustomerBook(ledger.engine))
 
 
 def processor_when_ready(settings: Settings, retry_seconds: float = 2.0) -> BatchProcessor:

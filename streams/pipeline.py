@@ -1,5 +1,8 @@
 """The effects of one micro-batch of feature-complete transactions: ledger → score → sink.
 
+A batch's customer profile events come first: screened (``CustomerSource``), their alerts
+recorded, then stored and rated (``CustomerRisk``); every alert carries its account's risk band.
+
 :meth:`BatchProcessor.commit` posts to the ledger, scores and writes the lake: blocking I/O and
 CPU work, run in a thread so the worker keeps heart-beating. Every effect is keyed by
 ``transaction_id``: the ledger and the lake deduplicate in the database, and the feature stages
@@ -25,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cases import CaseStore
-from core.contract import LabelEvent, TransactionEvent, find_pan, redact_pans
+from core.contract import CustomerEvent, LabelEvent, TransactionEvent, find_pan, redact_pans
 from core.lake_schema import FEATURE_PREFIX
 from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
@@ -84,6 +87,32 @@ class AlertSource(Protocol):
                  rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
 
+class CustomerSource(Protocol):
+    """Acts on a batch's customer profile events (screening at onboarding, KYC updates):
+    returns alert records shaped like :func:`alert`; deterministic for a redelivery."""
+
+    def on_customers(self, customers: Sequence[CustomerEvent]) -> list[dict[str, Any]]: ...
+
+
+class CustomerRisk(Protocol):
+    """The customers' profiles and risk ratings (``customers.CustomerBook``).
+
+    ``apply`` stores profile events (idempotent by event id) and re-rates their accounts;
+    ``observe`` re-rates the batch's accounts from their new feature values; ``bands`` gives
+    the accounts' risk bands, which every alert carries (``customer_risk``) into its priority;
+    ``bands_after`` the bands the profile events will give, before they are stored.
+    """
+
+    def apply(self, customers: Sequence[CustomerEvent]) -> int: ...
+
+    def observe(self, events: Sequence[TransactionEvent],
+                vectors: Sequence[dict[str, float]]) -> int: ...
+
+    def bands(self, accounts: Sequence[str]) -> dict[str, str]: ...
+
+    def bands_after(self, customers: Sequence[CustomerEvent]) -> dict[str, str]: ...
+
+
 @dataclass
 class PreparedBatch:
     events: list[TransactionEvent] = field(default_factory=list)
@@ -92,6 +121,8 @@ class PreparedBatch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     in_batch_duplicates: int = 0
     labels: list[LabelEvent] = field(default_factory=list)  # applied to the features
+    customers: list[CustomerEvent] = field(default_factory=list)  # profile (KYC) events
+    customer_records: list[RawRecord] = field(default_factory=list)  # parallel to customers
 
 
 @dataclass
@@ -101,6 +132,7 @@ class BatchOutcome:
     duplicates: int = 0
     lake_rows: int = 0
     labels_written: int = 0  # new label rows in the lake
+    customers: int = 0  # new customer profile events stored
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -114,6 +146,7 @@ class BatchOutcome:
         self.duplicates += other.duplicates
         self.lake_rows += other.lake_rows
         self.labels_written += other.labels_written
+        self.customers += other.customers
         self.alerts += other.alerts
         self.dead_letters += other.dead_letters
         self.rows += other.rows
@@ -157,7 +190,9 @@ class BatchProcessor:
     def __init__(self, settings: Settings, ledger: Ledger, scorer: Scorer,
                  sink: LakeSink, cases: CaseStore | None = None,
                  labels: LabelSink | None = None,
-                 alert_sources: Sequence[AlertSource] = ()) -> None:
+                 alert_sources: Sequence[AlertSource] = (),
+                 customer_sources: Sequence[CustomerSource] = (),
+                 customers: CustomerRisk | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.scorer = scorer
@@ -169,6 +204,10 @@ class BatchProcessor:
         self.labels = labels
         #: Rules, typology detectors, screening: their alerts join the model's.
         self.alert_sources = list(alert_sources)
+        #: Screening at onboarding and KYC updates: their alerts join the batch's.
+        self.customer_sources = list(customer_sources)
+        #: Profiles and risk ratings; None: customer events are parsed and not stored.
+        self.customers = customers
 
     def commit_resilient(self, batch: PreparedBatch, retries: int = 5,
                          backoff_seconds: float = 0.5) -> BatchOutcome:
@@ -194,6 +233,14 @@ class BatchProcessor:
     def _commit_one_by_one(self, batch: PreparedBatch) -> BatchOutcome:
         total = BatchOutcome(dead_letters=list(batch.dead_letters),
                              duplicates=batch.in_batch_duplicates)
+        for customer, record in zip(batch.customers, batch.customer_records, strict=True):
+            try:
+                total.add(self.commit(PreparedBatch(customers=[customer],
+                                                    customer_records=[record])))
+            except TRANSIENT_ERRORS as exc:
+                raise FatalPipelineError(f"database failing: {exc}") from exc
+            except Exception as exc:
+                total.dead_letters.append(dead_letter(record, exc))
         for ev, vector, record in zip(batch.events, batch.vectors, batch.records, strict=True):
             try:
                 out = self.commit(PreparedBatch([ev], [vector], [record]))
@@ -210,6 +257,8 @@ class BatchProcessor:
                                duplicates=batch.in_batch_duplicates)
         if self.labels is not None and batch.labels:
             outcome.labels_written = self.labels.write(batch.labels, datetime.now(UTC))
+        if batch.customers:  # before the transactions: a new profile rates their alerts
+            self._commit_customers(batch.customers, outcome)
         if not batch.events:
             return outcome
         # One database transaction, on the hash chain of the batch's lowest source partition:
@@ -231,18 +280,44 @@ class BatchProcessor:
         rows = [lake_row(ev, vector, scored, i, ledger_result[ev.transaction_id], now,
                          batch.records[i] if batch.records else None)
                 for i, (ev, vector) in enumerate(zip(batch.events, batch.vectors, strict=True))]
-        outcome.alerts = [alert(row, scored.alert_threshold, now) for row in rows
-                          if row["is_alert"]]
+        alerts = [alert(row, scored.alert_threshold, now) for row in rows if row["is_alert"]]
         for source in self.alert_sources:
-            outcome.alerts += source.evaluate(batch.events, feats, rows)
+            alerts += source.evaluate(batch.events, feats, rows)
+        if self.customers is not None:
+            self.customers.observe(batch.events, batch.vectors)
+            self._stamp_risk(alerts)
         outcome.scored_by[scored.model_ref] = len(rows)
-        if self.cases is not None and outcome.alerts:
+        if self.cases is not None and alerts:
             # Before the lake, the last effect: a lake row means its alert is stored too.
             # Idempotent by (transaction, source): a redelivered batch adds nothing.
-            self.cases.record_alerts(outcome.alerts)
+            self.cases.record_alerts(alerts)
+        outcome.alerts += alerts  # after the batch's customer profiles' own
         outcome.lake_rows = self.sink.write(rows)
         outcome.rows = rows
         return outcome
+
+    def _commit_customers(self, customers: list[CustomerEvent], outcome: BatchOutcome) -> None:
+        """Screen the profiles and record their alerts (stamped with the rating the profiles
+        give), then store and rate the profiles — the last effect, which the API's relay takes
+        for "processed": a stored profile's alerts are stored too."""
+        alerts = [a for source in self.customer_sources for a in source.on_customers(customers)]
+        if self.customers is not None and alerts:
+            bands = self.customers.bands_after(customers)
+            for a in alerts:
+                a["customer_risk"] = bands.get(a["account_id"])
+        if self.cases is not None and alerts:
+            self.cases.record_alerts(alerts)
+        if self.customers is not None:
+            outcome.customers = self.customers.apply(customers)
+        outcome.alerts += alerts
+
+    def _stamp_risk(self, alerts: list[dict[str, Any]]) -> None:
+        """Each alert carries its customer's risk band (``customer_risk``), for priority."""
+        if self.customers is None or not alerts:
+            return
+        bands = self.customers.bands(sorted({a["account_id"] for a in alerts}))
+        for a in alerts:
+            a["customer_risk"] = bands.get(a["account_id"])
 
 
 def ledger_shard(records: Sequence[RawRecord]) -> int:
@@ -273,6 +348,12 @@ def lake_row(ev: TransactionEvent, vector: dict[str, float], scored: ScoredBatch
         "device_id": ev.device_id,
         "country": ev.country,
         "channel": ev.channel.value,
+        "mcc": ev.mcc,
+        "ip_address": None if ev.ip_address is None else str(ev.ip_address),
+        "target_currency": ev.target_currency,
+        "target_amount_minor": ev.target_amount_minor,
+        "fee_minor": ev.fee_minor,
+        "original_transaction_id": ev.original_transaction_id,
         "score": float(scored.score[i]),
         "score_supervised": _number(scored.score_supervised[i]),
         "score_anomaly": _number(scored.score_anomaly[i]),

@@ -9,7 +9,8 @@ of payer and payee), each against its entity's state; this module is the path ar
    a record that does not parse is a dead letter; a second copy of a transaction in the same
    batch is dropped;
 2. :func:`state_keys` names every state the batch touches, so the worker locks them at once;
-3. :func:`featurize` applies labels to their merchant's state and computes each transaction's
+3. :func:`featurize` applies labels to their merchant's state, sets customer profile events
+   aside for the effects (``customers``, screening) and computes each transaction's
    vector. A transaction whose account state already marks it applied is a redelivery whose
    effects are done (the worker stores state only after the effects): it is skipped.
 """
@@ -21,22 +22,35 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.contract import LABEL_EVENT_TYPE, LabelEvent, TransactionEvent
+from core.contract import (
+    CUSTOMER_EVENT_TYPE,
+    LABEL_EVENT_TYPE,
+    CustomerEvent,
+    LabelEvent,
+    TransactionEvent,
+)
 from features.definitions import to_micros
 from features.online import StateLookup, assemble, run_stage, stage_records, state_key
 from streams.pipeline import DeadLetter, PreparedBatch, RawRecord, dead_letter
 
+Item = TransactionEvent | LabelEvent | CustomerEvent
 
-def parse(record: RawRecord) -> TransactionEvent | LabelEvent:
-    if b'"fraud_label"' in record.value and json.loads(record.value).get(
-            "event_type") == LABEL_EVENT_TYPE:
-        return LabelEvent.model_validate_json(record.value)
+
+def parse(record: RawRecord) -> Item:
+    """The record's event, by its ``event_type`` (labels and customer profiles share the
+    topic with the transactions; the byte test keeps the common case one parse)."""
+    if b'"fraud_label"' in record.value or b'"customer"' in record.value:
+        kind = json.loads(record.value).get("event_type")
+        if kind == LABEL_EVENT_TYPE:
+            return LabelEvent.model_validate_json(record.value)
+        if kind == CUSTOMER_EVENT_TYPE:
+            return CustomerEvent.model_validate_json(record.value)
     return TransactionEvent.model_validate_json(record.value)
 
 
 @dataclass
 class Parsed:
-    items: list[tuple[RawRecord, TransactionEvent | LabelEvent]] = field(default_factory=list)
+    items: list[tuple[RawRecord, Item]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0  # the same transaction twice in one batch: the second is dropped
 
@@ -77,10 +91,12 @@ def wire_label(label: LabelEvent) -> dict[str, Any]:
     return out
 
 
-def state_keys(items: Sequence[tuple[RawRecord, TransactionEvent | LabelEvent]]) -> list[str]:
-    """Every state key the batch's items read or write."""
+def state_keys(items: Sequence[tuple[RawRecord, Item]]) -> list[str]:
+    """Every state key the batch's items read or write (customer profiles touch none)."""
     keys: set[str] = set()
     for _, item in items:
+        if isinstance(item, CustomerEvent):
+            continue
         if isinstance(item, LabelEvent):
             if item.merchant_id:
                 keys.add(state_key("label", item.merchant_id))
@@ -104,6 +120,10 @@ def featurize(parsed: Parsed, states: StateLookup, processed_at: float) -> Featu
     out = Featurized(PreparedBatch(dead_letters=list(parsed.dead_letters),
                                    in_batch_duplicates=parsed.duplicates))
     for record, item in parsed.items:
+        if isinstance(item, CustomerEvent):  # stored by the effects (customers.CustomerBook)
+            out.batch.customers.append(item)
+            out.batch.customer_records.append(record)
+            continue
         if isinstance(item, LabelEvent):
             out.labels += 1
             out.batch.labels.append(item)

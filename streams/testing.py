@@ -20,11 +20,15 @@ import numpy as np
 import pandas as pd
 
 from cases import CaseStore
-from core.contract import LabelEvent, TransactionEvent
+from core.contract import CustomerEvent, LabelEvent, TransactionEvent
 from core.settings import Settings
+from customers import CustomerBook
+from detectors import typology_detectors
 from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
+from rules import RuleAlerts, RuleStore
+from screening import ScreeningSource
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LabelSink, LakeSink
 from streams.stages import featurize, parse_batch
@@ -65,9 +69,13 @@ class RuleScorer:
 
 def in_memory_processor(settings: Settings, scorer: object | None = None) -> BatchProcessor:
     ledger = Ledger.from_url(settings.database_url)
+    screening = ScreeningSource(ledger.engine, settings.screening_threshold)
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
-                          LabelSink(settings.lake_dir, ledger.engine))
+                          LabelSink(settings.lake_dir, ledger.engine),
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine)),
+                                         typology_detectors(settings)],
+                          customer_sources=[screening], customers=CustomerBook(ledger.engine))
 
 
 class InMemoryFeatures(OnlineFeatures):
@@ -79,8 +87,9 @@ class InMemoryFeatures(OnlineFeatures):
         return featurize(parse_batch(records), self.lookup, processed_at).batch
 
 
-def run_pipeline(events: Iterable[TransactionEvent | LabelEvent | bytes], data_dir: str | Path,
-                 scorer: object | None = None, batch_size: int = 500) -> BatchOutcome:
+def run_pipeline(events: Iterable[TransactionEvent | LabelEvent | CustomerEvent | bytes],
+                 data_dir: str | Path, scorer: object | None = None,
+                 batch_size: int = 500) -> BatchOutcome:
     """Push events (models or raw JSON bytes) through every stage; return the summed outcome."""
     settings = Settings(data_dir=Path(data_dir))
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -143,14 +143,15 @@ def spawn(tmp_path: Path) -> Iterator:
             child.proc.wait()
 
 
-def wait_http_ok(url: str, timeout: float = 60, child: Child | None = None) -> httpx.Response:
+def wait_http_ok(url: str, timeout: float = 60, child: Child | None = None,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         if child is not None and child.proc.poll() is not None:
             raise AssertionError(f"process exited ({child.proc.returncode}):\n{child.tail()}")
         try:
-            resp = httpx.get(url, timeout=2)
+            resp = httpx.get(url, timeout=2, headers=headers)
             if resp.status_code == 200:
                 return resp
             last = resp.status_code

@@ -4,6 +4,8 @@
 (2, 0, 3)
 >>> format_minor(123456, "EUR")
 '1234.56 EUR'
+>>> format_minor(0, "XXX")  # "no currency": alerts on a customer profile carry no amount
+'0 XXX'
 """
 
 MINOR_UNITS: dict[str, int] = {
@@ -19,8 +21,9 @@ MINOR_UNITS: dict[str, int] = {
 
 
 def format_minor(amount_minor: int, currency: str) -> str:
-    """Human form of an integer minor-unit amount (for display only, never for arithmetic)."""
-    exp = MINOR_UNITS[currency]
+    """Human form of an integer minor-unit amount (for display only, never for arithmetic);
+    a code outside the accepted ones (``XXX``) is shown in whole units."""
+    exp = MINOR_UNITS.get(currency, 0)
     sign = "-" if amount_minor < 0 else ""
     whole, frac = divmod(abs(amount_minor), 10**exp)
     return f"{sign}{whole}.{frac:0{exp}d} {currency}" if exp else f"{sign}{whole} {currency}"

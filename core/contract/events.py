@@ -175,6 +175,11 @@ class TransactionEvent(BaseModel):
     original_transaction_id: Identifier | None = Field(
         None, description="Refunds/chargebacks/captures: the transaction this one refers to"
     )
+    counterparty_name: Annotated[str, Field(min_length=1, max_length=200),
+                                 AfterValidator(no_pan)] | None = Field(
+        None, description="Name of the payee or payer on the other side, as the payment "
+        "carries it (screened against sanctions and PEP lists)"
+    )
 
     @model_validator(mode="after")
     def _type_specific_fields(self) -> TransactionEvent:

@@ -1,14 +1,25 @@
 """Case: one customer's alerts and their evidence, the customer's recent transactions from the
-lake, past alerts and decisions, notes, and the decision form. A fraud / not-fraud decision
-labels every transaction of the evidence; the labels go through the API's outbox to the stream
-(the delayed-label features and the lake take them from there)."""
+lake, the KYC profile and risk rating, ledger balances, the latest transaction's features
+against the customer's usual, the counterparty network two hops out, past alerts and decisions,
+notes, and the decision form.
+A fraud / not-fraud decision labels every transaction of the evidence; the labels go through
+the API's outbox to the stream (the delayed-label features and the lake take them from
+there)."""
 
 import streamlit as st
 
-from dashboards import queries, session, workbench
+from core.contract import format_minor
+from customers import CustomerBook
+from dashboards import customer, queries, session, workbench
 from dashboards.workbench import DECISION_WORDS, STATES
 
 SCORES = {"score": st.column_config.NumberColumn("score", format="%.3f")}
+
+
+@st.cache_resource(show_spinner=False)
+def customer_book(url: str) -> CustomerBook:
+    return CustomerBook(url)
+
 
 me = session.require("analyst")
 store = session.store()
@@ -86,6 +97,8 @@ st.table(workbench.alerts_table(case["alerts"]), hide_index=True)  # a few rows,
 con = queries.open_lake(settings.lake_dir)
 recent = workbench.recent_transactions(con, account)
 labels = workbench.account_labels(con, account)
+usual = customer.features_vs_usual(con, account, workbench.feature_descriptions())
+network = customer.counterparty_network(con, account)
 con.close()
 st.subheader("Recent transactions of the customer")
 if recent.empty:
@@ -93,6 +106,54 @@ if recent.empty:
 else:
     st.caption(f"The latest {len(recent)} in the lake, newest first; times in UTC.")
     st.dataframe(recent, hide_index=True, width="stretch", column_config=SCORES)
+
+st.subheader("Customer profile and risk")
+kyc = customer_book(settings.database_url).view(account)
+if kyc["profile"] is None:
+    st.caption("No KYC profile has arrived for this account (`customer` events).")
+else:
+    p, risk = kyc["profile"], kyc["risk"]
+    k = st.columns(4)
+    k[0].metric("Name", p["name"])
+    k[1].metric("Type, country", f"{p['customer_type']}, {p['country']}")
+    k[2].metric("PEP", "yes" if p["pep"] else "no")
+    k[3].metric("Risk", f"{risk['band']} ({risk['score']})" if risk else "not rated")
+    income = (format_minor(p["income_minor"], p["income_currency"]) if p["income_minor"]
+              else "none declared")
+    work = p["occupation"] or p["business"] or "occupation not given"
+    reasons = ", ".join(risk["reasons"]) or "none" if risk else "not rated yet"
+    st.caption(f"Declared income {income} · {work} · onboarded {p['onboarded_on']} · profile "
+               f"version {p['version']} · risk reasons: {reasons}")
+
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("Balances in the ledger")
+    balances = customer.ledger_balances(store.engine, account)
+    if balances.empty:
+        st.caption("The ledger holds no balance for this account.")
+    else:
+        st.table(balances, hide_index=True)
+with right:
+    st.subheader("Latest transaction against the customer's usual")
+    if usual.empty:
+        st.caption("Too few transactions in the lake to say what is usual.")
+    else:
+        st.caption("Its features against their median over the customer's other "
+                   "transactions of the 30 days before; \"unusual by\" counts the usual "
+                   "spreads between them.")
+        st.dataframe(usual, hide_index=True, width="stretch", column_config={
+            "unusual by": st.column_config.NumberColumn("unusual by", format="%.1f")})
+
+st.subheader("Counterparty network")
+if network.edges.empty:
+    st.caption("No transfer or payment to another party in the lake.")
+else:
+    st.caption("Who paid whom, two hops out from this account (blue), the busiest "
+               f"{customer.EDGES_PER_NODE} counterparties of each; red: an account with an "
+               "alert. Edges: number of transactions and total amount.")
+    st.graphviz_chart(network.dot())
+    with st.expander("The network as a table"):
+        st.table(network.edges, hide_index=True)
 
 st.subheader("Past alerts and decisions")
 past = [a for a in store.alerts(status=None, account_id=account, limit=100)

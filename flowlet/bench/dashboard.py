@@ -42,10 +42,11 @@ _CURRENCIES = np.array(["EUR", "USD", "GBP", "PLN", "SEK", "CHF", "JPY"])
 _COUNTRIES = np.array(["DE", "FR", "NL", "ES", "IT", "GB", "US", "PL", "SE", "CH", "JP", "NG"])
 _CHANNELS = np.array(["card_present", "ecommerce", "mobile_app", "web", "atm", "api"])
 ALERT_THRESHOLD = 0.6
+ACCOUNTS = 100_000
 
 
 def lake_rows(n: int, *, seed: int = 0, end: datetime | None = None, days: int = 30,
-              accounts: int = 100_000, merchants: int = 2_000,
+              accounts: int = ACCOUNTS, merchants: int = 2_000,
               feature_names: tuple[str, ...] | None = None) -> Iterator[pa.Table]:
     """``n`` lake rows over the ``days`` before ``end``, one table per day, oldest first.
 
@@ -131,7 +132,9 @@ def _day(rng: np.random.Generator, size: int, offset: int, seed: int, day_start:
         np.round(rng.lognormal(3, 1, size), 2), np.round(rng.random(size), 3)]
     for k, name in enumerate(feature_names):
         columns["f_" + name] = pool[k % len(pool)]
-    return pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
+    # The event columns the bench does not vary (FX, fees, voids, IP, MCC) are null.
+    return pa.table({f.name: columns[f.name] if f.name in columns else pa.nulls(size, f.type)
+                     for f in schema}, schema=schema)
 
 
 def dashboard_queries() -> dict[str, Callable[[Any], Any]]:
@@ -167,8 +170,11 @@ def time_queries(lake_dir: Path, runs: int) -> dict[str, dict[str, float]]:
 
 def run_dashboard_bench(rows: int, out: Path | None = None, *, runs: int = 7,
                         tail_rows: int = 100_000, batch_rows: int = 500, days: int = 30,
-                        seed: int = 0) -> dict[str, Any]:
-    """Build the lake under ``out`` (default: a temporary folder), time, write bench.json."""
+                        seed: int = 0, alerts: int = 100_000) -> dict[str, Any]:
+    """Build the lake under ``out`` (default: a temporary folder), time, write bench.json.
+
+    ``alerts``: open alerts put in the case store for the workbench pages' figures
+    (:mod:`flowlet.bench.workbench`; 0: none)."""
     import os
     import tempfile
 
@@ -209,6 +215,17 @@ def run_dashboard_bench(rows: int, out: Path | None = None, *, runs: int = 7,
     with_tail = time_queries(lake_dir, runs)
     stats = compact(lake_dir, engine, grace_seconds=0.0)
     figures = time_queries(lake_dir, runs)
+    workbench: dict[str, Any] = {}
+    if alerts:
+        from cases import CaseStore
+        from flowlet.bench.workbench import fill_case_store, time_workbench
+
+        filled = time.perf_counter()
+        fill_case_store(CaseStore(engine), [f"acct-{i:07d}" for i in range(ACCOUNTS)], alerts,
+                        seed=seed, end=end)
+        workbench = {"alerts": alerts,
+                     "fill_seconds": round(time.perf_counter() - filled, 1),
+                     "queries": time_workbench(settings, runs)}
     report: dict[str, Any] = {
         **figures,
         "rows": rows,
@@ -221,6 +238,7 @@ def run_dashboard_bench(rows: int, out: Path | None = None, *, runs: int = 7,
         "before_compaction": {"tail_rows": tail_rows, "batch_rows": batch_rows,
                               "sink_rows_per_s": round(tail_rows / sink_seconds),
                               "lake_files": with_tail_files, "queries": with_tail},
+        "workbench": workbench,
         "load_average": list(os.getloadavg()),
         "cpus": os.cpu_count(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -117,6 +117,9 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         self.combiner = combiner
         self.alert_threshold = float(alert_threshold)
         self.threshold_rule = threshold_rule
+        #: which members the training kept and why (``models.training.card``); None when the
+        #: model was not made by ``fit_ensemble``
+        self.member_selection: object | None = None
         self._threads = 1
         self._fused: xgb.Booster | None = None
         self._native: NativeForest | None = None

@@ -31,6 +31,7 @@ from models.ensemble.anomaly import AnomalyModel
 from models.ensemble.baseline import RuleBaseline
 from models.ensemble.model import Combiner, EnsembleModel, ThresholdRule, members_of
 from models.ensemble.supervised import SupervisedModel, XGBParams
+from models.training.card import ANOMALY, ModelCard, constant_features, select_members
 from models.training.data import feature_labels, labels_as_of
 from models.training.evaluation import AlertPolicy, EvalConfig, choose_policy, evaluate
 from models.training.splits import TimeSplit
@@ -79,6 +80,9 @@ class TrainConfig:
     #: the demo's first model alerted 3–58 % of live traffic (issue 14), far beyond what an
     #: analyst team works; the gate refuses a challenger alerting ``alert_rate_factor`` × this
     alert_budget: float = 0.005
+    #: the IsolationForest is kept only when the ensemble's AP on the combiner's rows beats
+    #: XGBoost alone by more than this (``models.training.card``)
+    member_min_ap_gain: float = 0.001
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def params(self) -> dict[str, object]:
@@ -91,6 +95,7 @@ class TrainConfig:
             "threshold_rule": self.threshold_rule,
             "target_precision": self.target_precision, "top_share": self.top_share,
             "alert_budget": self.alert_budget,
+            "member_min_ap_gain": self.member_min_ap_gain,
             "k_per_day": self.eval.k_per_day,
             "fpr": self.eval.fpr, "alert_cost_minor": self.eval.alert_cost_minor}
         flat.update({f"xgb_{k}": v for k, v in vars(self.xgb).items()})
@@ -120,6 +125,7 @@ class Fitted:
     comparison: dict[str, dict[str, float]]
     timings: dict[str, float]
     counts: dict[str, float]
+    card: ModelCard
 
 
 def prepare(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSplit) -> Prepared:
@@ -158,7 +164,14 @@ def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noq
     else:  # nothing to weigh the members with: the supervised member alone
         log.warning("validation window has a single class; the combiner falls back to XGBoost")
         combiner = Combiner(0.0, 1.0, 0.0)
+    selection = select_members(y_c, margin, combiner.logit(margin, exponent),
+                               combiner.w_anomaly, config.member_min_ap_gain)
+    if ANOMALY not in selection.kept and combiner.w_anomaly != 0.0:
+        # XGBoost alone, still calibrated by the combiner (its anomaly input held at zero)
+        combiner = Combiner.fit(margin, np.zeros_like(exponent), y_c, C=config.combiner_c)
+    log.info("members: %s", selection.reason)
     model = EnsembleModel(supervised, anomaly, combiner)
+    model.member_selection = selection
     policy = threshold_for(config, y_val, model.score(X_val), amount_val)
     model.alert_threshold = policy.threshold
     model.threshold_rule = ThresholdRule(
@@ -270,4 +283,10 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
         "test_frauds": float(y_test.sum())})
     log.info("fitted: %s; test AP %s", counts,
              {k: round(v["average_precision"], 4) for k, v in comparison.items()})
-    return Fitted(model, split, data, scorers, thresholds, comparison, timings, counts)
+    card = ModelCard(model.member_selection,
+                     constant_features(data.X[m["fit"]], FEATURE_NAMES), len(FEATURE_NAMES))
+    if card.constant_features:
+        log.warning("%d of %d features have no variance on the fit window: %s",
+                    len(card.constant_features), len(FEATURE_NAMES),
+                    ", ".join(card.constant_features))
+    return Fitted(model, split, data, scorers, thresholds, comparison, timings, counts, card)

@@ -120,7 +120,8 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
             mlflow.log_metrics({f"{name}_{_metric_name(k)}": v for k, v in m.items()
                                 if np.isfinite(v)})
         mlflow.set_tags({"flowlet.kind": "ensemble", "flowlet.members":
-                         "xgboost,isolation_forest,logistic_combiner"})
+                         "xgboost,isolation_forest,logistic_combiner", **fitted.card.tags()})
+        mlflow.log_text(fitted.card.markdown(), "model_card.md")
         mlflow.log_dict(_lineage(ev, lab, split, lineage), "lineage.json")
         _log_comparison(fitted, folder)
         _log_figures(fitted)
@@ -171,7 +172,7 @@ def _tag_reference(settings: Settings, version: str, fitted: Fitted) -> None:
     reference = Reference.from_scores(scores, model.alert_threshold,
                                       math.nan if budget is None else budget)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
-    for key, value in reference.tags().items():
+    for key, value in {**reference.tags(), **fitted.card.tags()}.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
 
 

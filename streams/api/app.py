@@ -39,6 +39,7 @@ from cases import CaseStore
 from core.contract import LabelEvent, TransactionEvent
 from core.settings import Settings
 from streams.api.auth import Access
+from streams.api.customers import customer_components, customers_router
 from streams.api.docs import serve_docs
 from streams.api.guard import BodyGuard
 from streams.api.spec import BODY_RESPONSES, custom_openapi, request_body_schema
@@ -151,7 +152,8 @@ def create_api(settings: Settings) -> FastAPI:
     gate = KeyGate(key_store, settings.api_key_cache_seconds)
     access = Access(gate)
     extra = request_body_schema(settings.api_max_batch)
-    api.openapi = custom_openapi(api, extra.pop("x-components"))  # type: ignore[method-assign]
+    api.openapi = custom_openapi(  # type: ignore[method-assign]
+        api, {**extra.pop("x-components"), **customer_components()})
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -211,6 +213,13 @@ def create_api(settings: Settings) -> FastAPI:
         return results
 
     api.include_router(workbench_router(case_store, publish_labels, gate))
+
+    def customers_accepted(n: int) -> None:
+        state["relay"].backlog += n
+        state["relay"].wake()
+
+    api.include_router(customers_router(lambda: state["outbox"], customers_accepted,
+                                        settings.api_max_batch, access.key("publish")))
     return api
 
 

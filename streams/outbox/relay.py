@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.db import make_engine
 from core.settings import Settings
+from streams.outbox.customers import processed_customers
 from streams.outbox.store import InFlight, Outbox
 from streams.sink import label_index, lake_index
 from streams.topics import ensure_topics_async
@@ -192,8 +193,8 @@ class Relay:
                             select(index.c.transaction_id)
                             .where(index.c.transaction_id.in_(chunk))).scalars())
         except DBAPIError:  # no lake yet (the worker creates its index on its first batch)
-            return set()
-        return done
+            done = set()
+        return done | processed_customers(self._lake_db, ids)  # a stored customer profile
 
     async def _offsets(self) -> tuple[dict[int, int], dict[int, int]]:
         """End offsets of the transactions topic, and the worker group's committed offsets.

@@ -156,6 +156,12 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
                                 exact=True)).to_be_visible()
         expect(page).to_have_url(re.compile(f"/case\\?case={top['case_id']}$"))
         settled("03-case")
+        network = page.get_by_role("heading", name="Counterparty network")
+        network.scroll_into_view_if_needed()
+        expect(page.get_by_role("heading", name="Balances in the ledger")).to_be_visible()
+        expect(page.locator(".stGraphVizChart svg, [data-testid='stGraphVizChart'] svg")
+               .first).to_be_visible()
+        settled("03-case-customer")
         page.get_by_text("Confirmed fraud", exact=True).click()
         page.get_by_role("textbox", name="Note", exact=True).fill(
             "card reported stolen by the customer")
@@ -177,9 +183,10 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
             "decide", "note"]
 
         for title, heading in (("Overview", "Flowlet — overview"),
-                               ("Model health", "Model health"), ("Features", "Features")):
+                               ("Model health", "Model health"), ("Decisions", "Decisions"),
+                               ("Ledger", "Ledger"), ("Features", "Features")):
             page.get_by_role("link", name=title).click()
-            expect(page.get_by_role("heading", name=heading)).to_be_visible()
+            expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
             settled(f"05-{title.lower().replace(' ', '-')}")
         expect(page.get_by_role("link", name="Users")).to_have_count(0)  # not an analyst's
 

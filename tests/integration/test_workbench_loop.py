@@ -1,6 +1,6 @@
 """The analyst's loop through real processes: simulated traffic → the worker's alerts,
 de-duplicated in the workbench → a decision through the API → labels on the stream → the
-lake's labels and the merchant's delayed-label feature."""
+lake's labels, the merchant's delayed-label feature and the next training set."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
+import polars as pl
 import pytest
 
 from cases import CaseStore
 from core.lake import connect
+from models.training.lake_source import lake_training_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LEAD = ("lea", "correct horse battery")
@@ -26,7 +28,7 @@ def test_decisions_become_labels_the_features_see(aged_traffic, wait_until, api_
     lake_alerts = Counter(a for (a,) in lake("select account_id from transactions "
                                              "where is_alert"))
     assert lake_alerts, "the model alerted nothing: nothing to decide"
-    open_alerts = store.alerts(limit=10_000)
+    open_alerts = store.alerts(source="model", limit=10_000)  # not the typology detectors'
     assert {a["entity_id"]: a["hits"] for a in open_alerts} == dict(lake_alerts)
 
     store.add_user(*LEAD[:1], "lead", LEAD[1])
@@ -39,7 +41,7 @@ def test_decisions_become_labels_the_features_see(aged_traffic, wait_until, api_
                            json={"decision": "confirmed_fraud", "note": "confirmed by phone"})
         assert resp.status_code == 200, resp.text
         label_ids = {lb["label_id"] for lb in resp.json()["labels"]}
-        assert len(label_ids) == len(evidence)
+        assert len(label_ids) == len({h["transaction_id"] for h in evidence})  # one each
         wait_until(lambda: {i for (i,) in lake("select label_id from labels")} >= label_ids,
                    60, "the decision's labels in the lake")
         merchant = next(h["merchant_id"] for h in evidence if h["merchant_id"])
@@ -54,5 +56,12 @@ def test_decisions_become_labels_the_features_see(aged_traffic, wait_until, api_
     (rate,) = lake("select f_merchant_fraud_rate_30d_delay7d from transactions "
                    "where transaction_id = 'probe-after-decision'")[0]
     assert rate > 0, "the merchant's delayed-label feature did not see the decision"
+    # ... and the next `flowlet train --from-lake` trains on them.
+    training = lake_training_set(s.lake_dir)
+    labelled = {h["transaction_id"] for h in evidence}  # the model and a typology may share one
+    decided = training.labels.filter(pl.col("transaction_id").is_in(list(labelled)))
+    assert decided.height == len(labelled) and decided["is_fraud"].all()
+    assert training.live_labels.get("analyst") == len(labelled)
+    assert set(decided["transaction_id"]) <= set(training.events["transaction_id"])
     assert worker.stop() == 0, worker.tail()
     assert api.stop() == 0, api.tail()

@@ -53,3 +53,7 @@ def test_training_records_the_validation_reference_on_the_version(history, tmp_p
     assert sum(ref.score_shares) == pytest.approx(1.0, abs=1e-4)
     assert 0.0 <= ref.validation_alert_rate <= 1.0
     assert not math.isnan(ref.validation_alert_rate)
+    # ... and its model card: the members kept and why
+    tags = registry_client(settings).get_model_version("monitored", result.version).tags
+    assert tags["model_card.members_kept"].split(",")[0] == "xgboost"
+    assert tags["model_card.member_selection"]
