@@ -11,9 +11,10 @@ When more than ``api_max_backlog`` accepted events wait to be processed the answ
 backlog, the consumer lag per partition and the age of the oldest unprocessed event.
 
 Every route but ``/healthz`` and the docs needs an API key (``Authorization: Bearer <key>``
-or ``X-API-Key: <key>``; ``flowlet keys create --scope publish``): posting transactions takes
-scope ``publish``, posting labels ``label``, reading ``read`` (or a workbench login). No key or
-a bad one is 401, a key outside its scope 403, a key over its rate 429 with ``Retry-After``.
+or ``X-API-Key: <key>``; ``flowlet keys create --scope publish``): posting transactions or
+customer profiles takes scope ``publish``, posting labels ``label``, reading ``read`` (or a
+workbench login). No key or a bad one is 401, a key outside its scope 403, a key over its rate
+429 with ``Retry-After``.
 Bodies must be ``application/json`` (415 otherwise), at most ``api_max_body_bytes`` (413) and
 nested at most ``api_max_json_depth`` levels (422). No field may carry a card number (422).
 """

@@ -49,6 +49,9 @@ def test_no_key_or_a_bad_one_is_401_and_a_key_outside_its_scope_is_403(doors):
     assert client.get("/stats", headers=key["publish"]).status_code == 403
     assert client.get("/v1/alerts", headers=key["publish"]).status_code == 403
     assert client.get("/stats").status_code == 401
+    assert post("/v1/customers", json={"event_type": "customer"}).status_code == 401
+    assert post("/v1/customers", json={"event_type": "customer"},
+                headers=key["read"]).status_code == 403
     # The right scope, by either header; reads also by a workbench login.
     assert post("/v1/transactions", json=EVENT, headers=key["publish"]).status_code == 200
     x_api_key = {"X-API-Key": key["publish"]["Authorization"].split()[1]}
