@@ -23,7 +23,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, MetaData, Table, select
 
 from cases.schema import audit_log
 
@@ -42,10 +42,16 @@ def _content(seq: int, at: datetime, actor: str, action: str, object_type: str,
             "object_id": object_id, "before": before, "after": after}
 
 
+def chain_table(name: str, metadata: MetaData) -> Table:
+    """Another append-only chain with the audit log's columns (e.g. in another database)."""
+    return audit_log.to_metadata(metadata, name=name)
+
+
 def append(conn: Connection, actor: str, action: str, object_type: str, object_id: str,
-           before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+           before: dict[str, Any] | None, after: dict[str, Any] | None,
+           table: Table = audit_log) -> int:
     """Add one entry in the caller's transaction; returns its sequence number."""
-    last = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+    last = select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
     if conn.dialect.name == "postgresql":
         last = last.with_for_update()
     row = conn.execute(last).first()
@@ -54,16 +60,16 @@ def append(conn: Connection, actor: str, action: str, object_type: str, object_i
     b = json.dumps(before or {}, sort_keys=True, default=str)
     a = json.dumps(after or {}, sort_keys=True, default=str)
     digest = _digest(prev, _content(seq, at, actor, action, object_type, object_id, b, a))
-    conn.execute(audit_log.insert().values(
+    conn.execute(table.insert().values(
         seq=seq, at=at, actor=actor, action=action, object_type=object_type,
         object_id=object_id, before=b, after=a, prev_hash=prev, hash=digest))
     return seq
 
 
-def verify(conn: Connection) -> tuple[int, str | None]:
+def verify(conn: Connection, table: Table = audit_log) -> tuple[int, str | None]:
     """``(entries checked, first problem or None)``, walking the chain from the start."""
     prev, n = GENESIS, 0
-    for r in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
+    for r in conn.execute(select(table).order_by(table.c.seq)):
         n += 1
         if r.seq != n:
             return n, f"entry {n} is missing (next is {r.seq})"

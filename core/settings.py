@@ -70,6 +70,17 @@ class Settings:
     #: Backpressure: above this many accepted-but-unprocessed events the API answers 429.
     api_max_backlog: int = 200_000
     api_retry_after_seconds: int = 2
+    #: The API key this process presents as a client (``simulate --to api``); the API and the
+    #: worker's stats page check keys against the API's database (``flowlet keys``).
+    api_key: str = ""
+    #: Rate limit of keys created without one: requests/s and burst (a token bucket per key).
+    api_key_rate_per_second: float = 100.0
+    api_key_burst: int = 200
+    #: A checked key is trusted this long: a revocation takes effect within it.
+    api_key_cache_seconds: float = 2.0
+    #: Largest request body and deepest JSON nesting the API reads (413 / 422 beyond).
+    api_max_body_bytes: int = 8 * 1024 * 1024
+    api_max_json_depth: int = 32
     #: The outbox relay: events per publish turn, how often it reconciles with the broker and
     #: the lake, and how long an event the worker consumed may stay unfinished before it is
     #: published again.
@@ -79,6 +90,8 @@ class Settings:
     outbox_resend_after_seconds: float = 5.0
     dashboard_port: int = 8501
     worker_web_port: int = 6066
+    #: Where the worker's stats page listens: loopback unless exposed on purpose.
+    worker_web_host: str = "127.0.0.1"
     #: Consumer-group timings. Short, so a killed worker's partitions move on quickly; Tansu
     #: holds a JoinGroup for about half the session timeout before answering.
     session_timeout_seconds: float = 10.0

@@ -87,7 +87,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     log.info("simulating %d accounts at %.1f transactions/s", accounts, args.rate)
     if args.to == "api":
         publisher: ApiPublisher | KafkaPublisher = ApiPublisher(
-            args.api_url or f"http://{settings.api_host}:{settings.api_port}")
+            args.api_url or f"http://{settings.api_host}:{settings.api_port}",
+            key=args.api_key or settings.api_key)
     else:
         publisher = KafkaPublisher(settings.broker, settings.topic_transactions,
                                    settings.producer_idempotence)
@@ -234,6 +235,12 @@ def cmd_users(args: argparse.Namespace) -> int:
     return run(args, _settings(args))
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from flowlet.keys import cmd_keys as run
+
+    return run(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="flowlet", description=__doc__)
     parser.add_argument("--data-dir", help="local data folder (default: ./data, or "
@@ -279,6 +286,10 @@ def _add_component_commands(sub: argparse._SubParsersAction) -> None:  # type: i
 
     add_users(sub).set_defaults(func=cmd_users)
 
+    from flowlet.keys import add_parser as add_keys
+
+    add_keys(sub).set_defaults(func=cmd_keys)
+
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish simulated transactions live, or with --days "
@@ -288,6 +299,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--api-url", help="the API's base URL (default: http://FLOWLET_API_HOST:"
                                      "FLOWLET_API_PORT)")
     p.add_argument("--rate", type=float, default=20.0, help="transactions per second")
+    p.add_argument("--api-key", help="the API key to post with (scope publish; default "
+                                     "FLOWLET_API_KEY)")
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
     p.add_argument("--profiles", action="store_true",
                    help="first publish a KYC profile (customer event) per simulated customer, "

@@ -60,16 +60,19 @@ OUTCOMES = ("accepted", "duplicate", "conflict", "rejected")
 class ApiPublisher:
     """POSTs batches to ``/v1/transactions`` and counts the API's answer per event: accepted,
     duplicate, conflict — or, when the whole batch is refused (4xx/5xx), rejected, keeping the
-    last refusal's status and detail in :attr:`last_refusal`. ``headers`` go with every
-    request (an API key, when the API asks for one)."""
+    last refusal's status and detail in :attr:`last_refusal`. ``key`` (an API key with scope
+    ``publish``) and ``headers`` go with every request."""
 
-    def __init__(self, url: str, batch: int = 50,
+    def __init__(self, url: str, batch: int = 50, key: str = "",
                  headers: Mapping[str, str] | None = None) -> None:
         import httpx
 
         self.base_url = url.rstrip("/")
         self.url = self.base_url + "/v1/transactions"
-        self.client = httpx.Client(timeout=30, headers=dict(headers or {}))
+        sent = dict(headers or {})
+        if key:
+            sent["Authorization"] = f"Bearer {key}"
+        self.client = httpx.Client(timeout=30, headers=sent)
         self.batch = batch
         self.last_refusal: str | None = None
 

@@ -53,6 +53,7 @@ class Stack:
         self.supervisor = Supervisor()
         self.broker: EmbeddedBroker | None = None
         self.admin_password: str | None = None  # set when this start created the admin
+        self.local_key: str | None = None  # set when this start created the local API key
 
     def check_ports(self, patience: float = 2.0) -> None:
         """Refuse to start when a port the stack listens on is taken, naming it and the setting
@@ -101,6 +102,9 @@ class Stack:
         from flowlet.users import ensure_local_admin
 
         self.admin_password = ensure_local_admin(s)
+        from flowlet.keys import ensure_local_keys
+
+        self.local_key, simulator_key = ensure_local_keys(s)
         me = [sys.executable, "-m", "flowlet"]
         env = {**_base_env(), **s.to_env()}
         add = self.supervisor.add
@@ -110,9 +114,9 @@ class Stack:
         if self.with_dashboard:
             add("dashboard", dashboard_command(s), env=env, log_path=logs / "dashboard.log",
                 on_start=lambda: wait_for_port("127.0.0.1", s.dashboard_port, timeout=60))
-        if self.with_simulator:
+        if self.with_simulator:  # its key only in its environment, never on a command line
             add("simulator", me + ["simulate", "--to", "api", "--rate", str(self.rate)],
-                env=env, log_path=logs / "simulator.log")
+                env={**env, "FLOWLET_API_KEY": simulator_key}, log_path=logs / "simulator.log")
         self.supervisor.start_all()
 
     def urls(self) -> dict[str, str]:
@@ -169,6 +173,9 @@ class Stack:
             if self.admin_password:
                 lines.append(f"  {'login':<10} admin / {self.admin_password} (a one-time "
                              "password, shown only now: `flowlet users add` for your team)")
+            if self.local_key:
+                lines.append(f"  {'api key':<10} {self.local_key} (shown only now; "
+                             "`flowlet keys create` for more)")
             sys.stdout.write("Flowlet is up:\n" + "\n".join(lines) + "\nCtrl-C to stop.\n")
             sys.stdout.flush()
             while True:

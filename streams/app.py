@@ -43,6 +43,7 @@ from features.online import expire
 from ledger import Ledger
 from rules import RuleAlerts, RuleStore
 from screening import ScreeningSource
+from streams.keys import KeyGate, KeyStore, Refusal, token_from
 from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
 from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
@@ -262,7 +263,8 @@ def _faust_app(settings: Settings) -> OffsetsApp:
         topic_partitions=settings.partitions,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
-        web_host="127.0.0.1",
+        web_host=settings.worker_web_host,
+        web_bind=settings.worker_web_host,  # Faust binds 0.0.0.0 unless told
         web_port=settings.worker_web_port,
         web_in_thread=False,
         autodiscover=False,
@@ -300,8 +302,22 @@ def create_app(settings: Settings,
         async for event in stream.events():
             await worker.fx_rate(event)
 
+    opened: dict[str, KeyStore] = {}
+
+    def key_store() -> KeyStore:  # the API's keys, opened at the first request
+        if "keys" not in opened:
+            opened["keys"] = KeyStore(settings.api_database_url)
+        return opened["keys"]
+
+    gate = KeyGate(key_store, settings.api_key_cache_seconds)
+
     @app.page("/stats/")
     async def stats_view(web: Any, request: Any) -> Any:
+        """The worker's counters, for an API key with scope ``read`` (as the API's)."""
+        verdict = await asyncio.to_thread(gate.check, token_from(request.headers), "read")
+        if isinstance(verdict, Refusal):
+            return web.json({"detail": verdict.detail}, status=verdict.status,
+                            headers=verdict.headers or None)
         return web.json(worker.stats_page())
 
     return app

@@ -28,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cases import CaseStore
-from core.contract import CustomerEvent, LabelEvent, TransactionEvent
+from core.contract import CustomerEvent, LabelEvent, TransactionEvent, find_pan, redact_pans
 from core.lake_schema import FEATURE_PREFIX
 from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
@@ -176,7 +176,14 @@ def dead_letter(record: RawRecord, exc: Exception) -> DeadLetter:
         ("source.partition", str(record.partition).encode()),
         ("source.offset", str(record.offset).encode()),
     ]
-    return DeadLetter(record.key, record.value, headers, reason)
+    # Nothing lost, but no card number kept: a record carrying one keeps its other bytes.
+    value = record.value
+    if value and find_pan(value.decode("utf-8", "replace")) is not None:
+        value = redact_pans(value.decode("utf-8", "replace")).encode()
+    key = record.key
+    if key and find_pan(key.decode("utf-8", "replace")) is not None:
+        key = redact_pans(key.decode("utf-8", "replace")).encode()
+    return DeadLetter(key, value, headers, reason)
 
 
 class BatchProcessor:

@@ -45,6 +45,35 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
+def api_key(settings: Settings, scopes: tuple[str, ...] = ("publish", "label", "read"),
+            rate_per_second: float = 1e6, burst: int = 1_000_000) -> str:
+    """A new API key in the API's database of ``settings`` (unlimited unless told)."""
+    from streams.keys import KeyStore
+
+    store = KeyStore(settings.api_database_url)
+    try:
+        return store.create("tests", scopes, actor="tests", rate_per_second=rate_per_second,
+                            burst=burst)[1]
+    finally:
+        store.engine.dispose()
+
+
+def key_headers(settings: Settings, scopes: tuple[str, ...] = ("publish", "label", "read"),
+                ) -> dict[str, str]:
+    """``Authorization: Bearer <a new key>`` for ``settings``' API and worker."""
+    return {"Authorization": f"Bearer {api_key(settings, scopes)}"}
+
+
+@pytest.fixture(name="key_headers")
+def _key_headers_fixture():  # type: ignore[no-untyped-def]
+    return key_headers
+
+
+@pytest.fixture(name="api_key")
+def _api_key_fixture():  # type: ignore[no-untyped-def]
+    return api_key
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as b:
@@ -114,14 +143,15 @@ def spawn(tmp_path: Path) -> Iterator:
             child.proc.wait()
 
 
-def wait_http_ok(url: str, timeout: float = 60, child: Child | None = None) -> httpx.Response:
+def wait_http_ok(url: str, timeout: float = 60, child: Child | None = None,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         if child is not None and child.proc.poll() is not None:
             raise AssertionError(f"process exited ({child.proc.returncode}):\n{child.tail()}")
         try:
-            resp = httpx.get(url, timeout=2)
+            resp = httpx.get(url, timeout=2, headers=headers)
             if resp.status_code == 200:
                 return resp
             last = resp.status_code
@@ -155,8 +185,8 @@ def worker_lag(settings: Settings) -> dict[str, int]:
     """
     from kafka import KafkaAdminClient, TopicPartition
 
-    processed = httpx.get(f"http://127.0.0.1:{settings.worker_web_port}/stats/",
-                          timeout=5).json()["processed"]
+    processed = httpx.get(f"http://127.0.0.1:{settings.worker_web_port}/stats/", timeout=5,
+                          headers=_stats_headers(settings)).json()["processed"]
     topics = (settings.topic_transactions,)
     parts = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
     admin = KafkaAdminClient(bootstrap_servers=settings.broker)
@@ -172,6 +202,20 @@ def worker_lag(settings: Settings) -> dict[str, int]:
         if ends[tp] > done:
             lag[tp.topic] = lag.get(tp.topic, 0) + ends[tp] - done
     return lag
+
+
+_STATS_KEYS: dict[str, dict[str, str]] = {}
+
+
+def _stats_headers(settings: Settings) -> dict[str, str]:
+    """A read key for the worker's stats page, one per API database."""
+    if settings.api_database_url not in _STATS_KEYS:
+        _STATS_KEYS[settings.api_database_url] = key_headers(settings, ("read",))
+    return _STATS_KEYS[settings.api_database_url]
+
+
+def stats_headers(settings: Settings) -> dict[str, str]:
+    return _stats_headers(settings)
 
 
 def end_offsets(bootstrap: str, parts: list) -> dict:  # type: ignore[type-arg]
@@ -313,7 +357,7 @@ def aged_traffic(stack_settings, spawn, wait_http_ok, wait_until, wait_caught_up
     sim = Simulator(seed=31, n_accounts=60, n_merchants=8, fraud_share=0.2)
     events = [t.event.model_dump(mode="json", exclude_none=True)
               for t in sim.generate(1200, now - timedelta(days=12), now - timedelta(days=9))]
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=key_headers(s)) as client:
         for start in range(0, len(events), 200):
             chunk = events[start:start + 200]
             assert client.post("/v1/transactions", json=chunk).json()["accepted"] == len(chunk)

@@ -10,6 +10,7 @@ from core.contract.events import (
     TransactionEvent,
 )
 from core.contract.labels import LABEL_EVENT_TYPE, LabelEvent
+from core.contract.pan import find_pan, no_pan, redact_pans
 from core.contract.reporting import REPORTING_THRESHOLD_MAJOR, structuring_band
 from core.contract.schema import (
     CUSTOMER_SCHEMA_PATH,
@@ -34,7 +35,10 @@ __all__ = [
     "LabelEvent",
     "TransactionEvent",
     "customer_json_schema",
+    "find_pan",
     "format_minor",
+    "no_pan",
+    "redact_pans",
     "structuring_band",
     "transaction_json_schema",
 ]

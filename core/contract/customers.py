@@ -36,8 +36,8 @@ from core.contract.events import (
     Currency,
     Identifier,
     UtcDatetime,
-    _no_pan,
 )
+from core.contract.pan import no_pan
 
 CUSTOMER_EVENT_TYPE = "customer"
 
@@ -51,7 +51,7 @@ def _clean_text(value: str) -> str:
     value = " ".join(value.split())
     if not value:
         raise ValueError("must not be blank")
-    return _no_pan(value)
+    return no_pan(value)
 
 
 #: A person's or company's name, or a free-text attribute: whitespace collapsed, no card number.

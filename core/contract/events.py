@@ -20,7 +20,6 @@ is rejected.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
@@ -38,6 +37,7 @@ from pydantic import (
 )
 
 from core.contract.currencies import MINOR_UNITS
+from core.contract.pan import no_pan
 
 SCHEMA_NAME = "flowlet.transaction"
 SCHEMA_VERSION = 1
@@ -77,28 +77,6 @@ MERCHANT_EVENTS = frozenset(
     }
 )
 
-_PAN_RUN = re.compile(r"\d[\d -]{11,22}\d")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _no_pan(value: str) -> str:
-    """Reject anything that carries a raw card number (13-19 digits passing Luhn)."""
-    for run in _PAN_RUN.findall(value):
-        digits = re.sub(r"[ -]", "", run)
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            raise ValueError("looks like a raw card number (PAN); send a card token instead")
-    return value
-
-
 def _iso_currency(code: str) -> str:
     if code not in MINOR_UNITS:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
@@ -131,9 +109,14 @@ def _not_reserved(value: str) -> str:
 Identifier = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"),
-    AfterValidator(_no_pan),
+    AfterValidator(no_pan),
 ]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_currency)]
+Currency = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code (one Flowlet knows)",
+          json_schema_extra={"enum": sorted(MINOR_UNITS)}),
+    AfterValidator(_iso_currency),
+]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 AmountMinor = Annotated[
     StrictInt, Field(gt=0, le=10**15, description="Amount in the currency's minor units")
@@ -193,7 +176,7 @@ class TransactionEvent(BaseModel):
         None, description="Refunds/chargebacks/captures: the transaction this one refers to"
     )
     counterparty_name: Annotated[str, Field(min_length=1, max_length=200),
-                                 AfterValidator(_no_pan)] | None = Field(
+                                 AfterValidator(no_pan)] | None = Field(
         None, description="Name of the payee or payer on the other side, as the payment "
         "carries it (screened against sanctions and PEP lists)"
     )

@@ -9,24 +9,25 @@ import httpx
 
 
 def post_batches(url: str, payloads: list[bytes], batch: int = 500,
-                 clients: int = 4) -> dict[str, float]:
-    """POST ``payloads`` in batches of ``batch`` (JSON arrays) from ``clients`` threads;
-    return accepted events per second and the counts the API answered."""
+                 clients: int = 4, key: str = "") -> dict[str, float]:
+    """POST ``payloads`` in batches of ``batch`` (JSON arrays) from ``clients`` threads with
+    API key ``key``; return accepted events per second and the counts the API answered."""
     bodies = [b"[" + b",".join(payloads[i:i + batch]) + b"]"
               for i in range(0, len(payloads), batch)]
     counts = {"accepted": 0, "duplicate": 0, "conflict": 0, "refused": 0}
 
     def send(client: httpx.Client, body: bytes) -> None:
         while True:
-            r = client.post(url, content=body, headers={"content-type": "application/json"})
+            r = client.post(url, content=body, headers={"content-type": "application/json",
+                                                        "authorization": f"Bearer {key}"})
             if r.status_code == 429:  # backpressure: do as the API says
                 counts["refused"] += 1
                 time.sleep(float(r.headers.get("Retry-After", "1")))
                 continue
             r.raise_for_status()
             answer = r.json()
-            for key in ("accepted", "duplicate", "conflict"):
-                counts[key] += answer[key]
+            for status in ("accepted", "duplicate", "conflict"):
+                counts[status] += answer[status]
             return
 
     started = time.perf_counter()

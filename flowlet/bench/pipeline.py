@@ -150,6 +150,7 @@ def _latency(settings: Settings, workers: Processes, payloads: list[bytes],
 
 def _api(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
     from flowlet.bench.api import post_batches
+    from flowlet.keys import tool_key
 
     api = Processes(settings)
     [api_settings] = api.start("api")
@@ -157,7 +158,7 @@ def _api(settings: Settings, payloads: list[bytes]) -> dict[str, float]:
         api.wait_ready()
         with console.status(f"posting {len(payloads):,} events to the API"):
             return post_batches(f"http://127.0.0.1:{api_settings.api_port}/v1/transactions",
-                                payloads)
+                                payloads, key=tool_key(api_settings, "bench"))
     finally:
         api.stop()
 

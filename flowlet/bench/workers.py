@@ -42,8 +42,10 @@ class Processes:
         for url, proc in zip(self.ready_urls, self.procs, strict=True):
             while True:
                 try:
-                    httpx.get(url, timeout=1).raise_for_status()
-                    break
+                    # The stats page wants a key: a 401 also says the worker serves.
+                    if httpx.get(url, timeout=1).status_code in (200, 401):
+                        break
+                    raise httpx.HTTPError("not ready")
                 except httpx.HTTPError:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise RuntimeError(f"{url} never answered; see the bench-*.log files "

@@ -71,7 +71,11 @@ def run_scenario(scenario: str, data_dir: Path, *, events: int = 6_000, rate: fl
     if scenario == "sigterm-backlog":
         events = max(events, backlog + 1_000)
         rate, batch = max(rate, 5_000.0), 500
-    load = Load(api, rate, seed=seed, batch=batch)
+    from flowlet.keys import tool_key
+
+    key = tool_key(settings, "chaos")
+    stack.key_headers = {"authorization": f"Bearer {key}"}
+    load = Load(api, rate, seed=seed, batch=batch, key=key)
     load.start(events)
     try:
         _inject(scenario, stack, load, report, rng, kills=kills, backlog=backlog,
@@ -147,8 +151,8 @@ def _wait_ports_free(settings: Settings) -> None:
 def _backlog(stack: Stack) -> int:
     s = stack.settings
     try:
-        return int(httpx.get(f"http://{s.api_host}:{s.api_port}/stats", timeout=2)
-                   .json()["backlog"])
+        return int(httpx.get(f"http://{s.api_host}:{s.api_port}/stats", timeout=2,
+                             headers=stack.key_headers).json()["backlog"])
     except (httpx.HTTPError, ValueError, KeyError):
         return 0
 

@@ -13,10 +13,11 @@ class Load:
     """A client posting batches of simulated events at ``rate`` per second through the API."""
 
     def __init__(self, api: str, rate: float, seed: int = 1, batch: int = 50,
-                 accounts: int = 300) -> None:
+                 accounts: int = 300, key: str = "") -> None:
         from simulator import Simulator
 
         self.api, self.rate, self.batch = api, rate, batch
+        self.headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
         self.sim = Simulator(seed=seed, n_accounts=accounts, n_merchants=40)
         self.sent: dict[str, bytes] = {}  # id -> payload, every accepted or duplicate one
         self.stop = threading.Event()
@@ -51,7 +52,7 @@ class Load:
         while not self.stop.is_set():
             try:
                 resp = client.post(f"{self.api}/v1/transactions", content=body,
-                                   headers={"content-type": "application/json"})
+                                   headers=self.headers)
             except httpx.HTTPError:
                 self.refused += 1
                 time.sleep(0.5)

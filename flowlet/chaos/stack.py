@@ -20,6 +20,7 @@ class Stack:
         self.settings = settings
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.key_headers: dict[str, str] = {}  # a key for its API (set by the scenario)
 
     def start(self) -> None:
         env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1",

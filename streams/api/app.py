@@ -9,6 +9,14 @@ if it is not processed yet it is published again) or ``conflict`` (same id, othe
 When more than ``api_max_backlog`` accepted events wait to be processed the answer is 429 with
 ``Retry-After``: nothing is stored, send the same request later. ``GET /stats`` shows the
 backlog, the consumer lag per partition and the age of the oldest unprocessed event.
+
+Every route but ``/healthz`` and the docs needs an API key (``Authorization: Bearer <key>``
+or ``X-API-Key: <key>``; ``flowlet keys create --scope publish``): posting transactions or
+customer profiles takes scope ``publish``, posting labels ``label``, reading ``read`` (or a
+workbench login). No key or a bad one is 401, a key outside its scope 403, a key over its rate
+429 with ``Retry-After``.
+Bodies must be ``application/json`` (415 otherwise), at most ``api_max_body_bytes`` (413) and
+nested at most ``api_max_json_depth`` levels (422). No field may carry a card number (422).
 """
 
 from __future__ import annotations
@@ -22,24 +30,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from cases import CaseStore
-from core.contract import LabelEvent, TransactionEvent, transaction_json_schema
+from core.contract import LabelEvent, TransactionEvent
 from core.settings import Settings
+from streams.api.auth import Access
 from streams.api.customers import customer_components, customers_router
+from streams.api.docs import serve_docs
+from streams.api.guard import BodyGuard
+from streams.api.spec import BODY_RESPONSES, custom_openapi, request_body_schema
 from streams.api.workbench import workbench_router
+from streams.keys import KeyGate, KeyStore
 from streams.outbox.labels import accept_labels
 from streams.outbox.relay import Relay
 from streams.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 8 * 1024 * 1024
-
 
 def _errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
     return [
@@ -48,33 +59,19 @@ def _errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _request_body_schema(max_items: int) -> dict[str, Any]:
-    schema = transaction_json_schema()
-    defs = schema.pop("$defs", {})
-    for k in ("$schema", "$id"):
-        schema.pop(k, None)
-    ref = {"$ref": "#/components/schemas/TransactionEvent"}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {
-                "oneOf": [ref, {"type": "array", "items": ref, "minItems": 1,
-                                "maxItems": max_items}]}}},
-        },
-        "x-components": {"TransactionEvent": schema, **defs},
-    }
-
-
 def _invalid(detail: Any, status: int = 422) -> JSONResponse:
     return JSONResponse({"detail": detail}, status)
 
 
-def _parse(body: bytes, max_batch: int) -> tuple[list[TransactionEvent], bool] | JSONResponse:
-    """The request's events and whether it was a single object, or the 4xx answer."""
-    if len(body) > MAX_BODY_BYTES:
-        return _invalid(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+def _parse(body: bytes, max_batch: int, decoded: Any = None
+           ) -> tuple[list[TransactionEvent], bool] | JSONResponse:
+    """The request's events and whether it was a single object, or the 4xx answer (the body's
+    size, type and depth were checked by :class:`BodyGuard`, which may have decoded it)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body) if decoded is None else decoded
+    except RecursionError:
+        return _invalid([{"loc": ["body"], "msg": "JSON nested too deep",
+                          "type": "json_too_deep"}])
     except ValueError as exc:
         return _invalid([{"loc": ["body"], "msg": f"invalid JSON: {exc}",
                           "type": "json_invalid"}])
@@ -115,21 +112,12 @@ def _triage(events: list[TransactionEvent], hashes: list[str], first: dict[str, 
     return results
 
 
-def _custom_openapi(api: FastAPI, components: dict[str, Any]) -> Any:
-    """The generated spec with the event schema (and its definitions) as components."""
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            spec = get_openapi(title=api.title, version=api.version,
-                               description=api.description, routes=api.routes)
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(
-                json.loads(json.dumps(components).replace("#/$defs/", "#/components/schemas/"))
-            )
-            api.openapi_schema = spec
-        return api.openapi_schema
-
-    return openapi
+def _no_inputs(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the ``input`` it would echo (which might be a card number)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return JSONResponse({"detail": detail}, 422)
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -151,28 +139,42 @@ def create_api(settings: Settings) -> FastAPI:
                 await task
 
     api = FastAPI(title="Flowlet ingestion API", version="1", lifespan=lifespan,
-                  description=__doc__)
-    extra = _request_body_schema(settings.api_max_batch)
-    api.openapi = _custom_openapi(  # type: ignore[method-assign]
+                  description=__doc__, docs_url=None, redoc_url=None)
+    api.add_middleware(BodyGuard, max_bytes=settings.api_max_body_bytes,  # type: ignore[arg-type]
+                       max_depth=settings.api_max_json_depth)
+    api.add_exception_handler(RequestValidationError, _no_inputs)
+    serve_docs(api)
+
+    def key_store() -> KeyStore:
+        if "keys" not in state:
+            state["keys"] = KeyStore(settings.api_database_url)
+        return state["keys"]
+
+    gate = KeyGate(key_store, settings.api_key_cache_seconds)
+    access = Access(gate)
+    extra = request_body_schema(settings.api_max_batch)
+    api.openapi = custom_openapi(  # type: ignore[method-assign]
         api, {**extra.pop("x-components"), **customer_components()})
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/stats")
+    @api.get("/stats", dependencies=[Depends(access.key("read"))])
     async def stats() -> dict[str, Any]:
         """The outbox backlog, consumer lag per partition, and the relay's counters."""
         return state["relay"].stats()
 
-    @api.post("/v1/transactions", openapi_extra=extra, responses={
-        422: {"description": "Invalid input; `detail` names every bad item and field"},
+    @api.post("/v1/transactions", openapi_extra=extra,
+              dependencies=[Depends(access.key("publish"))], responses={
+        **BODY_RESPONSES,
         409: {"description": "Single event whose id was accepted before with another payload"},
-        413: {"description": "Body or batch too large"},
-        429: {"description": "Backlog over its bound; retry after `Retry-After` seconds"},
+        413: {"description": f"Body larger than {settings.api_max_body_bytes} bytes, or more "
+                             f"than {settings.api_max_batch} events"},
     })
     async def post_transactions(request: Request) -> JSONResponse:
-        parsed = _parse(await request.body(), settings.api_max_batch)
+        parsed = _parse(await request.body(), settings.api_max_batch,
+                        getattr(request.state, "parsed_json", None))
         if isinstance(parsed, JSONResponse):
             return parsed
         events, single = parsed
@@ -211,14 +213,14 @@ def create_api(settings: Settings) -> FastAPI:
             state["relay"].wake()
         return results
 
-    api.include_router(workbench_router(case_store, publish_labels))
+    api.include_router(workbench_router(case_store, publish_labels, gate))
 
     def customers_accepted(n: int) -> None:
         state["relay"].backlog += n
         state["relay"].wake()
 
     api.include_router(customers_router(lambda: state["outbox"], customers_accepted,
-                                        settings.api_max_batch))
+                                        settings.api_max_batch, access.key("publish")))
     return api
 
 

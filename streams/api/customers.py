@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -64,16 +64,17 @@ def parse_customers(body: bytes, max_batch: int
 
 
 def customers_router(outbox: Callable[[], Outbox], wake: Callable[[int], None],
-                     max_batch: int) -> APIRouter:
+                     max_batch: int, access: Callable[..., Any]) -> APIRouter:
     """The route; ``outbox`` gives the API's outbox, ``wake(n)`` tells the relay that ``n``
-    new events wait."""
+    new events wait; ``access`` is the dependency that checks the caller's key."""
     router = APIRouter()
     ref = {"$ref": "#/components/schemas/CustomerEvent"}
     body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
         "oneOf": [ref, {"type": "array", "items": ref, "minItems": 1,
                         "maxItems": max_batch}]}}}}}
 
-    @router.post("/v1/customers", openapi_extra=body, responses={
+    @router.post("/v1/customers", openapi_extra=body, dependencies=[Depends(access)],
+                 responses={
         422: {"description": "Invalid input; `detail` names every bad item and field"},
         409: {"description": "Single event whose id was accepted before with another payload"},
         413: {"description": "Body or batch too large"},

@@ -206,7 +206,7 @@ def test_an_analyst_decides_the_top_alert_in_a_real_browser(dashboard, shots, ca
 
 
 def test_a_browser_decision_reaches_the_lake_and_the_merchant_feature(
-        aged_traffic, wait_until, tmp_path):
+        aged_traffic, wait_until, tmp_path, key_headers):
     """The whole loop with a real API, worker and broker: traffic → alerts → a lead decides
     in the browser → the labels in the lake and in the merchant's delayed-label feature."""
     sync_api = playwright_api()
@@ -251,7 +251,7 @@ def test_a_browser_decision_reaches_the_lake_and_the_merchant_feature(
     template = next(e for e in events if e.get("merchant_id") == merchant)
     probe = {**template, "transaction_id": "probe-after-browser-decision",
              "occurred_at": datetime.now(UTC).isoformat()}
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=key_headers(s)) as client:
         assert client.post("/v1/transactions", json=probe).json()["status"] == "accepted"
     wait_until(lambda: lake("select count(*) from transactions where transaction_id = "
                             "'probe-after-browser-decision'")[0][0] == 1, 60,

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text, update
 
 from core.settings import Settings
@@ -102,3 +103,30 @@ def test_users_add_list_disable(tmp_path, capsys):
     assert "disabled" in capsys.readouterr().out.splitlines()[-1]
     assert store.authenticate("ana", password, channel="api") is None
     assert main([*args, "users", "disable", "ghost"]) == 2
+
+
+def test_keys_create_list_revoke_audit(tmp_path, capsys):
+    from streams.keys import KeyStore
+
+    args = ["--data-dir", str(tmp_path)]
+    assert main([*args, "keys", "create", "--name", "psp", "--scope", "publish",
+                 "--scope", "read", "--rate", "5"]) == 0
+    out = capsys.readouterr().out
+    token = out.splitlines()[-1]
+    store = KeyStore(Settings(data_dir=tmp_path).api_database_url)
+    key = store.verify(token)
+    assert key is not None and key.scopes == ("publish", "read") and key.rate_per_second == 5
+    assert f"created key {key.key_id} (psp; publish, read; 5 requests/s" in out
+    assert main([*args, "keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert key.key_id in listed and "active" in listed and token not in listed
+    assert main([*args, "keys", "revoke", key.key_id]) == 0
+    assert capsys.readouterr().out == f"revoked {key.key_id} (psp)\n"
+    assert store.verify(token) is None
+    assert main([*args, "keys", "revoke", "nosuchkeyx"]) == 2
+    assert main([*args, "keys", "list"]) == 0 and key.key_id not in capsys.readouterr().out
+    assert main([*args, "keys", "audit"]) == 0
+    audit = capsys.readouterr().out
+    assert "create" in audit and "revoke" in audit and "2 entries; chain intact" in audit
+    with pytest.raises(SystemExit):  # an unknown scope is refused by the parser
+        main([*args, "keys", "create", "--scope", "everything"])

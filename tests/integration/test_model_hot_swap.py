@@ -71,7 +71,7 @@ class Feed:
 
 
 def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
-        stack_settings, spawn, wait_until, wait_caught_up, read_topic):
+        stack_settings, spawn, wait_until, wait_caught_up, read_topic, key_headers):
     s = stack_settings.with_(model_name=MODEL, model_reload_seconds=1.0, shadow_enabled=True,
                              batch_size=100, batch_within_seconds=0.2)
     client, (v1, v2, v3) = _three_versions(s)
@@ -81,10 +81,12 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     published = feed.published
     worker = spawn("worker", ["worker"], s)
     stats_url = f"http://127.0.0.1:{s.worker_web_port}/stats/"
+    headers = key_headers(s, ("read",))
 
     def worker_model() -> str | None:
         try:
-            return (httpx.get(stats_url, timeout=2).json().get("scorer") or {}).get("model")
+            return (httpx.get(stats_url, timeout=2, headers=headers).json().get("scorer")
+                    or {}).get("model")
         except httpx.HTTPError:
             assert worker.proc.poll() is None, worker.tail()
             return None
@@ -133,7 +135,7 @@ def test_moving_the_alias_mid_stream_swaps_the_model_and_loses_nothing(
     assert len(alerts) == len(lake_alerts)  # no crash, no redelivery: each alert once
     assert all(a["reason_codes"] for a in alerts)
 
-    stats = httpx.get(stats_url, timeout=5).json()
+    stats = httpx.get(stats_url, timeout=5, headers=headers).json()
     assert stats["scorer"]["reloads"] == 1 and stats["scorer"]["reload_failures"] == 0
     assert stats["scorer"]["shadow_model"] == challenger
     assert stats["scored_by"] == by_version

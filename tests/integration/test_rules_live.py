@@ -35,10 +35,12 @@ def cli(spawn, settings, name: str, *args: str) -> int:
 
 def test_author_backtest_activate_and_see_it_alert_live(stack_settings, spawn, wait_http_ok,
                                                         wait_until, wait_caught_up, publish,
-                                                        tmp_path):
+                                                        tmp_path, key_headers):
     s = stack_settings
     worker = spawn("worker", ["worker"], s)
-    wait_http_ok(f"http://127.0.0.1:{s.worker_web_port}/stats/", timeout=180, child=worker)
+    reader = key_headers(s, ("read",))
+    wait_http_ok(f"http://127.0.0.1:{s.worker_web_port}/stats/", timeout=180, child=worker,
+                 headers=reader)
     cases = CaseStore(s.database_url)
     cases.add_user("lea", "lead", "a long enough password")
     cases.add_user("ana", "analyst", "a long enough password")
@@ -68,7 +70,8 @@ def test_author_backtest_activate_and_see_it_alert_live(stack_settings, spawn, w
     def loaded() -> bool:
         publish(s, [template.model_copy(update={"transaction_id": f"probe-{next(probes)}",
                                                 "occurred_at": after + timedelta(hours=2)})])
-        page = httpx.get(f"http://127.0.0.1:{s.worker_web_port}/stats/", timeout=5).json()
+        page = httpx.get(f"http://127.0.0.1:{s.worker_web_port}/stats/", timeout=5,
+                         headers=reader).json()
         return "busy_transfers/v1" in page["alert_sources"]["RuleAlerts"]["active"]
 
     wait_until(loaded, 60, "the worker to load the activated rule", interval=1)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_profiles_and_payments_are_screened_by_the_worker(stack_settings, spawn, wait_http_ok,
-                                                          wait_until):
+                                                          wait_until, key_headers):
     s = stack_settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     ListStore(s.database_url).load(SAMPLE_LIST)
@@ -32,7 +32,7 @@ def test_profiles_and_payments_are_screened_by_the_worker(stack_settings, spawn,
     payment = {"transaction_id": "tx-int-1", "event_type": "top_up", "occurred_at": now,
                "amount_minor": 50_000, "currency": "EUR", "account_id": "acc-int-2",
                "country": "DE", "channel": "web", "counterparty_name": "Jurgen Konig"}
-    with httpx.Client(base_url=base, timeout=10) as client:
+    with httpx.Client(base_url=base, timeout=10, headers=key_headers(s)) as client:
         assert client.post("/v1/customers", json=profile).json()["status"] == "accepted"
         assert client.post("/v1/transactions", json=payment).json()["status"] == "accepted"
 

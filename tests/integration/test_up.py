@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,9 @@ def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wai
         assert api.json() == {"status": "ok"}
         docs = httpx.get(f"http://127.0.0.1:{settings.api_port}/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert "cdn" not in docs.text  # Swagger UI's assets are served locally
+        assert httpx.get(f"http://127.0.0.1:{settings.api_port}/docs/assets/swagger-ui-bundle.js"
+                         ).status_code == 200
         spec = httpx.get(f"http://127.0.0.1:{settings.api_port}/openapi.json").json()
         assert "TransactionEvent" in spec["components"]["schemas"]
         dash = wait_http_ok(f"http://127.0.0.1:{settings.dashboard_port}/", timeout=120)
@@ -46,6 +50,16 @@ def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wai
         wait_until(lambda: connect(settings.lake_dir).sql(
             "select count(*) from transactions").fetchall()[0][0] > 0, 120, "lake rows")
         assert "Flowlet is up" in log.read_text()
+        # The local key, printed once, opens the API; without it the door is shut.
+        key = re.search(r"api key\s+(flk_\S+)", log.read_text())
+        assert key, log.read_text()[-3000:]
+        stats = f"http://127.0.0.1:{settings.api_port}/stats"
+        assert httpx.get(stats, timeout=5).status_code == 401
+        assert httpx.get(stats, timeout=5, headers={"X-API-Key": key[1]}).status_code == 200
+        worker = re.search(r"worker\s+(http://127\.0\.0\.1:\d+/stats/)", log.read_text())
+        assert worker and httpx.get(worker[1], timeout=5).status_code == 401
+        assert httpx.get(worker[1], timeout=5,
+                         headers={"Authorization": f"Bearer {key[1]}"}).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         try:

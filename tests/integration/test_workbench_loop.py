@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LEAD = ("lea", "correct horse battery")
 
 
-def test_decisions_become_labels_the_features_see(aged_traffic, wait_until):
+def test_decisions_become_labels_the_features_see(aged_traffic, wait_until, api_key):
     s, events, api, worker, base = aged_traffic
     lake = lambda sql: connect(s.lake_dir).sql(sql).fetchall()  # noqa: E731
 
@@ -48,7 +48,9 @@ def test_decisions_become_labels_the_features_see(aged_traffic, wait_until):
         template = next(e for e in events if e.get("merchant_id") == merchant)
         probe = {**template, "transaction_id": "probe-after-decision",
                  "occurred_at": datetime.now(UTC).isoformat()}
-        assert client.post("/v1/transactions", json=probe).json()["status"] == "accepted"
+        publish = {"X-API-Key": api_key(s, ("publish",))}  # the client logs in as the lead
+        assert client.post("/v1/transactions", json=probe,
+                           headers=publish).json()["status"] == "accepted"
     wait_until(lambda: lake("select count(*) from transactions where transaction_id = "
                             "'probe-after-decision'")[0][0] == 1, 60, "the probe's lake row")
     (rate,) = lake("select f_merchant_fraud_rate_30d_delay7d from transactions "

@@ -24,11 +24,11 @@ EVENT = {
 
 
 @pytest.fixture
-def api(broker, tmp_path):
+def api(broker, tmp_path, key_headers):
     settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
                         api_max_batch=5, outbox_reconcile_seconds=0.5)
     ensure_topics(settings)
-    with TestClient(create_api(settings)) as client:
+    with TestClient(create_api(settings), headers=key_headers(settings)) as client:
         yield client, settings
 
 
@@ -127,13 +127,13 @@ def test_a_broker_that_lost_its_topics_gets_every_unfinished_event_again(api, br
     assert client.get("/stats").json()["republished_broker_loss"] >= 3
 
 
-def test_a_resent_unfinished_event_is_published_again(broker, tmp_path, read_topic,
+def test_a_resent_unfinished_event_is_published_again(broker, tmp_path, key_headers, read_topic,
                                                       wait_until):
     settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
                         outbox_reconcile_seconds=0.5, outbox_resend_after_seconds=1.0)
     ensure_topics(settings)
     event = {**EVENT, "transaction_id": "api-resent"}
-    with TestClient(create_api(settings)) as client:
+    with TestClient(create_api(settings), headers=key_headers(settings)) as client:
         assert client.post("/v1/transactions", json=event).json()["status"] == "accepted"
         published(settings, read_topic, wait_until, 1)
         wait_until(lambda: client.get("/stats").json()["published"] >= 1, 20, "the publish")
@@ -149,11 +149,11 @@ def test_a_resent_unfinished_event_is_published_again(broker, tmp_path, read_top
             for r in copies} == {"api-resent"}
 
 
-def test_over_the_backlog_bound_the_answer_is_429_with_retry_after(broker, tmp_path):
+def test_over_the_backlog_bound_the_answer_is_429_with_retry_after(broker, tmp_path, key_headers):
     settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
                         api_max_backlog=2, api_retry_after_seconds=3)
     ensure_topics(settings)
-    with TestClient(create_api(settings)) as client:
+    with TestClient(create_api(settings), headers=key_headers(settings)) as client:
         batch = [{**EVENT, "transaction_id": f"bp-{i}"} for i in range(2)]
         assert client.post("/v1/transactions", json=batch).json()["accepted"] == 2
         # Nothing processes them (no worker): the backlog stays at its bound.

@@ -25,11 +25,11 @@ PROFILE = {
 
 
 @pytest.fixture
-def api(broker, tmp_path):
+def api(broker, tmp_path, key_headers):
     settings = Settings(data_dir=tmp_path, broker=broker.bootstrap, partitions=2,
                         api_max_batch=5, outbox_reconcile_seconds=0.5)
     ensure_topics(settings)
-    with TestClient(create_api(settings)) as client:
+    with TestClient(create_api(settings), headers=key_headers(settings)) as client:
         yield client, settings
 
 
