@@ -69,7 +69,8 @@ def test_the_checks_can_fail() -> None:
 def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_explore_the_lake.ipynb",
                                            "02_train_and_compare.ipynb",
-                                           "03_why_this_score.ipynb"]
+                                           "03_why_this_score.ipynb",
+                                           "04_backtest_a_rule.ipynb"]
 
 
 @pytest.mark.integration
