@@ -100,7 +100,9 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     p = sub.add_parser("keys", help="API keys: create (printed once), list, revoke, audit")
-    p.add_argument("action", choices=["create", "list", "revoke", "audit"])
+    p.add_argument("action", choices=["create", "list", "revoke", "audit"],
+                   help="create a key (printed once), list keys, revoke one, or check the "
+                        "audit chain of key changes")
     p.add_argument("key_id", nargs="?", help="revoke: the key's id (the 10 letters after flk_)")
     p.add_argument("--name", default="upstream",
                    help="create: who uses the key, e.g. the upstream system (default "

@@ -47,7 +47,9 @@ def test_the_link_check_catches_a_link_outside_the_repository(tmp_path):
 
 def _readme_curl_bodies() -> list[dict]:
     readme = (ROOT / "README.md").read_text()
-    bodies = re.findall(r"curl [^\n]*/v1/transactions[^\n]*-d '(\{.*?\})'", readme, re.S)
+    # a curl to /v1/transactions, its headers perhaps on continuation lines, then its body
+    bodies = re.findall(r"curl [^\n]*/v1/transactions(?:[^\n]*\\\n)*[^\n]*-d '(\{.*?\})'",
+                        readme, re.S)
     return [json.loads(b) for b in bodies]
 
 
