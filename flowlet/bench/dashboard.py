@@ -159,13 +159,26 @@ def time_queries(lake_dir: Path, runs: int) -> dict[str, dict[str, float]]:
             query(con)
             samples.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
         con.close()
-    figures = {name: {"median_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1)}
-               for name, ms in samples.items()}
-    overview = [figures[name] for name in ("open_lake", *queries.PAGE_QUERIES)]
-    figures["page_total"] = {  # the overview page: opening the lake and its queries
-        "median_ms": round(sum(f["median_ms"] for f in overview), 1),
-        "max_ms": round(sum(f["max_ms"] for f in overview), 1)}
+    figures = summarise(samples)
+    # the overview page: opening the lake and its queries
+    figures["page_total"] = page_total(figures, ("open_lake", *queries.PAGE_QUERIES))
     return figures
+
+
+def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Median and max of each query's milliseconds.
+
+    >>> summarise({"q": [3.0, 1.0, 2.0]})
+    {'q': {'median_ms': 2.0, 'max_ms': 3.0}}
+    """
+    return {name: {"median_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1)}
+            for name, ms in samples.items()}
+
+
+def page_total(figures: dict[str, dict[str, float]],
+               names: tuple[str, ...]) -> dict[str, float]:
+    """A page's figures: the sums of its queries' medians and maxima."""
+    return {k: round(sum(figures[n][k] for n in names), 1) for k in ("median_ms", "max_ms")}
 
 
 def run_dashboard_bench(rows: int, out: Path | None = None, *, runs: int = 7,

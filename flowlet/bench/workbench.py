@@ -10,7 +10,6 @@ refresh has.
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -55,6 +54,7 @@ def time_workbench(settings: Settings, runs: int) -> dict[str, dict[str, float]]
     from cases.metrics import decisions_per_day, precision_by_source, time_to_decision
     from dashboards import customer, ledger_health, queries, workbench
     from dashboards.workbench import QueueFilter
+    from flowlet.bench.dashboard import page_total, summarise
     from ledger import Ledger
 
     store = CaseStore(settings.database_url)
@@ -96,12 +96,10 @@ def time_workbench(settings: Settings, runs: int) -> dict[str, dict[str, float]]
             query(con)
             samples.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
         con.close()
-    figures = {name: {"median_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1)}
-               for name, ms in samples.items()}
-    case_page = ("case_store", "open_lake", "case_recent_transactions", "case_labels",
-                 "case_features_vs_usual", "case_network", "case_balances")
-    figures["case_page_total"] = {
-        k: round(sum(figures[n][k] for n in case_page), 1) for k in ("median_ms", "max_ms")}
+    figures = summarise(samples)
+    figures["case_page_total"] = page_total(figures, (
+        "case_store", "open_lake", "case_recent_transactions", "case_labels",
+        "case_features_vs_usual", "case_network", "case_balances"))
     return figures
 
 

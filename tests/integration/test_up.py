@@ -19,7 +19,9 @@ from core.settings import Settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wait_until):
+def _stack_env(tmp_path, model_registry) -> tuple:  # noqa: ANN001
+    """A data folder, the environment of a `flowlet up` on free ports with the session's model
+    registry, and the settings it reads from it."""
     data = tmp_path / "data"
     env = {
         **os.environ,
@@ -29,7 +31,11 @@ def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wai
         "FLOWLET_MLFLOW_TRACKING_URI": model_registry.mlflow_tracking_uri,
         "PYTHONUNBUFFERED": "1",
     }
-    settings = Settings.from_env(env)
+    return data, env, Settings.from_env(env)
+
+
+def test_flowlet_up_serves_and_stops(tmp_path, model_registry, wait_http_ok, wait_until):
+    data, env, settings = _stack_env(tmp_path, model_registry)
     log = tmp_path / "up.log"
     proc = subprocess.Popen([sys.executable, "-m", "flowlet", "up", "--rate", "40"], env=env,
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
@@ -80,16 +86,7 @@ def test_ctrl_c_stops_the_stack_cleanly(tmp_path, model_registry, wait_until):
     """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group. `up` alone
     gets it (its children have their own groups) and stops them in order, the broker last;
     the worker stops by itself, none is killed. The stop time is printed, not asserted."""
-    data = tmp_path / "data"
-    env = {
-        **os.environ,
-        "FLOWLET_DATA_DIR": str(data),
-        "FLOWLET_API_PORT": str(free_port()),
-        "FLOWLET_DASHBOARD_PORT": str(free_port()),
-        "FLOWLET_MLFLOW_TRACKING_URI": model_registry.mlflow_tracking_uri,
-        "PYTHONUNBUFFERED": "1",
-    }
-    settings = Settings.from_env(env)
+    data, env, settings = _stack_env(tmp_path, model_registry)
     log = tmp_path / "up.log"
 
     def as_a_terminal() -> None:  # a session of its own, SIGINT not inherited as ignored
