@@ -78,7 +78,10 @@ def _backtest(args, store, settings) -> int:  # type: ignore[no-untyped-def]
         from models.training.data import load_labels
 
         labels = load_labels(args.labels)
-    result = backtest(settings.lake_dir, rule, start, end, others=active, labels=labels)
+    from rules.customers import customer_frame
+
+    result = backtest(settings.lake_dir, rule, start, end, others=active, labels=labels,
+                      customers=customer_frame(store.engine))
     backtest_id = store.record_backtest(version.rule_id, version.version, start, end,
                                         result.figures, args.by)
     sys.stdout.write(json.dumps(result.figures, indent=2, default=str) + "\n")

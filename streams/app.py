@@ -42,6 +42,7 @@ from detectors import typology_detectors
 from features.online import expire
 from ledger import Ledger
 from rules import RuleAlerts, RuleStore
+from rules.customers import customer_lookup
 from screening import ScreeningSource
 from streams.keys import KeyGate, KeyStore, Refusal, token_from
 from streams.lake_compactor import compact_once
@@ -332,7 +333,8 @@ def _default_processor(settings: Settings) -> BatchProcessor:
     screening = ScreeningSource(ledger.engine, settings.screening_threshold)
     return BatchProcessor(settings, ledger, scorer, LakeSink(settings.lake_dir, ledger.engine),
                           CaseStore(ledger.engine), LabelSink(settings.lake_dir, ledger.engine),
-                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine)),
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine),
+                                                    customers=customer_lookup(ledger.engine)),
                                          typology_detectors(settings)],
                           customer_sources=[screening], customers=CustomerBook(ledger.engine))
 

@@ -28,6 +28,7 @@ from features.online import OnlineFeatures
 from ledger import Ledger
 from models.serving.batch import ScoredBatch, reasons_for
 from rules import RuleAlerts, RuleStore
+from rules.customers import customer_lookup
 from screening import ScreeningSource
 from streams.pipeline import BatchOutcome, BatchProcessor, PreparedBatch, RawRecord
 from streams.sink import LabelSink, LakeSink
@@ -73,7 +74,8 @@ def in_memory_processor(settings: Settings, scorer: object | None = None) -> Bat
     return BatchProcessor(settings, ledger, scorer or RuleScorer(settings.alert_threshold),
                           LakeSink(settings.lake_dir, ledger.engine), CaseStore(ledger.engine),
                           LabelSink(settings.lake_dir, ledger.engine),
-                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine)),
+                          alert_sources=[screening, RuleAlerts(RuleStore(ledger.engine),
+                                                    customers=customer_lookup(ledger.engine)),
                                          typology_detectors(settings)],
                           customer_sources=[screening], customers=CustomerBook(ledger.engine))
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboards import session
 from rules import RuleError, RuleSpec, RuleStore, SpecError, backtest, compile_rule
+from rules.customers import customer_frame
 from rules.spec import ACTIONS, SEVERITIES
 
 
@@ -69,7 +70,8 @@ if listing:
         end = datetime.combine(end_day, time(), UTC) + timedelta(days=1)
         with st.spinner("Reading the lake…"):
             result = backtest(settings.lake_dir, compile_rule(v, store.lists()), start, end,
-                              others=store.active_rules()[1])
+                              others=store.active_rules()[1],
+                              customers=customer_frame(store.engine))
         store.record_backtest(chosen, version, start, end, result.figures, me.username)
     tests = store.backtests(chosen, version)
     if tests:
