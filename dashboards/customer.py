@@ -22,6 +22,8 @@ from features import registry
 from ledger.accounts import available, holds, wallet
 from ledger.schema import balances
 
+#: The usual is read from at most this many of the account's newest transactions.
+USUAL_ROWS = 2_000
 #: The network's edges per node (the busiest counterparties): a drawing stays readable.
 EDGES_PER_NODE = 8
 
@@ -48,24 +50,28 @@ def features_vs_usual(con: duckdb.DuckDBPyConnection, account_id: str,
                       descriptions: dict[str, str], top: int = 8,
                       days: int = 30) -> pd.DataFrame:
     """The features of the account's latest transaction against their median over its other
-    transactions of the ``days`` before, the most unusual first (distance in units of the
+    transactions of the ``days`` before (at most :data:`USUAL_ROWS` newest), the most
+    unusual first (distance in units of the
     usual spread: the interquartile range, at least 5 % of the median or 1).
 
     Amount features are compared with the customer's transactions in the latest one's currency
     and shown in its major units. ``descriptions``: feature name → words (the catalogue).
     Empty when the account has fewer than two transactions in the lake."""
     names = [c for (c,) in con.execute(
-        "SELECT column_name FROM (DESCRIBE transactions) WHERE column_name LIKE 'f\\_%' "
+        "SELECT column_name FROM (DESCRIBE lake_rows) WHERE column_name LIKE 'f\\_%' "
         "ESCAPE '\\'").fetchall()]
     if not names:
         return pd.DataFrame(columns=["feature", "now", "usual", "unusual by"])
     cols = ", ".join(f'"{n}"' for n in names)
+    # The account's newest rows (a top-N, no window over the lake), one per transaction.
     rows = con.execute(
-        f"""SELECT occurred_at, currency, {cols} FROM transactions WHERE account_id = $account
-            AND occurred_at >= (SELECT max(occurred_at) FROM transactions
-                                WHERE account_id = $account) - to_days({int(days)})
-            ORDER BY occurred_at DESC, transaction_id""",  # noqa: S608 — lake column names
-        {"account": account_id}).df()
+        f"""SELECT transaction_id, occurred_at, currency, {cols} FROM lake_rows
+            WHERE account_id = $account
+            ORDER BY occurred_at DESC, transaction_id LIMIT $scan""",  # noqa: S608 — lake columns
+        {"account": account_id, "scan": int(USUAL_ROWS)}).df()
+    rows = rows.drop_duplicates("transaction_id")
+    if len(rows):
+        rows = rows[rows["occurred_at"] >= rows["occurred_at"].iloc[0] - pd.Timedelta(days=days)]
     if len(rows) < 2:
         return pd.DataFrame(columns=["feature", "now", "usual", "unusual by"])
     now, past = rows.iloc[0], rows.iloc[1:]
@@ -150,10 +156,10 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
             break
         found = con.execute(
             """WITH t AS (
-                 SELECT account_id AS payer,
+                 SELECT DISTINCT transaction_id, account_id AS payer,
                         coalesce(counterparty_account_id, merchant_id) AS payee,
                         amount_minor, currency
-                 FROM transactions
+                 FROM lake_rows
                  WHERE coalesce(counterparty_account_id, merchant_id) IS NOT NULL
                    AND (account_id IN (SELECT unnest($nodes))
                         OR counterparty_account_id IN (SELECT unnest($nodes)))),
@@ -179,7 +185,7 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
         columns=["payer", "payee", "transactions", "amount"])
     nodes = sorted(seen)
     flagged = {a for (a,) in con.execute(
-        "SELECT DISTINCT account_id FROM transactions WHERE is_alert "
+        "SELECT DISTINCT account_id FROM lake_rows WHERE is_alert "
         "AND account_id IN (SELECT unnest($nodes))", {"nodes": nodes}).fetchall()}
     return Network(account_id, table, frozenset(flagged))
 

@@ -71,7 +71,8 @@ def rejections_by_reason(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     raw = con.sql(
         f"""SELECT {_kind_sql()} AS reason, count(*) AS n, max(occurred_at) AS latest,
                    arg_max(ledger_reason, occurred_at) AS example
-            FROM transactions WHERE ledger_status = 'rejected'
+            FROM (SELECT DISTINCT transaction_id, ledger_reason, occurred_at FROM lake_rows
+                  WHERE ledger_status = 'rejected')
             GROUP BY ALL ORDER BY n DESC, reason""").df()  # noqa: S608 — constant patterns
     return pd.DataFrame(
         [{"reason": r.reason, "transactions": int(r.n),

@@ -235,19 +235,24 @@ def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
                         limit: int = 50) -> pd.DataFrame:
     """The account's latest transactions in the lake (as payer or counterparty), with any
     label they got, ready to show."""
+    # The account's newest rows first (a top-N over the lake's files, no window over the whole
+    # lake), then one row per transaction among them: a transaction's copies share its time.
     raw = con.execute(
-        """SELECT t.occurred_at, t.amount_minor, t.currency, t.event_type, t.channel,
-                  t.country, t.merchant_id, t.counterparty_account_id, t.account_id,
-                  t.score, t.is_alert, t.reason_codes, t.ledger_status, t.ledger_reason,
-                  t.transaction_id, l.is_fraud
-           FROM transactions t
-           LEFT JOIN (SELECT labelled_transaction_id,
-                             arg_max(is_fraud, occurred_at) AS is_fraud
-                      FROM labels GROUP BY ALL) l
+        """WITH newest AS (
+             SELECT occurred_at, amount_minor, currency, event_type, channel, country,
+                    merchant_id, counterparty_account_id, account_id, score, is_alert,
+                    reason_codes, ledger_status, ledger_reason, transaction_id, processed_at
+             FROM lake_rows WHERE account_id = $account OR counterparty_account_id = $account
+             ORDER BY occurred_at DESC, transaction_id LIMIT $scan),
+           t AS (SELECT * FROM newest QUALIFY row_number() OVER (
+                   PARTITION BY transaction_id ORDER BY processed_at) = 1)
+           SELECT t.*, l.is_fraud FROM t
+           LEFT JOIN (SELECT labelled_transaction_id, arg_max(is_fraud, occurred_at) AS is_fraud
+                      FROM labels WHERE labelled_transaction_id IN (SELECT transaction_id FROM t)
+                      GROUP BY ALL) l
              ON l.labelled_transaction_id = t.transaction_id
-           WHERE t.account_id = $account OR t.counterparty_account_id = $account
            ORDER BY t.occurred_at DESC, t.transaction_id LIMIT $limit""",
-        {"account": account_id, "limit": int(limit)}).df()
+        {"account": account_id, "limit": int(limit), "scan": 4 * int(limit)}).df()
     return pd.DataFrame([{
         "time": when(r.occurred_at),
         "amount": format_minor(int(r.amount_minor), r.currency),
