@@ -8,7 +8,7 @@ For each transaction of a micro-batch, in the order the stream applied them:
    idempotent per (transaction, source), adds nothing;
 2. otherwise its flows join the state (the payer's ``out``/``in`` leg, the P2P receiver's
    ``in`` leg) and every detector looks at the payer; each finding at or above the alert
-   threshold becomes an alert record like the model's (:func:`streams.pipeline.alert`) with
+   threshold becomes an alert record like the model's (:func:`streams.rows.alert`) with
    ``source`` ``typology:<name>``, ``model_version`` ``<name>/<version>``, plain-word reason
    codes, and the keys ``typology`` and ``evidence`` (transaction ids and counterparties).
 
@@ -159,7 +159,7 @@ def seen_of(ev: TransactionEvent, since_prev_s: float = math.nan) -> Seen:
 
 def alert_record(finding: Finding, ev: Seen, version: int, threshold: float,
                  raised_at: datetime) -> dict[str, Any]:
-    """A finding as a record of topic ``alerts`` (the shape of ``streams.pipeline.alert``)."""
+    """A finding as a record of topic ``alerts`` (the shape of ``streams.rows.alert``)."""
     name = finding.typology
     return {
         "alert_id": f"alert-{name}-{ev.transaction_id}",

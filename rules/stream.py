@@ -114,7 +114,7 @@ class RuleAlerts:
 
 def rule_alert(rule: CompiledRule, row: dict[str, Any], context_row: dict[str, Any],
                raised_at: str) -> dict[str, Any]:
-    """The alert record (the shape of ``streams.pipeline.alert``) of a rule on a lake row."""
+    """The alert record (the shape of ``streams.rows.alert``) of a rule on a lake row."""
     return {
         "alert_id": f"alert-{row['transaction_id']}-{rule.source}",
         "transaction_id": row["transaction_id"],

@@ -47,8 +47,9 @@ from screening import ScreeningSource
 from streams.keys import KeyGate, KeyStore, Refusal, token_from
 from streams.lake_compactor import compact_once
 from streams.offsets import OffsetsApp, next_offsets
-from streams.pipeline import BatchOutcome, BatchProcessor, FxRate, RawRecord, encode_alert
+from streams.pipeline import BatchOutcome, BatchProcessor, RawRecord
 from streams.recovery import WATERMARK, catch_up, watermark_of
+from streams.rows import FxRate, encode_alert
 from streams.sink import LabelSink, LakeSink
 from streams.stages import featurize, parse_batch, state_keys
 from streams.state import StateStore

@@ -13,28 +13,25 @@ scored by one model version (:class:`Scorer`), which every lake row and alert na
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cases import CaseStore
 from core.contract import CustomerEvent, LabelEvent, TransactionEvent, find_pan, redact_pans
-from core.lake_schema import FEATURE_PREFIX
 from core.settings import Settings
 from features import FEATURE_NAMES, events_frame, with_event_features
 from features.definitions import EVENT_FEATURES
-from ledger import Ledger, PostingResult
+from ledger import Ledger
 from models.serving.batch import ScoredBatch
+from streams.rows import alert, lake_row
 from streams.sink import LabelSink, LakeSink
 
 log = logging.getLogger(__name__)
@@ -328,85 +325,3 @@ def ledger_shard(records: Sequence[RawRecord]) -> int:
     """
     partitions = [r.partition for r in records if r.partition >= 0]
     return min(partitions) if partitions else 0
-
-
-def lake_row(ev: TransactionEvent, vector: dict[str, float], scored: ScoredBatch, i: int,
-             ledger_result: PostingResult, processed_at: datetime,
-             source: RawRecord | None = None) -> dict[str, Any]:
-    """Row ``i`` of a scored batch as the lake stores it: the columns of
-    :mod:`core.lake_schema`, in order, then the ``f_<feature>`` values."""
-    return {
-        "transaction_id": ev.transaction_id,
-        "event_type": ev.event_type.value,
-        "occurred_at": ev.occurred_at,
-        "amount_minor": ev.amount_minor,
-        "currency": ev.currency,
-        "account_id": ev.account_id,
-        "counterparty_account_id": ev.counterparty_account_id,
-        "merchant_id": ev.merchant_id,
-        "card_token": ev.card_token,
-        "device_id": ev.device_id,
-        "country": ev.country,
-        "channel": ev.channel.value,
-        "mcc": ev.mcc,
-        "ip_address": None if ev.ip_address is None else str(ev.ip_address),
-        "target_currency": ev.target_currency,
-        "target_amount_minor": ev.target_amount_minor,
-        "fee_minor": ev.fee_minor,
-        "original_transaction_id": ev.original_transaction_id,
-        "score": float(scored.score[i]),
-        "score_supervised": _number(scored.score_supervised[i]),
-        "score_anomaly": _number(scored.score_anomaly[i]),
-        "reason_codes": scored.reason_codes[i],
-        "model_version": scored.model_ref,
-        "is_alert": bool(scored.is_alert[i]),
-        "shadow_score": (None if scored.shadow_score is None
-                         else _number(scored.shadow_score[i])),
-        "shadow_model_version": scored.shadow_model_ref,
-        "ledger_status": ledger_result.journal_status,
-        "ledger_reason": ledger_result.reason,
-        "source_partition": source.partition if source and source.partition >= 0 else None,
-        "source_offset": source.offset if source and source.offset >= 0 else None,
-        "processed_at": processed_at,
-        **{FEATURE_PREFIX + k: float(v) for k, v in vector.items()},
-    }
-
-
-def alert(row: dict[str, Any], threshold: float, raised_at: datetime) -> dict[str, Any]:
-    """The record published to topic ``alerts`` for an alerting lake row."""
-    return {
-        "alert_id": f"alert-{row['transaction_id']}",
-        "transaction_id": row["transaction_id"],
-        "account_id": row["account_id"],
-        "merchant_id": row["merchant_id"],
-        "amount_minor": row["amount_minor"],
-        "currency": row["currency"],
-        "source": "model",
-        "score": row["score"],
-        "alert_threshold": threshold,
-        "model_version": row["model_version"],
-        "reason_codes": row["reason_codes"] or [],
-        "occurred_at": row["occurred_at"].isoformat(),
-        "raised_at": raised_at.isoformat(),
-    }
-
-
-def _number(x: float) -> float | None:
-    """A float for the lake; NaN (a member the model does not have) becomes NULL."""
-    x = float(x)
-    return None if np.isnan(x) else x
-
-
-class FxRate(BaseModel):
-    """A rate record on topic ``fx_rates``: ``quote`` units per one ``base`` unit."""
-
-    model_config = ConfigDict(extra="forbid")
-    base: str = Field(pattern=r"^[A-Z]{3}$")
-    quote: str = Field(pattern=r"^[A-Z]{3}$")
-    rate: Decimal = Field(gt=0, max_digits=24, decimal_places=12)
-    as_of: AwareDatetime
-    source: str = "stream"
-
-
-def encode_alert(alert: dict[str, Any]) -> bytes:
-    return json.dumps(alert, separators=(",", ":")).encode()
