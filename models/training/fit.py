@@ -146,6 +146,8 @@ class Fitted:
     #: the rows the served threshold and the monitoring reference were taken on: the
     #: validation window, or after a refit the calibration rows (``models.training.refit``)
     reference_mask: np.ndarray | None = None
+    #: the evaluation's settings (k per day, FPR, alert cost) the comparison used
+    eval_config: EvalConfig = field(default_factory=EvalConfig)
 
     @property
     def reference_rows(self) -> np.ndarray:
@@ -352,4 +354,4 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
                     len(card.constant_features), len(FEATURE_NAMES),
                     "training" if config.refit else "fit", ", ".join(card.constant_features))
     return Fitted(model, split, data, scorers, thresholds, comparison, timings, counts, card,
-                  reference_mask)
+                  reference_mask, config.eval)
