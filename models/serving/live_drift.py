@@ -47,16 +47,18 @@ class LiveFeatureDrift:
         if not n:
             return
         take = np.unique(np.linspace(0, n - 1, min(n, self._rows_per_batch)).astype(int))
-        rows = features.iloc[take].to_numpy(dtype=np.float64)
+        # the scorer's input is one float64 block: a view, then 16 rows copied (pandas' own
+        # row selection costs ~20× more)
+        rows = np.asarray(features.to_numpy(dtype=np.float64, copy=False))[take]
         with self._lock:
             if tuple(names) != self._names:  # the first batch, or a model with other features
                 self._names = tuple(names)
                 self._buffer = np.full((self._size, len(names)), np.nan)
                 self._filled = self._next = 0
-            for row in rows:
-                self._buffer[self._next] = row
-                self._next = (self._next + 1) % self._size
-                self._filled = min(self._filled + 1, self._size)
+            slots = (self._next + np.arange(len(rows))) % self._size
+            self._buffer[slots] = rows
+            self._next = int(slots[-1] + 1) % self._size
+            self._filled = min(self._filled + len(rows), self._size)
 
     def summary(self) -> dict[str, Any]:
         """What ``/stats/`` shows: the reference window, the live rows sampled, how many

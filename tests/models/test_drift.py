@@ -60,3 +60,27 @@ def test_too_few_live_rows_or_an_unknown_feature_give_no_psi():
     assert all(math.isnan(r.psi) for r in table)
     assert {r.feature: r.shift for r in table} == {"x": "too few live rows",
                                                    "new": "no reference"}
+
+
+def test_the_scorers_sample_keeps_the_latest_rows_of_each_batch():
+    import pandas as pd
+
+    from models.serving.live_drift import LiveFeatureDrift
+
+    sample = LiveFeatureDrift(sample_rows=40, rows_per_batch=16)
+    names = ("x", "y")
+    for batch in range(5):  # 80 rows sampled into 40 slots
+        frame = pd.DataFrame({"x": np.full(100, float(batch)), "y": np.arange(100.0)})
+        sample.add(frame, names)
+    summary = sample.summary()
+    assert summary["live_rows"] == 40 and summary["reference"] is None
+    batches, counts = np.unique(sample._buffer[:, 0], return_counts=True)
+    # the latest 40 of 5 × 16: batches 4 and 3 whole, the last 8 rows of batch 2
+    assert dict(zip(batches.tolist(), counts.tolist(), strict=True)) == {2.0: 8, 3.0: 16,
+                                                                         4.0: 16}
+    assert set(sample._buffer[:, 1]) >= {0.0, 99.0}  # evenly spaced, ends included
+    rng = np.random.default_rng(9)
+    sample.use("m/2", FeatureReference.from_matrix(rng.normal(size=(500, 2)), names, "s", "e"))
+    summary = sample.summary()
+    assert summary["model"] == "m/2" and summary["reference"]["rows"] == 500
+    assert summary["worst"] == []  # 40 live rows: too few to read a PSI from
