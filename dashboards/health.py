@@ -1,4 +1,5 @@
-"""The model-health table: each version's live figures next to what its validation promised."""
+"""The model-health tables: each version's live figures next to what its validation promised,
+and the champion's live feature drift against its training rows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from core.lake_aggregates import SCORE_BINS
+from models.drift import FeatureReference, drift_table
 from models.monitoring import ALERT_RATE_FACTOR, MAJOR_SHIFT, Reference, psi, shift_in_words
 
 COLUMNS = ["model_version", "status", "transactions", "alerts", "live_alert_rate",
@@ -49,3 +51,24 @@ def health_table(versions: pd.DataFrame, bins: pd.DataFrame,
                      "score_psi": drift, "score_shift": shift_in_words(drift),
                      "last_used": v.last_used})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+DRIFT_COLUMNS = ["feature", "psi", "shift", "live_missing", "reference_missing"]
+
+
+def feature_drift_frame(reference: FeatureReference, live: pd.DataFrame) -> pd.DataFrame:
+    """Per feature of ``live`` (recent lake rows, one column per feature), its PSI against the
+    champion's training ``reference`` in plain words, the worst first (:mod:`models.drift`).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = FeatureReference.from_matrix(rng.normal(size=(3000, 2)), ("a", "b"), "s", "e")
+    >>> live = pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(3, size=500)})
+    >>> feature_drift_frame(ref, live)[["feature", "shift"]].values.tolist()
+    [['b', 'major shift'], ['a', 'stable']]
+    """
+    rows = drift_table(reference, {c: live[c].to_numpy(dtype="float64") for c in live.columns})
+    return pd.DataFrame([{"feature": r.feature, "psi": r.psi, "shift": r.shift,
+                          "live_missing": r.live_missing,
+                          "reference_missing": r.reference_missing} for r in rows],
+                        columns=DRIFT_COLUMNS)

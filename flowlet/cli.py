@@ -137,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               train_end=args.train_end, test_start=args.test_start, test_end=args.test_end,
               validation_share=args.validation_share, margin=args.margin, promote=args.promote,
               alert_budget=args.alert_budget, alert_rate_factor=args.alert_rate_factor,
-              recent_days=args.recent_days)
+              recent_days=args.recent_days, refit=not args.no_refit)
     return 0
 
 
@@ -297,6 +297,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--recent-days", type=float, default=1.0,
                    help="the gate also checks the alert rate on the lake's rows processed in "
                         "the last N days (default 1; 0: not)")
+    p.add_argument("--no-refit", action="store_true",
+                   help="serve the members fitted on the fit window only (default: refit them on "
+                        "the whole train window once the combiner and the policy are chosen)")
     p.add_argument("--if-missing", action="store_true", help="only when there is no champion")
     p.set_defaults(func=cmd_train)
 

@@ -43,7 +43,8 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
               validation_share: float | None = None,
               margin: float = 0.0, promote: Promote = "gate",
               alert_budget: float | None = None, alert_rate_factor: float = ALERT_RATE_FACTOR,
-              recent_days: float = 1.0, console: Console | None = None) -> TrainResult:
+              recent_days: float = 1.0, refit: bool = True,
+              console: Console | None = None) -> TrainResult:
     """Train on Parquet ``events`` + ``labels`` (files or folders), on the lake (``from_lake``:
     the simulated history ``flowlet simulate --days N`` wrote, plus every transaction the
     workers processed and every label they applied — analysts' decisions, chargebacks; see
@@ -57,11 +58,13 @@ def run_train(settings: Settings, *, events: str | None = None, labels: str | No
 
     ``alert_budget`` (default ``TrainConfig.alert_budget``) caps the alert threshold on
     validation; the gate refuses a candidate alerting more than ``alert_rate_factor`` × it on
-    the test window or on the lake's rows processed in the last ``recent_days`` (0: none)."""
+    the test window or on the lake's rows processed in the last ``recent_days`` (0: none).
+    ``refit`` (``TrainConfig.refit``): the served members are fitted again on the whole
+    training window once the combiner and the policy are chosen."""
     from models.training.data import history_from_simulator
 
     console = console or Console(stderr=True)
-    config = TrainConfig()
+    config = TrainConfig(refit=refit)
     if alert_budget is not None:
         if not 0 < alert_budget <= 1:
             raise SystemExit(f"--alert-budget {alert_budget} is not a share in (0, 1]")

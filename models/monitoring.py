@@ -87,18 +87,34 @@ def feature_psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> flo
     True
     """
     e = np.asarray(expected, dtype=np.float64)
-    a = np.asarray(actual, dtype=np.float64)
-    finite = e[np.isfinite(e)]
+    edges = quantile_edges(e, bins)
+    return psi(bin_counts(edges, e), bin_counts(edges, np.asarray(actual, dtype=np.float64)))
+
+
+def quantile_edges(values: np.ndarray, bins: int = 10) -> np.ndarray:
+    """The inner bin edges :func:`feature_psi` uses: ``values``' quantiles, repeats merged.
+
+    >>> quantile_edges(np.array([0.0, 0.0, 0.0, 1.0, 2.0]), 4).tolist()
+    [0.0, 1.0]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
     cuts = np.linspace(0, 1, bins + 1)[1:-1]
-    edges = np.unique(np.quantile(finite, cuts)) if len(finite) else np.zeros(0)
+    return np.unique(np.quantile(finite, cuts)) if len(finite) else np.zeros(0)
 
-    def counts(x: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(x)
-        binned = np.bincount(np.searchsorted(edges, x[ok], side="right"),
-                             minlength=len(edges) + 1)
-        return np.append(binned, (~ok).sum())
 
-    return psi(counts(e), counts(a))
+def bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Counts per bin of ``edges`` (``len(edges) + 1`` bins, right-closed at each edge), then
+    one more for the missing values (NaN, ±inf).
+
+    >>> bin_counts(np.array([0.0, 1.0]), np.array([-1, 0, 0.5, 1, 5, np.nan])).tolist()
+    [1, 2, 2, 1]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(x)
+    binned = np.bincount(np.searchsorted(edges, x[ok], side="right"),
+                         minlength=len(edges) + 1)
+    return np.append(binned, (~ok).sum())
 
 
 def shift_in_words(value: float) -> str:

@@ -36,6 +36,7 @@ from models.training.fit import (
     label_age_days,
     prepare,
 )
+from models.training.refit import refit_members
 from models.training.splits import TimeSplit, time_split
 from simulator import merchants_for
 
@@ -106,6 +107,9 @@ def evaluate_seed(data: SeedData, config: TrainConfig,
     model = fit_ensemble(d.X[m["fit"]], d.y_known[m["fit"]], d.X[m["validation"]],
                          d.y_known[m["validation"]], amount[m["validation"]], config, xgb_seed,
                          age_fit=age[m["fit"]])
+    if config.refit:  # what is served: the members refitted on the whole training window
+        model = refit_members(model, d.X[m["train"]], d.y_known[m["train"]], config.xgb,
+                              config.iforest_trees, config.iforest_max_samples, xgb_seed)
     scorers = comparison_scorers(model)
     y_test = d.y_eval[m["test"]]
     X_test = d.X[m["test"]]  # noqa: N806
@@ -169,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("seeds", nargs="?", default="0-6", help='e.g. "0-9" or "0,2,4"')
     p.add_argument("--cache", type=Path, default=None,
                    help="folder to cache featurised histories in (pickles)")
+    p.add_argument("--no-refit", action="store_true",
+                   help="score with the members of the fit window (TrainConfig.refit off)")
     p.add_argument("--oof-folds", type=int, default=None,
                    help="TrainConfig.combiner_oof_folds (1: the validation window alone)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config = TrainConfig()
+    config = TrainConfig(refit=not a.no_refit)
     if a.oof_folds is not None:
         config = replace(config, combiner_oof_folds=a.oof_folds)
     rows = compare_seeds(parse_seeds(a.seeds), config, a.cache)

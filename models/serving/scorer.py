@@ -28,10 +28,12 @@ import pandas as pd
 
 from core.settings import Settings
 from models.contract import model_input
+from models.drift import FeatureReference, read_reference
 from models.mlflow_env import MlflowClient
 from models.registry import registry_client, resolve_alias
 from models.serving import loading
 from models.serving.batch import ScoredBatch, reasons_for
+from models.serving.live_drift import LiveFeatureDrift
 from models.serving.loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class Scorer:
                           "batches": 0, "rows": 0}
         self._last_error: str | None = None
         self._last_check_at: datetime | None = None
+        #: a sample of the features scored, against the champion's training reference
+        self._drift = LiveFeatureDrift()
 
     # -- what is loaded ------------------------------------------------------------------
     @property
@@ -111,6 +115,7 @@ class Scorer:
             **self._counters,
             "last_error": self._last_error,
             "last_check_at": self._last_check_at.isoformat() if self._last_check_at else None,
+            "feature_drift": self._drift.summary(),
         }
 
     # -- loading -------------------------------------------------------------------------
@@ -185,6 +190,7 @@ class Scorer:
                     log.info("scoring with %s (was %s; loaded in %.2fs)", new.ref,
                              champion.ref if champion else "nothing", new.load_seconds)
                     champion = new
+                    self._drift.use(new.ref, self._feature_reference(new.version))
 
             if self.settings.shadow_enabled:
                 shadow = self._refresh_shadow(shadow, champion)
@@ -215,6 +221,16 @@ class Scorer:
         self._counters["shadow_reloads"] += 1
         log.info("shadow scoring with %s", new.ref)
         return new
+
+    def _feature_reference(self, version: str) -> FeatureReference | None:
+        """The version's training feature reference (``models.drift``), None without one."""
+        try:
+            run_id = self._client.get_model_version(self.settings.model_name, version).run_id
+        except Exception as exc:  # noqa: BLE001 - drift is a report: never fail a load for it
+            log.info("no feature reference for %s/%s: %s", self.settings.model_name, version,
+                     exc)
+            return None
+        return read_reference(self._client, run_id) if run_id else None
 
     def _resolve(self, alias: str) -> str | None:
         return resolve_alias(self._client, self.settings.model_name, alias)
@@ -273,6 +289,7 @@ class Scorer:
         self._counters["batches"] += 1
         self._counters["rows"] += n
         self._remember_probe(features)
+        self._drift.add(x, champion.feature_names)
         return ScoredBatch(
             model_name=champion.name, model_version=champion.version,
             alert_threshold=champion.alert_threshold, score=score,

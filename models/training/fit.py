@@ -9,9 +9,13 @@ Steps (each timed in :attr:`Fitted.timings`):
    window (``models.training.data.labels_as_of``);
 3. **fit** — XGBoost on the fit window; IsolationForest on the fit window's rows not known to be
    fraud; the logistic combiner (non-negative weights) on the validation window's member scores
-   plus out-of-fold XGBoost scores over the fit window; every model's alert threshold on the
+   plus out-of-fold XGBoost scores over the fit window; every model's alert policy on the
    validation window;
-4. **evaluate** — ensemble, each member alone and the rule baseline on the test window
+4. **refit** (``TrainConfig.refit``, on by default) — the members fitted again on the whole
+   training window (fit + validation, labels as of the cutoff), the combiner's weights and the
+   members kept unchanged, every alert policy carried over as its validation alert rate and its
+   threshold recomputed on the gap window (``models.training.refit``);
+5. **evaluate** — ensemble, each member alone and the rule baseline on the test window
    (``models.training.evaluation``).
 """
 
@@ -25,15 +29,23 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
+from sklearn.metrics import average_precision_score
 
 from features import FEATURE_NAMES, build_features
 from models.ensemble.anomaly import AnomalyModel
 from models.ensemble.baseline import RuleBaseline
 from models.ensemble.model import Combiner, EnsembleModel, ThresholdRule, members_of
 from models.ensemble.supervised import SupervisedModel, XGBParams
-from models.training.card import ANOMALY, ModelCard, constant_features, select_members
+from models.training.card import (
+    ANOMALY,
+    ModelCard,
+    constant_features,
+    data_stages,
+    select_members,
+)
 from models.training.data import feature_labels, labels_as_of
 from models.training.evaluation import AlertPolicy, EvalConfig, choose_policy, evaluate
+from models.training.refit import calibration_rows, refit_members, transfer_policy
 from models.training.splits import TimeSplit
 
 log = logging.getLogger(__name__)
@@ -83,6 +95,11 @@ class TrainConfig:
     #: the IsolationForest is kept only when the ensemble's AP on the combiner's rows beats
     #: XGBoost alone by more than this (``models.training.card``)
     member_min_ap_gain: float = 0.001
+    #: once the combiner, the members kept and the alert policy are chosen, fit the members
+    #: again on the whole training window (fit + validation) so the served model has seen the
+    #: latest weeks; the threshold is recomputed for it at the policy's validation alert rate
+    #: (``models.training.refit``). False: the members stay those fitted on the fit window
+    refit: bool = True
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def params(self) -> dict[str, object]:
@@ -95,7 +112,7 @@ class TrainConfig:
             "threshold_rule": self.threshold_rule,
             "target_precision": self.target_precision, "top_share": self.top_share,
             "alert_budget": self.alert_budget,
-            "member_min_ap_gain": self.member_min_ap_gain,
+            "member_min_ap_gain": self.member_min_ap_gain, "refit": self.refit,
             "k_per_day": self.eval.k_per_day,
             "fpr": self.eval.fpr, "alert_cost_minor": self.eval.alert_cost_minor}
         flat.update({f"xgb_{k}": v for k, v in vars(self.xgb).items()})
@@ -126,6 +143,16 @@ class Fitted:
     timings: dict[str, float]
     counts: dict[str, float]
     card: ModelCard
+    #: the rows the served threshold and the monitoring reference were taken on: the
+    #: validation window, or after a refit the calibration rows (``models.training.refit``)
+    reference_mask: np.ndarray | None = None
+    #: the evaluation's settings (k per day, FPR, alert cost) the comparison used
+    eval_config: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def reference_rows(self) -> np.ndarray:
+        return (self.prepared.masks["validation"] if self.reference_mask is None
+                else self.reference_mask)
 
 
 def prepare(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSplit) -> Prepared:
@@ -173,18 +200,24 @@ def fit_ensemble(X_fit: np.ndarray, y_fit: np.ndarray, X_val: np.ndarray,  # noq
     model = EnsembleModel(supervised, anomaly, combiner)
     model.member_selection = selection
     policy = threshold_for(config, y_val, model.score(X_val), amount_val)
-    model.alert_threshold = policy.threshold
-    model.threshold_rule = ThresholdRule(
-        policy.rule, {"cost": float(config.eval.alert_cost_minor),
-                      "precision": config.target_precision,
-                      "top_share": config.top_share}[policy.rule],
-        policy.precision, policy.recall, budget=policy.budget,
-        validation_alert_rate=policy.alert_rate, rule_threshold=policy.rule_threshold)
+    set_policy(model, policy, config)
     if policy.capped:
         log.info("alert budget %.4g caps the %s threshold %.4g → %.4g (validation alert rate "
                  "%.4g)", policy.budget, policy.rule, policy.rule_threshold, policy.threshold,
                  policy.alert_rate)
     return model
+
+
+def set_policy(model: EnsembleModel, policy: AlertPolicy, config: TrainConfig,
+               extra: dict[str, float] | None = None) -> None:
+    """``model``'s alert threshold and the record of how it was chosen."""
+    model.alert_threshold = policy.threshold
+    model.threshold_rule = ThresholdRule(
+        policy.rule, {"cost": float(config.eval.alert_cost_minor),
+                      "precision": config.target_precision,
+                      "top_share": config.top_share}[policy.rule],
+        policy.precision, policy.recall, extra=dict(extra or {}), budget=policy.budget,
+        validation_alert_rate=policy.alert_rate, rule_threshold=policy.rule_threshold)
 
 
 def _oof_margins(X: np.ndarray, y: np.ndarray, age: np.ndarray | None,  # noqa: N803
@@ -255,23 +288,46 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
                          data.y_known[m["validation"]], amount[m["validation"]], config, seed,
                          age_fit=age[m["fit"]])
     timings["fit_seconds"] = time.perf_counter() - t0
-    step("evaluating on the test window")
-    t0 = time.perf_counter()
     scorers = comparison_scorers(model)
     X_val, y_val = data.X[m["validation"]], data.y_known[m["validation"]]  # noqa: N806
     # every model under the same policy (rule and budget) on the same validation rows, so the
     # table compares like with like; the ensemble's is the one it carries
     policies = {name: threshold_for(config, y_val, fn(X_val), amount[m["validation"]])
-                for name, fn in scorers.items() if name != "ensemble"}
-    thresholds = {name: model.alert_threshold if name == "ensemble"
-                  else policies[name].threshold for name in scorers}
-    validation_rates = {name: model.validation_alert_rate if name == "ensemble"
-                        else policies[name].alert_rate for name in scorers}
+                for name, fn in scorers.items()}
+    # the first fit's validation AP: held out for every member (after a refit it is not)
+    val_scores = model.score(X_val)
+    validation_ap = (float(average_precision_score(y_val, val_scores))
+                     if y_val.any() and not y_val.all() else float("nan"))
+    reference_mask, window = None, "validation"
+    if config.refit:
+        step("refitting the members on the whole training window")
+        t0 = time.perf_counter()
+        window, reference_mask = calibration_rows(m)
+        selected = model
+        model = refit_members(selected, data.X[m["train"]], data.y_known[m["train"]],
+                              config.xgb, config.iforest_trees, config.iforest_max_samples,
+                              seed)
+        refit_scorers = comparison_scorers(model)
+        X_cal = data.X[reference_mask]  # noqa: N806
+        policies = {name: transfer_policy(p, scorers[name](X_val), refit_scorers[name](X_cal))
+                    for name, p in policies.items()}
+        scorers = refit_scorers
+        set_policy(model, policies["ensemble"], config, extra={
+            "selection_threshold": selected.alert_threshold,
+            "calibration_rows": float(reference_mask.sum())})
+        log.info("refitted the members on %d training rows; threshold %.4g → %.4g at the "
+                 "policy's alert rate %.4g on the %s window (%d rows)", int(m["train"].sum()),
+                 selected.alert_threshold, model.alert_threshold,
+                 policies["ensemble"].alert_rate, window, int(reference_mask.sum()))
+        timings["refit_seconds"] = time.perf_counter() - t0
+    step("evaluating on the test window")
+    t0 = time.perf_counter()
+    thresholds = {name: p.threshold for name, p in policies.items()}
     test_frame = data.frame.filter(pl.Series(m["test"]))
     X_test, y_test = data.X[m["test"]], data.y_eval[m["test"]]  # noqa: N806
     comparison = {name: {**evaluate(test_frame, y_test, fn(X_test), thresholds[name],
                                     config.eval),
-                         "validation_alert_rate": _or_nan(validation_rates[name]),
+                         "validation_alert_rate": _or_nan(policies[name].alert_rate),
                          "alert_budget": config.alert_budget}
                   for name, fn in scorers.items()}
     timings["evaluate_seconds"] = time.perf_counter() - t0
@@ -280,13 +336,22 @@ def fit_and_evaluate(events: pl.DataFrame, labels: pl.DataFrame, split: TimeSpli
         "fit_frauds_known": float(data.y_known[m["fit"]].sum()),
         "validation_frauds_known": float(y_val.sum()),
         "train_frauds_all_labels": float(data.y_eval[m["train"]].sum()),
-        "test_frauds": float(y_test.sum())})
+        "test_frauds": float(y_test.sum()),
+        "validation_average_precision": validation_ap})
     log.info("fitted: %s; test AP %s", counts,
              {k: round(v["average_precision"], 4) for k, v in comparison.items()})
+    trained_on = m["train"] if config.refit else m["fit"]
     card = ModelCard(model.member_selection,
-                     constant_features(data.X[m["fit"]], FEATURE_NAMES), len(FEATURE_NAMES))
+                     constant_features(data.X[trained_on], FEATURE_NAMES), len(FEATURE_NAMES),
+                     stages=data_stages(
+                         split, m, data.y_known, data.y_eval, model.member_selection,
+                         oof_folds=config.combiner_oof_folds, rule=config.threshold_rule,
+                         budget=config.alert_budget,
+                         calibration=window if config.refit else None),
+                     refit=config.refit)
     if card.constant_features:
-        log.warning("%d of %d features have no variance on the fit window: %s",
+        log.warning("%d of %d features have no variance on the %s window: %s",
                     len(card.constant_features), len(FEATURE_NAMES),
-                    ", ".join(card.constant_features))
-    return Fitted(model, split, data, scorers, thresholds, comparison, timings, counts, card)
+                    "training" if config.refit else "fit", ", ".join(card.constant_features))
+    return Fitted(model, split, data, scorers, thresholds, comparison, timings, counts, card,
+                  reference_mask, config.eval)

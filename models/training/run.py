@@ -28,6 +28,7 @@ import polars as pl
 
 from core.settings import Settings
 from features import FEATURE_NAMES
+from models import drift
 from models.contract import alert_policy
 from models.ensemble.model import EnsembleModel
 from models.mlflow_env import mlflow
@@ -35,7 +36,11 @@ from models.monitoring import Reference
 from models.registry import EXPERIMENT, configure_mlflow, resolve_alias
 from models.training import plots
 from models.training.data import Source, history_from_simulator, load_events, load_labels
-from models.training.evaluation import comparison_table, markdown_table
+from models.training.evaluation import (
+    comparison_table,
+    markdown_table,
+    precision_at_k_per_day,
+)
 from models.training.fit import POLICY_COLUMNS, Fitted, Progress, TrainConfig, fit_and_evaluate
 from models.training.gate import ALERT_RATE_FACTOR, GateDecision, Promote, RecentRows, gate
 from models.training.splits import SplitPlan, TimeSplit, time_split
@@ -122,6 +127,9 @@ def train_ensemble(events: Source, labels: Source, settings: Settings, *,
         mlflow.set_tags({"flowlet.kind": "ensemble", "flowlet.members":
                          "xgboost,isolation_forest,logistic_combiner", **fitted.card.tags()})
         mlflow.log_text(fitted.card.markdown(), "model_card.md")
+        mlflow.log_dict({"refit": fitted.card.refit, "stages": fitted.card.stages_dict()},
+                        "data_stages.json")
+        mlflow.log_dict(_feature_reference(fitted).to_dict(), drift.ARTIFACT_PATH)
         mlflow.log_dict(_lineage(ev, lab, split, lineage), "lineage.json")
         _log_comparison(fitted, folder)
         _log_figures(fitted)
@@ -167,13 +175,24 @@ def _metric_name(key: str) -> str:
 def _tag_reference(settings: Settings, version: str, fitted: Fitted) -> None:
     """What live monitoring compares this version with (:mod:`models.monitoring`)."""
     model = fitted.model
-    scores = model.score(fitted.prepared.X[fitted.prepared.masks["validation"]])
+    # the rows the served threshold was set on: validation, or after a refit the gap window
+    scores = model.score(fitted.prepared.X[fitted.reference_rows])
     budget = alert_policy(model).budget  # None for a model without one
     reference = Reference.from_scores(scores, model.alert_threshold,
                                       math.nan if budget is None else budget)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     for key, value in {**reference.tags(), **fitted.card.tags()}.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
+
+
+def _feature_reference(fitted: Fitted) -> drift.FeatureReference:
+    """Live feature drift's reference (:mod:`models.drift`): the rows the served members were
+    fitted on — the whole training window after a refit, else the fit window."""
+    split, refit = fitted.split, fitted.card.refit
+    rows = fitted.prepared.masks["train" if refit else "fit"]
+    end = split.train_end if refit else split.validation_start
+    return drift.FeatureReference.from_matrix(fitted.prepared.X[rows], FEATURE_NAMES,
+                                              split.train_start.isoformat(), end.isoformat())
 
 
 def _input_example(fitted: Fitted) -> pd.DataFrame:
@@ -200,6 +219,17 @@ def _log_comparison(fitted: Fitted, folder: Path) -> None:
     (folder / "comparison.md").write_text(markdown_table(table))
     mlflow.log_artifact(str(folder / "comparison.csv"), "evaluation")
     mlflow.log_artifact(str(folder / "comparison.md"), "evaluation")
+    # precision of the top-k entities, day by day, for every model (the metrics are its mean)
+    data, m = fitted.prepared, fitted.prepared.masks["test"]
+    test_frame = data.frame.filter(pl.Series(m))
+    cfg = fitted.eval_config
+    per_day = pl.concat([
+        precision_at_k_per_day(test_frame, fn(data.X[m]), data.y_eval[m], cfg.k_per_day,
+                               [c for c in cfg.entity_columns if c in test_frame.columns]
+                               ).select(pl.lit(name).alias("model"), pl.all())
+        for name, fn in fitted.scorers.items()])
+    per_day.write_csv(folder / "precision_at_k_per_day.csv")
+    mlflow.log_artifact(str(folder / "precision_at_k_per_day.csv"), "evaluation")
 
 
 def _log_figures(fitted: Fitted) -> None:

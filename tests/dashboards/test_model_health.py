@@ -9,9 +9,12 @@ from streamlit.testing.v1 import AppTest
 from cases import User
 from core.settings import Settings
 from dashboards import queries
-from models.mlflow_env import MlflowClient
+from features import FEATURE_NAMES
+from models.drift import ARTIFACT_PATH, FeatureReference
+from models.mlflow_env import MlflowClient, mlflow
 from models.monitoring import Reference, score_shares
-from models.registry import registry_client
+from models.registry import EXPERIMENT, configure_mlflow, registry_client
+from models.training.recent import recent_lake_rows
 from simulator import Simulator
 from streams.testing import run_pipeline
 
@@ -102,3 +105,50 @@ def test_alert_rate_per_hour_adds_up_to_the_lake(scored_lake):
 def test_the_page_on_an_empty_lake(tmp_path):
     at = run_page(Settings(data_dir=tmp_path))
     assert "empty" in at.info[0].value
+
+
+def register_champion_with_features(settings: Settings, reference: FeatureReference) -> None:
+    """Version 1 of model ``rules``, champion, from a run that logged ``reference``."""
+    configure_mlflow(settings)
+    client: MlflowClient = registry_client(settings)
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    run = client.create_run(experiment)
+    client.log_dict(run.info.run_id, reference.to_dict(), ARTIFACT_PATH)
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model(settings.model_name)
+    mv = client.create_model_version(settings.model_name, source=str(settings.data_dir),
+                                     run_id=run.info.run_id)
+    client.set_registered_model_alias(settings.model_name, settings.model_alias, mv.version)
+
+
+def drift_table(at: AppTest):
+    (frame,) = [d.value for d in at.dataframe if "shift" in d.value.columns]
+    return frame
+
+
+def test_a_feature_that_moved_since_training_is_flagged_first(scored_lake):
+    settings, _ = scored_lake
+    live = recent_lake_rows(settings.lake_dir, 1.0).X
+    train = live.to_numpy(dtype="float64").copy()
+    moved = FEATURE_NAMES.index("amount_log10")
+    train[:, moved] += 3.0  # training amounts 1,000× larger than today's
+    register_champion_with_features(settings, FeatureReference.from_matrix(
+        train, FEATURE_NAMES, "2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00"))
+    mlflow.set_tracking_uri(None)  # leave no global store behind: the page opens its own
+
+    at = run_page(settings)
+    drift = drift_table(at)
+    assert len(drift) == len(FEATURE_NAMES)
+    top = drift.iloc[0]
+    assert top["feature"] == "amount_log10" and top["shift"] == "major shift"
+    assert top["psi"] > 0.25
+    rest = drift.iloc[1:]
+    assert (rest["shift"] == "stable").all() and rest["psi"].max() < 1e-9
+    assert any("amount_log10" in w.value for w in at.warning)
+    assert any("2026-01-01" in c.value for c in at.caption)
+
+
+def test_feature_drift_without_a_champion_says_so(scored_lake):
+    settings, _ = scored_lake
+    at = run_page(settings)
+    assert any("No champion" in i.value for i in at.info)

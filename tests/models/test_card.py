@@ -23,8 +23,9 @@ def test_the_fitted_ensemble_says_which_members_it_kept_and_means_it(fitted):
     assert card.tags()["model_card.members_kept"] == ",".join(card.members.kept)
 
 
-def test_constant_features_are_found_on_the_fit_window(fitted):
-    X = fitted.prepared.X[fitted.prepared.masks["fit"]].copy()  # noqa: N806
+def test_constant_features_are_found_on_the_rows_the_served_members_saw(fitted):
+    assert fitted.card.refit  # the default: the whole training window
+    X = fitted.prepared.X[fitted.prepared.masks["train"]].copy()  # noqa: N806
     assert set(fitted.card.constant_features) == set(constant_features(X, FEATURE_NAMES))
     X[:, 0] = 7.0
     assert FEATURE_NAMES[0] in constant_features(X, FEATURE_NAMES)

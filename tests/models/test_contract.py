@@ -20,7 +20,7 @@ from models.contract import (
 )
 from models.ensemble.anomaly import AnomalyModel
 from models.ensemble.baseline import RuleBaseline
-from models.training.fit import fit_ensemble
+from models.training.fit import TrainConfig, fit_and_evaluate
 
 MODELS = ["ensemble", "xgboost", "isolation_forest", "rule_baseline"]
 
@@ -37,15 +37,10 @@ def _frame(fitted, n=300):
 
 
 @pytest.fixture(scope="module")
-def refitted(fitted):
-    """The same fit again, same seed: must give the same model."""
-    d, m = fitted.prepared, fitted.prepared.masks
-    amount = d.frame["amount_minor"].to_numpy()
-    from models.training.fit import TrainConfig
-
-    return fit_ensemble(d.X[m["fit"]], d.y_known[m["fit"]], d.X[m["validation"]],
-                        d.y_known[m["validation"]], amount[m["validation"]], TrainConfig(),
-                        seed=11)
+def refitted(history, fitted):
+    """The same training again (first fit, refit, threshold), same seed: the same model."""
+    return fit_and_evaluate(history.events, history.labels, fitted.split, TrainConfig(),
+                            seed=11).model
 
 
 @pytest.mark.parametrize("name", ["ensemble", "rule_baseline"])

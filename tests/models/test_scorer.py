@@ -319,3 +319,23 @@ def test_no_champion_at_startup_is_an_error_naming_the_uri(registry):
     settings, _ = registry
     with pytest.raises(RuntimeError, match="models:/no-such-model@champion does not exist"):
         Scorer(settings.with_(model_name="no-such-model")).load()
+
+
+def test_stats_report_live_feature_drift_against_the_champions_training_rows(registry, client):
+    settings, features = registry
+    moved = features.copy()
+    moved["amount_log10"] += 3.0  # amounts 1,000× those the champion was trained on
+    summaries = []
+    for frame in (features, moved):
+        with Scorer(settings) as scorer:
+            scorer.load()
+            for start in range(0, len(frame), 100):  # a few rows of each batch are sampled
+                scorer.score(frame.iloc[start:start + 100])
+            summaries.append(scorer.stats()["feature_drift"])
+    same, shifted = summaries
+    assert same["model"] == f"{NAME}/1" and same["live_rows"] >= 100
+    assert same["reference"]["rows"] > 0 and same["reference"]["window_end"]
+    assert "amount_log10" not in {w["feature"] for w in same["worst"] if w["psi"] > 0.25}
+    assert shifted["worst"][0]["feature"] == "amount_log10"
+    assert shifted["worst"][0]["shift"] == "major shift"
+    assert shifted["major_shift"] == same["major_shift"] + 1
