@@ -237,13 +237,18 @@ def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
     label they got, ready to show."""
     # The account's newest rows first (a top-N over the lake's files, no window over the whole
     # lake), then one row per transaction among them: a transaction's copies share its time.
+    # Payer side and payee side are two top-Ns, each pruned by the files' layout (sorted by
+    # account; a bloom filter on the counterparty): an OR of the two would read every file.
+    columns = """occurred_at, amount_minor, currency, event_type, channel, country,
+                 merchant_id, counterparty_account_id, account_id, score, is_alert,
+                 reason_codes, ledger_status, ledger_reason, transaction_id, processed_at"""
     raw = con.execute(
-        """WITH newest AS (
-             SELECT occurred_at, amount_minor, currency, event_type, channel, country,
-                    merchant_id, counterparty_account_id, account_id, score, is_alert,
-                    reason_codes, ledger_status, ledger_reason, transaction_id, processed_at
-             FROM lake_rows WHERE account_id = $account OR counterparty_account_id = $account
-             ORDER BY occurred_at DESC, transaction_id LIMIT $scan),
+        f"""WITH newest AS (
+             (SELECT {columns} FROM lake_rows WHERE account_id = $account
+              ORDER BY occurred_at DESC, transaction_id LIMIT $scan)
+             UNION ALL
+             (SELECT {columns} FROM lake_rows WHERE counterparty_account_id = $account
+              ORDER BY occurred_at DESC, transaction_id LIMIT $scan)),
            t AS (SELECT * FROM newest QUALIFY row_number() OVER (
                    PARTITION BY transaction_id ORDER BY processed_at) = 1)
            SELECT t.*, l.is_fraud FROM t
@@ -251,7 +256,7 @@ def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
                       FROM labels WHERE labelled_transaction_id IN (SELECT transaction_id FROM t)
                       GROUP BY ALL) l
              ON l.labelled_transaction_id = t.transaction_id
-           ORDER BY t.occurred_at DESC, t.transaction_id LIMIT $limit""",
+           ORDER BY t.occurred_at DESC, t.transaction_id LIMIT $limit""",  # noqa: S608
         {"account": account_id, "limit": int(limit), "scan": 4 * int(limit)}).df()
     return pd.DataFrame([{
         "time": when(r.occurred_at),
