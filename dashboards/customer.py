@@ -14,7 +14,6 @@ every file. ``flowlet bench dashboard`` times the reads on 10M rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine, inspect, select
 
 from core.contract import format_minor
+from dashboards.account_rows import in_list, newest_rows
 from features import registry
 from ledger.accounts import available, holds, wallet
 from ledger.schema import balances
@@ -67,13 +67,9 @@ def features_vs_usual(con: duckdb.DuckDBPyConnection, account_id: str,
         "ESCAPE '\\'").fetchall()]
     if not names:
         return pd.DataFrame(columns=["feature", "now", "usual", "unusual by"])
-    cols = ", ".join(f'"{n}"' for n in names)
     # The account's newest rows (a top-N, no window over the lake), one per transaction.
-    rows = con.execute(
-        f"""SELECT transaction_id, occurred_at, currency, {cols} FROM lake_rows
-            WHERE account_id = $account
-            ORDER BY occurred_at DESC, transaction_id LIMIT $scan""",  # noqa: S608 — lake columns
-        {"account": account_id, "scan": int(USUAL_ROWS)}).df()
+    rows = newest_rows(con, "account_id", account_id,
+                       ["transaction_id", "occurred_at", "currency", *names], USUAL_ROWS)
     rows = rows.drop_duplicates("transaction_id")
     if len(rows):
         rows = rows[rows["occurred_at"] >= rows["occurred_at"].iloc[0] - pd.Timedelta(days=days)]
@@ -160,23 +156,23 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
         if not frontier:
             break
         nodes, params = in_list("node", frontier)
-        # Payer side and payee side as two scans (each pruned by the file layout); DISTINCT
-        # drops a transaction both find, and a redelivered copy.
+        # From the edges cube (core.lake_aggregates), not the raw rows: the payer side, then
+        # the payee side of the groups not found already; a group is in one file per day (or
+        # the roll-up), hence the sum.
         found = con.execute(
-            f"""WITH t AS (
-                 SELECT DISTINCT transaction_id, account_id AS payer,
-                        coalesce(counterparty_account_id, merchant_id) AS payee,
-                        amount_minor, currency
-                 FROM (SELECT transaction_id, account_id, counterparty_account_id,
-                              merchant_id, amount_minor, currency
-                       FROM lake_rows WHERE account_id IN ({nodes})
-                       UNION ALL
-                       SELECT transaction_id, account_id, counterparty_account_id,
-                              merchant_id, amount_minor, currency
-                       FROM lake_rows WHERE counterparty_account_id IN ({nodes}))
-                 WHERE coalesce(counterparty_account_id, merchant_id) IS NOT NULL),
-               g AS (SELECT payer, payee, currency, count(*) AS n, sum(amount_minor) AS total
-                     FROM t GROUP BY ALL),
+            f"""WITH e AS (
+                 SELECT account_id, counterparty_account_id, merchant_id, currency,
+                        transactions, amount_minor
+                 FROM aggregates WHERE cube = 'edges' AND account_id IN ({nodes})
+                 UNION ALL
+                 SELECT account_id, counterparty_account_id, merchant_id, currency,
+                        transactions, amount_minor
+                 FROM aggregates WHERE cube = 'edges' AND counterparty_account_id IN ({nodes})
+                   AND account_id NOT IN ({nodes})),
+               g AS (SELECT account_id AS payer,
+                            coalesce(counterparty_account_id, merchant_id) AS payee, currency,
+                            sum(transactions) AS n, sum(amount_minor) AS total
+                     FROM e GROUP BY ALL),
                ranked AS (
                  SELECT *, row_number() OVER (
                    PARTITION BY CASE WHEN payer IN ({nodes}) THEN payer ELSE payee END
@@ -197,23 +193,10 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
         columns=["payer", "payee", "transactions", "amount"])
     nodes, params = in_list("node", seen)
     flagged = {a for (a,) in con.execute(
-        f"SELECT DISTINCT account_id FROM lake_rows WHERE account_id IN ({nodes}) "
-        "AND is_alert", params).fetchall()}  # noqa: S608 — placeholders only
+        f"""SELECT account_id FROM aggregates WHERE cube = 'account' AND account_id IN ({nodes})
+            GROUP BY account_id HAVING sum(alerts) > 0""",  # noqa: S608 — placeholders only
+        params).fetchall()}
     return Network(account_id, table, frozenset(flagged))
 
 
-def in_list(name: str, values: Iterable[str]) -> tuple[str, dict[str, str]]:
-    """Placeholders and parameters for ``column IN (...)`` over ``values``: a list of constants
-    is pushed into the Parquet scan (checked against each row group's statistics), where
-    ``IN (SELECT unnest($list))`` is a join that reads the whole column.
-
-    >>> in_list("n", ["b", "a"])
-    ('$n0, $n1', {'n0': 'a', 'n1': 'b'})
-    """
-    ordered = sorted(set(values))
-    return (", ".join(f"${name}{i}" for i in range(len(ordered))),
-            {f"{name}{i}": v for i, v in enumerate(ordered)})
-
-
-__all__ = ["Network", "counterparty_network", "features_vs_usual", "in_list",
-           "ledger_balances"]
+__all__ = ["Network", "counterparty_network", "features_vs_usual", "ledger_balances"]

@@ -68,14 +68,20 @@ def naive_network(con, account: str, hops: int = 2, per_node: int = customer.EDG
     return {(r.payer, r.payee, int(r.n)) for r in raw.itertuples()}, flagged
 
 
-def assert_case_reads_equal_naive(lake_dir, accounts: list[str]) -> None:
+def assert_case_reads_equal_naive(lake_dir, accounts: list[str], *, network: bool = True,
+                                  ) -> None:
+    """``network=False`` while an unclaimed copy is live: the cubes count it until compaction
+    drops it (the raw reads deduplicate it at once; see dashboards/README.md)."""
     con = connect(lake_dir)
     for account in accounts:
         recent = workbench.recent_transactions(con, account)
         assert recent["transaction"].tolist() == naive_recent_ids(con, account), account
-        network = customer.counterparty_network(con, account)
-        edges = {(e.payer, e.payee, int(e.transactions)) for e in network.edges.itertuples()}
-        assert (edges, set(network.flagged)) == naive_network(con, account), account
+        if not network:
+            continue
+        network_of = customer.counterparty_network(con, account)
+        edges = {(e.payer, e.payee, int(e.transactions))
+                 for e in network_of.edges.itertuples()}
+        assert (edges, set(network_of.flagged)) == naive_network(con, account), account
     con.close()
 
 
@@ -109,7 +115,7 @@ def test_case_reads_answer_as_the_naive_queries_through_redelivery_and_compactio
         "WHERE counterparty_account_id IS NOT NULL ORDER BY 1 LIMIT 3").fetchall()]
     con.close()
     accounts = [busiest, *payees, rows[0]["account_id"], "nobody"]
-    assert_case_reads_equal_naive(lake_dir, accounts)
+    assert_case_reads_equal_naive(lake_dir, accounts, network=False)
 
     compact(lake_dir, engine, grace_seconds=0.0)
     assert_case_reads_equal_naive(lake_dir, accounts)

@@ -112,7 +112,21 @@ def assert_aggregates_equal_raw(lake_dir, expected_rows: int) -> None:
                            check_exact=False, rtol=1e-9, obj=name)
     for name in ("amount_by_currency", "top_accounts", "top_merchants"):
         assert str(getattr(queries, name)(con)["amount_minor"].dtype) == "int64", name
+    assert edges(con, "aggregates") == edges(con, "transactions")
     con.close()
+
+
+def edges(con, source: str) -> list[tuple]:
+    """Who paid whom, per currency: from the edges cube, or grouped from the raw rows."""
+    measures = ("sum(transactions), sum(amount_minor)" if source == "aggregates"
+                else "count(*), sum(amount_minor)")
+    where = ("cube = 'edges'" if source == "aggregates"
+             else "counterparty_account_id IS NOT NULL OR merchant_id IS NOT NULL")
+    found = con.sql(
+        f"""SELECT account_id, counterparty_account_id, merchant_id, currency, {measures}
+            FROM {source} WHERE {where} GROUP BY ALL ORDER BY ALL""").fetchall()
+    assert found, source
+    return found
 
 
 def test_aggregates_answer_as_the_raw_rows_do_before_and_after_compaction(lake, batches):
