@@ -144,3 +144,26 @@ def test_the_naive_comparison_can_fail(tmp_path, rows, monkeypatch):
     with pytest.raises(AssertionError):
         assert_case_reads_equal_naive(lake_dir, [payee])
     engine.dispose()
+
+
+def test_page_views_share_a_database_but_each_sees_its_own_lake(tmp_path, rows, monkeypatch):
+    """open_lake's connections share one database (its Parquet footer cache) yet each has its
+    own views: two lakes open at once answer apart, also across a renewal of the database."""
+    from dashboards import queries
+
+    lakes = []
+    for k, part in enumerate((rows[:500], rows[500:1500])):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{k}.db'}")
+        LakeSink(tmp_path / f"lake{k}", engine).write(part)
+        engine.dispose()
+        lakes.append(tmp_path / f"lake{k}")
+    monkeypatch.setattr(queries, "RENEW_AFTER_OPENS", 2)
+    first, second, third = (queries.open_lake(lakes[0]), queries.open_lake(lakes[1]),
+                            queries.open_lake(lakes[0]))  # the third opens a new database
+    for con, want in ((first, 500), (second, 1000), (third, 500)):
+        assert con.sql("SELECT count(*) FROM transactions").fetchall() == [(want,)]
+        assert queries.kpis(con)["transactions"] == want
+    first.close()
+    assert second.sql("SELECT count(*) FROM lake_rows").fetchall() == [(1000,)]
+    second.close()
+    third.close()
