@@ -2,13 +2,10 @@
 customer's usual, and the counterparty network two hops out — pure functions of a database
 engine or a DuckDB connection over the lake, tested without Streamlit.
 
-Every lake query filters on the account (or the few accounts of the network) with a filter
-Parquet can answer from a file's metadata: compacted files are sorted by account, so
-``account_id = x`` (or ``IN`` a literal list) reads only the row groups whose account range
-holds x, and carry a bloom filter on ``counterparty_account_id``, so the payee side skips the
-row groups that cannot hold it (:mod:`streams.lake_compactor`). The two sides are separate
-scans joined by ``UNION ALL``: an ``OR`` of two columns is not pushed into the scan and reads
-every file. ``flowlet bench dashboard`` times the reads on 10M rows.
+Every lake read is of one account's rows or cube groups, with filters Parquet metadata answers
+(files clustered by account, bloom filters: :mod:`dashboards.account_rows`); the network reads
+the ``edges`` cube (:mod:`core.lake_aggregates`) two hops out instead of grouping raw rows.
+``flowlet bench dashboard`` times the reads on 10M rows (``dashboards/README.md``).
 """
 
 from __future__ import annotations
