@@ -122,20 +122,37 @@ def _source(files: list[str], *, union_by_name: bool, hive: bool = True) -> str:
             f"union_by_name = {str(union_by_name).lower()})")
 
 
-def connect(lake_dir: Path, feature_names: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
+def _day_of(file: str) -> str:
+    """The ``dt=`` folder of a part file (a stable sort keeps a day's files in name order)."""
+    return Path(file).parent.name
+
+
+def connect(lake_dir: Path, feature_names: Iterable[str] = (), *,
+            database: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with views ``transactions`` (deduplicated), ``lake_rows`` and
     ``aggregates`` over the lake's live files.
 
     The transaction views have every declared column (and the ``f_<name>`` column of each of
     ``feature_names``), NULL where the files lack it, plus whatever else the files hold.
+
+    ``database``: a new connection (cursor) to that database, its views temporary (this
+    connection's own), instead of a new database: connections of one database share its cache
+    of Parquet footers, so a reader that opens one per page view parses each file's footer
+    once, not once per view (``dashboards.queries.open_lake``).
     """
-    con = duckdb.connect(":memory:")
+    con = database.cursor() if database is not None else duckdb.connect(":memory:")
+    # Lake files never change once renamed into place: each footer is parsed once, not once
+    # per query (a case page asks ~6 questions of ~60 files).
+    con.execute("SET parquet_metadata_cache = true")
+    view = "TEMP VIEW" if database is not None else "VIEW"
     declared = transaction_columns(feature_names)
-    files = lake_files(lake_dir)
+    # Newest day first: a top-N by event time (an account's latest rows) fills from the newest
+    # file, and its dynamic filter on occurred_at then skips older days' row groups.
+    files = sorted(lake_files(lake_dir), key=_day_of, reverse=True)
     if not files:
         columns = ", ".join(c.name for c in declared)
-        con.execute(f"CREATE VIEW lake_rows AS {_empty_select(declared, 'NULL::DATE AS dt')}")
-        con.execute(f"CREATE VIEW transactions AS SELECT {columns} FROM lake_rows")
+        con.execute(f"CREATE {view} lake_rows AS {_empty_select(declared, 'NULL::DATE AS dt')}")
+        con.execute(f"CREATE {view} transactions AS SELECT {columns} FROM lake_rows")
     else:
         schemas = {_footer_of(f)[0] for f in files}
         present = {name for names in schemas for name in names}
@@ -144,18 +161,22 @@ def connect(lake_dir: Path, feature_names: Iterable[str] = ()) -> duckdb.DuckDBP
         source = _source(files, union_by_name=len(schemas) > 1)
         missing = "".join(f", NULL::{c.duckdb_type} AS {c.name}" for c in declared
                           if c.name not in present)
-        con.execute(f"CREATE VIEW lake_rows AS SELECT *{missing} FROM {source}")
-        con.execute("""CREATE VIEW transactions AS SELECT * EXCLUDE (dt) FROM lake_rows
+        con.execute(f"CREATE {view} lake_rows AS SELECT *{missing} FROM {source}")
+        con.execute(f"""CREATE {view} transactions AS SELECT * EXCLUDE (dt) FROM lake_rows
             QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY processed_at) = 1""")
     label_files = lake_files(lake_dir, LABELS)
-    con.execute("CREATE VIEW labels AS " + (
+    con.execute(f"CREATE {view} labels AS " + (
         f"SELECT * EXCLUDE (dt) FROM {_source(label_files, union_by_name=False)}"
         if label_files else _empty_select(LABEL_COLUMNS)))
     aggregate_files = lake_files(lake_dir, AGGREGATES)
     if aggregate_files:
-        names = ", ".join(c.name for c in AGGREGATE_COLUMNS)
-        con.execute(f"CREATE VIEW aggregates AS SELECT {names} "
-                    f"FROM {_source(aggregate_files, union_by_name=False, hive=False)}")
+        # Files from before a dimension was added lack its column: NULL there.
+        schemas = {_footer_of(f)[0] for f in aggregate_files}
+        present = {name for names in schemas for name in names}
+        names = ", ".join(c.name if c.name in present else f"NULL::{c.duckdb_type} AS {c.name}"
+                          for c in AGGREGATE_COLUMNS)
+        source = _source(aggregate_files, union_by_name=len(schemas) > 1, hive=False)
+        con.execute(f"CREATE {view} aggregates AS SELECT {names} FROM {source}")
     else:
-        con.execute(f"CREATE VIEW aggregates AS {_empty_select(AGGREGATE_COLUMNS)}")
+        con.execute(f"CREATE {view} aggregates AS {_empty_select(AGGREGATE_COLUMNS)}")
     return con

@@ -2,9 +2,10 @@
 customer's usual, and the counterparty network two hops out — pure functions of a database
 engine or a DuckDB connection over the lake, tested without Streamlit.
 
-Every lake query filters on the account (or the few accounts of the network), so a page costs
-one pass over the account columns whatever the lake's size (``flowlet bench dashboard`` times
-them on 10M rows).
+Every lake read is of one account's rows or cube groups, with filters Parquet metadata answers
+(files clustered by account, bloom filters: :mod:`dashboards.account_rows`); the network reads
+the ``edges`` cube (:mod:`core.lake_aggregates`) two hops out instead of grouping raw rows.
+``flowlet bench dashboard`` times the reads on 10M rows (``dashboards/README.md``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, inspect, select
 
 from core.contract import format_minor
+from dashboards.account_rows import in_list, newest_rows
 from features import registry
 from ledger.accounts import available, holds, wallet
 from ledger.schema import balances
@@ -62,13 +64,9 @@ def features_vs_usual(con: duckdb.DuckDBPyConnection, account_id: str,
         "ESCAPE '\\'").fetchall()]
     if not names:
         return pd.DataFrame(columns=["feature", "now", "usual", "unusual by"])
-    cols = ", ".join(f'"{n}"' for n in names)
     # The account's newest rows (a top-N, no window over the lake), one per transaction.
-    rows = con.execute(
-        f"""SELECT transaction_id, occurred_at, currency, {cols} FROM lake_rows
-            WHERE account_id = $account
-            ORDER BY occurred_at DESC, transaction_id LIMIT $scan""",  # noqa: S608 — lake columns
-        {"account": account_id, "scan": int(USUAL_ROWS)}).df()
+    rows = newest_rows(con, "account_id", account_id,
+                       ["transaction_id", "occurred_at", "currency", *names], USUAL_ROWS)
     rows = rows.drop_duplicates("transaction_id")
     if len(rows):
         rows = rows[rows["occurred_at"] >= rows["occurred_at"].iloc[0] - pd.Timedelta(days=days)]
@@ -154,25 +152,32 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
     for _ in range(hops):
         if not frontier:
             break
+        nodes, params = in_list("node", frontier)
+        # From the edges cube (core.lake_aggregates), not the raw rows: the payer side, then
+        # the payee side of the groups not found already; a group is in one file per day (or
+        # the roll-up), hence the sum.
         found = con.execute(
-            """WITH t AS (
-                 SELECT DISTINCT transaction_id, account_id AS payer,
-                        coalesce(counterparty_account_id, merchant_id) AS payee,
-                        amount_minor, currency
-                 FROM lake_rows
-                 WHERE coalesce(counterparty_account_id, merchant_id) IS NOT NULL
-                   AND (account_id IN (SELECT unnest($nodes))
-                        OR counterparty_account_id IN (SELECT unnest($nodes)))),
-               g AS (SELECT payer, payee, currency, count(*) AS n, sum(amount_minor) AS total
-                     FROM t GROUP BY ALL),
+            f"""WITH e AS (
+                 SELECT account_id, counterparty_account_id, merchant_id, currency,
+                        transactions, amount_minor
+                 FROM aggregates WHERE cube = 'edges' AND account_id IN ({nodes})
+                 UNION ALL
+                 SELECT account_id, counterparty_account_id, merchant_id, currency,
+                        transactions, amount_minor
+                 FROM aggregates WHERE cube = 'edges' AND counterparty_account_id IN ({nodes})
+                   AND account_id NOT IN ({nodes})),
+               g AS (SELECT account_id AS payer,
+                            coalesce(counterparty_account_id, merchant_id) AS payee, currency,
+                            sum(transactions) AS n, sum(amount_minor) AS total
+                     FROM e GROUP BY ALL),
                ranked AS (
                  SELECT *, row_number() OVER (
-                   PARTITION BY CASE WHEN payer IN (SELECT unnest($nodes)) THEN payer
-                                     ELSE payee END
+                   PARTITION BY CASE WHEN payer IN ({nodes}) THEN payer ELSE payee END
                    ORDER BY n DESC, total DESC, payer, payee) AS k
                  FROM g)
-               SELECT payer, payee, currency, n, total FROM ranked WHERE k <= $per_node""",
-            {"nodes": sorted(frontier), "per_node": int(per_node)}).df()
+               SELECT payer, payee, currency, n, total FROM ranked
+               WHERE k <= $per_node""",  # noqa: S608 — placeholders only
+            {**params, "per_node": int(per_node)}).df()
         edges.append(found)
         reached = (set(found["payer"]) | set(found["payee"])) - seen
         seen |= reached
@@ -183,10 +188,11 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
         [{"payer": r.payer, "payee": r.payee, "transactions": int(r.n),
           "amount": format_minor(int(r.total), r.currency)} for r in raw.itertuples()],
         columns=["payer", "payee", "transactions", "amount"])
-    nodes = sorted(seen)
+    nodes, params = in_list("node", seen)
     flagged = {a for (a,) in con.execute(
-        "SELECT DISTINCT account_id FROM lake_rows WHERE is_alert "
-        "AND account_id IN (SELECT unnest($nodes))", {"nodes": nodes}).fetchall()}
+        f"""SELECT account_id FROM aggregates WHERE cube = 'account' AND account_id IN ({nodes})
+            GROUP BY account_id HAVING sum(alerts) > 0""",  # noqa: S608 — placeholders only
+        params).fetchall()}
     return Network(account_id, table, frozenset(flagged))
 
 

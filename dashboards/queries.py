@@ -10,7 +10,9 @@ enough alerts and reads raw rows of those minutes only.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -26,8 +28,23 @@ PAGE_QUERIES = ("kpis", "volume_by_minute", "score_histogram", "amount_by_curren
 HEALTH_QUERIES = ("model_versions", "alert_rate_by_hour", "score_bins_by_version")
 
 
+#: Opens of the shared database after which a new one replaces it: its footer cache also
+#: holds the footers of files compaction has deleted since, so it is not kept forever.
+RENEW_AFTER_OPENS = 500
+_shared_lock = threading.Lock()
+_shared: list[Any] = [None, 0]  # the database, opens since it was made
+
+
 def open_lake(lake_dir: Path) -> duckdb.DuckDBPyConnection:
-    return connect(lake_dir)
+    """A connection for one page view: its own (temporary) views over the live files, in a
+    database shared by the process, so a file's Parquet footer is parsed once per process
+    rather than once per page view (a case page otherwise parses ~60 footers first)."""
+    with _shared_lock:
+        if _shared[0] is None or _shared[1] >= RENEW_AFTER_OPENS:
+            _shared[:] = [duckdb.connect(":memory:"), 0]
+        _shared[1] += 1
+        database = _shared[0]
+    return connect(lake_dir, database=database)
 
 
 def kpis(con: duckdb.DuckDBPyConnection) -> dict[str, float]:

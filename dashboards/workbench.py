@@ -26,6 +26,7 @@ from sqlalchemy import and_, false, or_, select
 from cases import CaseStore, WorkflowError
 from cases.schema import alerts, cases
 from core.contract import MINOR_UNITS, LabelEvent, format_minor
+from dashboards.account_rows import SIDES, in_list, newest_rows
 from features import registry
 from streams.outbox.labels import accept_labels
 from streams.outbox.store import Outbox
@@ -231,28 +232,31 @@ def alerts_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
                  "last seen", "closed", "source"])
 
 
+_RECENT_COLUMNS = ("occurred_at", "amount_minor", "currency", "event_type", "channel", "country",
+                   "merchant_id", "counterparty_account_id", "account_id", "score", "is_alert",
+                   "reason_codes", "ledger_status", "ledger_reason", "transaction_id",
+                   "processed_at")
+
+
 def recent_transactions(con: duckdb.DuckDBPyConnection, account_id: str,
                         limit: int = 50) -> pd.DataFrame:
     """The account's latest transactions in the lake (as payer or counterparty), with any
     label they got, ready to show."""
-    # The account's newest rows first (a top-N over the lake's files, no window over the whole
-    # lake), then one row per transaction among them: a transaction's copies share its time.
-    raw = con.execute(
-        """WITH newest AS (
-             SELECT occurred_at, amount_minor, currency, event_type, channel, country,
-                    merchant_id, counterparty_account_id, account_id, score, is_alert,
-                    reason_codes, ledger_status, ledger_reason, transaction_id, processed_at
-             FROM lake_rows WHERE account_id = $account OR counterparty_account_id = $account
-             ORDER BY occurred_at DESC, transaction_id LIMIT $scan),
-           t AS (SELECT * FROM newest QUALIFY row_number() OVER (
-                   PARTITION BY transaction_id ORDER BY processed_at) = 1)
-           SELECT t.*, l.is_fraud FROM t
-           LEFT JOIN (SELECT labelled_transaction_id, arg_max(is_fraud, occurred_at) AS is_fraud
-                      FROM labels WHERE labelled_transaction_id IN (SELECT transaction_id FROM t)
-                      GROUP BY ALL) l
-             ON l.labelled_transaction_id = t.transaction_id
-           ORDER BY t.occurred_at DESC, t.transaction_id LIMIT $limit""",
-        {"account": account_id, "limit": int(limit), "scan": 4 * int(limit)}).df()
+    # The account's newest rows as payer and as payee (each a top-N its own filter prunes:
+    # an OR of the two would read every file), then one row per transaction among them (the
+    # first processed copy), then the labels of those few.
+    both = [newest_rows(con, side, account_id, _RECENT_COLUMNS, 4 * int(limit))
+            for side in SIDES]
+    raw = (pd.concat([b for b in both if len(b)] or both[:1], ignore_index=True)
+           .sort_values("processed_at", kind="stable").drop_duplicates("transaction_id")
+           .sort_values(["occurred_at", "transaction_id"], ascending=[False, True])
+           .head(int(limit)))
+    ids, params = in_list("id", raw["transaction_id"])
+    labels = dict(con.execute(
+        f"""SELECT labelled_transaction_id, arg_max(is_fraud, occurred_at) FROM labels
+            WHERE labelled_transaction_id IN ({ids}) GROUP BY ALL""",  # noqa: S608
+        params).fetchall()) if len(raw) else {}
+    raw = raw.assign(is_fraud=[labels.get(i) for i in raw["transaction_id"]])
     return pd.DataFrame([{
         "time": when(r.occurred_at),
         "amount": format_minor(int(r.amount_minor), r.currency),

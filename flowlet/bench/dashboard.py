@@ -2,8 +2,8 @@
 
 The lake is made the way production makes it, only faster: :func:`lake_rows` generates rows of
 the declared schema (:mod:`core.lake_schema`) with numpy, a day at a time; all but the last
-``tail_rows`` are bulk-loaded as compacted files
-(:func:`streams.lake_compactor.write_compacted_rows`, aggregates by the same
+``tail_rows`` are bulk-loaded as compacted files laid out as compaction lays them out (clustered
+by account; :func:`streams.lake_compactor.write_compacted_rows`, aggregates by the same
 :func:`core.lake_aggregates.aggregate` the sink and compactor use), and the tail goes through
 the real :class:`~streams.sink.LakeSink` in ``batch_rows`` batches (claims in SQLite, one file
 per batch) after a first compaction round (which rolls past days up), as a running worker

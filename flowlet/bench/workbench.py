@@ -1,7 +1,8 @@
 """The workbench pages' queries timed over a big case store and lake: ``flowlet bench
 dashboard --alerts N`` fills the case store with N open alerts (one per account and source, on
 the bench lake's accounts) and times the alert queue, a case and its customer 360 on the
-busiest account (the worst case: the most lake rows), the Ledger and Decisions pages' reads.
+busiest account (the worst case: the most lake rows; ``case_*``) and on a typical one (the
+median account by lake rows; ``typical_case_*``), the Ledger and Decisions pages' reads.
 
 Each figure is median and max milliseconds over ``runs`` runs on fresh connections, as a page
 refresh has.
@@ -60,8 +61,7 @@ def time_workbench(settings: Settings, runs: int) -> dict[str, dict[str, float]]
     store = CaseStore(settings.database_url)
     Ledger.from_url(settings.database_url)  # the ledger's tables (empty: the lake is generated)
     with queries.open_lake(settings.lake_dir) as con:
-        ((busiest,),) = con.sql("SELECT account_id FROM transactions GROUP BY ALL "
-                                "ORDER BY count(*) DESC LIMIT 1").fetchall()
+        busiest, typical = _busiest_and_typical(con)
     alerted = store.alerts(account_id=busiest, limit=1)
     case_id = alerted[0]["case_id"] if alerted else store.alerts(limit=1)[0]["case_id"]
     words = workbench.feature_descriptions()
@@ -71,6 +71,12 @@ def time_workbench(settings: Settings, runs: int) -> dict[str, dict[str, float]]
         "case_features_vs_usual": lambda con: customer.features_vs_usual(con, busiest, words),
         "case_network": lambda con: customer.counterparty_network(con, busiest),
         "ledger_rejections": ledger_health.rejections_by_reason,
+        "typical_case_recent_transactions":
+            lambda con: workbench.recent_transactions(con, typical),
+        "typical_case_labels": lambda con: workbench.account_labels(con, typical),
+        "typical_case_features_vs_usual":
+            lambda con: customer.features_vs_usual(con, typical, words),
+        "typical_case_network": lambda con: customer.counterparty_network(con, typical),
     }
     db: dict[str, Callable[[], Any]] = {
         "queue_default": lambda: workbench.queue(store),
@@ -100,7 +106,17 @@ def time_workbench(settings: Settings, runs: int) -> dict[str, dict[str, float]]
     figures["case_page_total"] = page_total(figures, (
         "case_store", "open_lake", "case_recent_transactions", "case_labels",
         "case_features_vs_usual", "case_network", "case_balances"))
+    figures["typical_case_page_total"] = page_total(figures, (
+        "case_store", "open_lake", "typical_case_recent_transactions", "typical_case_labels",
+        "typical_case_features_vs_usual", "typical_case_network", "case_balances"))
     return figures
+
+
+def _busiest_and_typical(con: Any) -> tuple[str, str]:
+    """The account with the most lake rows and the median one (from the account cube)."""
+    counts = con.sql("SELECT account_id FROM aggregates WHERE cube = 'account' GROUP BY ALL "
+                     "ORDER BY sum(transactions), account_id").fetchall()
+    return counts[-1][0], counts[len(counts) // 2][0]
 
 
 def _decisions(store: CaseStore, *reads: Callable[[Any], Any]) -> None:

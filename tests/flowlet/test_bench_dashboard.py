@@ -33,5 +33,7 @@ def test_the_workbench_pages_are_timed_over_a_filled_case_store(tmp_path, capsys
     assert len(store.alerts(limit=10_000)) == 3000  # one open alert per account and source
     for name in ("queue_default", "queue_filtered", "case_store", "case_recent_transactions",
                  "case_features_vs_usual", "case_network", "case_balances",
-                 "ledger_trial_balance", "ledger_rejections", "decisions", "case_page_total"):
+                 "ledger_trial_balance", "ledger_rejections", "decisions", "case_page_total",
+                 "typical_case_recent_transactions", "typical_case_features_vs_usual",
+                 "typical_case_network", "typical_case_page_total"):
         assert report["queries"][name]["max_ms"] >= report["queries"][name]["median_ms"] > 0
