@@ -6,11 +6,13 @@ handful of statements whatever the batch's size:
 1. claims the hits in ``alert_hits`` by ``(transaction_id, source)``, one bulk
    ``INSERT … ON CONFLICT DO NOTHING`` — a redelivered or re-processed transaction claims
    nothing and changes nothing; a repeat within the batch counts once (its first);
-2. reads the open alerts of the new hits' (account, source) keys in one query (locked on
-   PostgreSQL, so a second worker's hits on them wait and then add up);
+2. on PostgreSQL takes the new hits' (account, source) keys' advisory locks, in key order
+   (:func:`_lock_keys`: a second worker with the same key waits for this one's commit), then
+   reads their open alerts in one query, ``FOR UPDATE`` (an analyst's decision closing one
+   waits, or is seen);
 3. opens the missing ones in one bulk insert, each in its account's active case (the cases
-   missing too are opened in one bulk insert); the partial unique index decides between two
-   workers: the loser's hits go on the winner's alert;
+   missing too are opened in one bulk insert); the partial unique index still refuses a
+   second open alert per key (then this batch's hits go on the one that is there);
 4. accumulates the hits on the open alerts in one bulk update — count, highest score and
    amount, first and last seen, priority, the reasons of the highest-scoring hit — and points
    the hits at their alerts in another.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from cases.schema import alert_hits, alerts, cases
 from core.db import dialect_insert
@@ -124,6 +126,7 @@ def record(conn: Connection, hits: Iterable[Hit]) -> int:
     groups: dict[tuple[str, str], list[Hit]] = {}
     for h in new:  # in the batch's (the stream's) order: the fold below depends on it
         groups.setdefault((h.account_id, h.source), []).append(h)
+    _lock_keys(conn, sorted(groups))
     found = _open_alerts(conn, sorted(groups))
     opened = _open_new(conn, {k: g for k, g in groups.items() if k not in found})
     # A key another worker opened between our read and our insert: its alert takes our hits.
@@ -180,6 +183,26 @@ def _claim(conn: Connection, batch: list[Hit]) -> set[tuple[str, str]]:
     return {(r[0], r[1]) for r in conn.execute(
         insert(alert_hits).on_conflict_do_nothing()
         .returning(alert_hits.c.transaction_id, alert_hits.c.source), rows)}
+
+
+#: Seed of the (account, source) advisory locks' hash (PostgreSQL), a constant of the project's.
+ALERT_LOCK_SEED = 1281
+
+
+def _lock_keys(conn: Connection, keys: list[tuple[str, str]]) -> None:
+    """PostgreSQL: take the (account, source) keys' advisory locks until commit, in key order.
+
+    Two workers with the same key then run its read-open-or-insert-then-update one after the
+    other; without it, the loser of an alert insert (the partial unique index refuses it)
+    would lock the winner's alert late, out of key order, and deadlock with the winner's next
+    batch. The hash includes the schema (advisory locks are per database); a collision only
+    makes two keys wait for each other. SQLite has one writer at a time."""
+    if conn.dialect.name != "postgresql" or not keys:
+        return
+    conn.execute(text(
+        "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || k, :seed)) "
+        "FROM unnest(CAST(:keys AS text[])) AS k"),  # in the array's (sorted) order
+        {"keys": [f"{account}|{source}" for account, source in keys], "seed": ALERT_LOCK_SEED})
 
 
 def _open_alerts(conn: Connection, keys: list[tuple[str, str]]
