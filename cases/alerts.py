@@ -129,7 +129,8 @@ def record(conn: Connection, hits: Iterable[Hit]) -> int:
     _lock_keys(conn, sorted(groups))
     found = _open_alerts(conn, sorted(groups))
     opened = _open_new(conn, {k: g for k, g in groups.items() if k not in found})
-    # A key another worker opened between our read and our insert: its alert takes our hits.
+    # A key whose alert was opened since our read (by a writer without the key locks): the
+    # partial unique index refused ours, and the alert that is there takes our hits.
     lost = sorted(k for k in groups if k not in found and k not in opened)
     found.update(_open_alerts(conn, lost))
     if missing := [k for k in lost if k not in found]:
