@@ -27,6 +27,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         run_ledger_bench_table(args.db, args.events, args.batch, args.runs, args.workers,
                                args.one_chain)
+    elif args.what == "alerts":
+        from flowlet.bench.alerts import run_alerts_bench
+
+        report = run_alerts_bench(args.events, args.batch[0], args.db)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
     elif args.what == "features":
         from flowlet.bench.features import run_features_bench
 
@@ -80,7 +85,7 @@ def add_bench_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                        "features, simulator, models or scorer) or the AML detectors' recall")
     p.add_argument("what", nargs="?", help="what to measure (default: pipeline)",
                    choices=["pipeline", "ledger", "features", "simulator", "models", "scorer",
-                            "dashboard", "soak", "screening", "aml"],
+                            "dashboard", "alerts", "soak", "screening", "aml"],
                    default="pipeline")
     p.add_argument("--events", type=int, default=20_000,
                    help="events to measure (screening bench: list entries)")
@@ -100,9 +105,11 @@ def add_bench_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                         "pages (default: %(default)s)")
     p.add_argument("--db", help="ledger bench: database URL (default: a fresh SQLite file); "
                    "a PostgreSQL URL is measured next to SQLite. pipeline bench: the ledger's "
-                   "and the feature state's database (a new schema of a PostgreSQL URL)")
+                   "and the feature state's database (a new schema of a PostgreSQL URL); "
+                   "alerts bench: a PostgreSQL URL measured next to SQLite (a new schema)")
     p.add_argument("--batch", type=int, nargs="+", default=[500],
-                   help="ledger bench: events per batch (several: one row each)")
+                   help="ledger bench: events per batch (several: one row each); alerts bench: "
+                   "hits per batch (the first value)")
     p.add_argument("--runs", type=int, default=1,
                    help="ledger bench: runs each, median shown (dashboard bench: default 7)")
     p.add_argument("--workers", type=int, nargs="+", default=[1],

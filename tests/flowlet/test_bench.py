@@ -29,3 +29,14 @@ def test_ledger_bench_reports_postings_per_second():
     assert figures["database"] == "sqlite"
     assert figures["postings_per_s"] > 0
     assert figures["posted"] + figures.get("rejected", 0) == 600
+
+
+def test_alerts_bench_records_every_hit_once():
+    from flowlet.bench.alerts import alert_batches, run_alerts_bench
+
+    batches = alert_batches(400, 100)
+    keys = {(r["account_id"], r["source"]) for b in batches for r in b}
+    figures = run_alerts_bench(400, 100, None)["sqlite"]
+    assert (figures["new"], figures["redelivered_new"]) == (400, 0)
+    assert figures["open_alerts"] == len(keys) < 400  # hits folded onto alerts
+    assert figures["hits_per_s"] > 0
