@@ -28,6 +28,7 @@ from features.offline.arrays import (
     micros,
     prefix_sums,
 )
+from features.offline.checks import check_encodable
 from features.offline.families import (
     band_flags,
     behaviour,
@@ -59,6 +60,8 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
     ``features.offline.labels``. Without labels (``None``) the merchant fraud rate is what the
     stream computes before any label arrives — 0 wherever the merchant has transactions in the
     window — and a warning says so; an empty frame means "no label known" and is silent.
+    Raises ``ValueError`` naming rows and fields for an ``event_type``/``channel`` outside the
+    contract or a ``country`` outside the zone table (``features.offline.checks``).
     Returns the events (every input column, later duplicates of a ``transaction_id`` dropped,
     row order kept) plus one Float64 column per name in ``FEATURE_NAMES`` (NaN where a feature
     does not apply).
@@ -67,6 +70,7 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
         log.warning("build_features without labels: %s are 0 wherever the entity has "
                     "transactions (no fraud known); pass the labels, or an empty frame when "
                     "none are known", ", ".join(f.name for fs in FRAUD_RATES.values() for f in fs))
+    check_encodable(events)
     # newest event time of the history up to each row (duplicates included, as replayed): a
     # label arrives right before the first row at or after its time (see replay_order)
     seen = events.select(micros(pl.col("occurred_at")).cum_max().alias(SEEN))[SEEN]

@@ -38,7 +38,7 @@ LATE_P = [0.75, 0.04, 0.05, 0.04, 0.03, 0.04, 0.03, 0.02]
 AMOUNTS = [1, 7, 100, 2500, 99_999, 899_999, 900_000, 950_000, 999_999, 1_000_000, 9_000,
            9_999, 10_000, 9_000_000, 9_999_999, 10**12 + 7, 10**15]
 CURRENCIES = ["EUR", "USD", "JPY", "KWD"]
-COUNTRIES = ["DE", "US", "JP", "IR", "AU", "ZZ"]
+COUNTRIES = ["DE", "US", "JP", "IR", "AU", "IN"]
 CHANNELS = ["card_present", "ecommerce", "mobile_app", "web", "atm"]
 LABEL_DELAYS = [-HOUR * US, 0, US, DAY * US, 7 * DAY * US, 8 * DAY * US, 20 * DAY * US,
                 40 * DAY * US, "seen", "seen+1"]  # "seen": the newest time when the tx arrives
@@ -373,3 +373,30 @@ def test_replay_order_puts_labels_before_the_first_event_at_or_after_them():
     assert order == [("label", -1), ("event", "t0"), ("label", 4), ("label", 5), ("event", "t1"),
                      ("event", "t2"), ("event", "t3"), ("event", "t4"), ("label", 20)]
 
+
+
+# -- bringing one's own data: what the features cannot encode is an error, not a fallback -----
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("event_type", "purchase", "not an event type of the contract"),
+    ("event_type", None, "not an event type of the contract"),
+    ("channel", "fax", "not a channel of the contract"),
+    ("country", "KE", "no time zone known"),
+])
+def test_values_the_features_cannot_encode_are_errors_naming_row_and_field(field, value, words):
+    events, labels = large_history(40, seed=3)
+    assert build_features(events, labels).height  # the history itself is fine
+    bad = events.with_columns(pl.when(pl.int_range(pl.len()).is_in([7, 12])).then(
+        pl.lit(value, pl.String)).otherwise(pl.col(field)).alias(field))
+    with pytest.raises(ValueError) as err:
+        build_features(bad, labels)
+    text = str(err.value)
+    assert f"  {field}: {words}" in text
+    tid7, tid12 = events["transaction_id"][7], events["transaction_id"][12]
+    assert f"2 rows: row 7 (transaction_id {tid7!r}), row 12 (transaction_id {tid12!r})" in text
+    assert repr(value) in text
+    # every broken field at once, and nulls in optional ones stay missing data
+    both = bad.with_columns(pl.lit("XX").alias("country" if field != "country" else "channel"))
+    assert "(2 fields)" in str(pytest.raises(ValueError, build_features, both, labels).value)
+    if field != "event_type":
+        build_features(events.with_columns(pl.lit(None, pl.String).alias(field)), labels)
