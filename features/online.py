@@ -2,8 +2,9 @@
 
 The stream keys state by stage and entity (``account``, ``merchant``, ``device``, ``net`` — the
 P2P network node of an account); :func:`stage_records` says which stage records a transaction
-produces and :func:`compute` turns one record plus its entity's state into that stage's feature
-values ("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
+produces, :func:`label_records` which states a label reaches (merchant, device, payee), and
+:func:`compute` turns one record plus its entity's state into that stage's feature values
+("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
 the database (``streams.state``). The worker's three stages (``streams.stages``) and
 :class:`OnlineFeatures` (every stage in one process, for tests, benches and replays) both run
 a record through :func:`run_stage` against the state :func:`state_key` names, and build a
