@@ -51,7 +51,7 @@ def label_for(ev: TransactionEvent, *, label_id: str, occurred_at: datetime, is_
               source: Literal["analyst", "chargeback", "simulator"] = "analyst") -> LabelEvent:
     """A label about ``ev``, naming what the transaction named: its account, merchant, device
     and — for a P2P transfer — its payee."""
-    payee = ev.counterparty_account_id if ev.event_type is EventType.P2P_TRANSFER else None
+    payee = ev.counterparty_account_id if ev.event_type == EventType.P2P_TRANSFER else None
     return LabelEvent(label_id=label_id, labelled_transaction_id=ev.transaction_id,
                       account_id=ev.account_id, merchant_id=ev.merchant_id,
                       device_id=ev.device_id, counterparty_account_id=payee,
