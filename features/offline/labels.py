@@ -53,9 +53,13 @@ def label_events(events: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
             "events (" + ", ".join(EVENT_LABEL_COLUMNS) + "); missing canonical column(s): "
             + ", ".join(missing))
     _require_aware(labels, "labelled_at")
-    payee = pl.when(pl.col("event_type") == "p2p_transfer").then(
-        pl.col("counterparty_account_id"))
-    about = (events.select("transaction_id", "merchant_id", "device_id",
+    def column(name: str) -> pl.Expr:  # an events frame without it names no such entity
+        return pl.col(name) if name in events.columns else pl.lit(None, pl.String)
+
+    payee = pl.when(column("event_type") == "p2p_transfer").then(
+        column("counterparty_account_id"))
+    about = (events.select("transaction_id", column("merchant_id").alias("merchant_id"),
+                           column("device_id").alias("device_id"),
                            payee.alias("counterparty_account_id"), "occurred_at")
              .unique("transaction_id", keep="first", maintain_order=True)
              .with_columns(pl.col("transaction_id").cast(pl.String)))
