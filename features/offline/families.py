@@ -198,15 +198,24 @@ def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
         return np.searchsorted(pkeys, m_q * mul + np.searchsorted(tx_uniq, bound, "right"),
                                "right")
 
-    n = len(m_q)
-    qy = np.concatenate([qrank(b) for lo, hi in ranges for b in (hi, lo)])
-    qx = np.tile(t_q, 2 * len(ranges))
+    # only queries with some fraud version of their entity placed in their range can count
+    # anything: the others are 0 whatever is known, and are not asked
+    bounds = [(qrank(hi), qrank(lo)) for lo, hi in ranges]
+    asked = [np.flatnonzero(hi > lo) for hi, lo in bounds]
+    qy = np.concatenate([b[q] for (hi, lo), q in zip(bounds, asked, strict=True)
+                         for b in (hi, lo)])
+    qx = np.concatenate([t_q[q] for q in asked for _ in (0, 1)])
     known = dominance(lab["a"].to_numpy(), py, qx, qy)
     finite = lab["b"].to_numpy() != big
     if finite.any():
         known -= dominance(lab["b"].to_numpy()[finite], py[finite], qx, qy)
-    return [known[2 * i * n:(2 * i + 1) * n] - known[(2 * i + 1) * n:(2 * i + 2) * n]
-            for i in range(len(ranges))]
+    out, at = [], 0
+    for q in asked:
+        count = np.zeros(len(m_q), dtype=np.int64)
+        count[q] = known[at:at + len(q)] - known[at + len(q):at + 2 * len(q)]
+        out.append(count)
+        at += 2 * len(q)
+    return out
 
 
 def behaviour(out: Out, acct_cur: Sorted, amount: np.ndarray) -> None:
