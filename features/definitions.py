@@ -52,8 +52,9 @@ VELOCITY_WINDOWS: tuple[tuple[str, int], ...] = (
 #: "New merchant/device/country": not seen by this account within this lookback.
 FIRST_SEEN_LOOKBACK = 90 * DAY
 #: Delayed-label risk: fraud rate over each window, ending this long before the event (labels
-#: arrive days to weeks late; short windows carry most of the signal on card data). A new
-#: window is one entry here: every entity labels reach gets it, online and offline.
+#: arrive days to weeks late; on a public card benchmark the short windows carried most of the
+#: signal, issue 14). A new window is one entry here: every entity labels reach gets it, online
+#: and offline.
 LABEL_DELAY = 7 * DAY
 LABEL_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
 #: Wallet money in (credit) and out (debit) by event type, for pass-through.
