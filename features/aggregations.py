@@ -1,0 +1,242 @@
+"""Typed aggregations: each carries its online update and its offline function.
+
+A stateful feature (``features.definitions.Feature``) declares *what* it aggregates with one
+of these small frozen objects and *over what window* with its ``window``. The online engine
+(``features.online``) and the offline builder (``features.offline``) dispatch on the object,
+not on the feature's name, so adding a window (or an entity that already has the views an
+aggregation reads) to a typed aggregation is one declaration line — as in quix-streams'
+window aggregations and Feast's ``Aggregation``.
+
+Each typed aggregation has
+
+* ``online(view, w)`` — the value for the event just applied to one entity's state, from an
+  :class:`OnlineView` (that entity's series at its clock), window ``w`` in microseconds;
+* ``offline(group, windows)`` — vectorised over a whole history: per window (µs), the rows
+  and values, from an :class:`OfflineGroup` (the entity's events sorted by entity and arrival,
+  with their clocks).
+
+Both implement the semantics of ``features/README.md``; the parity tests hold them equal.
+Aggregations not yet typed (behaviour, AML) are :class:`Computed`: the family code of the
+engines computes them by name, as before.
+
+>>> Count(), Max().name, FraudRate(7 * 24 * 3600).name
+(Count(), 'max', 'fraud_rate')
+>>> Count() == Count(), str(Computed("zscore"))
+(True, 'zscore')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from features import series as S
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from features.offline.arrays import Sorted
+
+NAN = float("nan")
+US = 1_000_000
+#: One offline result: (rows, values, whether the rows are every row of the history).
+Column = tuple[np.ndarray, np.ndarray, bool]
+
+
+class Aggregation:
+    """Base of the aggregations; ``name`` is what the registry shows."""
+
+    name: ClassVar[str]
+    #: Which views the engines must prepare: "amounts" (the entity's count series and its
+    #: per-currency amount series) or "labels" (its counted series and known labels).
+    view: ClassVar[str] = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass
+class OnlineView:
+    """One entity's state at the event just applied (times in µs on the entity's clock).
+
+    ``events``: the series of all its transactions (all currencies); ``amounts``: of its
+    transactions in the event's currency; ``counted``: the transactions its fraud rates count;
+    ``labels``: ``state["labels"]``; ``t``: the event's own time (labels known by then count)."""
+
+    now: int
+    t: int = 0
+    events: S.Series | None = None
+    amounts: S.Series | None = None
+    counted: S.Series | None = None
+    labels: dict[str, list[Any]] | None = None
+    _frauds: list[tuple[int, int]] | None = field(default=None, repr=False)
+
+    def frauds(self) -> list[tuple[int, int]]:
+        """(placed time, known at) of the labels known at ``t`` that say fraud."""
+        if self._frauds is None:
+            self._frauds = [(tx_t, known_at) for tx_t, known_at, fraud in
+                            (self.labels or {}).values() if fraud and known_at <= self.t]
+        return self._frauds
+
+
+@dataclass
+class OfflineGroup:
+    """One entity kind's events over a history, sorted by (entity, arrival).
+
+    Velocity: ``entity`` (grouping by entity, with clocks) and ``entity_rows`` (its event row
+    per sorted position); ``by_currency`` / ``currency_rows`` the same by (entity, currency);
+    ``every``: the rows are all rows of the history. Delayed labels: ``entity``, its rows,
+    ``counted`` (per sorted position, whether the rates count it and are given for it),
+    ``codes`` (entity code), ``events`` (the history, with ``SEEN``), ``t`` (event times),
+    ``labels`` (as ``features.offline.labels`` shapes them, or None) and ``key`` (the label
+    column naming the entity)."""
+
+    entity: Sorted
+    entity_rows: np.ndarray
+    every: bool = False
+    by_currency: Sorted | None = None
+    currency_rows: np.ndarray | None = None
+    amount: np.ndarray | None = None  # per position of ``by_currency``
+    counted: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    events: pl.DataFrame | None = None
+    t: np.ndarray | None = None
+    labels: pl.DataFrame | None = None
+    key: str = ""
+    _cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def currency_window(self, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per position of ``by_currency``: first position of its window and the amount sum."""
+        got = self._cache.get(("sum", w))
+        if got is None:
+            from features.offline.arrays import prefix_sums
+
+            c = self.by_currency
+            assert c is not None and self.amount is not None
+            pre = self._cache.get("pre")
+            if pre is None:
+                pre = self._cache["pre"] = prefix_sums(self.amount)
+            lo = c.first_above(-w)
+            got = self._cache[("sum", w)] = np.stack([lo, pre[c.pos + 1] - pre[lo]])
+        return got[0], got[1]
+
+
+@dataclass(frozen=True)
+class Count(Aggregation):
+    """Number of the entity's transactions in the window (all currencies)."""
+
+    name: ClassVar[str] = "count"
+    view: ClassVar[str] = "amounts"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.events is not None
+        n, _ = S.window(v.events, v.now, w)
+        return float(n)
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        e = g.entity
+        return [(g.entity_rows, (e.pos - e.first_above(-w) + 1).astype(np.float64), g.every)
+                for w in windows]
+
+
+@dataclass(frozen=True)
+class Sum(Aggregation):
+    """Sum of the entity's amounts in the event's currency (minor units) in the window."""
+
+    name: ClassVar[str] = "sum"
+    view: ClassVar[str] = "amounts"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.amounts is not None
+        _, total = S.window(v.amounts, v.now, w)
+        return float(total)
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        assert g.currency_rows is not None
+        return [(g.currency_rows, g.currency_window(w)[1].astype(np.float64), g.every)
+                for w in windows]
+
+
+@dataclass(frozen=True)
+class Mean(Aggregation):
+    """Mean of the entity's amounts in the event's currency in the window (NaN if none)."""
+
+    name: ClassVar[str] = "mean"
+    view: ClassVar[str] = "amounts"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.amounts is not None
+        k, total = S.window(v.amounts, v.now, w)
+        return total / k if k else NAN
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        c, rows = g.by_currency, g.currency_rows
+        assert c is not None and rows is not None
+        out = []
+        for w in windows:
+            lo, total = g.currency_window(w)
+            out.append((rows, total.astype(np.float64) / (c.pos - lo + 1), g.every))
+        return out
+
+
+@dataclass(frozen=True)
+class Max(Aggregation):
+    """Largest of the entity's amounts in the event's currency in the window.
+
+    Online the series keeps one monotonic deque per declared ``Max`` window (the engine
+    appends with :func:`max_windows`), so a new window's deque fills from its deployment."""
+
+    name: ClassVar[str] = "max"
+    view: ClassVar[str] = "amounts"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.amounts is not None
+        top = S.window_max(v.amounts, w)
+        return float(top) if top is not None else NAN
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.arrays import range_max
+
+        c, rows, a = g.by_currency, g.currency_rows, g.amount
+        assert c is not None and rows is not None and a is not None
+        # one sparse table for every window
+        los = [g.currency_window(w)[0] for w in windows]
+        top = range_max(a, np.concatenate(los), np.tile(c.pos, len(los))).astype(np.float64)
+        return [(rows, top[j * len(a):(j + 1) * len(a)], g.every) for j in range(len(windows))]
+
+
+@dataclass(frozen=True)
+class FraudRate(Aggregation):
+    """Share of the entity's counted transactions with clock time in
+    ``(clock − delay − window, clock − delay]`` whose label known at the event says fraud
+    (NaN without transactions there). ``delay`` in seconds."""
+
+    delay: int
+    name: ClassVar[str] = "fraud_rate"
+    view: ClassVar[str] = "labels"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.counted is not None
+        end = v.now - self.delay * US
+        total, _ = S.window(v.counted, end, w)
+        n = sum(1 for tx_t, _ in v.frauds() if end - w < tx_t <= end)
+        return n / total if total else NAN
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import fraud_rate_columns
+
+        return fraud_rate_columns(g, self.delay * US, windows)
+
+
+@dataclass(frozen=True)
+class Computed(Aggregation):
+    """Not yet typed: the engines' family code computes the feature by its name
+    (``features.online._account`` etc., ``features.offline.families``)."""
+
+    label: str
+    name: ClassVar[str] = ""
+
+    def __str__(self) -> str:
+        return self.label
