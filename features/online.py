@@ -330,15 +330,17 @@ def assemble(parts: Mapping[Stage, Sequence[float | None]], plan: FeaturePlan = 
     return vector
 
 
-def expire(state: dict[str, Any], processed_at: float | None = None) -> None:
+def expire(state: dict[str, Any], processed_at: float | None = None,
+           horizon: int = HORIZON) -> None:
     """Drop what no window can reach any more, so state stays bounded; with ``processed_at``
-    (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS."""
+    (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS.
+    ``horizon`` (µs): how far back the declared windows reach (``FeaturePlan.horizon``)."""
     now = state.get("clock")
     if now is None:
         return
     for key, value in list(state.items()):
         if isinstance(value, dict) and "t" in value and "mx" in value:
-            S.prune(value, now - HORIZON)
+            S.prune(value, now - horizon)
             if not value["t"]:
                 del state[key]
     for attr_seen in state.get("seen", {}).values():
@@ -349,7 +351,7 @@ def expire(state: dict[str, Any], processed_at: float | None = None) -> None:
         for k in [k for k, v in seen.items() if v <= now - 7 * DAY * US]:
             del seen[k]
     labels = state.get("labels", {})
-    for k in [k for k, v in labels.items() if v[0] <= now - HORIZON]:
+    for k in [k for k, v in labels.items() if v[0] <= now - horizon]:
         del labels[k]
     if processed_at is not None:
         applied = state.get("applied", {})
@@ -393,4 +395,4 @@ class OnlineFeatures:
 
     def expire(self) -> None:
         for st in self.states.values():
-            expire(st)
+            expire(st, horizon=self.plan.horizon)
