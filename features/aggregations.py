@@ -19,8 +19,8 @@ Both implement the semantics of ``features/README.md``; the parity tests hold th
 Aggregations not yet typed (behaviour, AML) are :class:`Computed`: the family code of the
 engines computes them by name, as before.
 
->>> Count(), Max().name, FraudRate(7 * 24 * 3600).name
-(Count(), 'max', 'fraud_rate')
+>>> Count(), Max().name, FraudRate(7 * 24 * 3600).name, str(Distinct("account_id"))
+(Count(), 'max', 'fraud_rate', 'distinct:account_id')
 >>> Count() == Count(), str(Computed("zscore"))
 (True, 'zscore')
 """
@@ -71,6 +71,8 @@ class OnlineView:
     amounts: S.Series | None = None
     counted: S.Series | None = None
     labels: dict[str, list[Any]] | None = None
+    #: Per column a ``Distinct`` counts: value -> the clock time it was last seen.
+    memories: dict[str, dict[str, int]] | None = None
     _frauds: list[tuple[int, int]] | None = field(default=None, repr=False)
 
     def frauds(self) -> list[tuple[int, int]]:
@@ -91,7 +93,9 @@ class OfflineGroup:
     ``counted`` (per sorted position, whether the rates count it and are given for it),
     ``codes`` (entity code), ``events`` (the history, with ``SEEN``), ``t`` (event times),
     ``labels`` (as ``features.offline.labels`` shapes them, or None) and ``key`` (the label
-    column naming the entity)."""
+    column naming the entity). Distinct counts: ``values`` (per column, its code per sorted
+    position, −1 for none) and ``given`` (the positions the group's features are given for;
+    None: all)."""
 
     entity: Sorted
     entity_rows: np.ndarray
@@ -105,21 +109,24 @@ class OfflineGroup:
     t: np.ndarray | None = None
     labels: pl.DataFrame | None = None
     key: str = ""
-    _cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
+    values: dict[str, np.ndarray] | None = None
+    given: np.ndarray | None = None
+    #: Results several groups over the same sorted records share (the network node's).
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def currency_window(self, w: int) -> tuple[np.ndarray, np.ndarray]:
         """Per position of ``by_currency``: first position of its window and the amount sum."""
-        got = self._cache.get(("sum", w))
+        got = self.cache.get(("sum", w))
         if got is None:
             from features.offline.arrays import prefix_sums
 
             c = self.by_currency
             assert c is not None and self.amount is not None
-            pre = self._cache.get("pre")
+            pre = self.cache.get("pre")
             if pre is None:
-                pre = self._cache["pre"] = prefix_sums(self.amount)
+                pre = self.cache["pre"] = prefix_sums(self.amount)
             lo = c.first_above(-w)
-            got = self._cache[("sum", w)] = np.stack([lo, pre[c.pos + 1] - pre[lo]])
+            got = self.cache[("sum", w)] = np.stack([lo, pre[c.pos + 1] - pre[lo]])
         return got[0], got[1]
 
 
@@ -228,6 +235,38 @@ class FraudRate(Aggregation):
         from features.offline.families import fraud_rate_columns
 
         return fraud_rate_columns(g, self.delay * US, windows)
+
+
+@dataclass(frozen=True)
+class Distinct(Aggregation):
+    """Distinct values of ``column`` among the entity's transactions in the window (those
+    without a value do not count). Online the state remembers each value's latest clock time
+    (``OnlineView.memories``) for the longest ``Distinct`` window of the plan."""
+
+    column: str
+    name: ClassVar[str] = "distinct"
+    view: ClassVar[str] = "memories"
+
+    def __str__(self) -> str:
+        return f"distinct:{self.column}"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.memories is not None
+        lower = v.now - w
+        return float(sum(1 for t in v.memories[self.column].values() if t > lower))
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import distinct
+
+        assert g.values is not None
+        key = ("distinct", self.column, tuple(windows))
+        counts = g.cache.get(key)
+        if counts is None:
+            counts = g.cache[key] = distinct(g.entity, g.values[self.column], tuple(windows))
+        if g.given is None:
+            return [(g.entity_rows, n, g.every) for n in counts]
+        rows = g.entity_rows[g.given]
+        return [(rows, n[g.given], False) for n in counts]
 
 
 @dataclass(frozen=True)

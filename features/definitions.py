@@ -37,7 +37,16 @@ from typing import Literal
 import polars as pl
 
 from core.contract import Channel, EventType
-from features.aggregations import Aggregation, Computed, Count, FraudRate, Max, Mean, Sum
+from features.aggregations import (
+    Aggregation,
+    Computed,
+    Count,
+    Distinct,
+    FraudRate,
+    Max,
+    Mean,
+    Sum,
+)
 
 EVENT_TYPES = [e.value for e in EventType]
 CHANNELS = [c.value for c in Channel]
@@ -194,15 +203,15 @@ FEATURES: tuple[Feature, ...] = (
     Feature("acct_local_weekend", "account", "behaviour", Computed("local_weekend"), None,
             "1 if it is Saturday or Sunday in the account's home time zone", "account"),
     *(f for labelled in LABELLED_ENTITIES for f in _fraud_rates(*labelled)),
-    Feature("device_distinct_accounts_24h", "device", "aml", Computed("distinct:account_id"), DAY,
+    Feature("device_distinct_accounts_24h", "device", "aml", Distinct("account_id"), DAY,
             "Distinct accounts on this device over 24h, this one included", "device"),
-    Feature("device_distinct_accounts_7d", "device", "aml", Computed("distinct:account_id"),
+    Feature("device_distinct_accounts_7d", "device", "aml", Distinct("account_id"),
             7 * DAY, "Distinct accounts on this device over 7d, this one included", "device"),
     Feature("acct_distinct_cp_out_24h", "account", "aml",
-            Computed("distinct:counterparty_account_id"), DAY,
+            Distinct("counterparty_account_id"), DAY,
             "Distinct accounts this account sent P2P money to over 24h", "account"),
     Feature("acct_distinct_cp_out_7d", "account", "aml",
-            Computed("distinct:counterparty_account_id"), 7 * DAY,
+            Distinct("counterparty_account_id"), 7 * DAY,
             "Distinct accounts this account sent P2P money to over 7d", "account"),
     Feature("acct_structuring_count_24h", "account", "aml", Computed("band_count"), DAY,
             "Transactions just under the reporting threshold (90–100% of 10,000 major units) "
@@ -210,17 +219,17 @@ FEATURES: tuple[Feature, ...] = (
     Feature("acct_structuring_count_7d", "account", "aml", Computed("band_count"), 7 * DAY,
             "Transactions just under the reporting threshold over 7d, this one included",
             "account"),
-    Feature("acct_distinct_cp_in_24h", "account", "aml", Computed("distinct:sender"), DAY,
+    Feature("acct_distinct_cp_in_24h", "account", "aml", Distinct("sender"), DAY,
             "Distinct accounts that sent P2P money to this account over 24h", "net_own"),
-    Feature("acct_distinct_cp_in_7d", "account", "aml", Computed("distinct:sender"), 7 * DAY,
+    Feature("acct_distinct_cp_in_7d", "account", "aml", Distinct("sender"), 7 * DAY,
             "Distinct accounts that sent P2P money to this account over 7d", "net_own"),
     Feature("acct_pass_through_24h", "account", "aml", Computed("pass_through"), DAY,
             "Outflow / inflow of the account in this currency over 24h (NaN without inflow)",
             "net_own"),
-    Feature("cp_distinct_senders_24h", "counterparty", "aml", Computed("distinct:sender"), DAY,
+    Feature("cp_distinct_senders_24h", "counterparty", "aml", Distinct("sender"), DAY,
             "P2P receiver: distinct accounts that sent it money over 24h (fan-in), this one "
             "included", "net_in"),
-    Feature("cp_distinct_senders_7d", "counterparty", "aml", Computed("distinct:sender"), 7 * DAY,
+    Feature("cp_distinct_senders_7d", "counterparty", "aml", Distinct("sender"), 7 * DAY,
             "P2P receiver: distinct senders over 7d, this one included", "net_in"),
     Feature("cp_pass_through_24h", "counterparty", "aml", Computed("pass_through"), DAY,
             "P2P receiver: its outflow / inflow in this currency over 24h, this transfer "
@@ -293,9 +302,12 @@ class FeaturePlan:
         self.max_windows: dict[Scope, tuple[int, ...]] = {
             scope: tuple(tw.window_us for tw in tws if isinstance(tw.aggregation, Max))
             for scope, tws in self.typed.items()}
+        #: Distinct-value memories older than this no ``Distinct`` window reaches (µs).
+        self.memory_horizon = max((tw.window_us for tws in self.typed.values() for tw in tws
+                                   if isinstance(tw.aggregation, Distinct)), default=0)
         #: Series entries older than this on an entity's clock no typed window reaches (µs).
         self.horizon = max(((f.window or 0) + (f.delay or 0)) * US for f in features
-                           if not isinstance(f.aggregation, Computed))
+                           if not isinstance(f.aggregation, Computed | Distinct))
 
 
 PLAN = FeaturePlan(FEATURES)

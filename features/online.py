@@ -40,7 +40,6 @@ from features import series as S
 from features.aggregations import OnlineView
 from features.definitions import (
     DAY,
-    FEATURES,
     FIRST_SEEN_LOOKBACK,
     INFLOW_TYPES,
     NIGHT_HOURS,
@@ -59,8 +58,6 @@ NAN = float("nan")
 REDELIVERY_SECONDS = 3600.0
 #: Series entries older than this on the entity's clock are dropped: no window reaches them.
 HORIZON = PLAN.horizon
-_DISTINCT = {f.name: f.window * US for f in FEATURES
-             if str(f.aggregation).startswith("distinct") and f.window is not None}
 #: State key -> that entity's (mutable) state: a dict here, a database-backed store in the stream.
 StateLookup = Callable[[str], dict[str, Any]]
 #: Per stage labels reach, the series of the transactions its fraud rates count (appended with
@@ -140,10 +137,6 @@ def _append_pair(state: dict[str, Any], key: str, currency: str, now: int, amoun
     return count_s, amount_s
 
 
-def _distinct(seen: dict[str, int], now: int, w: int) -> float:
-    return float(sum(1 for t in seen.values() if t > now - w))
-
-
 def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: FeaturePlan
              ) -> dict[str, float]:
     parts: dict[str, float] = {}
@@ -177,19 +170,18 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: Feature
     parts["acct_local_night"] = 1.0 if local.hour in NIGHT_HOURS else 0.0
     parts["acct_local_weekend"] = 1.0 if local.weekday() >= 5 else 0.0
 
+    cps = state.setdefault("cp_out", {})
+    if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):
+        cps[ev["counterparty_account_id"]] = now
+
     low, high = structuring_band(MINOR_UNITS.get(cur, 2))
     count_s, amount_s = _append_pair(state, "acct", cur, now, amount,
                                      plan.max_windows.get(("account", "account"), ()),
                                      int(low <= amount < high))
-    _typed(parts, plan, ("account", "account"), OnlineView(now, t, count_s, amount_s))
+    _typed(parts, plan, ("account", "account"), OnlineView(
+        now, t, count_s, amount_s, memories={"counterparty_account_id": cps}))
     for label, w in (("24h", DAY * US), ("7d", 7 * DAY * US)):
         parts[f"acct_structuring_count_{label}"] = float(S.window_flags(count_s, now, w))
-
-    cps = state.setdefault("cp_out", {})
-    if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):
-        cps[ev["counterparty_account_id"]] = now
-    for name in ("acct_distinct_cp_out_24h", "acct_distinct_cp_out_7d"):
-        parts[name] = _distinct(cps, now, _DISTINCT[name])
 
     card = ev.get("card_token")
     if card:
@@ -236,12 +228,10 @@ def _device(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: FeatureP
     count_s, amount_s = _append_pair(state, "d", ev["currency"], now, int(ev["amount_minor"]),
                                      plan.max_windows.get(("device", "device"), ()),
                                      entry_id=ev["transaction_id"])
-    _typed(parts, plan, ("device", "device"),
-           OnlineView(now, t, count_s, amount_s, count_s, state.get("labels")))
     accounts = state.setdefault("accounts", {})
     accounts[ev["account_id"]] = now
-    for name in ("device_distinct_accounts_24h", "device_distinct_accounts_7d"):
-        parts[name] = _distinct(accounts, now, _DISTINCT[name])
+    _typed(parts, plan, ("device", "device"), OnlineView(
+        now, t, count_s, amount_s, count_s, state.get("labels"), {"account_id": accounts}))
     return parts
 
 
@@ -265,17 +255,15 @@ def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool,
     _, total_in = S.window(inflow, now, DAY * US)
     _, total_out = S.window(outflow, now, DAY * US)
     ratio = total_out / total_in if total_in else NAN
-    senders = state.get("senders", {})
+    memories = {"sender": state.get("senders", {})}
     if inbound:
-        parts = {"cp_pass_through_24h": ratio,
-                 "cp_distinct_senders_24h": _distinct(senders, now, DAY * US),
-                 "cp_distinct_senders_7d": _distinct(senders, now, 7 * DAY * US)}
-        _typed(parts, plan, ("net_in", "counterparty"),
-               OnlineView(now, t, counted=state["pin"], labels=state.get("labels")))
+        parts = {"cp_pass_through_24h": ratio}
+        _typed(parts, plan, ("net_in", "counterparty"), OnlineView(
+            now, t, counted=state["pin"], labels=state.get("labels"), memories=memories))
         return parts
-    return {"acct_pass_through_24h": ratio,
-            "acct_distinct_cp_in_24h": _distinct(senders, now, DAY * US),
-            "acct_distinct_cp_in_7d": _distinct(senders, now, 7 * DAY * US)}
+    parts = {"acct_pass_through_24h": ratio}
+    _typed(parts, plan, ("net_own", "account"), OnlineView(now, t, memories=memories))
+    return parts
 
 
 def compute(stage: Stage, state: dict[str, Any], ev: Mapping[str, Any],
@@ -331,10 +319,11 @@ def assemble(parts: Mapping[Stage, Sequence[float | None]], plan: FeaturePlan = 
 
 
 def expire(state: dict[str, Any], processed_at: float | None = None,
-           horizon: int = HORIZON) -> None:
+           horizon: int = HORIZON, memory_horizon: int = PLAN.memory_horizon) -> None:
     """Drop what no window can reach any more, so state stays bounded; with ``processed_at``
     (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS.
-    ``horizon`` (µs): how far back the declared windows reach (``FeaturePlan.horizon``)."""
+    ``horizon`` / ``memory_horizon`` (µs): how far back the declared series windows and
+    ``Distinct`` windows reach (``FeaturePlan``)."""
     now = state.get("clock")
     if now is None:
         return
@@ -346,9 +335,9 @@ def expire(state: dict[str, Any], processed_at: float | None = None,
     for attr_seen in state.get("seen", {}).values():
         for k in [k for k, v in attr_seen.items() if v <= now - FIRST_SEEN_LOOKBACK * US]:
             del attr_seen[k]
-    for name in ("cp_out", "accounts", "senders"):
+    for name in ("cp_out", "accounts", "senders"):  # the memories of Distinct columns
         seen = state.get(name, {})
-        for k in [k for k, v in seen.items() if v <= now - 7 * DAY * US]:
+        for k in [k for k, v in seen.items() if v <= now - memory_horizon]:
             del seen[k]
     labels = state.get("labels", {})
     for k in [k for k, v in labels.items() if v[0] <= now - horizon]:
@@ -395,4 +384,4 @@ class OnlineFeatures:
 
     def expire(self) -> None:
         for st in self.states.values():
-            expire(st, horizon=self.plan.horizon)
+            expire(st, None, self.plan.horizon, self.plan.memory_horizon)

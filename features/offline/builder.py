@@ -33,7 +33,6 @@ from features.offline.checks import check_encodable
 from features.offline.families import (
     band_flags,
     behaviour,
-    distinct,
     entity_group,
     first_seen,
     local_time,
@@ -123,6 +122,8 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None,
     acct_s = Sorted.clocked(times, acct, times.rank)
     cr = acct_s.unsort(acct_s.cr)  # account clock rank per row
     acct_g = entity_group(None, times, acct, cur, cr, amount, acct_s)
+    # the account's P2P payees, for its distinct counterparties
+    acct_g.values = {"counterparty_account_id": np.where(p2p, cp, -1)[acct_s.order]}
     typed(out, plan, ("account", "account"), acct_g)
     acct_cur = acct_g.by_currency
 
@@ -147,10 +148,6 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None,
         lo = acct_s.first_above(-w)
         out.put(f"acct_structuring_count_{label}", acct_s.order,
                 (pre[acct_s.pos + 1] - pre[lo]).astype(np.float64), True)
-
-    cp_out = np.where(p2p, cp, -1)[acct_s.order]
-    for label, res in zip(("24h", "7d"), distinct(acct_s, cp_out, (D24, D7)), strict=True):
-        out.put(f"acct_distinct_cp_out_{label}", acct_s.order, res, True)
 
     has_card = np.flatnonzero(card >= 0)
     if len(has_card):
@@ -194,14 +191,12 @@ def device_stage(out: Out, plan: FeaturePlan, ev: pl.DataFrame,
                  labels: pl.DataFrame | None, times: Times, t: np.ndarray,
                  amount: np.ndarray, cur: np.ndarray, acct: np.ndarray,
                  device: np.ndarray) -> None:
-    """The device's typed aggregations (velocity, fraud rates) and distinct accounts."""
+    """The device's typed aggregations: velocity, fraud rates, distinct accounts."""
     has_d = np.flatnonzero(device >= 0)
     if len(has_d):
         g = labelled_group(has_d, device[has_d], "device_id", times, ev, labels, t, amount, cur)
+        g.values = {"account_id": acct[has_d][g.entity.order]}
         typed(out, plan, ("device", "device"), g)
-        accts = acct[has_d][g.entity.order]
-        for label, res in zip(("24h", "7d"), distinct(g.entity, accts, (D24, D7)), strict=True):
-            out.put(f"device_distinct_accounts_{label}", g.entity_rows, res)
 
 
 def feature_matrix(features: pl.DataFrame) -> pl.DataFrame:

@@ -20,7 +20,6 @@ from features.definitions import (
     Scope,
 )
 from features.offline.arrays import (
-    D7,
     D24,
     ROW,
     SEEN,
@@ -274,12 +273,12 @@ def network(out: Out, plan: FeaturePlan, times: Times, t: np.ndarray, amount: np
     out.put("acct_pass_through_24h", row[c.order][own_c], ratio[own_c])
     out.put("cp_pass_through_24h", row[c.order][~own_c], ratio[~own_c])
     own_s, row_s = own[s.order], row[s.order]
-    d24, d7 = distinct(s, sender[s.order], (D24, D7))
-    out.put("acct_distinct_cp_in_24h", row_s[own_s], d24[own_s])
-    out.put("acct_distinct_cp_in_7d", row_s[own_s], d7[own_s])
-    out.put("cp_distinct_senders_24h", row_s[~own_s], d24[~own_s])
-    out.put("cp_distinct_senders_7d", row_s[~own_s], d7[~own_s])
+    # both legs' features read one node grouping: distinct senders are computed once (cache)
+    values, shared = {"sender": sender[s.order]}, {}
+    typed(out, plan, ("net_own", "account"),
+          OfflineGroup(s, row_s, values=values, given=own_s, cache=shared))
     # the payee's fraud rates count the transfers its node received (its "in" legs)
     typed(out, plan, ("net_in", "counterparty"),
           OfflineGroup(s, row_s, counted=~own_s, codes=node[s.order], events=ev, t=t,
-                       labels=labels, key="counterparty_account_id"))
+                       labels=labels, key="counterparty_account_id", values=values,
+                       given=~own_s, cache=shared))

@@ -14,12 +14,13 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from features.aggregations import Computed, Count, FraudRate, Max, Mean, Sum
+from features.aggregations import Computed, Count, Distinct, FraudRate, Max, Mean, Sum
 from features.definitions import (
     DAY,
     FEATURES,
     HOUR,
     PLAN,
+    US,
     Feature,
     FeaturePlan,
     registry,
@@ -29,7 +30,8 @@ from features.offline import build_features, replay_order
 from features.online import OnlineFeatures
 from tests.features.test_offline import histories, large_history
 
-#: One line per new window; the fraud rate also has a delay no declared feature uses.
+#: One line per new window; a fraud rate also has a delay no declared feature uses, and a
+#: distinct count a window longer than every declared one (its memory must last longer).
 EXTRA = (
     velocity_feature("account", "account", "acct", Count(), "3d", 3 * DAY),
     velocity_feature("account", "account", "acct", Max(), "3d", 3 * DAY),
@@ -41,6 +43,13 @@ EXTRA = (
     Feature("cp_fraud_rate_10d_delay1d", "counterparty", "delayed_label", FraudRate(DAY),
             10 * DAY, "Share of the payee's received transfers in (t−11d, t−1d] labelled fraud",
             "net_in"),
+    Feature("device_distinct_accounts_3d", "device", "aml", Distinct("account_id"), 3 * DAY,
+            "Distinct accounts on this device over 3d", "device"),
+    Feature("cp_distinct_senders_30d", "counterparty", "aml", Distinct("sender"), 30 * DAY,
+            "P2P receiver: distinct senders over 30d (longer than the declared memory)",
+            "net_in"),
+    Feature("acct_distinct_cp_out_1h", "account", "aml", Distinct("counterparty_account_id"),
+            HOUR, "Distinct accounts this account sent P2P money to over 1h", "account"),
 )
 EXTENDED = FeaturePlan((*FEATURES, *EXTRA))
 NAMES = list(EXTENDED.names)
@@ -78,6 +87,10 @@ def test_extra_windows_agree_online_and_offline_on_a_larger_history() -> None:
     assert (offline["merchant_mean_2h"] != offline["merchant_mean_1h"]).sum() > 20
     for name in ("device_fraud_rate_3d_delay2d", "cp_fraud_rate_10d_delay1d"):
         assert offline[name].fill_nan(0).gt(0).sum() > 10, name
+    assert (offline["cp_distinct_senders_30d"] > offline["cp_distinct_senders_7d"]).sum() > 20
+    assert (offline["device_distinct_accounts_3d"]
+            != offline["device_distinct_accounts_24h"]).sum() > 20
+    assert offline["acct_distinct_cp_out_1h"].fill_nan(0).gt(0).sum() > 20
     # the declared features keep the values the default plan gives them
     plain = build_features(events, labels)
     assert plain.equals(offline.select(plain.columns))
@@ -99,11 +112,12 @@ def test_the_plan_groups_each_aggregation_with_all_its_windows() -> None:
     assert [tw.window_us for tw in device[FraudRate(2 * DAY)]] == [3 * DAY * 1_000_000]
     assert EXTENDED.max_windows["account", "account"][-1] == 3 * DAY * 1_000_000
     assert PLAN.horizon == 37 * DAY * 1_000_000  # the 30-day rate window ending 7 days back
+    assert (PLAN.memory_horizon, EXTENDED.memory_horizon) == (7 * DAY * US, 30 * DAY * US)
     # Computed aggregations stay on the engines' family code, outside the plan
     assert all(not isinstance(tw.aggregation, Computed)
                for tws in PLAN.typed.values() for tw in tws)
     typed = sum(len(tws) for tws in PLAN.typed.values())
-    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 73
+    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 81
 
 
 def test_a_typed_aggregation_needs_a_window() -> None:
