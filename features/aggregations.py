@@ -27,6 +27,7 @@ engines computes them by name, as before.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,6 +74,10 @@ class OnlineView:
     labels: dict[str, list[Any]] | None = None
     #: Per column a ``Distinct`` counts: value -> the clock time it was last seen.
     memories: dict[str, dict[str, int]] | None = None
+    #: ``FirstSeen``: the event, and per column value -> the clock time it was last seen
+    #: *before* this event (the engine records the event's values after computing).
+    event: Mapping[str, Any] | None = None
+    seen: dict[str, dict[str, int]] | None = None
     _frauds: list[tuple[int, int]] | None = field(default=None, repr=False)
 
     def frauds(self) -> list[tuple[int, int]]:
@@ -110,6 +115,8 @@ class OfflineGroup:
     labels: pl.DataFrame | None = None
     key: str = ""
     values: dict[str, np.ndarray] | None = None
+    #: ``BandCount``: per sorted position of ``entity``, 1 if its amount is in the band.
+    flags: np.ndarray | None = None
     given: np.ndarray | None = None
     #: Results several groups over the same sorted records share (the network node's).
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -267,6 +274,55 @@ class Distinct(Aggregation):
             return [(g.entity_rows, n, g.every) for n in counts]
         rows = g.entity_rows[g.given]
         return [(rows, n[g.given], False) for n in counts]
+
+
+@dataclass(frozen=True)
+class FirstSeen(Aggregation):
+    """1 if the account has not had this ``column`` value within the window (the lookback) on
+    its clock before this event, 0 if it has, NaN when the event has no value."""
+
+    column: str
+    name: ClassVar[str] = "first_seen"
+    view: ClassVar[str] = "seen"
+
+    def __str__(self) -> str:
+        return f"first_seen:{self.column}"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.event is not None and v.seen is not None
+        value = v.event.get(self.column)
+        if not value:
+            return NAN
+        last = v.seen.get(self.column, {}).get(value)
+        return 1.0 if last is None or last <= v.now - w else 0.0
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import first_seen
+
+        assert g.values is not None
+        return [(g.entity_rows, first_seen(g.entity, g.values[self.column], w), g.every)
+                for w in windows]
+
+
+@dataclass(frozen=True)
+class BandCount(Aggregation):
+    """Number of the account's transactions in the window whose amount is just under the
+    reporting threshold (``core.contract.structuring_band`` of the event's currency)."""
+
+    name: ClassVar[str] = "band_count"
+    view: ClassVar[str] = "amounts"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.events is not None  # the engine flags band amounts in the account's series
+        return float(S.window_flags(v.events, v.now, w))
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.arrays import prefix_sums
+
+        assert g.flags is not None
+        e, pre = g.entity, prefix_sums(g.flags)
+        return [(g.entity_rows, (pre[e.pos + 1] - pre[e.first_above(-w)]).astype(np.float64),
+                 g.every) for w in windows]
 
 
 @dataclass(frozen=True)

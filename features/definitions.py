@@ -39,9 +39,11 @@ import polars as pl
 from core.contract import Channel, EventType
 from features.aggregations import (
     Aggregation,
+    BandCount,
     Computed,
     Count,
     Distinct,
+    FirstSeen,
     FraudRate,
     Max,
     Mean,
@@ -188,13 +190,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature("acct_seconds_since_prev", "account", "behaviour", Computed("since_prev"), None,
             "Seconds since the account's previous transaction on its clock (NaN if first)",
             "account", include_current=False),
-    Feature("acct_new_merchant", "account", "behaviour", Computed("first_seen:merchant_id"),
+    Feature("acct_new_merchant", "account", "behaviour", FirstSeen("merchant_id"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not paid this merchant in 90 days "
             "(NaN without a merchant)", "account", include_current=False),
-    Feature("acct_new_device", "account", "behaviour", Computed("first_seen:device_id"),
+    Feature("acct_new_device", "account", "behaviour", FirstSeen("device_id"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not used this device in 90 days "
             "(NaN without a device)", "account", include_current=False),
-    Feature("acct_new_country", "account", "behaviour", Computed("first_seen:country"),
+    Feature("acct_new_country", "account", "behaviour", FirstSeen("country"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not transacted in this country in "
             "90 days", "account", include_current=False),
     Feature("acct_local_night", "account", "behaviour", Computed("local_night"), None,
@@ -213,10 +215,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("acct_distinct_cp_out_7d", "account", "aml",
             Distinct("counterparty_account_id"), 7 * DAY,
             "Distinct accounts this account sent P2P money to over 7d", "account"),
-    Feature("acct_structuring_count_24h", "account", "aml", Computed("band_count"), DAY,
+    Feature("acct_structuring_count_24h", "account", "aml", BandCount(), DAY,
             "Transactions just under the reporting threshold (90–100% of 10,000 major units) "
             "over 24h, this one included", "account"),
-    Feature("acct_structuring_count_7d", "account", "aml", Computed("band_count"), 7 * DAY,
+    Feature("acct_structuring_count_7d", "account", "aml", BandCount(), 7 * DAY,
             "Transactions just under the reporting threshold over 7d, this one included",
             "account"),
     Feature("acct_distinct_cp_in_24h", "account", "aml", Distinct("sender"), DAY,
@@ -305,9 +307,16 @@ class FeaturePlan:
         #: Distinct-value memories older than this no ``Distinct`` window reaches (µs).
         self.memory_horizon = max((tw.window_us for tws in self.typed.values() for tw in tws
                                    if isinstance(tw.aggregation, Distinct)), default=0)
+        #: First-seen memories older than this no ``FirstSeen`` lookback reaches (µs).
+        self.seen_horizon = max((tw.window_us for tws in self.typed.values() for tw in tws
+                                 if isinstance(tw.aggregation, FirstSeen)), default=0)
+        #: The columns ``FirstSeen`` reads, in declaration order.
+        self.seen_columns: tuple[str, ...] = tuple(dict.fromkeys(
+            tw.aggregation.column for tws in self.typed.values() for tw in tws
+            if isinstance(tw.aggregation, FirstSeen)))
         #: Series entries older than this on an entity's clock no typed window reaches (µs).
         self.horizon = max(((f.window or 0) + (f.delay or 0)) * US for f in features
-                           if not isinstance(f.aggregation, Computed | Distinct))
+                           if not isinstance(f.aggregation, Computed | Distinct | FirstSeen))
 
 
 PLAN = FeaturePlan(FEATURES)

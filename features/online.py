@@ -40,7 +40,6 @@ from features import series as S
 from features.aggregations import OnlineView
 from features.definitions import (
     DAY,
-    FIRST_SEEN_LOOKBACK,
     INFLOW_TYPES,
     NIGHT_HOURS,
     OUTFLOW_TYPES,
@@ -154,16 +153,6 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: Feature
     parts["acct_amount_ratio_to_mean"] = amount / mean if n and mean > 0 else NAN
     hist[0], hist[1], hist[2] = n + 1, s + amount, q + float(amount) * float(amount)
 
-    seen = state.setdefault("seen", {})
-    for attr, name in (("merchant_id", "acct_new_merchant"), ("device_id", "acct_new_device"),
-                       ("country", "acct_new_country")):
-        value = ev.get(attr)
-        if not value:
-            parts[name] = NAN
-            continue
-        last = seen.setdefault(attr, {}).get(value)
-        parts[name] = 1.0 if last is None or last <= now - FIRST_SEEN_LOOKBACK * US else 0.0
-        seen[attr][value] = now
 
     home = state.setdefault("home", ev["country"])
     local = datetime.fromtimestamp(t / US, _zone(home))
@@ -178,10 +167,15 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: Feature
     count_s, amount_s = _append_pair(state, "acct", cur, now, amount,
                                      plan.max_windows.get(("account", "account"), ()),
                                      int(low <= amount < high))
+    seen = state.setdefault("seen", {})
     _typed(parts, plan, ("account", "account"), OnlineView(
-        now, t, count_s, amount_s, memories={"counterparty_account_id": cps}))
-    for label, w in (("24h", DAY * US), ("7d", 7 * DAY * US)):
-        parts[f"acct_structuring_count_{label}"] = float(S.window_flags(count_s, now, w))
+        now, t, count_s, amount_s, memories={"counterparty_account_id": cps}, event=ev,
+        seen=seen))
+    # after every FirstSeen read them: this event's values are seen from now on
+    for column in plan.seen_columns:
+        value = ev.get(column)
+        if value:
+            seen.setdefault(column, {})[value] = now
 
     card = ev.get("card_token")
     if card:
@@ -319,11 +313,12 @@ def assemble(parts: Mapping[Stage, Sequence[float | None]], plan: FeaturePlan = 
 
 
 def expire(state: dict[str, Any], processed_at: float | None = None,
-           horizon: int = HORIZON, memory_horizon: int = PLAN.memory_horizon) -> None:
+           horizon: int = HORIZON, memory_horizon: int = PLAN.memory_horizon,
+           seen_horizon: int = PLAN.seen_horizon) -> None:
     """Drop what no window can reach any more, so state stays bounded; with ``processed_at``
     (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS.
-    ``horizon`` / ``memory_horizon`` (µs): how far back the declared series windows and
-    ``Distinct`` windows reach (``FeaturePlan``)."""
+    ``horizon`` / ``memory_horizon`` / ``seen_horizon`` (µs): how far back the declared series
+    windows, ``Distinct`` windows and ``FirstSeen`` lookbacks reach (``FeaturePlan``)."""
     now = state.get("clock")
     if now is None:
         return
@@ -333,7 +328,7 @@ def expire(state: dict[str, Any], processed_at: float | None = None,
             if not value["t"]:
                 del state[key]
     for attr_seen in state.get("seen", {}).values():
-        for k in [k for k, v in attr_seen.items() if v <= now - FIRST_SEEN_LOOKBACK * US]:
+        for k in [k for k, v in attr_seen.items() if v <= now - seen_horizon]:
             del attr_seen[k]
     for name in ("cp_out", "accounts", "senders"):  # the memories of Distinct columns
         seen = state.get(name, {})
@@ -384,4 +379,5 @@ class OnlineFeatures:
 
     def expire(self) -> None:
         for st in self.states.values():
-            expire(st, None, self.plan.horizon, self.plan.memory_horizon)
+            expire(st, None, self.plan.horizon, self.plan.memory_horizon,
+                   self.plan.seen_horizon)

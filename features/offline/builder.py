@@ -18,8 +18,6 @@ from features.definitions import (
     with_event_features,
 )
 from features.offline.arrays import (
-    D7,
-    D24,
     SEEN,
     Out,
     Sorted,
@@ -27,14 +25,12 @@ from features.offline.arrays import (
     combine,
     dictionary_codes,
     micros,
-    prefix_sums,
 )
 from features.offline.checks import check_encodable
 from features.offline.families import (
     band_flags,
     behaviour,
     entity_group,
-    first_seen,
     local_time,
     network,
     typed,
@@ -122,8 +118,12 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None,
     acct_s = Sorted.clocked(times, acct, times.rank)
     cr = acct_s.unsort(acct_s.cr)  # account clock rank per row
     acct_g = entity_group(None, times, acct, cur, cr, amount, acct_s)
-    # the account's P2P payees, for its distinct counterparties
-    acct_g.values = {"counterparty_account_id": np.where(p2p, cp, -1)[acct_s.order]}
+    # per account record: its P2P payee (distinct counterparties), the values first seen
+    # looks up, and whether its amount is in the structuring band
+    acct_g.values = {"counterparty_account_id": np.where(p2p, cp, -1)[acct_s.order],
+                     "merchant_id": merchant[acct_s.order], "device_id": device[acct_s.order],
+                     "country": country[acct_s.order]}
+    acct_g.flags = band_flags(ev["currency"], amount)[acct_s.order]
     typed(out, plan, ("account", "account"), acct_g)
     acct_cur = acct_g.by_currency
 
@@ -134,20 +134,11 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None,
     out.put("acct_seconds_since_prev", acct_s.order, since, True)
     assert acct_cur is not None
     behaviour(out, acct_cur, amount)
-    for attr, codes in (("merchant", merchant), ("device", device), ("country", country)):
-        out.put(f"acct_new_{attr}", acct_s.order, first_seen(acct_s, codes[acct_s.order]), True)
 
     home = ev.select(pl.col("country").first().over(pl.col("account_id").fill_null("")))
     night, weekend = local_time(ev["occurred_at"], home.to_series())
     out.put("acct_local_night", None, night)
     out.put("acct_local_weekend", None, weekend)
-
-    band = band_flags(ev["currency"], amount)
-    pre = prefix_sums(band[acct_s.order])
-    for label, w in (("24h", D24), ("7d", D7)):
-        lo = acct_s.first_above(-w)
-        out.put(f"acct_structuring_count_{label}", acct_s.order,
-                (pre[acct_s.pos + 1] - pre[lo]).astype(np.float64), True)
 
     has_card = np.flatnonzero(card >= 0)
     if len(has_card):

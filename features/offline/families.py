@@ -11,11 +11,9 @@ from core.contract import MINOR_UNITS, structuring_band
 from core.geo import timezone_of_country
 from features.aggregations import Column, OfflineGroup
 from features.definitions import (
-    FIRST_SEEN_LOOKBACK,
     INFLOW_TYPES,
     NIGHT_HOURS,
     OUTFLOW_TYPES,
-    US,
     FeaturePlan,
     Scope,
 )
@@ -74,9 +72,10 @@ def distinct(s: Sorted, values: np.ndarray, windows: tuple[int, ...]) -> list[np
     return res
 
 
-def first_seen(acct_s: Sorted, values: np.ndarray) -> np.ndarray:
+def first_seen(acct_s: Sorted, values: np.ndarray, lookback: int) -> np.ndarray:
     """1.0 if the (account, value) was not seen within the lookback on the account clock, 0.0 if
-    it was, NaN without a value; per sorted position of the account grouping."""
+    it was, NaN without a value; per sorted position of the account grouping. ``lookback`` in
+    microseconds."""
     res = np.full(len(values), np.nan)
     js = np.flatnonzero(values >= 0)
     if not len(js):
@@ -87,7 +86,7 @@ def first_seen(acct_s: Sorted, values: np.ndarray) -> np.ndarray:
     clock = acct_s.clock[js]
     new = np.ones(len(js))
     same = key[1:] == key[:-1]
-    seen = clock[:-1] > clock[1:] - FIRST_SEEN_LOOKBACK * US
+    seen = clock[:-1] > clock[1:] - lookback
     new[1:][same & seen] = 0.0
     res[js] = new
     return res

@@ -14,7 +14,17 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from features.aggregations import Computed, Count, Distinct, FraudRate, Max, Mean, Sum
+from features.aggregations import (
+    BandCount,
+    Computed,
+    Count,
+    Distinct,
+    FirstSeen,
+    FraudRate,
+    Max,
+    Mean,
+    Sum,
+)
 from features.definitions import (
     DAY,
     FEATURES,
@@ -31,7 +41,8 @@ from features.online import OnlineFeatures
 from tests.features.test_offline import histories, large_history
 
 #: One line per new window; a fraud rate also has a delay no declared feature uses, and a
-#: distinct count a window longer than every declared one (its memory must last longer).
+#: distinct count and a first-seen lookback longer than every declared one (their memories
+#: must last longer).
 EXTRA = (
     velocity_feature("account", "account", "acct", Count(), "3d", 3 * DAY),
     velocity_feature("account", "account", "acct", Max(), "3d", 3 * DAY),
@@ -50,6 +61,14 @@ EXTRA = (
             "net_in"),
     Feature("acct_distinct_cp_out_1h", "account", "aml", Distinct("counterparty_account_id"),
             HOUR, "Distinct accounts this account sent P2P money to over 1h", "account"),
+    Feature("acct_new_merchant_7d", "account", "behaviour", FirstSeen("merchant_id"), 7 * DAY,
+            "1 if the account has not paid this merchant in 7 days", "account",
+            include_current=False),
+    Feature("acct_new_country_200d", "account", "behaviour", FirstSeen("country"), 200 * DAY,
+            "1 if the account has not transacted in this country in 200 days", "account",
+            include_current=False),
+    Feature("acct_structuring_count_3d", "account", "aml", BandCount(), 3 * DAY,
+            "Transactions just under the reporting threshold over 3d", "account"),
 )
 EXTENDED = FeaturePlan((*FEATURES, *EXTRA))
 NAMES = list(EXTENDED.names)
@@ -91,6 +110,10 @@ def test_extra_windows_agree_online_and_offline_on_a_larger_history() -> None:
     assert (offline["device_distinct_accounts_3d"]
             != offline["device_distinct_accounts_24h"]).sum() > 20
     assert offline["acct_distinct_cp_out_1h"].fill_nan(0).gt(0).sum() > 20
+    assert (offline["acct_new_merchant_7d"] != offline["acct_new_merchant"]).sum() > 20
+    assert (offline["acct_new_country_200d"] != offline["acct_new_country"]).sum() > 0
+    assert (offline["acct_structuring_count_3d"]
+            != offline["acct_structuring_count_24h"]).sum() > 20
     # the declared features keep the values the default plan gives them
     plain = build_features(events, labels)
     assert plain.equals(offline.select(plain.columns))
@@ -113,11 +136,13 @@ def test_the_plan_groups_each_aggregation_with_all_its_windows() -> None:
     assert EXTENDED.max_windows["account", "account"][-1] == 3 * DAY * 1_000_000
     assert PLAN.horizon == 37 * DAY * 1_000_000  # the 30-day rate window ending 7 days back
     assert (PLAN.memory_horizon, EXTENDED.memory_horizon) == (7 * DAY * US, 30 * DAY * US)
+    assert (PLAN.seen_horizon, EXTENDED.seen_horizon) == (90 * DAY * US, 200 * DAY * US)
+    assert PLAN.seen_columns == ("merchant_id", "device_id", "country")
     # Computed aggregations stay on the engines' family code, outside the plan
     assert all(not isinstance(tw.aggregation, Computed)
                for tws in PLAN.typed.values() for tw in tws)
     typed = sum(len(tws) for tws in PLAN.typed.values())
-    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 81
+    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 86
 
 
 def test_a_typed_aggregation_needs_a_window() -> None:
