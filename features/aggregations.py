@@ -78,6 +78,9 @@ class OnlineView:
     #: *before* this event (the engine records the event's values after computing).
     event: Mapping[str, Any] | None = None
     seen: dict[str, dict[str, int]] | None = None
+    #: ``PassThrough``: the node's money in and out in the event's currency.
+    inflow: S.Series | None = None
+    outflow: S.Series | None = None
     _frauds: list[tuple[int, int]] | None = field(default=None, repr=False)
 
     def frauds(self) -> list[tuple[int, int]]:
@@ -117,6 +120,11 @@ class OfflineGroup:
     values: dict[str, np.ndarray] | None = None
     #: ``BandCount``: per sorted position of ``entity``, 1 if its amount is in the band.
     flags: np.ndarray | None = None
+    #: ``PassThrough``: per position of ``by_currency``, money in and out, and which
+    #: positions the group's features are given for (None: all).
+    inflow: np.ndarray | None = None
+    outflow: np.ndarray | None = None
+    currency_given: np.ndarray | None = None
     given: np.ndarray | None = None
     #: Results several groups over the same sorted records share (the network node's).
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -323,6 +331,45 @@ class BandCount(Aggregation):
         e, pre = g.entity, prefix_sums(g.flags)
         return [(g.entity_rows, (pre[e.pos + 1] - pre[e.first_above(-w)]).astype(np.float64),
                  g.every) for w in windows]
+
+
+@dataclass(frozen=True)
+class PassThrough(Aggregation):
+    """Money out / money in of the P2P network node in the event's currency over the window
+    (NaN without money in): the own legs count the account's inflow and outflow event types,
+    an in leg the transfer received."""
+
+    name: ClassVar[str] = "pass_through"
+    view: ClassVar[str] = "flows"
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.inflow is not None and v.outflow is not None
+        _, total_in = S.window(v.inflow, v.now, w)
+        _, total_out = S.window(v.outflow, v.now, w)
+        return total_out / total_in if total_in else NAN
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.arrays import prefix_sums
+
+        c, rows = g.by_currency, g.currency_rows
+        assert c is not None and rows is not None
+        assert g.inflow is not None and g.outflow is not None
+        pin = g.cache.get("pin")
+        if pin is None:
+            pin = g.cache["pin"] = prefix_sums(g.inflow)
+            g.cache["pout"] = prefix_sums(g.outflow)
+        pout = g.cache["pout"]
+        given = g.currency_given
+        out: list[Column] = []
+        for w in windows:
+            lo = c.first_above(-w)
+            total_in = pin[c.pos + 1] - pin[lo]
+            total_out = pout[c.pos + 1] - pout[lo]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(total_in != 0, total_out / total_in.astype(np.float64), np.nan)
+            out.append((rows, ratio, g.every) if given is None
+                       else (rows[given], ratio[given], False))
+        return out
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from features.aggregations import (
     FraudRate,
     Max,
     Mean,
+    PassThrough,
     Sum,
 )
 
@@ -225,7 +226,7 @@ FEATURES: tuple[Feature, ...] = (
             "Distinct accounts that sent P2P money to this account over 24h", "net_own"),
     Feature("acct_distinct_cp_in_7d", "account", "aml", Distinct("sender"), 7 * DAY,
             "Distinct accounts that sent P2P money to this account over 7d", "net_own"),
-    Feature("acct_pass_through_24h", "account", "aml", Computed("pass_through"), DAY,
+    Feature("acct_pass_through_24h", "account", "aml", PassThrough(), DAY,
             "Outflow / inflow of the account in this currency over 24h (NaN without inflow)",
             "net_own"),
     Feature("cp_distinct_senders_24h", "counterparty", "aml", Distinct("sender"), DAY,
@@ -233,7 +234,7 @@ FEATURES: tuple[Feature, ...] = (
             "included", "net_in"),
     Feature("cp_distinct_senders_7d", "counterparty", "aml", Distinct("sender"), 7 * DAY,
             "P2P receiver: distinct senders over 7d, this one included", "net_in"),
-    Feature("cp_pass_through_24h", "counterparty", "aml", Computed("pass_through"), DAY,
+    Feature("cp_pass_through_24h", "counterparty", "aml", PassThrough(), DAY,
             "P2P receiver: its outflow / inflow in this currency over 24h, this transfer "
             "included", "net_in"),
 )

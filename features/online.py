@@ -39,7 +39,6 @@ from core.geo import timezone_of_country
 from features import series as S
 from features.aggregations import OnlineView
 from features.definitions import (
-    DAY,
     INFLOW_TYPES,
     NIGHT_HOURS,
     OUTFLOW_TYPES,
@@ -246,17 +245,15 @@ def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool,
     outflow = state.get(f"out|{cur}") or state.setdefault(f"out|{cur}", S.new_series())
     S.append(inflow, now, money_in)
     S.append(outflow, now, money_out)
-    _, total_in = S.window(inflow, now, DAY * US)
-    _, total_out = S.window(outflow, now, DAY * US)
-    ratio = total_out / total_in if total_in else NAN
     memories = {"sender": state.get("senders", {})}
+    parts: dict[str, float] = {}
     if inbound:
-        parts = {"cp_pass_through_24h": ratio}
         _typed(parts, plan, ("net_in", "counterparty"), OnlineView(
-            now, t, counted=state["pin"], labels=state.get("labels"), memories=memories))
-        return parts
-    parts = {"acct_pass_through_24h": ratio}
-    _typed(parts, plan, ("net_own", "account"), OnlineView(now, t, memories=memories))
+            now, t, counted=state["pin"], labels=state.get("labels"), memories=memories,
+            inflow=inflow, outflow=outflow))
+    else:
+        _typed(parts, plan, ("net_own", "account"), OnlineView(
+            now, t, memories=memories, inflow=inflow, outflow=outflow))
     return parts
 
 

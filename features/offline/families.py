@@ -18,7 +18,6 @@ from features.definitions import (
     Scope,
 )
 from features.offline.arrays import (
-    D24,
     ROW,
     SEEN,
     Out,
@@ -262,22 +261,15 @@ def network(out: Out, plan: FeaturePlan, times: Times, t: np.ndarray, amount: np
     s = Sorted.clocked(times, node, times.rank[row])
     cr = s.unsort(s.cr)
     c = Sorted(times, combine(node, cur[row]), cr)
-    lo = c.first_above(-D24)
-    pin_, pout = prefix_sums(money_in[c.order]), prefix_sums(money_out[c.order])
-    total_in = pin_[c.pos + 1] - pin_[lo]
-    total_out = pout[c.pos + 1] - pout[lo]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(total_in != 0, total_out / total_in.astype(np.float64), np.nan)
-    own_c = own[c.order]
-    out.put("acct_pass_through_24h", row[c.order][own_c], ratio[own_c])
-    out.put("cp_pass_through_24h", row[c.order][~own_c], ratio[~own_c])
-    own_s, row_s = own[s.order], row[s.order]
-    # both legs' features read one node grouping: distinct senders are computed once (cache)
+    own_s, row_s, own_c = own[s.order], row[s.order], own[c.order]
+    # both legs' features read one node grouping: what they share is computed once (cache)
     values, shared = {"sender": sender[s.order]}, {}
+    flows = {"by_currency": c, "currency_rows": row[c.order], "inflow": money_in[c.order],
+             "outflow": money_out[c.order], "values": values, "cache": shared}
     typed(out, plan, ("net_own", "account"),
-          OfflineGroup(s, row_s, values=values, given=own_s, cache=shared))
+          OfflineGroup(s, row_s, given=own_s, currency_given=own_c, **flows))
     # the payee's fraud rates count the transfers its node received (its "in" legs)
     typed(out, plan, ("net_in", "counterparty"),
           OfflineGroup(s, row_s, counted=~own_s, codes=node[s.order], events=ev, t=t,
-                       labels=labels, key="counterparty_account_id", values=values,
-                       given=~own_s, cache=shared))
+                       labels=labels, key="counterparty_account_id", given=~own_s,
+                       currency_given=~own_c, **flows))

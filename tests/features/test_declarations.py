@@ -23,6 +23,7 @@ from features.aggregations import (
     FraudRate,
     Max,
     Mean,
+    PassThrough,
     Sum,
 )
 from features.definitions import (
@@ -69,6 +70,10 @@ EXTRA = (
             include_current=False),
     Feature("acct_structuring_count_3d", "account", "aml", BandCount(), 3 * DAY,
             "Transactions just under the reporting threshold over 3d", "account"),
+    Feature("acct_pass_through_7d", "account", "aml", PassThrough(), 7 * DAY,
+            "Outflow / inflow of the account in this currency over 7d", "net_own"),
+    Feature("cp_pass_through_1h", "counterparty", "aml", PassThrough(), HOUR,
+            "P2P receiver: its outflow / inflow in this currency over 1h", "net_in"),
 )
 EXTENDED = FeaturePlan((*FEATURES, *EXTRA))
 NAMES = list(EXTENDED.names)
@@ -112,6 +117,10 @@ def test_extra_windows_agree_online_and_offline_on_a_larger_history() -> None:
     assert offline["acct_distinct_cp_out_1h"].fill_nan(0).gt(0).sum() > 20
     assert (offline["acct_new_merchant_7d"] != offline["acct_new_merchant"]).sum() > 20
     assert (offline["acct_new_country_200d"] != offline["acct_new_country"]).sum() > 0
+    for short, long in (("acct_pass_through_24h", "acct_pass_through_7d"),
+                        ("cp_pass_through_1h", "cp_pass_through_24h")):
+        differ = offline[short].fill_nan(-1) != offline[long].fill_nan(-1)
+        assert differ.sum() > 5, short
     assert (offline["acct_structuring_count_3d"]
             != offline["acct_structuring_count_24h"]).sum() > 20
     # the declared features keep the values the default plan gives them
@@ -142,7 +151,7 @@ def test_the_plan_groups_each_aggregation_with_all_its_windows() -> None:
     assert all(not isinstance(tw.aggregation, Computed)
                for tws in PLAN.typed.values() for tw in tws)
     typed = sum(len(tws) for tws in PLAN.typed.values())
-    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 86
+    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 88
 
 
 def test_a_typed_aggregation_needs_a_window() -> None:
