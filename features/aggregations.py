@@ -16,19 +16,22 @@ Each typed aggregation has
   with their clocks).
 
 Both implement the semantics of ``features/README.md``; the parity tests hold them equal.
-Aggregations not yet typed (behaviour, AML) are :class:`Computed`: the family code of the
-engines computes them by name, as before.
+Windowless aggregations (``ZScore``, ``RatioToMean``, ``SincePrevious``, ``LocalNight``,
+``LocalWeekend``) compare the event with the entity's whole retained history; their features
+declare no window.
 
 >>> Count(), Max().name, FraudRate(7 * 24 * 3600).name, str(Distinct("account_id"))
 (Count(), 'max', 'fraud_rate', 'distinct:account_id')
->>> Count() == Count(), str(Computed("zscore"))
-(True, 'zscore')
+>>> Count() == Count(), str(FirstSeen("country")), ZScore.windowless
+(True, 'first_seen:country', True)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 
 NAN = float("nan")
 US = 1_000_000
+#: Local hours that count as night for ``LocalNight``.
+NIGHT_HOURS = range(0, 6)
 #: One offline result: (rows, values, whether the rows are every row of the history).
 Column = tuple[np.ndarray, np.ndarray, bool]
 
@@ -50,6 +55,9 @@ class Aggregation:
     """Base of the aggregations; ``name`` is what the registry shows."""
 
     name: ClassVar[str]
+    #: Whether the aggregation is of the event against the entity's whole retained history
+    #: (its feature declares no window) rather than over a window.
+    windowless: ClassVar[bool] = False
     #: Which views the engines must prepare: "amounts" (the entity's count series and its
     #: per-currency amount series) or "labels" (its counted series and known labels).
     view: ClassVar[str] = ""
@@ -81,6 +89,13 @@ class OnlineView:
     #: ``PassThrough``: the node's money in and out in the event's currency.
     inflow: S.Series | None = None
     outflow: S.Series | None = None
+    #: Behaviour: the event's amount; [n, sum, sum of squares] of the account's earlier amounts
+    #: in its currency; the account's clock before this event (None: its first); the event's
+    #: time in the account's home zone.
+    amount: int = 0
+    history: list[Any] | None = None
+    prev: int | None = None
+    local: datetime | None = None
     _frauds: list[tuple[int, int]] | None = field(default=None, repr=False)
 
     def frauds(self) -> list[tuple[int, int]]:
@@ -373,12 +388,101 @@ class PassThrough(Aggregation):
 
 
 @dataclass(frozen=True)
-class Computed(Aggregation):
-    """Not yet typed: the engines' family code computes the feature by its name
-    (``features.online._account`` etc., ``features.offline.families``)."""
+class ZScore(Aggregation):
+    """(amount − mean) / std of the account's earlier amounts in the event's currency
+    (population std; NaN with fewer than 2 earlier or zero spread)."""
 
-    label: str
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = "zscore"
+    windowless: ClassVar[bool] = True
 
-    def __str__(self) -> str:
-        return self.label
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.history is not None
+        n, s, q = v.history
+        if n < 2:
+            return NAN
+        mean = s / n
+        std = math.sqrt(max(q / n - mean * mean, 0.0))
+        return (v.amount - mean) / std if std > 0 else NAN
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import behaviour_columns
+
+        assert g.currency_rows is not None
+        return [(g.currency_rows, behaviour_columns(g)[0], g.every)]
+
+
+@dataclass(frozen=True)
+class RatioToMean(Aggregation):
+    """amount / mean of the account's earlier amounts in the event's currency (NaN if none)."""
+
+    name: ClassVar[str] = "ratio_to_mean"
+    windowless: ClassVar[bool] = True
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.history is not None
+        n, s, _ = v.history
+        mean = s / n if n else NAN
+        return v.amount / mean if n and mean > 0 else NAN
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import behaviour_columns
+
+        assert g.currency_rows is not None
+        return [(g.currency_rows, behaviour_columns(g)[1], g.every)]
+
+
+@dataclass(frozen=True)
+class SincePrevious(Aggregation):
+    """Seconds since the entity's previous transaction on its clock (NaN if first)."""
+
+    name: ClassVar[str] = "since_prev"
+    windowless: ClassVar[bool] = True
+
+    def online(self, v: OnlineView, w: int) -> float:
+        return NAN if v.prev is None else (v.now - v.prev) / US
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        e = g.entity
+        later = np.ones(len(e.seg), dtype=bool)
+        later[0] = False
+        later[1:] = e.seg[1:] == e.seg[:-1]
+        since = np.full(len(e.seg), np.nan)
+        since[later] = (e.clock[later] - e.clock[np.flatnonzero(later) - 1]) / US
+        return [(g.entity_rows, since, g.every)]
+
+
+@dataclass(frozen=True)
+class LocalNight(Aggregation):
+    """1 if it is night (``NIGHT_HOURS``) in the account's home time zone (home = country of
+    its first transaction)."""
+
+    name: ClassVar[str] = "local_night"
+    windowless: ClassVar[bool] = True
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.local is not None
+        return 1.0 if v.local.hour in NIGHT_HOURS else 0.0
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import local_columns
+
+        night, _ = local_columns(g)
+        return [(np.arange(len(night)), night, True)]
+
+
+@dataclass(frozen=True)
+class LocalWeekend(Aggregation):
+    """1 if it is Saturday or Sunday in the account's home time zone."""
+
+    name: ClassVar[str] = "local_weekend"
+    windowless: ClassVar[bool] = True
+
+    def online(self, v: OnlineView, w: int) -> float:
+        assert v.local is not None
+        return 1.0 if v.local.weekday() >= 5 else 0.0
+
+    def offline(self, g: OfflineGroup, windows: list[int]) -> list[Column]:
+        from features.offline.families import local_columns
+
+        _, weekend = local_columns(g)
+        return [(np.arange(len(weekend)), weekend, True)]

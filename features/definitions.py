@@ -6,10 +6,11 @@ Two kinds of declaration:
   micro-batch online and over history offline (one implementation);
 * :class:`Feature` — stateful, per entity. Its ``aggregation`` is a typed object
   (``features.aggregations``: ``Count()``, ``Sum()``, ``Mean()``, ``Max()``,
-  ``FraudRate(delay)``) carrying both its online update and its offline function, which the
-  online engine (``features.online``) and the offline builder (``features.offline``) dispatch
-  on; the parity tests hold them equal. Aggregations not yet typed are ``Computed(name)``: each
-  engine's family code implements those by feature name.
+  ``Distinct(column)``, ``FirstSeen(column)``, ``FraudRate(delay)``, ``BandCount()``,
+  ``PassThrough()``, and the windowless ``ZScore()``, ``RatioToMean()``, ``SincePrevious()``,
+  ``LocalNight()``, ``LocalWeekend()``) carrying both its online update and its offline
+  function, which the online engine (``features.online``) and the offline builder
+  (``features.offline``) dispatch on; the parity tests hold them equal.
 
 Time semantics, shared by both paths:
 
@@ -37,18 +38,23 @@ from typing import Literal
 import polars as pl
 
 from core.contract import Channel, EventType
+from features.aggregations import NIGHT_HOURS as NIGHT_HOURS
 from features.aggregations import (
     Aggregation,
     BandCount,
-    Computed,
     Count,
     Distinct,
     FirstSeen,
     FraudRate,
+    LocalNight,
+    LocalWeekend,
     Max,
     Mean,
     PassThrough,
+    RatioToMean,
+    SincePrevious,
     Sum,
+    ZScore,
 )
 
 EVENT_TYPES = [e.value for e in EventType]
@@ -76,7 +82,6 @@ LABEL_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY), ("7d", 7 * DAY), ("30
 #: Wallet money in (credit) and out (debit) by event type, for pass-through.
 INFLOW_TYPES = frozenset({"top_up", "refund", "chargeback"})
 OUTFLOW_TYPES = frozenset({"p2p_transfer", "withdrawal", "merchant_payment", "card_capture"})
-NIGHT_HOURS = range(0, 6)
 
 
 @dataclass(frozen=True)
@@ -181,14 +186,14 @@ FEATURES: tuple[Feature, ...] = (
     *_velocity("card", "account", "card"),
     *_velocity("merchant", "merchant", "merchant"),
     *_velocity("device", "device", "device"),
-    Feature("acct_amount_zscore", "account", "behaviour", Computed("zscore"), None,
+    Feature("acct_amount_zscore", "account", "behaviour", ZScore(), None,
             "(amount − mean) / std of the account's earlier amounts in this currency "
             "(population std; NaN with fewer than 2 earlier or zero spread)", "account",
             include_current=False),
-    Feature("acct_amount_ratio_to_mean", "account", "behaviour", Computed("ratio_to_mean"), None,
+    Feature("acct_amount_ratio_to_mean", "account", "behaviour", RatioToMean(), None,
             "amount / mean of the account's earlier amounts in this currency (NaN if none)",
             "account", include_current=False),
-    Feature("acct_seconds_since_prev", "account", "behaviour", Computed("since_prev"), None,
+    Feature("acct_seconds_since_prev", "account", "behaviour", SincePrevious(), None,
             "Seconds since the account's previous transaction on its clock (NaN if first)",
             "account", include_current=False),
     Feature("acct_new_merchant", "account", "behaviour", FirstSeen("merchant_id"),
@@ -200,10 +205,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("acct_new_country", "account", "behaviour", FirstSeen("country"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not transacted in this country in "
             "90 days", "account", include_current=False),
-    Feature("acct_local_night", "account", "behaviour", Computed("local_night"), None,
+    Feature("acct_local_night", "account", "behaviour", LocalNight(), None,
             "1 if it is 00:00–05:59 in the account's home time zone (home = country of its "
             "first transaction)", "account"),
-    Feature("acct_local_weekend", "account", "behaviour", Computed("local_weekend"), None,
+    Feature("acct_local_weekend", "account", "behaviour", LocalWeekend(), None,
             "1 if it is Saturday or Sunday in the account's home time zone", "account"),
     *(f for labelled in LABELLED_ENTITIES for f in _fraud_rates(*labelled)),
     Feature("device_distinct_accounts_24h", "device", "aml", Distinct("account_id"), DAY,
@@ -291,11 +296,10 @@ class FeaturePlan:
         self.typed: dict[Scope, tuple[TypedWindow, ...]] = {}
         grouped: dict[Scope, dict[Aggregation, list[TypedWindow]]] = {}
         for f in features:
-            if isinstance(f.aggregation, Computed):
-                continue
-            if f.window is None:
-                raise ValueError(f"{f.name}: a typed aggregation needs a window")
-            tw = TypedWindow(f.name, f.aggregation, f.window * US)
+            if (f.window is None) != f.aggregation.windowless:
+                raise ValueError(f"{f.name}: {f.aggregation!r} needs "
+                                 f"{'no' if f.aggregation.windowless else 'a'} window")
+            tw = TypedWindow(f.name, f.aggregation, (f.window or 0) * US)
             scope: Scope = (f.stage, f.entity)
             self.typed[scope] = (*self.typed.get(scope, ()), tw)
             grouped.setdefault(scope, {}).setdefault(f.aggregation, []).append(tw)
@@ -317,7 +321,7 @@ class FeaturePlan:
             if isinstance(tw.aggregation, FirstSeen)))
         #: Series entries older than this on an entity's clock no typed window reaches (µs).
         self.horizon = max(((f.window or 0) + (f.delay or 0)) * US for f in features
-                           if not isinstance(f.aggregation, Computed | Distinct | FirstSeen))
+                           if not isinstance(f.aggregation, Distinct | FirstSeen))
 
 
 PLAN = FeaturePlan(FEATURES)

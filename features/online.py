@@ -27,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -40,7 +39,6 @@ from features import series as S
 from features.aggregations import OnlineView
 from features.definitions import (
     INFLOW_TYPES,
-    NIGHT_HOURS,
     OUTFLOW_TYPES,
     PLAN,
     US,
@@ -138,25 +136,12 @@ def _append_pair(state: dict[str, Any], key: str, currency: str, now: int, amoun
 def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: FeaturePlan
              ) -> dict[str, float]:
     parts: dict[str, float] = {}
-    first = "clock" not in state
     prev = state.get("clock")
     now = _clock(state, t)
     amount, cur = int(ev["amount_minor"]), ev["currency"]
-    parts["acct_seconds_since_prev"] = NAN if first else (now - prev) / US
-
     hist = state.setdefault("hist", {}).setdefault(cur, [0, 0.0, 0.0])  # n, sum, sum of squares
-    n, s, q = hist
-    mean = s / n if n else NAN
-    std = math.sqrt(max(q / n - mean * mean, 0.0)) if n else NAN
-    parts["acct_amount_zscore"] = (amount - mean) / std if n >= 2 and std > 0 else NAN
-    parts["acct_amount_ratio_to_mean"] = amount / mean if n and mean > 0 else NAN
-    hist[0], hist[1], hist[2] = n + 1, s + amount, q + float(amount) * float(amount)
-
-
     home = state.setdefault("home", ev["country"])
     local = datetime.fromtimestamp(t / US, _zone(home))
-    parts["acct_local_night"] = 1.0 if local.hour in NIGHT_HOURS else 0.0
-    parts["acct_local_weekend"] = 1.0 if local.weekday() >= 5 else 0.0
 
     cps = state.setdefault("cp_out", {})
     if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):
@@ -169,8 +154,10 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: Feature
     seen = state.setdefault("seen", {})
     _typed(parts, plan, ("account", "account"), OnlineView(
         now, t, count_s, amount_s, memories={"counterparty_account_id": cps}, event=ev,
-        seen=seen))
-    # after every FirstSeen read them: this event's values are seen from now on
+        seen=seen, amount=amount, history=list(hist), prev=prev, local=local))
+    # after the aggregations read them: this event's amount and values are history from now on
+    n, s, q = hist
+    hist[0], hist[1], hist[2] = n + 1, s + amount, q + float(amount) * float(amount)
     for column in plan.seen_columns:
         value = ev.get(column)
         if value:

@@ -13,7 +13,6 @@ from features.definitions import (
     EVENT_FEATURES,
     FEATURE_NAMES,
     PLAN,
-    US,
     FeaturePlan,
     with_event_features,
 )
@@ -29,9 +28,7 @@ from features.offline.arrays import (
 from features.offline.checks import check_encodable
 from features.offline.families import (
     band_flags,
-    behaviour,
     entity_group,
-    local_time,
     network,
     typed,
 )
@@ -124,21 +121,8 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None,
                      "merchant_id": merchant[acct_s.order], "device_id": device[acct_s.order],
                      "country": country[acct_s.order]}
     acct_g.flags = band_flags(ev["currency"], amount)[acct_s.order]
+    acct_g.events = ev  # local time reads each row's time and its account's home country
     typed(out, plan, ("account", "account"), acct_g)
-    acct_cur = acct_g.by_currency
-
-    first = np.ones(n, dtype=bool)
-    first[1:] = acct_s.seg[1:] != acct_s.seg[:-1]
-    since = np.full(n, np.nan)
-    since[~first] = (acct_s.clock[~first] - acct_s.clock[np.flatnonzero(~first) - 1]) / US
-    out.put("acct_seconds_since_prev", acct_s.order, since, True)
-    assert acct_cur is not None
-    behaviour(out, acct_cur, amount)
-
-    home = ev.select(pl.col("country").first().over(pl.col("account_id").fill_null("")))
-    night, weekend = local_time(ev["occurred_at"], home.to_series())
-    out.put("acct_local_night", None, night)
-    out.put("acct_local_weekend", None, weekend)
 
     has_card = np.flatnonzero(card >= 0)
     if len(has_card):

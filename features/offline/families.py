@@ -207,11 +207,17 @@ def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
     return out
 
 
-def behaviour(out: Out, acct_cur: Sorted, amount: np.ndarray) -> None:
-    """z-score and ratio to the mean of the account's earlier amounts in the same currency:
-    float running n / sum / sum of squares, added one event at a time (polars ``cum_sum`` is
-    sequential, like the online additions), then shifted to exclude the event itself."""
-    a = amount[acct_cur.order].astype(np.float64)
+def behaviour_columns(g: OfflineGroup) -> tuple[np.ndarray, np.ndarray]:
+    """z-score and ratio to the mean of the account's earlier amounts in the same currency,
+    per position of ``g.by_currency``: float running n / sum / sum of squares, added one event
+    at a time (polars ``cum_sum`` is sequential, like the online additions), then shifted to
+    exclude the event itself. Computed once per group (``ZScore`` and ``RatioToMean``)."""
+    got = g.cache.get("behaviour")
+    if got is not None:
+        return got
+    acct_cur, a = g.by_currency, g.amount
+    assert acct_cur is not None and a is not None
+    a = a.astype(np.float64)
     seg = acct_cur.seg
     h = pl.DataFrame({"g": seg, "a": a}).select(
         pl.col("a").cum_sum().over("g").alias("s"),
@@ -228,8 +234,20 @@ def behaviour(out: Out, acct_cur: Sorted, amount: np.ndarray) -> None:
         std = np.sqrt(np.maximum(q / n - mean * mean, 0.0))
         z = np.where((n >= 2) & (std > 0), (a - mean) / std, np.nan)
         ratio = np.where((n > 0) & (mean > 0), a / mean, np.nan)
-    out.put("acct_amount_zscore", acct_cur.order, z, True)
-    out.put("acct_amount_ratio_to_mean", acct_cur.order, ratio, True)
+    got = g.cache["behaviour"] = (z, ratio)
+    return got
+
+
+def local_columns(g: OfflineGroup) -> tuple[np.ndarray, np.ndarray]:
+    """(night, weekend) of every row of ``g.events`` in its account's home zone (home = the
+    country of the account's first row), in row order; once per group."""
+    got = g.cache.get("local")
+    if got is None:
+        ev = g.events
+        assert ev is not None
+        home = ev.select(pl.col("country").first().over(pl.col("account_id").fill_null("")))
+        got = g.cache["local"] = local_time(ev["occurred_at"], home.to_series())
+    return got
 
 
 def band_flags(currency: pl.Series, amount: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 
 from features.aggregations import (
     BandCount,
-    Computed,
     Count,
     Distinct,
     FirstSeen,
@@ -25,6 +24,7 @@ from features.aggregations import (
     Mean,
     PassThrough,
     Sum,
+    ZScore,
 )
 from features.definitions import (
     DAY,
@@ -147,18 +147,20 @@ def test_the_plan_groups_each_aggregation_with_all_its_windows() -> None:
     assert (PLAN.memory_horizon, EXTENDED.memory_horizon) == (7 * DAY * US, 30 * DAY * US)
     assert (PLAN.seen_horizon, EXTENDED.seen_horizon) == (90 * DAY * US, 200 * DAY * US)
     assert PLAN.seen_columns == ("merchant_id", "device_id", "country")
-    # Computed aggregations stay on the engines' family code, outside the plan
-    assert all(not isinstance(tw.aggregation, Computed)
-               for tws in PLAN.typed.values() for tw in tws)
-    typed = sum(len(tws) for tws in PLAN.typed.values())
-    assert typed == sum(not isinstance(f.aggregation, Computed) for f in FEATURES) == 88
+    # every stateful feature is computed from its declaration
+    assert sorted(tw.name for tws in PLAN.typed.values() for tw in tws) == sorted(
+        f.name for f in FEATURES)
 
 
-def test_a_typed_aggregation_needs_a_window() -> None:
+def test_windowed_aggregations_need_a_window_and_windowless_ones_none() -> None:
     f = Feature("acct_count_ever", "account", "velocity", Count(), None, "all of them",
                 "account")
-    with pytest.raises(ValueError, match="acct_count_ever"):
+    with pytest.raises(ValueError, match="acct_count_ever: Count.. needs a window"):
         FeaturePlan((*FEATURES, f))
+    g = Feature("acct_zscore_7d", "account", "behaviour", ZScore(), 7 * DAY, "not windowed",
+                "account", include_current=False)
+    with pytest.raises(ValueError, match="acct_zscore_7d: ZScore.. needs no window"):
+        FeaturePlan((*FEATURES, g))
 
 
 def test_registry_shows_the_readable_aggregation_names() -> None:
