@@ -4,7 +4,10 @@ The stream keys state by stage and entity (``account``, ``merchant``, ``device``
 P2P network node of an account); :func:`stage_records` says which stage records a transaction
 produces, :func:`label_records` which states a label reaches (merchant, device, payee), and
 :func:`compute` turns one record plus its entity's state into that stage's feature values
-("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
+("part"): the stage keeps the entity's views (series, memories, labels; an
+:class:`~features.aggregations.OnlineView`) and every feature's value is its declaration's
+typed aggregation over them (``FeaturePlan.typed``; no feature name appears here). State is a
+JSON-able dict, so the stream can keep it as a JSON document in
 the database (``streams.state``). The worker's three stages (``streams.stages``) and
 :class:`OnlineFeatures` (every stage in one process, for tests, benches and replays) both run
 a record through :func:`run_stage` against the state :func:`state_key` names, and build a
