@@ -5,10 +5,9 @@ vectorised (polars + numpy, no per-event Python). It implements the semantics of
 ``features.definitions`` independently of the online engine (``features.online``); the parity
 tests (``tests/features/test_offline.py``) hold the two equal event by event.
 
-How each aggregation is computed (n events, all steps O(n log n)). The typed ones (count, sum,
-mean, max, distinct, fraud rate) are each a declaration's ``offline`` function
-(``features.aggregations``), run by ``families.typed`` over an entity's
-``OfflineGroup``; the others are ``families`` functions called by name:
+How each aggregation is computed (n events, all steps O(n log n)). Each is a declaration's
+``offline`` function (``features.aggregations``), run by ``families.typed`` over the
+``OfflineGroup`` the builder sorts per entity; the heavier ones call ``families`` helpers:
 
 * **Arrival order and clocks.** Arrival order is the row order of ``events``. Every entity's
   records are stably sorted by (entity, arrival); the entity's clock is a running maximum of
