@@ -4,9 +4,13 @@ Two kinds of declaration:
 
 * :class:`EventFeature` — derived from the event alone, a polars expression evaluated over a
   micro-batch online and over history offline (one implementation);
-* :class:`Feature` — stateful, per entity. Its semantics are fixed by its fields; the online
-  engine (``features.online``) and the offline builder (``features.offline``) implement each
-  ``aggregation`` independently and the parity tests hold them equal.
+* :class:`Feature` — stateful, per entity. Its ``aggregation`` is a typed object
+  (``features.aggregations``: ``Count()``, ``Sum()``, ``Mean()``, ``Max()``,
+  ``Distinct(column)``, ``FirstSeen(column)``, ``FraudRate(delay)``, ``BandCount()``,
+  ``PassThrough()``, and the windowless ``ZScore()``, ``RatioToMean()``, ``SincePrevious()``,
+  ``LocalNight()``, ``LocalWeekend()``) carrying both its online update and its offline
+  function, which the online engine (``features.online``) and the offline builder
+  (``features.offline``) dispatch on; the parity tests hold them equal.
 
 Time semantics, shared by both paths:
 
@@ -34,6 +38,24 @@ from typing import Literal
 import polars as pl
 
 from core.contract import Channel, EventType
+from features.aggregations import NIGHT_HOURS as NIGHT_HOURS
+from features.aggregations import (
+    Aggregation,
+    BandCount,
+    Count,
+    Distinct,
+    FirstSeen,
+    FraudRate,
+    LocalNight,
+    LocalWeekend,
+    Max,
+    Mean,
+    PassThrough,
+    RatioToMean,
+    SincePrevious,
+    Sum,
+    ZScore,
+)
 
 EVENT_TYPES = [e.value for e in EventType]
 CHANNELS = [c.value for c in Channel]
@@ -60,7 +82,6 @@ LABEL_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY), ("7d", 7 * DAY), ("30
 #: Wallet money in (credit) and out (debit) by event type, for pass-through.
 INFLOW_TYPES = frozenset({"top_up", "refund", "chargeback"})
 OUTFLOW_TYPES = frozenset({"p2p_transfer", "withdrawal", "merchant_payment", "card_capture"})
-NIGHT_HOURS = range(0, 6)
 
 
 @dataclass(frozen=True)
@@ -78,14 +99,17 @@ class Feature:
     name: str
     entity: Entity
     family: Family
-    aggregation: str
+    aggregation: Aggregation
     window: int | None
     description: str
     stage: Stage
     include_current: bool = True
     dtype: str = "float64"
-    #: Delayed-label features: the window ends this many seconds before the event.
-    delay: int | None = None
+
+    @property
+    def delay(self) -> int | None:
+        """Delayed-label features: the window ends this many seconds before the event."""
+        return self.aggregation.delay if isinstance(self.aggregation, FraudRate) else None
 
     @property
     def window_label(self) -> str | None:
@@ -124,13 +148,17 @@ _VELOCITY_TEXT = {
 }
 
 
+def velocity_feature(entity: Entity, stage: Stage, prefix: str, agg: Aggregation,
+                     label: str, seconds: int) -> Feature:
+    """One velocity feature: ``agg`` (Count/Sum/Mean/Max) of the entity over a window."""
+    return Feature(f"{prefix}_{agg.name}_{label}", entity, "velocity", agg, seconds,
+                   _VELOCITY_TEXT[agg.name].format(e=entity) + f" over the last {label}, this "
+                   "one included", stage)
+
+
 def _velocity(entity: Entity, stage: Stage, prefix: str) -> list[Feature]:
-    return [
-        Feature(f"{prefix}_{agg}_{label}", entity, "velocity", agg, seconds,
-                _VELOCITY_TEXT[agg].format(e=entity) + f" over the last {label}, this one "
-                "included", stage)
-        for label, seconds in VELOCITY_WINDOWS for agg in ("count", "sum", "mean", "max")
-    ]
+    return [velocity_feature(entity, stage, prefix, agg, label, seconds)
+            for label, seconds in VELOCITY_WINDOWS for agg in (Count(), Sum(), Mean(), Max())]
 
 
 #: Whose delayed-label risk: (entity, stage whose state the labels reach, name prefix, what
@@ -145,10 +173,10 @@ LABELLED_ENTITIES: tuple[tuple[Entity, Stage, str, str], ...] = (
 def _fraud_rates(entity: Entity, stage: Stage, prefix: str, what: str) -> list[Feature]:
     d = LABEL_DELAY // DAY
     return [
-        Feature(f"{prefix}_fraud_rate_{label}_delay{d}d", entity, "delayed_label", "fraud_rate",
-                seconds, f"Share of {what} in (t−{seconds // DAY + d}d, t−{d}d] labelled fraud "
-                "by labels known at t (NaN without transactions there)", stage,
-                delay=LABEL_DELAY)
+        Feature(f"{prefix}_fraud_rate_{label}_delay{d}d", entity, "delayed_label",
+                FraudRate(LABEL_DELAY), seconds,
+                f"Share of {what} in (t−{seconds // DAY + d}d, t−{d}d] labelled fraud "
+                "by labels known at t (NaN without transactions there)", stage)
         for label, seconds in LABEL_WINDOWS
     ]
 
@@ -158,58 +186,60 @@ FEATURES: tuple[Feature, ...] = (
     *_velocity("card", "account", "card"),
     *_velocity("merchant", "merchant", "merchant"),
     *_velocity("device", "device", "device"),
-    Feature("acct_amount_zscore", "account", "behaviour", "zscore", None,
+    Feature("acct_amount_zscore", "account", "behaviour", ZScore(), None,
             "(amount − mean) / std of the account's earlier amounts in this currency "
             "(population std; NaN with fewer than 2 earlier or zero spread)", "account",
             include_current=False),
-    Feature("acct_amount_ratio_to_mean", "account", "behaviour", "ratio_to_mean", None,
+    Feature("acct_amount_ratio_to_mean", "account", "behaviour", RatioToMean(), None,
             "amount / mean of the account's earlier amounts in this currency (NaN if none)",
             "account", include_current=False),
-    Feature("acct_seconds_since_prev", "account", "behaviour", "since_prev", None,
+    Feature("acct_seconds_since_prev", "account", "behaviour", SincePrevious(), None,
             "Seconds since the account's previous transaction on its clock (NaN if first)",
             "account", include_current=False),
-    Feature("acct_new_merchant", "account", "behaviour", "first_seen:merchant_id",
+    Feature("acct_new_merchant", "account", "behaviour", FirstSeen("merchant_id"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not paid this merchant in 90 days "
             "(NaN without a merchant)", "account", include_current=False),
-    Feature("acct_new_device", "account", "behaviour", "first_seen:device_id",
+    Feature("acct_new_device", "account", "behaviour", FirstSeen("device_id"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not used this device in 90 days "
             "(NaN without a device)", "account", include_current=False),
-    Feature("acct_new_country", "account", "behaviour", "first_seen:country",
+    Feature("acct_new_country", "account", "behaviour", FirstSeen("country"),
             FIRST_SEEN_LOOKBACK, "1 if the account has not transacted in this country in "
             "90 days", "account", include_current=False),
-    Feature("acct_local_night", "account", "behaviour", "local_night", None,
+    Feature("acct_local_night", "account", "behaviour", LocalNight(), None,
             "1 if it is 00:00–05:59 in the account's home time zone (home = country of its "
             "first transaction)", "account"),
-    Feature("acct_local_weekend", "account", "behaviour", "local_weekend", None,
+    Feature("acct_local_weekend", "account", "behaviour", LocalWeekend(), None,
             "1 if it is Saturday or Sunday in the account's home time zone", "account"),
     *(f for labelled in LABELLED_ENTITIES for f in _fraud_rates(*labelled)),
-    Feature("device_distinct_accounts_24h", "device", "aml", "distinct:account_id", DAY,
+    Feature("device_distinct_accounts_24h", "device", "aml", Distinct("account_id"), DAY,
             "Distinct accounts on this device over 24h, this one included", "device"),
-    Feature("device_distinct_accounts_7d", "device", "aml", "distinct:account_id", 7 * DAY,
-            "Distinct accounts on this device over 7d, this one included", "device"),
-    Feature("acct_distinct_cp_out_24h", "account", "aml", "distinct:counterparty_account_id",
-            DAY, "Distinct accounts this account sent P2P money to over 24h", "account"),
-    Feature("acct_distinct_cp_out_7d", "account", "aml", "distinct:counterparty_account_id",
-            7 * DAY, "Distinct accounts this account sent P2P money to over 7d", "account"),
-    Feature("acct_structuring_count_24h", "account", "aml", "band_count", DAY,
+    Feature("device_distinct_accounts_7d", "device", "aml", Distinct("account_id"),
+            7 * DAY, "Distinct accounts on this device over 7d, this one included", "device"),
+    Feature("acct_distinct_cp_out_24h", "account", "aml",
+            Distinct("counterparty_account_id"), DAY,
+            "Distinct accounts this account sent P2P money to over 24h", "account"),
+    Feature("acct_distinct_cp_out_7d", "account", "aml",
+            Distinct("counterparty_account_id"), 7 * DAY,
+            "Distinct accounts this account sent P2P money to over 7d", "account"),
+    Feature("acct_structuring_count_24h", "account", "aml", BandCount(), DAY,
             "Transactions just under the reporting threshold (90–100% of 10,000 major units) "
             "over 24h, this one included", "account"),
-    Feature("acct_structuring_count_7d", "account", "aml", "band_count", 7 * DAY,
+    Feature("acct_structuring_count_7d", "account", "aml", BandCount(), 7 * DAY,
             "Transactions just under the reporting threshold over 7d, this one included",
             "account"),
-    Feature("acct_distinct_cp_in_24h", "account", "aml", "distinct:sender", DAY,
+    Feature("acct_distinct_cp_in_24h", "account", "aml", Distinct("sender"), DAY,
             "Distinct accounts that sent P2P money to this account over 24h", "net_own"),
-    Feature("acct_distinct_cp_in_7d", "account", "aml", "distinct:sender", 7 * DAY,
+    Feature("acct_distinct_cp_in_7d", "account", "aml", Distinct("sender"), 7 * DAY,
             "Distinct accounts that sent P2P money to this account over 7d", "net_own"),
-    Feature("acct_pass_through_24h", "account", "aml", "pass_through", DAY,
+    Feature("acct_pass_through_24h", "account", "aml", PassThrough(), DAY,
             "Outflow / inflow of the account in this currency over 24h (NaN without inflow)",
             "net_own"),
-    Feature("cp_distinct_senders_24h", "counterparty", "aml", "distinct:sender", DAY,
+    Feature("cp_distinct_senders_24h", "counterparty", "aml", Distinct("sender"), DAY,
             "P2P receiver: distinct accounts that sent it money over 24h (fan-in), this one "
             "included", "net_in"),
-    Feature("cp_distinct_senders_7d", "counterparty", "aml", "distinct:sender", 7 * DAY,
+    Feature("cp_distinct_senders_7d", "counterparty", "aml", Distinct("sender"), 7 * DAY,
             "P2P receiver: distinct senders over 7d, this one included", "net_in"),
-    Feature("cp_pass_through_24h", "counterparty", "aml", "pass_through", DAY,
+    Feature("cp_pass_through_24h", "counterparty", "aml", PassThrough(), DAY,
             "P2P receiver: its outflow / inflow in this currency over 24h, this transfer "
             "included", "net_in"),
 )
@@ -221,13 +251,80 @@ STAGE_FEATURES: dict[Stage, tuple[str, ...]] = {
 }
 #: Per stage, its delayed-label fraud rates (the stages labels reach).
 FRAUD_RATES: dict[Stage, tuple[Feature, ...]] = {
-    s: tuple(f for f in FEATURES if f.stage == s and f.aggregation == "fraud_rate")
+    s: tuple(f for f in FEATURES if f.stage == s and isinstance(f.aggregation, FraudRate))
     for s in ("merchant", "device", "net_in")
 }
 #: How far back a labelled transaction can still count: the longest window plus its delay.
 LABEL_HORIZON = max((f.window or 0) + (f.delay or 0) for fs in FRAUD_RATES.values() for f in fs)
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in EVENT_FEATURES) + tuple(
     f.name for f in FEATURES)
+
+
+#: (stage, entity) of a typed aggregation's state: the account stage holds account and card.
+Scope = tuple[Stage, Entity]
+
+
+@dataclass(frozen=True)
+class TypedWindow:
+    """A typed feature as the engines run it: name, aggregation and window in microseconds."""
+
+    name: str
+    aggregation: Aggregation
+    window_us: int
+
+
+class FeaturePlan:
+    """What the engines run for a set of stateful features: per stage its features, per scope
+    (stage, entity) its typed aggregations — online one by one, offline grouped by aggregation
+    so each aggregation gets all its windows at once.
+
+    >>> p = FeaturePlan((*FEATURES, velocity_feature("account", "account", "acct", Count(),
+    ...                                               "3d", 3 * DAY)))
+    >>> p.stage_features["account"][-1], [w.name for w in p.typed["account", "account"]][-1]
+    ('acct_count_3d', 'acct_count_3d')
+    >>> [(str(a), len(ws)) for a, ws in p.grouped["merchant", "merchant"]]
+    [('count', 4), ('sum', 4), ('mean', 4), ('max', 4), ('fraud_rate', 3)]
+    """
+
+    def __init__(self, features: tuple[Feature, ...]) -> None:
+        self.features = features
+        self.names: tuple[str, ...] = tuple(f.name for f in features)
+        self.stage_features: dict[Stage, tuple[str, ...]] = {
+            s: tuple(f.name for f in features if f.stage == s)
+            for s in ("account", "merchant", "device", "net_own", "net_in")
+        }
+        self.typed: dict[Scope, tuple[TypedWindow, ...]] = {}
+        grouped: dict[Scope, dict[Aggregation, list[TypedWindow]]] = {}
+        for f in features:
+            if (f.window is None) != f.aggregation.windowless:
+                raise ValueError(f"{f.name}: {f.aggregation!r} needs "
+                                 f"{'no' if f.aggregation.windowless else 'a'} window")
+            tw = TypedWindow(f.name, f.aggregation, (f.window or 0) * US)
+            scope: Scope = (f.stage, f.entity)
+            self.typed[scope] = (*self.typed.get(scope, ()), tw)
+            grouped.setdefault(scope, {}).setdefault(f.aggregation, []).append(tw)
+        self.grouped: dict[Scope, list[tuple[Aggregation, list[TypedWindow]]]] = {
+            scope: list(by_agg.items()) for scope, by_agg in grouped.items()}
+        #: Per scope, the windows (µs) whose maxima the amount series keep a deque for.
+        self.max_windows: dict[Scope, tuple[int, ...]] = {
+            scope: tuple(tw.window_us for tw in tws if isinstance(tw.aggregation, Max))
+            for scope, tws in self.typed.items()}
+        #: Distinct-value memories older than this no ``Distinct`` window reaches (µs).
+        self.memory_horizon = max((tw.window_us for tws in self.typed.values() for tw in tws
+                                   if isinstance(tw.aggregation, Distinct)), default=0)
+        #: First-seen memories older than this no ``FirstSeen`` lookback reaches (µs).
+        self.seen_horizon = max((tw.window_us for tws in self.typed.values() for tw in tws
+                                 if isinstance(tw.aggregation, FirstSeen)), default=0)
+        #: The columns ``FirstSeen`` reads, in declaration order.
+        self.seen_columns: tuple[str, ...] = tuple(dict.fromkeys(
+            tw.aggregation.column for tws in self.typed.values() for tw in tws
+            if isinstance(tw.aggregation, FirstSeen)))
+        #: Series entries older than this on an entity's clock no typed window reaches (µs).
+        self.horizon = max(((f.window or 0) + (f.delay or 0)) * US for f in features
+                           if not isinstance(f.aggregation, Distinct | FirstSeen))
+
+
+PLAN = FeaturePlan(FEATURES)
 
 
 def to_micros(epoch_seconds: float) -> int:
@@ -249,7 +346,7 @@ def registry() -> list[dict[str, object]]:
         for f in EVENT_FEATURES
     ]
     rows += [
-        {"name": f.name, "entity": f.entity, "family": f.family, "aggregation": f.aggregation,
+        {"name": f.name, "entity": f.entity, "family": f.family, "aggregation": str(f.aggregation),
          "window": f.window_label if f.delay is None else f"{f.window_label} ending "
          f"{f.delay // DAY}d before", "include_current": f.include_current, "dtype": f.dtype,
          "description": f.description}

@@ -4,7 +4,10 @@ The stream keys state by stage and entity (``account``, ``merchant``, ``device``
 P2P network node of an account); :func:`stage_records` says which stage records a transaction
 produces, :func:`label_records` which states a label reaches (merchant, device, payee), and
 :func:`compute` turns one record plus its entity's state into that stage's feature values
-("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
+("part"): the stage keeps the entity's views (series, memories, labels; an
+:class:`~features.aggregations.OnlineView`) and every feature's value is its declaration's
+typed aggregation over them (``FeaturePlan.typed``; no feature name appears here). State is a
+JSON-able dict, so the stream can keep it as a JSON document in
 the database (``streams.state``). The worker's three stages (``streams.stages``) and
 :class:`OnlineFeatures` (every stage in one process, for tests, benches and replays) both run
 a record through :func:`run_stage` against the state :func:`state_key` names, and build a
@@ -27,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -37,32 +39,24 @@ from zoneinfo import ZoneInfo
 from core.contract import MINOR_UNITS, structuring_band
 from core.geo import timezone_of_country
 from features import series as S
+from features.aggregations import OnlineView
 from features.definitions import (
-    DAY,
-    FEATURES,
-    FIRST_SEEN_LOOKBACK,
-    FRAUD_RATES,
     INFLOW_TYPES,
-    LABEL_HORIZON,
-    NIGHT_HOURS,
     OUTFLOW_TYPES,
-    STAGE_FEATURES,
+    PLAN,
     US,
-    VELOCITY_WINDOWS,
+    FeaturePlan,
+    Scope,
     Stage,
     to_micros,
 )
 
 NAN = float("nan")
-WINDOWS_US = tuple(w * US for _, w in VELOCITY_WINDOWS)
-_VELOCITY = tuple((label, w * US) for label, w in VELOCITY_WINDOWS)
 #: A state remembers which transactions it applied for this long (processing time, seconds):
 #: redeliveries after a crash or rebalance come within minutes.
 REDELIVERY_SECONDS = 3600.0
 #: Series entries older than this on the entity's clock are dropped: no window reaches them.
-HORIZON = max(max(WINDOWS_US), LABEL_HORIZON * US)
-_DISTINCT = {f.name: f.window * US for f in FEATURES if f.aggregation.startswith("distinct")
-             and f.window is not None}
+HORIZON = PLAN.horizon
 #: State key -> that entity's (mutable) state: a dict here, a database-backed store in the stream.
 StateLookup = Callable[[str], dict[str, Any]]
 #: Per stage labels reach, the series of the transactions its fraud rates count (appended with
@@ -125,104 +119,70 @@ def _clock(state: dict[str, Any], t: int) -> int:
     return now
 
 
-def _velocity(parts: dict[str, float], prefix: str, count_s: S.Series, amount_s: S.Series,
-              now: int) -> None:
-    for label, w in _VELOCITY:
-        n, _ = S.window(count_s, now, w)
-        k, total = S.window(amount_s, now, w)
-        parts[f"{prefix}_count_{label}"] = float(n)
-        parts[f"{prefix}_sum_{label}"] = float(total)
-        parts[f"{prefix}_mean_{label}"] = total / k if k else NAN
-        top = S.window_max(amount_s, w)
-        parts[f"{prefix}_max_{label}"] = float(top) if top is not None else NAN
+def _typed(parts: dict[str, float], plan: FeaturePlan, scope: Scope, view: OnlineView) -> None:
+    """Every typed aggregation declared for ``scope``, from the entity's ``view``."""
+    for tw in plan.typed.get(scope, ()):
+        parts[tw.name] = tw.aggregation.online(view, tw.window_us)
 
 
 def _append_pair(state: dict[str, Any], key: str, currency: str, now: int, amount: int,
-                 flag: int = 0, entry_id: str | None = None) -> tuple[S.Series, S.Series]:
+                 max_windows: tuple[int, ...], flag: int = 0, entry_id: str | None = None
+                 ) -> tuple[S.Series, S.Series]:
     count_s = state.get(key) or state.setdefault(key, S.new_series())
     amount_key = f"{key}|{currency}"
     amount_s = state.get(amount_key) or state.setdefault(amount_key, S.new_series())
     S.append(count_s, now, amount, flag, entry_id=entry_id)
-    S.append(amount_s, now, amount, 0, WINDOWS_US)
+    S.append(amount_s, now, amount, 0, max_windows)
     return count_s, amount_s
 
 
-def _distinct(seen: dict[str, int], now: int, w: int) -> float:
-    return float(sum(1 for t in seen.values() if t > now - w))
-
-
-def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
+def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: FeaturePlan
+             ) -> dict[str, float]:
     parts: dict[str, float] = {}
-    first = "clock" not in state
     prev = state.get("clock")
     now = _clock(state, t)
     amount, cur = int(ev["amount_minor"]), ev["currency"]
-    parts["acct_seconds_since_prev"] = NAN if first else (now - prev) / US
-
     hist = state.setdefault("hist", {}).setdefault(cur, [0, 0.0, 0.0])  # n, sum, sum of squares
-    n, s, q = hist
-    mean = s / n if n else NAN
-    std = math.sqrt(max(q / n - mean * mean, 0.0)) if n else NAN
-    parts["acct_amount_zscore"] = (amount - mean) / std if n >= 2 and std > 0 else NAN
-    parts["acct_amount_ratio_to_mean"] = amount / mean if n and mean > 0 else NAN
-    hist[0], hist[1], hist[2] = n + 1, s + amount, q + float(amount) * float(amount)
-
-    seen = state.setdefault("seen", {})
-    for attr, name in (("merchant_id", "acct_new_merchant"), ("device_id", "acct_new_device"),
-                       ("country", "acct_new_country")):
-        value = ev.get(attr)
-        if not value:
-            parts[name] = NAN
-            continue
-        last = seen.setdefault(attr, {}).get(value)
-        parts[name] = 1.0 if last is None or last <= now - FIRST_SEEN_LOOKBACK * US else 0.0
-        seen[attr][value] = now
-
     home = state.setdefault("home", ev["country"])
     local = datetime.fromtimestamp(t / US, _zone(home))
-    parts["acct_local_night"] = 1.0 if local.hour in NIGHT_HOURS else 0.0
-    parts["acct_local_weekend"] = 1.0 if local.weekday() >= 5 else 0.0
-
-    low, high = structuring_band(MINOR_UNITS.get(cur, 2))
-    count_s, amount_s = _append_pair(state, "acct", cur, now, amount, int(low <= amount < high))
-    _velocity(parts, "acct", count_s, amount_s, now)
-    for label, w in (("24h", DAY * US), ("7d", 7 * DAY * US)):
-        parts[f"acct_structuring_count_{label}"] = float(S.window_flags(count_s, now, w))
 
     cps = state.setdefault("cp_out", {})
     if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):
         cps[ev["counterparty_account_id"]] = now
-    for name in ("acct_distinct_cp_out_24h", "acct_distinct_cp_out_7d"):
-        parts[name] = _distinct(cps, now, _DISTINCT[name])
+
+    low, high = structuring_band(MINOR_UNITS.get(cur, 2))
+    count_s, amount_s = _append_pair(state, "acct", cur, now, amount,
+                                     plan.max_windows.get(("account", "account"), ()),
+                                     int(low <= amount < high))
+    seen = state.setdefault("seen", {})
+    _typed(parts, plan, ("account", "account"), OnlineView(
+        now, t, count_s, amount_s, memories={"counterparty_account_id": cps}, event=ev,
+        seen=seen, amount=amount, history=list(hist), prev=prev, local=local))
+    # after the aggregations read them: this event's amount and values are history from now on
+    n, s, q = hist
+    hist[0], hist[1], hist[2] = n + 1, s + amount, q + float(amount) * float(amount)
+    for column in plan.seen_columns:
+        value = ev.get(column)
+        if value:
+            seen.setdefault(column, {})[value] = now
 
     card = ev.get("card_token")
     if card:
-        count_s, amount_s = _append_pair(state, f"card:{card}", cur, now, amount)
-        _velocity(parts, "card", count_s, amount_s, now)
+        count_s, amount_s = _append_pair(state, f"card:{card}", cur, now, amount,
+                                         plan.max_windows.get(("account", "card"), ()))
+        _typed(parts, plan, ("account", "card"), OnlineView(now, t, count_s, amount_s))
     return parts
 
 
-def _fraud_rates(parts: dict[str, float], stage: Stage, state: dict[str, Any],
-                 counted: S.Series, now: int, t: int) -> None:
-    """The stage's declared fraud rates: per window ending ``delay`` before the entity's clock,
-    the share of its counted transactions whose latest label known at ``t`` says fraud."""
-    frauds = [(tx_t, known_at) for tx_t, known_at, fraud in state.get("labels", {}).values()
-              if fraud and known_at <= t]
-    for f in FRAUD_RATES[stage]:
-        assert f.window is not None and f.delay is not None
-        end, w = now - f.delay * US, f.window * US
-        total, _ = S.window(counted, end, w)
-        n = sum(1 for tx_t, _ in frauds if end - w < tx_t <= end)
-        parts[f.name] = n / total if total else NAN
-
-
-def _merchant(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
+def _merchant(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: FeaturePlan
+              ) -> dict[str, float]:
     parts: dict[str, float] = {}
     now = _clock(state, t)
     count_s, amount_s = _append_pair(state, "m", ev["currency"], now, int(ev["amount_minor"]),
+                                     plan.max_windows.get(("merchant", "merchant"), ()),
                                      entry_id=ev["transaction_id"])
-    _velocity(parts, "merchant", count_s, amount_s, now)
-    _fraud_rates(parts, "merchant", state, count_s, now, t)
+    _typed(parts, plan, ("merchant", "merchant"),
+           OnlineView(now, t, count_s, amount_s, count_s, state.get("labels")))
     return parts
 
 
@@ -244,22 +204,22 @@ def apply_label(state: dict[str, Any], label: Mapping[str, Any], series: str = "
     labels[tid] = [placed, known_at, bool(label["is_fraud"])]
 
 
-def _device(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
+def _device(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: FeaturePlan
+            ) -> dict[str, float]:
     parts: dict[str, float] = {}
     now = _clock(state, t)
     count_s, amount_s = _append_pair(state, "d", ev["currency"], now, int(ev["amount_minor"]),
+                                     plan.max_windows.get(("device", "device"), ()),
                                      entry_id=ev["transaction_id"])
-    _velocity(parts, "device", count_s, amount_s, now)
-    _fraud_rates(parts, "device", state, count_s, now, t)
     accounts = state.setdefault("accounts", {})
     accounts[ev["account_id"]] = now
-    for name in ("device_distinct_accounts_24h", "device_distinct_accounts_7d"):
-        parts[name] = _distinct(accounts, now, _DISTINCT[name])
+    _typed(parts, plan, ("device", "device"), OnlineView(
+        now, t, count_s, amount_s, count_s, state.get("labels"), {"account_id": accounts}))
     return parts
 
 
-def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool
-         ) -> dict[str, float]:
+def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool,
+         plan: FeaturePlan) -> dict[str, float]:
     now = _clock(state, t)
     amount, cur = int(ev["amount_minor"]), ev["currency"]
     if inbound:
@@ -275,54 +235,52 @@ def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool
     outflow = state.get(f"out|{cur}") or state.setdefault(f"out|{cur}", S.new_series())
     S.append(inflow, now, money_in)
     S.append(outflow, now, money_out)
-    _, total_in = S.window(inflow, now, DAY * US)
-    _, total_out = S.window(outflow, now, DAY * US)
-    ratio = total_out / total_in if total_in else NAN
-    senders = state.get("senders", {})
+    memories = {"sender": state.get("senders", {})}
+    parts: dict[str, float] = {}
     if inbound:
-        parts = {"cp_pass_through_24h": ratio,
-                 "cp_distinct_senders_24h": _distinct(senders, now, DAY * US),
-                 "cp_distinct_senders_7d": _distinct(senders, now, 7 * DAY * US)}
-        _fraud_rates(parts, "net_in", state, state["pin"], now, t)
-        return parts
-    return {"acct_pass_through_24h": ratio,
-            "acct_distinct_cp_in_24h": _distinct(senders, now, DAY * US),
-            "acct_distinct_cp_in_7d": _distinct(senders, now, 7 * DAY * US)}
+        _typed(parts, plan, ("net_in", "counterparty"), OnlineView(
+            now, t, counted=state["pin"], labels=state.get("labels"), memories=memories,
+            inflow=inflow, outflow=outflow))
+    else:
+        _typed(parts, plan, ("net_own", "account"), OnlineView(
+            now, t, memories=memories, inflow=inflow, outflow=outflow))
+    return parts
 
 
 def compute(stage: Stage, state: dict[str, Any], ev: Mapping[str, Any],
-            processed_at: float = 0.0) -> dict[str, float] | None:
+            processed_at: float = 0.0, plan: FeaturePlan = PLAN) -> dict[str, float] | None:
     """This stage's features for ``ev``, updating the entity's ``state``.
 
     Returns None if ``state`` already applied this transaction (a redelivery): the stream
     sends a record's outputs *before* it persists the state that marks it applied, so a
     transaction marked applied has had its outputs delivered, and a state persisted without
-    the mark recomputes the very same values."""
+    the mark recomputes the very same values. ``plan``: the declared features to compute
+    (``definitions.PLAN``; tests declare others)."""
     applied = state.setdefault("applied", {})
     mark = f"{stage}:{ev['transaction_id']}"
     if mark in applied:
         return None
     t = micros(ev["occurred_at"])
     if stage == "account":
-        part = _account(state, ev, t)
+        part = _account(state, ev, t, plan)
     elif stage == "merchant":
-        part = _merchant(state, ev, t)
+        part = _merchant(state, ev, t, plan)
     elif stage == "device":
-        part = _device(state, ev, t)
+        part = _device(state, ev, t, plan)
     else:
-        part = _net(state, ev, t, inbound=stage == "net_in")
+        part = _net(state, ev, t, stage == "net_in", plan)
     applied[mark] = processed_at
-    return {name: part.get(name, NAN) for name in STAGE_FEATURES[stage]}
+    return {name: part.get(name, NAN) for name in plan.stage_features[stage]}
 
 
 def run_stage(states: StateLookup, stage: Stage, entity: str, payload: Mapping[str, Any],
-              processed_at: float = 0.0) -> list[float] | None:
+              processed_at: float = 0.0, plan: FeaturePlan = PLAN) -> list[float] | None:
     """One stage record against its entity's state: the stage's part (its features' values in
     ``STAGE_FEATURES`` order), or None for a transaction the state applied before (a
     redelivery; see :func:`compute`)."""
     state = states(state_key(stage, entity))
-    values = compute(stage, state, payload, processed_at)
-    return None if values is None else [values[n] for n in STAGE_FEATURES[stage]]
+    values = compute(stage, state, payload, processed_at, plan)
+    return None if values is None else [values[n] for n in plan.stage_features[stage]]
 
 
 def run_label(states: StateLookup, label: Mapping[str, Any]) -> None:
@@ -331,35 +289,40 @@ def run_label(states: StateLookup, label: Mapping[str, Any]) -> None:
         apply_label(states(state_key(stage, entity)), label, LABELLED_SERIES[stage])
 
 
-def assemble(parts: Mapping[Stage, Sequence[float | None]]) -> dict[str, float]:
+def assemble(parts: Mapping[Stage, Sequence[float | None]], plan: FeaturePlan = PLAN
+             ) -> dict[str, float]:
     """A transaction's stateful feature vector from its parts (NaN where a stage did not run)."""
-    vector = dict.fromkeys((f.name for f in FEATURES), NAN)
+    vector = dict.fromkeys(plan.names, NAN)
     for stage, values in parts.items():
-        vector.update(zip(STAGE_FEATURES[stage], (NAN if v is None else v for v in values),
+        vector.update(zip(plan.stage_features[stage], (NAN if v is None else v for v in values),
                           strict=True))
     return vector
 
 
-def expire(state: dict[str, Any], processed_at: float | None = None) -> None:
+def expire(state: dict[str, Any], processed_at: float | None = None,
+           horizon: int = HORIZON, memory_horizon: int = PLAN.memory_horizon,
+           seen_horizon: int = PLAN.seen_horizon) -> None:
     """Drop what no window can reach any more, so state stays bounded; with ``processed_at``
-    (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS."""
+    (now, in processing time), also forget applied marks older than REDELIVERY_SECONDS.
+    ``horizon`` / ``memory_horizon`` / ``seen_horizon`` (µs): how far back the declared series
+    windows, ``Distinct`` windows and ``FirstSeen`` lookbacks reach (``FeaturePlan``)."""
     now = state.get("clock")
     if now is None:
         return
     for key, value in list(state.items()):
         if isinstance(value, dict) and "t" in value and "mx" in value:
-            S.prune(value, now - HORIZON)
+            S.prune(value, now - horizon)
             if not value["t"]:
                 del state[key]
     for attr_seen in state.get("seen", {}).values():
-        for k in [k for k, v in attr_seen.items() if v <= now - FIRST_SEEN_LOOKBACK * US]:
+        for k in [k for k, v in attr_seen.items() if v <= now - seen_horizon]:
             del attr_seen[k]
-    for name in ("cp_out", "accounts", "senders"):
+    for name in ("cp_out", "accounts", "senders"):  # the memories of Distinct columns
         seen = state.get(name, {})
-        for k in [k for k, v in seen.items() if v <= now - 7 * DAY * US]:
+        for k in [k for k, v in seen.items() if v <= now - memory_horizon]:
             del seen[k]
     labels = state.get("labels", {})
-    for k in [k for k, v in labels.items() if v[0] <= now - HORIZON]:
+    for k in [k for k, v in labels.items() if v[0] <= now - horizon]:
         del labels[k]
     if processed_at is not None:
         applied = state.get("applied", {})
@@ -371,7 +334,8 @@ class OnlineFeatures:
     """Every stage in one process, states in a dict keyed like the stream's state tables: the
     stream's computation without Kafka. A redelivered transaction gets its first vector."""
 
-    def __init__(self) -> None:
+    def __init__(self, plan: FeaturePlan = PLAN) -> None:
+        self.plan = plan
         self.states: dict[str, dict[str, Any]] = {}
         self._vectors: dict[str, dict[str, float]] = {}  # answers for redeliveries
 
@@ -390,10 +354,10 @@ class OnlineFeatures:
             return dict(known)
         parts: dict[Stage, list[float]] = {}
         for stage, entity in stage_records(ev):
-            part = run_stage(self.lookup, stage, entity, ev, processed_at)
+            part = run_stage(self.lookup, stage, entity, ev, processed_at, self.plan)
             if part is not None:
                 parts[stage] = part
-        vector = assemble(parts)
+        vector = assemble(parts, self.plan)
         self._vectors[ev["transaction_id"]] = vector
         return dict(vector)
 
@@ -402,4 +366,5 @@ class OnlineFeatures:
 
     def expire(self) -> None:
         for st in self.states.values():
-            expire(st)
+            expire(st, None, self.plan.horizon, self.plan.memory_horizon,
+                   self.plan.seen_horizon)

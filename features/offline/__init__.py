@@ -5,7 +5,9 @@ vectorised (polars + numpy, no per-event Python). It implements the semantics of
 ``features.definitions`` independently of the online engine (``features.online``); the parity
 tests (``tests/features/test_offline.py``) hold the two equal event by event.
 
-How each aggregation is computed (n events, all steps O(n log n)):
+How each aggregation is computed (n events, all steps O(n log n)). Each is a declaration's
+``offline`` function (``features.aggregations``), run by ``families.typed`` over the
+``OfflineGroup`` the builder sorts per entity; the heavier ones call ``families`` helpers:
 
 * **Arrival order and clocks.** Arrival order is the row order of ``events``. Every entity's
   records are stably sorted by (entity, arrival); the entity's clock is a running maximum of
@@ -16,10 +18,11 @@ How each aggregation is computed (n events, all steps O(n log n)):
   all records comes from one ``np.searchsorted`` on that sorted key. Counts are ``i − lo + 1``,
   sums exact differences of int64 prefix sums (wrapping arithmetic keeps differences exact),
   maxima a sparse table (range-maximum query on ``[lo, i]``) built one level at a time.
-* **Distinct counts** (accounts on a device, counterparties, senders): an occurrence of a value
-  at position j is the value's latest occurrence for the records ``[j, next occurrence)`` and is
-  inside their window while their clock is ``< clock_j + w``; it therefore counts for one
-  contiguous run of positions — a difference array and a cumulative sum give every count.
+* **Distinct counts** (``Distinct.offline`` → ``families.distinct``; accounts on a device,
+  counterparties, senders): an occurrence of a value at position j is the value's latest
+  occurrence for the records ``[j, next occurrence)`` and is inside their window while their
+  clock is ``< clock_j + w``; it therefore counts for one contiguous run of positions — a
+  difference array and a cumulative sum give every count.
 * **First seen**: the previous occurrence of (account, value) in arrival order, via a sort.
 * **z-score / ratio to mean**: per (account, currency) float running n / sum / sum of squares
   (polars ``cum_sum``, sequential like the online additions), shifted to exclude the event.
@@ -28,20 +31,20 @@ How each aggregation is computed (n events, all steps O(n log n)):
 * **P2P network node**: every event is an "own" leg of its account's node, a P2P transfer also
   an "in" leg of the payee's node (after the own leg: a self-transfer's own leg comes first);
   legs are ordered by (row, leg) and run through the same window machinery.
-* **Delayed-label fraud rates** (merchant, device, P2P payee; ``families.fraud_rates``, one per
-  declared window): transactions counted are the entity's records (a payee's: its node's "in"
-  legs) with clock in ``(clock − delay − window, clock − delay]``, prefix sums over the
-  entity's sorted records; frauds are labelled transactions of the entity whose latest
-  label known at the event says fraud and whose *placed* time is in that range. A label is
-  known at event e iff ``label.occurred_at <= e.occurred_at`` (e's own time, not the clock); per
-  labelled transaction the latest known label wins (by ``occurred_at``, then row order). A label
-  is placed at the entity-clock time its transaction was counted at if that transaction's row
-  arrived before the label — every row up to it is earlier than ``label.occurred_at`` (labels
-  arrive as in :func:`replay_order`) — else at its ``transaction_occurred_at``, as the online
-  engine places it. Each fraud label version is valid on a known-time interval ``[occurred_at,
-  next version's occurred_at)``, so an event's count is a difference of 2-D dominance counts
-  (known time ≤ t; (entity, placed time) in a range), answered with a merge-sort tree and
-  ``np.searchsorted``.
+* **Delayed-label fraud rates** (merchant, device, P2P payee; ``FraudRate.offline`` →
+  ``families.fraud_rate_columns``, all windows of one delay at once): transactions counted are
+  the entity's records (a payee's: its node's "in" legs) with clock in ``(clock − delay −
+  window, clock − delay]``, prefix sums over the entity's sorted records; frauds are labelled
+  transactions of the entity whose latest label known at the event says fraud and whose *placed*
+  time is in that range. A label is known at event e iff ``label.occurred_at <= e.occurred_at``
+  (e's own time, not the clock); per labelled transaction the latest known label wins (by
+  ``occurred_at``, then row order). A label is placed at the entity-clock time its transaction
+  was counted at if that transaction's row arrived before the label — every row up to it is
+  earlier than ``label.occurred_at`` (labels arrive as in :func:`replay_order`) — else at its
+  ``transaction_occurred_at``, as the online engine places it. Each fraud label version is valid
+  on a known-time interval ``[occurred_at, next version's occurred_at)``, so an event's count is
+  a difference of 2-D dominance counts (known time ≤ t; (entity, placed time) in a range),
+  answered with a merge-sort tree and ``np.searchsorted``.
 
 Duplicates: the online engine answers a redelivered ``transaction_id`` with its first result and
 does not apply it again, so the builder drops every later row with an already seen

@@ -10,11 +10,9 @@ from features.definitions import (
     DAY,
     FEATURES,
     US,
-    VELOCITY_WINDOWS,
 )
 
 STATEFUL = tuple(f.name for f in FEATURES)
-VELOCITY = tuple((label, w * US) for label, w in VELOCITY_WINDOWS)
 D24, D7 = DAY * US, 7 * DAY * US
 ROW = "__flowlet_row__"
 SEEN = "__flowlet_seen__"
@@ -140,9 +138,10 @@ def combine(*codes: np.ndarray) -> np.ndarray:
 class Out(dict[str, np.ndarray]):
     """Feature arrays by name, in row order; NaN wherever nothing was put."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, names: tuple[str, ...] = STATEFUL) -> None:
         super().__init__()
         self.n = n
+        self.names = names
 
     def put(self, name: str, rows: np.ndarray | None, values: np.ndarray,
             every_row: bool = False) -> None:
@@ -157,7 +156,7 @@ class Out(dict[str, np.ndarray]):
         arr[rows] = values
 
     def complete(self) -> Out:
-        for name in STATEFUL:
+        for name in self.names:
             if name not in self:
                 self[name] = np.full(self.n, np.nan)
         return self

@@ -8,36 +8,29 @@ import numpy as np
 import polars as pl
 
 from core.frames import EVENT_SCHEMA
+from features.aggregations import FraudRate, OfflineGroup
 from features.definitions import (
     EVENT_FEATURES,
     FEATURE_NAMES,
-    FRAUD_RATES,
-    US,
+    PLAN,
+    FeaturePlan,
     with_event_features,
 )
 from features.offline.arrays import (
-    D7,
-    D24,
     SEEN,
-    STATEFUL,
     Out,
     Sorted,
     Times,
     combine,
     dictionary_codes,
     micros,
-    prefix_sums,
 )
 from features.offline.checks import check_encodable
 from features.offline.families import (
     band_flags,
-    behaviour,
-    distinct,
-    first_seen,
-    fraud_rates,
-    local_time,
+    entity_group,
     network,
-    velocity,
+    typed,
 )
 from features.offline.labels import label_events
 
@@ -50,7 +43,8 @@ def dedupe(events: pl.DataFrame) -> pl.DataFrame:
     return events if first.all() else events.filter(first)
 
 
-def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> pl.DataFrame:
+def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None,
+                   plan: FeaturePlan = PLAN) -> pl.DataFrame:
     """Every feature of every event, point-in-time correct, as online would compute it.
 
     ``events``: canonical event columns (``core.frames.EVENT_SCHEMA``), in arrival order.
@@ -64,12 +58,14 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
     contract or a ``country`` outside the zone table (``features.offline.checks``).
     Returns the events (every input column, later duplicates of a ``transaction_id`` dropped,
     row order kept) plus one Float64 column per name in ``FEATURE_NAMES`` (NaN where a feature
-    does not apply).
+    does not apply). ``plan``: the declared stateful features (``definitions.PLAN``; tests
+    declare others).
     """
     if labels is None:
         log.warning("build_features without labels: %s are 0 wherever the entity has "
                     "transactions (no fraud known); pass the labels, or an empty frame when "
-                    "none are known", ", ".join(f.name for fs in FRAUD_RATES.values() for f in fs))
+                    "none are known", ", ".join(
+                        f.name for f in plan.features if isinstance(f.aggregation, FraudRate)))
     check_encodable(events)
     # newest event time of the history up to each row (duplicates included, as replayed): a
     # label arrives right before the first row at or after its time (see replay_order)
@@ -82,17 +78,19 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
     frame = frame.drop(SEEN)
     if labels is not None and labels.height:
         labels = label_events(work, labels)
-    stateful = stateful_features(work, labels)
+    stateful = stateful_features(work, labels, plan)
     event_features = with_event_features(work).select(f.name for f in EVENT_FEATURES)
     result = frame.with_columns(
         *event_features.get_columns(),
-        *(pl.Series(name, stateful[name], dtype=pl.Float64) for name in STATEFUL))
-    return result.select([*frame.columns, *[c for c in FEATURE_NAMES if c not in frame.columns]])
+        *(pl.Series(name, stateful[name], dtype=pl.Float64) for name in plan.names))
+    names = [*(f.name for f in EVENT_FEATURES), *plan.names]
+    return result.select([*frame.columns, *[c for c in names if c not in frame.columns]])
 
 
-def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None) -> dict[str, np.ndarray]:
+def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None,
+                      plan: FeaturePlan = PLAN) -> dict[str, np.ndarray]:
     n = ev.height
-    out = Out(n)
+    out = Out(n, plan.names)
     if n == 0:
         return out.complete()
     t = ev.select(micros(pl.col("occurred_at"))).to_series().to_numpy().astype(np.int64)
@@ -116,77 +114,64 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None) -> dict[str
     # ---- account stage ----------------------------------------------------------------------
     acct_s = Sorted.clocked(times, acct, times.rank)
     cr = acct_s.unsort(acct_s.cr)  # account clock rank per row
-    acct_cur = velocity(out, "acct", None, times, acct, cur, cr, amount, acct_s)
-
-    first = np.ones(n, dtype=bool)
-    first[1:] = acct_s.seg[1:] != acct_s.seg[:-1]
-    since = np.full(n, np.nan)
-    since[~first] = (acct_s.clock[~first] - acct_s.clock[np.flatnonzero(~first) - 1]) / US
-    out.put("acct_seconds_since_prev", acct_s.order, since, True)
-    assert acct_cur is not None
-    behaviour(out, acct_cur, amount)
-    for attr, codes in (("merchant", merchant), ("device", device), ("country", country)):
-        out.put(f"acct_new_{attr}", acct_s.order, first_seen(acct_s, codes[acct_s.order]), True)
-
-    home = ev.select(pl.col("country").first().over(pl.col("account_id").fill_null("")))
-    night, weekend = local_time(ev["occurred_at"], home.to_series())
-    out.put("acct_local_night", None, night)
-    out.put("acct_local_weekend", None, weekend)
-
-    band = band_flags(ev["currency"], amount)
-    pre = prefix_sums(band[acct_s.order])
-    for label, w in (("24h", D24), ("7d", D7)):
-        lo = acct_s.first_above(-w)
-        out.put(f"acct_structuring_count_{label}", acct_s.order,
-                (pre[acct_s.pos + 1] - pre[lo]).astype(np.float64), True)
-
-    cp_out = np.where(p2p, cp, -1)[acct_s.order]
-    for label, res in zip(("24h", "7d"), distinct(acct_s, cp_out, (D24, D7)), strict=True):
-        out.put(f"acct_distinct_cp_out_{label}", acct_s.order, res, True)
+    acct_g = entity_group(None, times, acct, cur, cr, amount, acct_s)
+    # per account record: its P2P payee (distinct counterparties), the values first seen
+    # looks up, and whether its amount is in the structuring band
+    acct_g.values = {"counterparty_account_id": np.where(p2p, cp, -1)[acct_s.order],
+                     "merchant_id": merchant[acct_s.order], "device_id": device[acct_s.order],
+                     "country": country[acct_s.order]}
+    acct_g.flags = band_flags(ev["currency"], amount)[acct_s.order]
+    acct_g.events = ev  # local time reads each row's time and its account's home country
+    typed(out, plan, ("account", "account"), acct_g)
 
     has_card = np.flatnonzero(card >= 0)
-    velocity(out, "card", has_card, times, combine(acct[has_card], card[has_card]),
-              cur[has_card], cr[has_card], amount[has_card])
+    if len(has_card):
+        typed(out, plan, ("account", "card"),
+              entity_group(has_card, times, combine(acct[has_card], card[has_card]),
+                           cur[has_card], cr[has_card], amount[has_card]))
 
-    merchant_stage(out, ev, labels, times, t, amount, cur, merchant)
-    device_stage(out, ev, labels, times, t, amount, cur, acct, device)
+    merchant_stage(out, plan, ev, labels, times, t, amount, cur, merchant)
+    device_stage(out, plan, ev, labels, times, t, amount, cur, acct, device)
 
     # ---- P2P network node: own legs of every event, in legs of P2P transfers ----------------
-    network(out, times, t, amount, cur, acct, cp, p2p, etype, ev, labels)
+    network(out, plan, times, t, amount, cur, acct, cp, p2p, etype, ev, labels)
     return out.complete()
 
 
-def merchant_stage(out: Out, ev: pl.DataFrame, labels: pl.DataFrame | None, times: Times,
-                   t: np.ndarray, amount: np.ndarray, cur: np.ndarray,
-                   merchant: np.ndarray) -> None:
-    """Merchant velocity and the merchant's delayed-label fraud rates."""
+def labelled_group(items: np.ndarray, codes: np.ndarray, key: str, times: Times,
+                   ev: pl.DataFrame, labels: pl.DataFrame | None, t: np.ndarray,
+                   amount: np.ndarray, cur: np.ndarray) -> OfflineGroup:
+    """The views of an entity labels reach whose every transaction counts (merchant, device):
+    velocity's and the fraud rates'. ``items``: the rows with the entity, ``codes`` their
+    entity codes, ``key`` the event column naming it."""
+    s = Sorted.clocked(times, codes, times.rank[items])
+    g = entity_group(items, times, codes, cur[items], s.unsort(s.cr), amount[items], s)
+    g.counted = np.ones(len(items), dtype=bool)
+    g.codes = codes[s.order]
+    g.events, g.t, g.labels, g.key = ev, t, labels, key
+    return g
+
+
+def merchant_stage(out: Out, plan: FeaturePlan, ev: pl.DataFrame,
+                   labels: pl.DataFrame | None, times: Times, t: np.ndarray,
+                   amount: np.ndarray, cur: np.ndarray, merchant: np.ndarray) -> None:
+    """The merchant's typed aggregations: velocity and delayed-label fraud rates."""
     has_m = np.flatnonzero(merchant >= 0)
     if len(has_m):
-        m_s = Sorted.clocked(times, merchant[has_m], times.rank[has_m])
-        m_cr = m_s.unsort(m_s.cr)
-        velocity(out, "merchant", has_m, times, merchant[has_m], cur[has_m], m_cr,
-                  amount[has_m], m_s)
-        rows = has_m[m_s.order]
-        fraud_rates(out, "merchant", m_s, rows, np.ones(len(rows), dtype=bool), merchant[rows],
-                    ev, t, labels, "merchant_id")
+        typed(out, plan, ("merchant", "merchant"), labelled_group(
+            has_m, merchant[has_m], "merchant_id", times, ev, labels, t, amount, cur))
 
 
-def device_stage(out: Out, ev: pl.DataFrame, labels: pl.DataFrame | None, times: Times,
-                 t: np.ndarray, amount: np.ndarray, cur: np.ndarray, acct: np.ndarray,
+def device_stage(out: Out, plan: FeaturePlan, ev: pl.DataFrame,
+                 labels: pl.DataFrame | None, times: Times, t: np.ndarray,
+                 amount: np.ndarray, cur: np.ndarray, acct: np.ndarray,
                  device: np.ndarray) -> None:
-    """Device velocity, distinct accounts per device and the device's fraud rates."""
+    """The device's typed aggregations: velocity, fraud rates, distinct accounts."""
     has_d = np.flatnonzero(device >= 0)
     if len(has_d):
-        d_s = Sorted.clocked(times, device[has_d], times.rank[has_d])
-        d_cr = d_s.unsort(d_s.cr)
-        velocity(out, "device", has_d, times, device[has_d], cur[has_d], d_cr, amount[has_d],
-                  d_s)
-        accts = acct[has_d][d_s.order]
-        for label, res in zip(("24h", "7d"), distinct(d_s, accts, (D24, D7)), strict=True):
-            out.put(f"device_distinct_accounts_{label}", has_d[d_s.order], res)
-        rows = has_d[d_s.order]
-        fraud_rates(out, "device", d_s, rows, np.ones(len(rows), dtype=bool), device[rows],
-                    ev, t, labels, "device_id")
+        g = labelled_group(has_d, device[has_d], "device_id", times, ev, labels, t, amount, cur)
+        g.values = {"account_id": acct[has_d][g.entity.order]}
+        typed(out, plan, ("device", "device"), g)
 
 
 def feature_matrix(features: pl.DataFrame) -> pl.DataFrame:

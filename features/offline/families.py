@@ -1,5 +1,6 @@
-"""One function per feature family (velocity, distinct counts, first seen, local time, delayed-
-label fraud counts, behaviour, structuring bands, the P2P network node), all vectorised."""
+"""One function per feature family (the typed aggregations' views and dispatch, distinct
+counts, first seen, local time, delayed-label fraud counts, behaviour, structuring bands, the
+P2P network node), all vectorised."""
 
 from __future__ import annotations
 
@@ -8,21 +9,17 @@ import polars as pl
 
 from core.contract import MINOR_UNITS, structuring_band
 from core.geo import timezone_of_country
+from features.aggregations import Column, OfflineGroup
 from features.definitions import (
-    FIRST_SEEN_LOOKBACK,
-    FRAUD_RATES,
     INFLOW_TYPES,
     NIGHT_HOURS,
     OUTFLOW_TYPES,
-    US,
-    Stage,
+    FeaturePlan,
+    Scope,
 )
 from features.offline.arrays import (
-    D7,
-    D24,
     ROW,
     SEEN,
-    VELOCITY,
     Out,
     Sorted,
     Times,
@@ -30,38 +27,27 @@ from features.offline.arrays import (
     dominance,
     micros,
     prefix_sums,
-    range_max,
 )
 
 
-def velocity(out: Out, prefix: str, items: np.ndarray | None, times: Times,
-              ent: np.ndarray, cur: np.ndarray, cr: np.ndarray, amount: np.ndarray,
-              e: Sorted | None = None) -> Sorted | None:
-    """Count (entity, all currencies) and sum/mean/max (entity and currency) per window.
-    ``items``: the rows the entity arrays describe (None: every row); ``e``: the entity
-    grouping if already sorted. Returns the (entity, currency) grouping."""
-    if not len(ent):
-        return None
+def entity_group(items: np.ndarray | None, times: Times, ent: np.ndarray, cur: np.ndarray,
+                 cr: np.ndarray, amount: np.ndarray, e: Sorted | None = None) -> OfflineGroup:
+    """The views the velocity aggregations read: the entity grouping (``e`` if already sorted)
+    and the (entity, currency) grouping with its amounts. ``items``: the rows the entity arrays
+    describe (None: every row); ``cr``: each item's entity clock rank."""
     every = items is None
     e = e if e is not None else Sorted(times, ent, cr)
     c = Sorted(times, combine(ent, cur), cr)
-    e_rows = e.order if every else items[e.order]
-    c_rows = c.order if every else items[c.order]
-    a = amount[c.order]
-    pre = prefix_sums(a)
-    los = []
-    for label, w in VELOCITY:
-        n = (e.pos - e.first_above(-w) + 1).astype(np.float64)
-        out.put(f"{prefix}_count_{label}", e_rows, n, every)
-        lo = c.first_above(-w)
-        total = (pre[c.pos + 1] - pre[lo]).astype(np.float64)
-        out.put(f"{prefix}_sum_{label}", c_rows, total, every)
-        out.put(f"{prefix}_mean_{label}", c_rows, total / (c.pos - lo + 1), every)
-        los.append(lo)
-    top = range_max(a, np.concatenate(los), np.tile(c.pos, len(los))).astype(np.float64)
-    for j, (label, _) in enumerate(VELOCITY):
-        out.put(f"{prefix}_max_{label}", c_rows, top[j * len(a):(j + 1) * len(a)], every)
-    return c
+    return OfflineGroup(e, e.order if items is None else items[e.order], every, c,
+                        c.order if items is None else items[c.order], amount[c.order])
+
+
+def typed(out: Out, plan: FeaturePlan, scope: Scope, g: OfflineGroup) -> None:
+    """Every typed aggregation the plan declares for ``scope``, each over all its windows."""
+    for agg, tws in plan.grouped.get(scope, ()):
+        columns = agg.offline(g, [tw.window_us for tw in tws])  # type: ignore[attr-defined]
+        for tw, (rows, values, every) in zip(tws, columns, strict=True):
+            out.put(tw.name, rows, values, every)
 
 
 def distinct(s: Sorted, values: np.ndarray, windows: tuple[int, ...]) -> list[np.ndarray]:
@@ -85,9 +71,10 @@ def distinct(s: Sorted, values: np.ndarray, windows: tuple[int, ...]) -> list[np
     return res
 
 
-def first_seen(acct_s: Sorted, values: np.ndarray) -> np.ndarray:
+def first_seen(acct_s: Sorted, values: np.ndarray, lookback: int) -> np.ndarray:
     """1.0 if the (account, value) was not seen within the lookback on the account clock, 0.0 if
-    it was, NaN without a value; per sorted position of the account grouping."""
+    it was, NaN without a value; per sorted position of the account grouping. ``lookback`` in
+    microseconds."""
     res = np.full(len(values), np.nan)
     js = np.flatnonzero(values >= 0)
     if not len(js):
@@ -98,7 +85,7 @@ def first_seen(acct_s: Sorted, values: np.ndarray) -> np.ndarray:
     clock = acct_s.clock[js]
     new = np.ones(len(js))
     same = key[1:] == key[:-1]
-    seen = clock[:-1] > clock[1:] - FIRST_SEEN_LOOKBACK * US
+    seen = clock[:-1] > clock[1:] - lookback
     new[1:][same & seen] = 0.0
     res[js] = new
     return res
@@ -120,40 +107,42 @@ def local_time(occurred: pl.Series, home: pl.Series) -> tuple[np.ndarray, np.nda
     return night, weekend
 
 
-def fraud_rates(out: Out, stage: Stage, s: Sorted, rows: np.ndarray, counted: np.ndarray,
-                codes: np.ndarray, ev: pl.DataFrame, t: np.ndarray, labels: pl.DataFrame | None,
-                key: str) -> None:
-    """The stage's declared fraud rates (``FRAUD_RATES[stage]``) for its records in ``s``.
+def fraud_rate_columns(g: OfflineGroup, d: int, windows: list[int]) -> list[Column]:
+    """``FraudRate(delay)`` offline: per window (µs), its rates for the group's records.
 
-    ``s``: the stage's records sorted by entity, with their clocks; per sorted position, ``rows``
-    its event row, ``counted`` whether it is one of the transactions the rates count (and are
-    given for: every merchant / device record, the payee legs of a network node), ``codes`` its
-    entity code. ``key``: the label column naming the entity. A rate is frauds / transactions
-    with clock in ``(clock − delay − window, clock − delay]``; NaN without transactions."""
+    ``g.entity``: the stage's records sorted by entity, with their clocks; per sorted position,
+    ``g.entity_rows`` its event row, ``g.counted`` whether it is one of the transactions the
+    rates count (and are given for: every merchant / device record, the payee legs of a network
+    node), ``g.codes`` its entity code; ``g.key``: the label column naming the entity. A rate is
+    frauds / transactions with clock in ``(clock − d − window, clock − d]``; NaN without
+    transactions."""
+    s, rows, counted, codes = g.entity, g.entity_rows, g.counted, g.codes
+    assert counted is not None and codes is not None and g.events is not None
+    assert g.t is not None
     pre = prefix_sums(counted.astype(np.int64))
     q = np.flatnonzero(counted)
     if not len(q):
-        return
-    features = FRAUD_RATES[stage]
+        return [(q, np.empty(0), False) for _ in windows]
     totals, ranges = [], []
-    for f in features:
-        assert f.window is not None and f.delay is not None
-        d, w = f.delay * US, f.window * US
+    for w in windows:
         totals.append(pre[s.first_above(-d)[q]] - pre[s.first_above(-(d + w))[q]])
         end = s.clock[q] - d
         ranges.append((end - w, end))
+    labels, ev, key = g.labels, g.events, g.key
     if labels is not None and labels.height:
         table = pl.DataFrame({
             "k": ev[key].cast(pl.String).gather(rows[q]), "m": codes[q],
             "x": ev["transaction_id"].cast(pl.String).gather(rows[q]),
             "clock": s.clock[q], "seen": ev[SEEN].gather(rows[q])})
-        frauds = fraud_counts(table, labels.rename({key: "k"}), codes[q], t[rows[q]], ranges)
+        frauds = fraud_counts(table, labels.rename({key: "k"}), codes[q], g.t[rows[q]], ranges)
     else:
-        frauds = [np.zeros(len(q), dtype=np.int64) for _ in features]
-    for f, total, n in zip(features, totals, frauds, strict=True):
+        frauds = [np.zeros(len(q), dtype=np.int64) for _ in windows]
+    out = []
+    for total, n in zip(totals, frauds, strict=True):
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(total > 0, n / np.maximum(total, 1), np.nan)
-        out.put(f.name, rows[q], rate)
+        out.append((rows[q], rate, False))
+    return out
 
 
 def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
@@ -218,11 +207,17 @@ def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
     return out
 
 
-def behaviour(out: Out, acct_cur: Sorted, amount: np.ndarray) -> None:
-    """z-score and ratio to the mean of the account's earlier amounts in the same currency:
-    float running n / sum / sum of squares, added one event at a time (polars ``cum_sum`` is
-    sequential, like the online additions), then shifted to exclude the event itself."""
-    a = amount[acct_cur.order].astype(np.float64)
+def behaviour_columns(g: OfflineGroup) -> tuple[np.ndarray, np.ndarray]:
+    """z-score and ratio to the mean of the account's earlier amounts in the same currency,
+    per position of ``g.by_currency``: float running n / sum / sum of squares, added one event
+    at a time (polars ``cum_sum`` is sequential, like the online additions), then shifted to
+    exclude the event itself. Computed once per group (``ZScore`` and ``RatioToMean``)."""
+    got = g.cache.get("behaviour")
+    if got is not None:
+        return got
+    acct_cur, a = g.by_currency, g.amount
+    assert acct_cur is not None and a is not None
+    a = a.astype(np.float64)
     seg = acct_cur.seg
     h = pl.DataFrame({"g": seg, "a": a}).select(
         pl.col("a").cum_sum().over("g").alias("s"),
@@ -239,8 +234,20 @@ def behaviour(out: Out, acct_cur: Sorted, amount: np.ndarray) -> None:
         std = np.sqrt(np.maximum(q / n - mean * mean, 0.0))
         z = np.where((n >= 2) & (std > 0), (a - mean) / std, np.nan)
         ratio = np.where((n > 0) & (mean > 0), a / mean, np.nan)
-    out.put("acct_amount_zscore", acct_cur.order, z, True)
-    out.put("acct_amount_ratio_to_mean", acct_cur.order, ratio, True)
+    got = g.cache["behaviour"] = (z, ratio)
+    return got
+
+
+def local_columns(g: OfflineGroup) -> tuple[np.ndarray, np.ndarray]:
+    """(night, weekend) of every row of ``g.events`` in its account's home zone (home = the
+    country of the account's first row), in row order; once per group."""
+    got = g.cache.get("local")
+    if got is None:
+        ev = g.events
+        assert ev is not None
+        home = ev.select(pl.col("country").first().over(pl.col("account_id").fill_null("")))
+        got = g.cache["local"] = local_time(ev["occurred_at"], home.to_series())
+    return got
 
 
 def band_flags(currency: pl.Series, amount: np.ndarray) -> np.ndarray:
@@ -251,7 +258,7 @@ def band_flags(currency: pl.Series, amount: np.ndarray) -> np.ndarray:
     return ((low <= amount) & (amount < high)).astype(np.int64)
 
 
-def network(out: Out, times: Times, t: np.ndarray, amount: np.ndarray,
+def network(out: Out, plan: FeaturePlan, times: Times, t: np.ndarray, amount: np.ndarray,
              cur: np.ndarray, acct: np.ndarray, cp: np.ndarray, p2p: np.ndarray,
              etype: pl.Series, ev: pl.DataFrame, labels: pl.DataFrame | None) -> None:
     n = len(t)
@@ -272,21 +279,15 @@ def network(out: Out, times: Times, t: np.ndarray, amount: np.ndarray,
     s = Sorted.clocked(times, node, times.rank[row])
     cr = s.unsort(s.cr)
     c = Sorted(times, combine(node, cur[row]), cr)
-    lo = c.first_above(-D24)
-    pin_, pout = prefix_sums(money_in[c.order]), prefix_sums(money_out[c.order])
-    total_in = pin_[c.pos + 1] - pin_[lo]
-    total_out = pout[c.pos + 1] - pout[lo]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(total_in != 0, total_out / total_in.astype(np.float64), np.nan)
-    own_c = own[c.order]
-    out.put("acct_pass_through_24h", row[c.order][own_c], ratio[own_c])
-    out.put("cp_pass_through_24h", row[c.order][~own_c], ratio[~own_c])
-    own_s, row_s = own[s.order], row[s.order]
-    d24, d7 = distinct(s, sender[s.order], (D24, D7))
-    out.put("acct_distinct_cp_in_24h", row_s[own_s], d24[own_s])
-    out.put("acct_distinct_cp_in_7d", row_s[own_s], d7[own_s])
-    out.put("cp_distinct_senders_24h", row_s[~own_s], d24[~own_s])
-    out.put("cp_distinct_senders_7d", row_s[~own_s], d7[~own_s])
+    own_s, row_s, own_c = own[s.order], row[s.order], own[c.order]
+    # both legs' features read one node grouping: what they share is computed once (cache)
+    values, shared = {"sender": sender[s.order]}, {}
+    flows = {"by_currency": c, "currency_rows": row[c.order], "inflow": money_in[c.order],
+             "outflow": money_out[c.order], "values": values, "cache": shared}
+    typed(out, plan, ("net_own", "account"),
+          OfflineGroup(s, row_s, given=own_s, currency_given=own_c, **flows))
     # the payee's fraud rates count the transfers its node received (its "in" legs)
-    fraud_rates(out, "net_in", s, row_s, ~own_s, node[s.order], ev, t, labels,
-                "counterparty_account_id")
+    typed(out, plan, ("net_in", "counterparty"),
+          OfflineGroup(s, row_s, counted=~own_s, codes=node[s.order], events=ev, t=t,
+                       labels=labels, key="counterparty_account_id", given=~own_s,
+                       currency_given=~own_c, **flows))

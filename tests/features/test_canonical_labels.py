@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from features import FEATURES, build_features
+from features.aggregations import FraudRate
 from simulator import simulate_history
 from streams.pipeline import RawRecord
 from streams.testing import InMemoryFeatures
@@ -68,7 +69,8 @@ def test_canonical_labels_give_the_streams_values(history):
     assert not bad, "\n".join(bad[:20])
     # the labels reached merchants, devices and payees: the comparison has teeth
     for entity in ("merchant", "device", "counterparty"):
-        rates = [f.name for f in FEATURES if f.aggregation == "fraud_rate" and f.entity == entity]
+        rates = [f.name for f in FEATURES
+                 if isinstance(f.aggregation, FraudRate) and f.entity == entity]
         assert sum(offline[name].fill_nan(0).gt(0).sum() for name in rates) > 30, entity
     assert offline[RATE].fill_nan(0).gt(0).sum() > 100
     # the label events' shape gives the very same frame

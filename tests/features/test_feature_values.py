@@ -694,7 +694,7 @@ def test_registry_lists_every_feature_once_with_its_declaration() -> None:
     for f in FEATURES:
         row = by_name[f.name]
         assert (row["entity"], row["family"], row["aggregation"]) == (
-            f.entity, f.family, f.aggregation)
+            f.entity, f.family, str(f.aggregation))
         if f.window is None:
             assert row["window"] is None, f.name
         else:

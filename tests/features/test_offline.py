@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.frames import EVENT_SCHEMA, events_frame
+from features.aggregations import FraudRate
 from features.definitions import DAY, EVENT_TYPES, FEATURE_NAMES, FEATURES, HOUR, US
 from features.offline import build_features, feature_matrix, replay_order
 from features.online import OnlineFeatures
@@ -286,7 +287,7 @@ def assert_labels_reach_every_entity(offline: pl.DataFrame) -> None:
     by_entity: dict[str, int] = {}
     by_window: dict[int | None, int] = {}
     for f in FEATURES:
-        if f.aggregation == "fraud_rate":
+        if isinstance(f.aggregation, FraudRate):
             positive = int(offline[f.name].fill_nan(None).drop_nulls().gt(0).sum())
             by_entity[f.entity] = by_entity.get(f.entity, 0) + positive
             by_window[f.window] = by_window.get(f.window, 0) + positive

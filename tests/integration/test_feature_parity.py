@@ -25,6 +25,7 @@ import pytest
 from core.lake import connect
 from core.processes import free_port
 from features import FEATURE_NAMES, FEATURES, build_features, events_frame
+from features.aggregations import FraudRate
 from flowlet.chaos.checks import feature_mismatches
 from simulator import Simulator, label_events
 from streams.topics import ensure_topics
@@ -74,7 +75,7 @@ def _assert_parity(settings, events, labels) -> None:
     # devices and payees (their states live under other stage keys than the label's account).
     assert joined["acct_count_24h"].max() > 5
     for f in FEATURES:
-        if f.aggregation == "fraud_rate" and f.window == 30 * 24 * 3600:
+        if isinstance(f.aggregation, FraudRate) and f.window == 30 * 24 * 3600:
             assert joined[f.name].fill_nan(0).max() > 0, f.name
     assert joined["cp_distinct_senders_24h"].fill_nan(0).max() >= 2
 
