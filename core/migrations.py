@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 #: The advisory lock key upgrades hold on PostgreSQL (any constant the project owns).
 MIGRATION_LOCK = 0x466C6F77  # "Flow"
@@ -29,17 +29,19 @@ def alembic_config(script_location: Path) -> Config:
 
 def upgrade(engine: Engine, script_location: Path, revision: str = "head") -> None:
     cfg = alembic_config(script_location)
-    with engine.begin() as conn, migration_lock(engine, conn):
+    # The lock must outlive the commit: released before it, a second process would read the
+    # schema as it was (its snapshot) and CREATE what the first has just created.
+    with sqlite_file_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")  # to commit
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 @contextmanager
-def migration_lock(engine: Engine, conn: Connection) -> Iterator[None]:
-    if engine.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")  # until commit
-        yield
-        return
+def sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """A SQLite file's upgrades one process at a time: a lock file beside the database, held
+    from before the upgrade's transaction begins until after it commits."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
