@@ -65,6 +65,9 @@ class Hit:
     #: AML typology detectors: the typology and the evidence (transactions, counterparties).
     typology: str | None = None
     evidence: Mapping[str, Any] | None = None
+    #: The transaction's device and (P2P transfers) payee: a decision's labels name them.
+    device_id: str | None = None
+    counterparty_account_id: str | None = None
 
     @classmethod
     def from_stream(cls, alert: Mapping[str, Any]) -> Hit:
@@ -78,7 +81,8 @@ class Hit:
                    int(alert["amount_minor"]), alert["currency"], occurred.astimezone(UTC),
                    tuple(alert.get("reason_codes") or ()),
                    customer_risk=alert.get("customer_risk"), typology=alert.get("typology"),
-                   evidence=alert.get("evidence"))
+                   evidence=alert.get("evidence"), device_id=alert.get("device_id"),
+                   counterparty_account_id=alert.get("counterparty_account_id"))
 
 
 def priority(score: float, hits: int, customer_risk: str | None = None) -> int:
@@ -175,8 +179,9 @@ def _claim(conn: Connection, batch: list[Hit]) -> set[tuple[str, str]]:
     """Insert the hits the database does not have yet; the keys it inserted."""
     insert = dialect_insert(conn.dialect.name)
     rows = [{"transaction_id": h.transaction_id, "source": h.source, "alert_id": None,
-             "account_id": h.account_id, "merchant_id": h.merchant_id, "score": h.score,
-             "amount_minor": h.amount_minor, "currency": h.currency,
+             "account_id": h.account_id, "merchant_id": h.merchant_id,
+             "device_id": h.device_id, "counterparty_account_id": h.counterparty_account_id,
+             "score": h.score, "amount_minor": h.amount_minor, "currency": h.currency,
              "occurred_at": h.occurred_at, "reason_codes": json.dumps(list(h.reason_codes)),
              "typology": h.typology,
              "evidence": None if h.evidence is None else json.dumps(h.evidence)}

@@ -78,6 +78,9 @@ alert_hits = Table(
     Column("alert_id", String(ID)),
     Column("account_id", String(ID), nullable=False),
     Column("merchant_id", String(ID)),
+    #: the transaction's device and P2P payee: its labels name them (c0003)
+    Column("device_id", String(ID)),
+    Column("counterparty_account_id", String(ID)),
     Column("score", Float, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),

@@ -146,17 +146,20 @@ def _labels(conn: Connection, case_id: str, is_fraud: bool, at: datetime) -> lis
     profile is no transaction and gets none)."""
     rows = conn.execute(
         select(alert_hits.c.transaction_id, alert_hits.c.account_id, alert_hits.c.merchant_id,
-               alert_hits.c.occurred_at)
+               alert_hits.c.occurred_at, alert_hits.c.device_id,
+               alert_hits.c.counterparty_account_id)
         .join(alerts, alerts.c.alert_id == alert_hits.c.alert_id)
         .where(alerts.c.case_id == case_id,
                ~alert_hits.c.transaction_id.startswith(PROFILE_HIT_PREFIX, autoescape=True))
         .order_by(alert_hits.c.occurred_at)).all()
     return [LabelEvent(label_id=label_id(tid, case_id), labelled_transaction_id=tid,
-                       account_id=account, merchant_id=merchant,
+                       account_id=account, merchant_id=merchant, device_id=device,
+                       counterparty_account_id=payee,
                        transaction_occurred_at=occurred, occurred_at=max(at, occurred),
                        is_fraud=is_fraud, source="analyst")
             # One per transaction, even when several sources' hits name it.
-            for tid, account, merchant, occurred in {r[0]: r for r in rows}.values()]
+            for tid, account, merchant, occurred, device, payee
+            in {r[0]: r for r in rows}.values()]
 
 
 def label_id(transaction_id: str, case_id: str) -> str:

@@ -166,6 +166,8 @@ def alert_record(finding: Finding, ev: Seen, version: int, threshold: float,
         "transaction_id": ev.transaction_id,
         "account_id": finding.account_id,
         "merchant_id": ev.merchant_id,
+        # (the detectors do not see devices: a typology decision's labels reach no device)
+        "counterparty_account_id": ev.counterparty if ev.event_type == "p2p_transfer" else None,
         "amount_minor": ev.amount_minor,
         "currency": ev.currency,
         "source": f"typology:{name}",

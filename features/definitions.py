@@ -18,8 +18,10 @@ Time semantics, shared by both paths:
 * "arrival order" is the order the entity's events reach it: the producer's order per account,
   which the offline builder takes as the row order of the history it is given.
 
->>> [f.name for f in FEATURES if f.family == "delayed_label"]
-['merchant_fraud_rate_30d_delay7d']
+>>> [f.name for f in FEATURES if f.family == "delayed_label"][::3]
+['merchant_fraud_rate_1d_delay7d', 'device_fraud_rate_1d_delay7d', 'cp_fraud_rate_1d_delay7d']
+>>> FEATURES_BY_NAME["cp_fraud_rate_1d_delay7d"].window_label
+'1d'
 >>> FEATURES_BY_NAME["acct_sum_24h"].window_label
 '24h'
 """
@@ -49,9 +51,12 @@ VELOCITY_WINDOWS: tuple[tuple[str, int], ...] = (
     ("1h", HOUR), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
 #: "New merchant/device/country": not seen by this account within this lookback.
 FIRST_SEEN_LOOKBACK = 90 * DAY
-#: Delayed-label risk: fraud rate over a window ending this long before the event.
+#: Delayed-label risk: fraud rate over each window, ending this long before the event (labels
+#: arrive days to weeks late; on a public card benchmark the short windows carried most of the
+#: signal, issue 14). A new window is one entry here: every entity labels reach gets it, online
+#: and offline.
 LABEL_DELAY = 7 * DAY
-LABEL_WINDOW = 30 * DAY
+LABEL_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
 #: Wallet money in (credit) and out (debit) by event type, for pass-through.
 INFLOW_TYPES = frozenset({"top_up", "refund", "chargeback"})
 OUTFLOW_TYPES = frozenset({"p2p_transfer", "withdrawal", "merchant_payment", "card_capture"})
@@ -86,8 +91,8 @@ class Feature:
     def window_label(self) -> str | None:
         if self.window is None:
             return None
-        return f"{self.window // DAY}d" if self.window % DAY == 0 and self.window >= 7 * DAY \
-            else f"{self.window // HOUR}h"
+        days = self.window % DAY == 0 and (self.window >= 7 * DAY or self.delay is not None)
+        return f"{self.window // DAY}d" if days else f"{self.window // HOUR}h"
 
 
 EVENT_FEATURES: tuple[EventFeature, ...] = (
@@ -128,6 +133,26 @@ def _velocity(entity: Entity, stage: Stage, prefix: str) -> list[Feature]:
     ]
 
 
+#: Whose delayed-label risk: (entity, stage whose state the labels reach, name prefix, what
+#: the entity's transactions are). A label reaches each of these its transaction has.
+LABELLED_ENTITIES: tuple[tuple[Entity, Stage, str, str], ...] = (
+    ("merchant", "merchant", "merchant", "the merchant's transactions"),
+    ("device", "device", "device", "the device's transactions"),
+    ("counterparty", "net_in", "cp", "P2P receiver: the transfers it received"),
+)
+
+
+def _fraud_rates(entity: Entity, stage: Stage, prefix: str, what: str) -> list[Feature]:
+    d = LABEL_DELAY // DAY
+    return [
+        Feature(f"{prefix}_fraud_rate_{label}_delay{d}d", entity, "delayed_label", "fraud_rate",
+                seconds, f"Share of {what} in (t−{seconds // DAY + d}d, t−{d}d] labelled fraud "
+                "by labels known at t (NaN without transactions there)", stage,
+                delay=LABEL_DELAY)
+        for label, seconds in LABEL_WINDOWS
+    ]
+
+
 FEATURES: tuple[Feature, ...] = (
     *_velocity("account", "account", "acct"),
     *_velocity("card", "account", "card"),
@@ -157,10 +182,7 @@ FEATURES: tuple[Feature, ...] = (
             "first transaction)", "account"),
     Feature("acct_local_weekend", "account", "behaviour", "local_weekend", None,
             "1 if it is Saturday or Sunday in the account's home time zone", "account"),
-    Feature("merchant_fraud_rate_30d_delay7d", "merchant", "delayed_label", "fraud_rate",
-            LABEL_WINDOW, "Share of the merchant's transactions in (t−37d, t−7d] labelled "
-            "fraud by labels known at t (NaN without transactions there)", "merchant",
-            delay=LABEL_DELAY),
+    *(f for labelled in LABELLED_ENTITIES for f in _fraud_rates(*labelled)),
     Feature("device_distinct_accounts_24h", "device", "aml", "distinct:account_id", DAY,
             "Distinct accounts on this device over 24h, this one included", "device"),
     Feature("device_distinct_accounts_7d", "device", "aml", "distinct:account_id", 7 * DAY,
@@ -197,6 +219,13 @@ STAGE_FEATURES: dict[Stage, tuple[str, ...]] = {
     s: tuple(f.name for f in FEATURES if f.stage == s)
     for s in ("account", "merchant", "device", "net_own", "net_in")
 }
+#: Per stage, its delayed-label fraud rates (the stages labels reach).
+FRAUD_RATES: dict[Stage, tuple[Feature, ...]] = {
+    s: tuple(f for f in FEATURES if f.stage == s and f.aggregation == "fraud_rate")
+    for s in ("merchant", "device", "net_in")
+}
+#: How far back a labelled transaction can still count: the longest window plus its delay.
+LABEL_HORIZON = max((f.window or 0) + (f.delay or 0) for fs in FRAUD_RATES.values() for f in fs)
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in EVENT_FEATURES) + tuple(
     f.name for f in FEATURES)
 

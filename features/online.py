@@ -2,8 +2,9 @@
 
 The stream keys state by stage and entity (``account``, ``merchant``, ``device``, ``net`` — the
 P2P network node of an account); :func:`stage_records` says which stage records a transaction
-produces and :func:`compute` turns one record plus its entity's state into that stage's feature
-values ("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
+produces, :func:`label_records` which states a label reaches (merchant, device, payee), and
+:func:`compute` turns one record plus its entity's state into that stage's feature values
+("part"). State is a JSON-able dict, so the stream can keep it as a JSON document in
 the database (``streams.state``). The worker's three stages (``streams.stages``) and
 :class:`OnlineFeatures` (every stage in one process, for tests, benches and replays) both run
 a record through :func:`run_stage` against the state :func:`state_key` names, and build a
@@ -40,9 +41,9 @@ from features.definitions import (
     DAY,
     FEATURES,
     FIRST_SEEN_LOOKBACK,
+    FRAUD_RATES,
     INFLOW_TYPES,
-    LABEL_DELAY,
-    LABEL_WINDOW,
+    LABEL_HORIZON,
     NIGHT_HOURS,
     OUTFLOW_TYPES,
     STAGE_FEATURES,
@@ -59,11 +60,14 @@ _VELOCITY = tuple((label, w * US) for label, w in VELOCITY_WINDOWS)
 #: redeliveries after a crash or rebalance come within minutes.
 REDELIVERY_SECONDS = 3600.0
 #: Series entries older than this on the entity's clock are dropped: no window reaches them.
-HORIZON = max(max(WINDOWS_US), (LABEL_WINDOW + LABEL_DELAY) * US)
+HORIZON = max(max(WINDOWS_US), LABEL_HORIZON * US)
 _DISTINCT = {f.name: f.window * US for f in FEATURES if f.aggregation.startswith("distinct")
              and f.window is not None}
 #: State key -> that entity's (mutable) state: a dict here, a database-backed store in the stream.
 StateLookup = Callable[[str], dict[str, Any]]
+#: Per stage labels reach, the series of the transactions its fraud rates count (appended with
+#: their ids, so a label finds the clock time its transaction was counted at).
+LABELLED_SERIES: dict[Stage, str] = {"merchant": "m", "device": "d", "net_in": "pin"}
 
 
 def stage_records(ev: Mapping[str, Any]) -> list[tuple[Stage, str]]:
@@ -84,13 +88,26 @@ def state_space(stage: Stage) -> str:
     return "net" if stage.startswith("net") else stage
 
 
-def state_key(stage: Stage | str, entity: str) -> str:
-    """The key of the state a stage record reads and writes (a label: its merchant's).
+def state_key(stage: Stage, entity: str) -> str:
+    """The key of the state a stage record (or a label routed to that stage) reads and writes.
 
-    >>> state_key("net_in", "a-1"), state_key("label", "m-1")
+    >>> state_key("net_in", "a-1"), state_key("merchant", "m-1")
     ('net:a-1', 'merchant:m-1')
     """
-    return f"{'merchant' if stage == 'label' else state_space(stage)}:{entity}"
+    return f"{state_space(stage)}:{entity}"
+
+
+def label_records(label: Mapping[str, Any]) -> list[tuple[Stage, str]]:
+    """(stage, entity key) of every state a label reaches: its transaction's merchant, device
+    and P2P payee (``LabelEvent`` carries them), as :func:`stage_records` routed the
+    transaction itself.
+
+    >>> label_records({"merchant_id": "m", "device_id": "", "counterparty_account_id": "b"})
+    [('merchant', 'm'), ('net_in', 'b')]
+    """
+    return [(stage, label[field]) for stage, field in (
+        ("merchant", "merchant_id"), ("device", "device_id"),
+        ("net_in", "counterparty_account_id")) if label.get(field)]
 
 
 def micros(value: Any) -> int:
@@ -185,39 +202,55 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, 
     return parts
 
 
+def _fraud_rates(parts: dict[str, float], stage: Stage, state: dict[str, Any],
+                 counted: S.Series, now: int, t: int) -> None:
+    """The stage's declared fraud rates: per window ending ``delay`` before the entity's clock,
+    the share of its counted transactions whose latest label known at ``t`` says fraud."""
+    frauds = [(tx_t, known_at) for tx_t, known_at, fraud in state.get("labels", {}).values()
+              if fraud and known_at <= t]
+    for f in FRAUD_RATES[stage]:
+        assert f.window is not None and f.delay is not None
+        end, w = now - f.delay * US, f.window * US
+        total, _ = S.window(counted, end, w)
+        n = sum(1 for tx_t, _ in frauds if end - w < tx_t <= end)
+        parts[f.name] = n / total if total else NAN
+
+
 def _merchant(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
     parts: dict[str, float] = {}
     now = _clock(state, t)
     count_s, amount_s = _append_pair(state, "m", ev["currency"], now, int(ev["amount_minor"]),
                                      entry_id=ev["transaction_id"])
     _velocity(parts, "merchant", count_s, amount_s, now)
-    end = now - LABEL_DELAY * US
-    total, _ = S.window(count_s, end, LABEL_WINDOW * US)
-    frauds = sum(1 for tx_t, known_at, fraud in state.get("labels", {}).values()
-                 if fraud and known_at <= t and end - LABEL_WINDOW * US < tx_t <= end)
-    parts["merchant_fraud_rate_30d_delay7d"] = frauds / total if total else NAN
+    _fraud_rates(parts, "merchant", state, count_s, now, t)
     return parts
 
 
-def apply_label(state: dict[str, Any], label: Mapping[str, Any]) -> None:
-    """A label for one of the merchant's transactions; the latest label per transaction wins.
+def apply_label(state: dict[str, Any], label: Mapping[str, Any], series: str = "m") -> None:
+    """A label for one of the entity's transactions (counted in its ``series``); per
+    transaction the label known latest wins, so a redelivered older label changes nothing.
 
-    The labelled transaction is placed at the merchant-clock time it was counted at (so the
+    The labelled transaction is placed at the entity-clock time it was counted at (so the
     fraud count and the transaction count of a window agree, also for late transactions); a
-    transaction the merchant no longer retains (or never saw) is placed at its own time."""
+    transaction the entity no longer retains (or never saw) is placed at its own time."""
     tid = label["labelled_transaction_id"]
-    placed = S.time_of(state["m"], tid) if "m" in state else None
+    known_at = micros(label["occurred_at"])
+    labels = state.setdefault("labels", {})
+    if tid in labels and labels[tid][1] > known_at:
+        return
+    placed = S.time_of(state[series], tid) if series in state else None
     if placed is None:
         placed = micros(label["transaction_occurred_at"])
-    state.setdefault("labels", {})[tid] = [placed, micros(label["occurred_at"]),
-                                            bool(label["is_fraud"])]
+    labels[tid] = [placed, known_at, bool(label["is_fraud"])]
 
 
 def _device(state: dict[str, Any], ev: Mapping[str, Any], t: int) -> dict[str, float]:
     parts: dict[str, float] = {}
     now = _clock(state, t)
-    count_s, amount_s = _append_pair(state, "d", ev["currency"], now, int(ev["amount_minor"]))
+    count_s, amount_s = _append_pair(state, "d", ev["currency"], now, int(ev["amount_minor"]),
+                                     entry_id=ev["transaction_id"])
     _velocity(parts, "device", count_s, amount_s, now)
+    _fraud_rates(parts, "device", state, count_s, now, t)
     accounts = state.setdefault("accounts", {})
     accounts[ev["account_id"]] = now
     for name in ("device_distinct_accounts_24h", "device_distinct_accounts_7d"):
@@ -232,6 +265,9 @@ def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool
     if inbound:
         money_in, money_out = amount, 0
         state.setdefault("senders", {})[ev["account_id"]] = now
+        # the transfers the node received, for its counterparty fraud rates
+        received = state.get("pin") or state.setdefault("pin", S.new_series())
+        S.append(received, now, 0, entry_id=ev["transaction_id"])
     else:
         money_in = amount if ev["event_type"] in INFLOW_TYPES else 0
         money_out = amount if ev["event_type"] in OUTFLOW_TYPES else 0
@@ -244,9 +280,11 @@ def _net(state: dict[str, Any], ev: Mapping[str, Any], t: int, inbound: bool
     ratio = total_out / total_in if total_in else NAN
     senders = state.get("senders", {})
     if inbound:
-        return {"cp_pass_through_24h": ratio,
-                "cp_distinct_senders_24h": _distinct(senders, now, DAY * US),
-                "cp_distinct_senders_7d": _distinct(senders, now, 7 * DAY * US)}
+        parts = {"cp_pass_through_24h": ratio,
+                 "cp_distinct_senders_24h": _distinct(senders, now, DAY * US),
+                 "cp_distinct_senders_7d": _distinct(senders, now, 7 * DAY * US)}
+        _fraud_rates(parts, "net_in", state, state["pin"], now, t)
+        return parts
     return {"acct_pass_through_24h": ratio,
             "acct_distinct_cp_in_24h": _distinct(senders, now, DAY * US),
             "acct_distinct_cp_in_7d": _distinct(senders, now, 7 * DAY * US)}
@@ -277,17 +315,20 @@ def compute(stage: Stage, state: dict[str, Any], ev: Mapping[str, Any],
     return {name: part.get(name, NAN) for name in STAGE_FEATURES[stage]}
 
 
-def run_stage(states: StateLookup, stage: Stage | str, entity: str, payload: Mapping[str, Any],
+def run_stage(states: StateLookup, stage: Stage, entity: str, payload: Mapping[str, Any],
               processed_at: float = 0.0) -> list[float] | None:
     """One stage record against its entity's state: the stage's part (its features' values in
-    ``STAGE_FEATURES`` order), or None — for a label (applied to its merchant's state) and for
-    a transaction the state applied before (a redelivery; see :func:`compute`)."""
+    ``STAGE_FEATURES`` order), or None for a transaction the state applied before (a
+    redelivery; see :func:`compute`)."""
     state = states(state_key(stage, entity))
-    if stage == "label":
-        apply_label(state, payload)
-        return None
     values = compute(stage, state, payload, processed_at)
     return None if values is None else [values[n] for n in STAGE_FEATURES[stage]]
+
+
+def run_label(states: StateLookup, label: Mapping[str, Any]) -> None:
+    """A label into the state of every entity it reaches (:func:`label_records`)."""
+    for stage, entity in label_records(label):
+        apply_label(states(state_key(stage, entity)), label, LABELLED_SERIES[stage])
 
 
 def assemble(parts: Mapping[Stage, Sequence[float | None]]) -> dict[str, float]:
@@ -357,8 +398,7 @@ class OnlineFeatures:
         return dict(vector)
 
     def label(self, label: Mapping[str, Any]) -> None:
-        if label.get("merchant_id"):
-            run_stage(self.lookup, "label", label["merchant_id"], label)
+        run_label(self.lookup, label)
 
     def expire(self) -> None:
         for st in self.states.values():

@@ -120,6 +120,9 @@ def rule_alert(rule: CompiledRule, row: dict[str, Any], context_row: dict[str, A
         "transaction_id": row["transaction_id"],
         "account_id": row["account_id"],
         "merchant_id": row["merchant_id"],
+        "device_id": row.get("device_id"),
+        "counterparty_account_id": row.get("counterparty_account_id")
+        if row.get("event_type") == "p2p_transfer" else None,
         "amount_minor": row["amount_minor"],
         "currency": row["currency"],
         "source": rule.source,

@@ -32,6 +32,10 @@ from simulator.typologies import case_counts, typology_rows
 DEFAULT_END = datetime(2026, 11, 1, tzinfo=UTC)
 DEFAULT_FRAUD_RATE = 0.01
 DEFAULT_AML_RATE = 0.005
+#: A label names its transaction's payee only for a P2P transfer (whose payee's network node
+#: counted it), as ``features.online.stage_records`` routes the transaction.
+_PAYEE = pl.when(pl.col("event_type") == "p2p_transfer").then(
+    pl.col("counterparty_account_id")).alias("counterparty_account_id")
 
 
 def merchants_for(customers: int) -> int:
@@ -65,20 +69,24 @@ class History:
 
     def feature_labels(self) -> pl.DataFrame:
         """The labels in the shape ``features.build_features`` takes (delayed-label features)."""
-        about = self.events.select("transaction_id", "merchant_id", "occurred_at")
+        about = self.events.select("transaction_id", "merchant_id", "device_id", _PAYEE,
+                                   "occurred_at")
         return self.labels.join(about, on="transaction_id", how="left",
                                 maintain_order="left").select(
             labelled_transaction_id="transaction_id", merchant_id="merchant_id",
+            device_id="device_id", counterparty_account_id="counterparty_account_id",
             transaction_occurred_at="occurred_at", occurred_at="labelled_at",
             is_fraud="is_fraud")
 
     def label_events(self) -> list[LabelEvent]:
         """The labels as ``LabelEvent``s, in the order they became known."""
-        about = self.events.select("transaction_id", "account_id", "merchant_id", "occurred_at")
+        about = self.events.select("transaction_id", "account_id", "merchant_id", "device_id",
+                                   _PAYEE, "occurred_at")
         rows = self.labels.join(about, on="transaction_id", how="left", maintain_order="left")
         return [LabelEvent(
             label_id=f"label-{r['transaction_id']}", labelled_transaction_id=r["transaction_id"],
-            account_id=r["account_id"], merchant_id=r["merchant_id"],
+            account_id=r["account_id"], merchant_id=r["merchant_id"], device_id=r["device_id"],
+            counterparty_account_id=r["counterparty_account_id"],
             transaction_occurred_at=r["occurred_at"], occurred_at=r["labelled_at"],
             is_fraud=r["is_fraud"], source=r["source"]) for r in rows.iter_rows(named=True)]
 

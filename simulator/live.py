@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from core.contract import LabelEvent, TransactionEvent
+from core.contract import LabelEvent, TransactionEvent, label_for
 from simulator.followups import with_followups
 from simulator.funding import balance_deltas, funding_top_ups
 from simulator.labels import LabelDelays, label_rows
@@ -181,10 +181,8 @@ def label_events(txs: list[SimulatedTransaction], seed: int = 0,
     for key, labelled_us, is_fraud, source in found.select(
             "key", "labelled_us", "is_fraud", "source").iter_rows():
         ev = txs[key].event
-        out.append(LabelEvent(
-            label_id=f"label-{ev.transaction_id}", labelled_transaction_id=ev.transaction_id,
-            account_id=ev.account_id, merchant_id=ev.merchant_id,
-            transaction_occurred_at=ev.occurred_at,
+        out.append(label_for(
+            ev, label_id=f"label-{ev.transaction_id}",
             occurred_at=datetime.fromtimestamp(labelled_us / US, UTC),
             is_fraud=is_fraud, source=source))
     return out

@@ -90,6 +90,10 @@ def alert(row: dict[str, Any], threshold: float, raised_at: datetime) -> dict[st
         "transaction_id": row["transaction_id"],
         "account_id": row["account_id"],
         "merchant_id": row["merchant_id"],
+        # what a decision's labels name besides the merchant (``cases.workflow``)
+        "device_id": row["device_id"],
+        "counterparty_account_id": row["counterparty_account_id"]
+        if row["event_type"] == "p2p_transfer" else None,
         "amount_minor": row["amount_minor"],
         "currency": row["currency"],
         "source": "model",

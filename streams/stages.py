@@ -9,7 +9,8 @@ of payer and payee), each against its entity's state; this module is the path ar
    a record that does not parse is a dead letter; a second copy of a transaction in the same
    batch is dropped;
 2. :func:`state_keys` names every state the batch touches, so the worker locks them at once;
-3. :func:`featurize` applies labels to their merchant's state, sets customer profile events
+3. :func:`featurize` applies labels to the states of their transaction's merchant, device and
+   P2P payee (:func:`features.online.label_records`), sets customer profile events
    aside for the effects (``customers``, screening) and computes each transaction's
    vector. A transaction whose account state already marks it applied is a redelivery whose
    effects are done (the worker stores state only after the effects): it is skipped.
@@ -30,7 +31,15 @@ from core.contract import (
     TransactionEvent,
 )
 from features.definitions import to_micros
-from features.online import StateLookup, assemble, run_stage, stage_records, state_key
+from features.online import (
+    StateLookup,
+    assemble,
+    label_records,
+    run_label,
+    run_stage,
+    stage_records,
+    state_key,
+)
 from streams.pipeline import DeadLetter, PreparedBatch, RawRecord, dead_letter
 
 Item = TransactionEvent | LabelEvent | CustomerEvent
@@ -98,8 +107,9 @@ def state_keys(items: Sequence[tuple[RawRecord, Item]]) -> list[str]:
         if isinstance(item, CustomerEvent):
             continue
         if isinstance(item, LabelEvent):
-            if item.merchant_id:
-                keys.add(state_key("label", item.merchant_id))
+            keys.update(state_key(stage, entity) for stage, entity in label_records(
+                {"merchant_id": item.merchant_id, "device_id": item.device_id,
+                 "counterparty_account_id": item.counterparty_account_id}))
             continue
         keys.update(state_key(stage, entity) for stage, entity in stage_records(
             {"account_id": item.account_id, "merchant_id": item.merchant_id,
@@ -116,7 +126,7 @@ class Featurized:
 
 
 def featurize(parsed: Parsed, states: StateLookup, processed_at: float) -> Featurized:
-    """Labels into their merchant's state; each new transaction's vector, for the effects."""
+    """Labels into the states they reach; each new transaction's vector, for the effects."""
     out = Featurized(PreparedBatch(dead_letters=list(parsed.dead_letters),
                                    in_batch_duplicates=parsed.duplicates))
     for record, item in parsed.items:
@@ -127,8 +137,7 @@ def featurize(parsed: Parsed, states: StateLookup, processed_at: float) -> Featu
         if isinstance(item, LabelEvent):
             out.labels += 1
             out.batch.labels.append(item)
-            if item.merchant_id:
-                run_stage(states, "label", item.merchant_id, wire_label(item))
+            run_label(states, wire_label(item))
             continue
         ev = wire_event(item)
         targets = stage_records(ev)

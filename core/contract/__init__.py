@@ -9,7 +9,7 @@ from core.contract.events import (
     EventType,
     TransactionEvent,
 )
-from core.contract.labels import LABEL_EVENT_TYPE, LabelEvent
+from core.contract.labels import LABEL_EVENT_TYPE, LabelEvent, label_for
 from core.contract.pan import find_pan, no_pan, redact_pans
 from core.contract.reporting import REPORTING_THRESHOLD_MAJOR, structuring_band
 from core.contract.schema import (
@@ -33,6 +33,7 @@ __all__ = [
     "EventType",
     "LABEL_EVENT_TYPE",
     "LabelEvent",
+    "label_for",
     "TransactionEvent",
     "customer_json_schema",
     "find_pan",

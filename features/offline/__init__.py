@@ -28,17 +28,19 @@ How each aggregation is computed (n events, all steps O(n log n)):
 * **P2P network node**: every event is an "own" leg of its account's node, a P2P transfer also
   an "in" leg of the payee's node (after the own leg: a self-transfer's own leg comes first);
   legs are ordered by (row, leg) and run through the same window machinery.
-* **Delayed-label fraud rate**: transactions counted are the merchant's records with clock in
-  ``(clock − 37d, clock − 7d]``; frauds are labelled transactions of the merchant whose latest
+* **Delayed-label fraud rates** (merchant, device, P2P payee; ``families.fraud_rates``, one per
+  declared window): transactions counted are the entity's records (a payee's: its node's "in"
+  legs) with clock in ``(clock − delay − window, clock − delay]``, prefix sums over the
+  entity's sorted records; frauds are labelled transactions of the entity whose latest
   label known at the event says fraud and whose *placed* time is in that range. A label is
   known at event e iff ``label.occurred_at <= e.occurred_at`` (e's own time, not the clock); per
   labelled transaction the latest known label wins (by ``occurred_at``, then row order). A label
-  is placed at the merchant-clock time its transaction was counted at if that transaction's row
+  is placed at the entity-clock time its transaction was counted at if that transaction's row
   arrived before the label — every row up to it is earlier than ``label.occurred_at`` (labels
   arrive as in :func:`replay_order`) — else at its ``transaction_occurred_at``, as the online
   engine places it. Each fraud label version is valid on a known-time interval ``[occurred_at,
   next version's occurred_at)``, so an event's count is a difference of 2-D dominance counts
-  (known time ≤ t; (merchant, placed time) in a range), answered with a merge-sort tree and
+  (known time ≤ t; (entity, placed time) in a range), answered with a merge-sort tree and
   ``np.searchsorted``.
 
 Duplicates: the online engine answers a redelivered ``transaction_id`` with its first result and
@@ -47,9 +49,10 @@ does not apply it again, so the builder drops every later row with an already se
 
 Labels come canonical (``transaction_id``, ``is_fraud``, ``labelled_at``: what training loads)
 or as the stream's label events; :func:`label_events` turns the first into the second by joining
-each label to its transaction's first row (merchant, time), as a ``LabelEvent`` carries them.
-Without labels the fraud rate is the stream's before any label (0 where the merchant has
-transactions) and the builder logs a warning; an empty labels frame says "none known" silently.
+each label to its transaction's first row (merchant, device, P2P payee, time), as a
+``LabelEvent`` carries them. Without labels the fraud rates are the stream's before any label (0
+where the entity has transactions) and the builder logs a warning; an empty labels frame says
+"none known" silently.
 
 Labels and the online engine: :func:`replay_order` gives the merged sequence (events in row
 order; each label just before the first event whose time is ``>=`` its ``occurred_at``) in
@@ -60,7 +63,7 @@ event's time — hides an earlier known fraud label that the offline definition 
 
 Exactness: sums, means and pass-through ratios equal the online values while window sums stay
 below 2**53 minor units (online divides exact Python integers). Label placement equals online
-while a label's ``transaction_occurred_at`` is not later than its transaction's merchant clock
+while a label's ``transaction_occurred_at`` is not later than its transaction's entity clock
 (true when it is the transaction's ``occurred_at``); otherwise online would depend on when its
 expiry dropped the transaction.
 """

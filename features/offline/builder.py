@@ -11,8 +11,7 @@ from core.frames import EVENT_SCHEMA
 from features.definitions import (
     EVENT_FEATURES,
     FEATURE_NAMES,
-    LABEL_DELAY,
-    LABEL_WINDOW,
+    FRAUD_RATES,
     US,
     with_event_features,
 )
@@ -29,12 +28,13 @@ from features.offline.arrays import (
     micros,
     prefix_sums,
 )
+from features.offline.checks import check_encodable
 from features.offline.families import (
     band_flags,
     behaviour,
     distinct,
     first_seen,
-    fraud_counts,
+    fraud_rates,
     local_time,
     network,
     velocity,
@@ -60,16 +60,17 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
     ``features.offline.labels``. Without labels (``None``) the merchant fraud rate is what the
     stream computes before any label arrives — 0 wherever the merchant has transactions in the
     window — and a warning says so; an empty frame means "no label known" and is silent.
+    Raises ``ValueError`` naming rows and fields for an ``event_type``/``channel`` outside the
+    contract or a ``country`` outside the zone table (``features.offline.checks``).
     Returns the events (every input column, later duplicates of a ``transaction_id`` dropped,
     row order kept) plus one Float64 column per name in ``FEATURE_NAMES`` (NaN where a feature
     does not apply).
     """
     if labels is None:
-        log.warning("build_features without labels: merchant_fraud_rate_30d_delay7d is 0 "
-                    "wherever the merchant has transactions (no fraud known); pass the labels, "
-                    "or an empty frame when none are known")
-    elif labels.height:
-        labels = label_events(events, labels)
+        log.warning("build_features without labels: %s are 0 wherever the entity has "
+                    "transactions (no fraud known); pass the labels, or an empty frame when "
+                    "none are known", ", ".join(f.name for fs in FRAUD_RATES.values() for f in fs))
+    check_encodable(events)
     # newest event time of the history up to each row (duplicates included, as replayed): a
     # label arrives right before the first row at or after its time (see replay_order)
     seen = events.select(micros(pl.col("occurred_at")).cum_max().alias(SEEN))[SEEN]
@@ -79,6 +80,8 @@ def build_features(events: pl.DataFrame, labels: pl.DataFrame | None = None) -> 
          for c, dtype in EVENT_SCHEMA.items()] + [pl.col(SEEN)]
     )
     frame = frame.drop(SEEN)
+    if labels is not None and labels.height:
+        labels = label_events(work, labels)
     stateful = stateful_features(work, labels)
     event_features = with_event_features(work).select(f.name for f in EVENT_FEATURES)
     result = frame.with_columns(
@@ -146,43 +149,32 @@ def stateful_features(ev: pl.DataFrame, labels: pl.DataFrame | None) -> dict[str
               cur[has_card], cr[has_card], amount[has_card])
 
     merchant_stage(out, ev, labels, times, t, amount, cur, merchant)
-    device_stage(out, times, amount, cur, acct, device)
+    device_stage(out, ev, labels, times, t, amount, cur, acct, device)
 
     # ---- P2P network node: own legs of every event, in legs of P2P transfers ----------------
-    network(out, times, t, amount, cur, acct, cp, p2p, etype)
+    network(out, times, t, amount, cur, acct, cp, p2p, etype, ev, labels)
     return out.complete()
 
 
 def merchant_stage(out: Out, ev: pl.DataFrame, labels: pl.DataFrame | None, times: Times,
                    t: np.ndarray, amount: np.ndarray, cur: np.ndarray,
                    merchant: np.ndarray) -> None:
-    """Merchant velocity and the merchant's delayed-label fraud rate."""
+    """Merchant velocity and the merchant's delayed-label fraud rates."""
     has_m = np.flatnonzero(merchant >= 0)
     if len(has_m):
         m_s = Sorted.clocked(times, merchant[has_m], times.rank[has_m])
         m_cr = m_s.unsort(m_s.cr)
         velocity(out, "merchant", has_m, times, merchant[has_m], cur[has_m], m_cr,
                   amount[has_m], m_s)
-        end = m_s.clock - LABEL_DELAY * US
-        total = (m_s.first_above(-LABEL_DELAY * US)
-                 - m_s.first_above(-(LABEL_DELAY + LABEL_WINDOW) * US))
-        frauds = np.zeros(len(has_m), dtype=np.int64)
-        if labels is not None and labels.height:
-            order_rows = has_m[m_s.order]
-            counted = pl.DataFrame({
-                "merchant_id": ev["merchant_id"].cast(pl.String).gather(order_rows),
-                "m": merchant[order_rows],
-                "x": ev["transaction_id"].cast(pl.String).gather(order_rows),
-                "clock": m_s.clock, "seen": ev[SEEN].gather(order_rows)})
-            frauds = fraud_counts(counted, labels, merchant[order_rows], t[order_rows], end)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate = np.where(total > 0, frauds / np.maximum(total, 1), np.nan)
-        out.put("merchant_fraud_rate_30d_delay7d", has_m[m_s.order], rate)
+        rows = has_m[m_s.order]
+        fraud_rates(out, "merchant", m_s, rows, np.ones(len(rows), dtype=bool), merchant[rows],
+                    ev, t, labels, "merchant_id")
 
 
-def device_stage(out: Out, times: Times, amount: np.ndarray, cur: np.ndarray, acct: np.ndarray,
+def device_stage(out: Out, ev: pl.DataFrame, labels: pl.DataFrame | None, times: Times,
+                 t: np.ndarray, amount: np.ndarray, cur: np.ndarray, acct: np.ndarray,
                  device: np.ndarray) -> None:
-    """Device velocity and distinct accounts per device."""
+    """Device velocity, distinct accounts per device and the device's fraud rates."""
     has_d = np.flatnonzero(device >= 0)
     if len(has_d):
         d_s = Sorted.clocked(times, device[has_d], times.rank[has_d])
@@ -192,6 +184,9 @@ def device_stage(out: Out, times: Times, amount: np.ndarray, cur: np.ndarray, ac
         accts = acct[has_d][d_s.order]
         for label, res in zip(("24h", "7d"), distinct(d_s, accts, (D24, D7)), strict=True):
             out.put(f"device_distinct_accounts_{label}", has_d[d_s.order], res)
+        rows = has_d[d_s.order]
+        fraud_rates(out, "device", d_s, rows, np.ones(len(rows), dtype=bool), device[rows],
+                    ev, t, labels, "device_id")
 
 
 def feature_matrix(features: pl.DataFrame) -> pl.DataFrame:

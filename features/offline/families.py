@@ -10,16 +10,18 @@ from core.contract import MINOR_UNITS, structuring_band
 from core.geo import timezone_of_country
 from features.definitions import (
     FIRST_SEEN_LOOKBACK,
+    FRAUD_RATES,
     INFLOW_TYPES,
-    LABEL_WINDOW,
     NIGHT_HOURS,
     OUTFLOW_TYPES,
     US,
+    Stage,
 )
 from features.offline.arrays import (
     D7,
     D24,
     ROW,
+    SEEN,
     VELOCITY,
     Out,
     Sorted,
@@ -118,24 +120,61 @@ def local_time(occurred: pl.Series, home: pl.Series) -> tuple[np.ndarray, np.nda
     return night, weekend
 
 
-def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
-                  t_q: np.ndarray, end_q: np.ndarray) -> np.ndarray:
-    """Per query (merchant code, event time, window end): labelled transactions of that merchant
-    whose latest label known at the event time says fraud, placed in ``(end − 30d, end]``.
+def fraud_rates(out: Out, stage: Stage, s: Sorted, rows: np.ndarray, counted: np.ndarray,
+                codes: np.ndarray, ev: pl.DataFrame, t: np.ndarray, labels: pl.DataFrame | None,
+                key: str) -> None:
+    """The stage's declared fraud rates (``FRAUD_RATES[stage]``) for its records in ``s``.
 
-    ``counted`` (merchant_id, m, x, clock, seen) has the merchant's transactions: id, merchant
-    clock and the newest event time of the history up to its row. A label version is placed at
-    that clock if the transaction arrived before the label (``seen < occurred_at``), else at the
-    label's ``transaction_occurred_at`` — as the online engine places it when applied."""
+    ``s``: the stage's records sorted by entity, with their clocks; per sorted position, ``rows``
+    its event row, ``counted`` whether it is one of the transactions the rates count (and are
+    given for: every merchant / device record, the payee legs of a network node), ``codes`` its
+    entity code. ``key``: the label column naming the entity. A rate is frauds / transactions
+    with clock in ``(clock − delay − window, clock − delay]``; NaN without transactions."""
+    pre = prefix_sums(counted.astype(np.int64))
+    q = np.flatnonzero(counted)
+    if not len(q):
+        return
+    features = FRAUD_RATES[stage]
+    totals, ranges = [], []
+    for f in features:
+        assert f.window is not None and f.delay is not None
+        d, w = f.delay * US, f.window * US
+        totals.append(pre[s.first_above(-d)[q]] - pre[s.first_above(-(d + w))[q]])
+        end = s.clock[q] - d
+        ranges.append((end - w, end))
+    if labels is not None and labels.height:
+        table = pl.DataFrame({
+            "k": ev[key].cast(pl.String).gather(rows[q]), "m": codes[q],
+            "x": ev["transaction_id"].cast(pl.String).gather(rows[q]),
+            "clock": s.clock[q], "seen": ev[SEEN].gather(rows[q])})
+        frauds = fraud_counts(table, labels.rename({key: "k"}), codes[q], t[rows[q]], ranges)
+    else:
+        frauds = [np.zeros(len(q), dtype=np.int64) for _ in features]
+    for f, total, n in zip(features, totals, frauds, strict=True):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(total > 0, n / np.maximum(total, 1), np.nan)
+        out.put(f.name, rows[q], rate)
+
+
+def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
+                 t_q: np.ndarray, ranges: list[tuple[np.ndarray, np.ndarray]]
+                 ) -> list[np.ndarray]:
+    """Per range and query (entity code, event time, range ``(lo, hi]``): labelled transactions
+    of that entity whose latest label known at the event time says fraud, placed in the range.
+
+    ``counted`` (k: entity id, m: its code, x, clock, seen) has the entity's counted
+    transactions: id, entity clock and the newest event time of the history up to its row;
+    ``labels`` name their entity in ``k``. A label version is placed at that clock if the
+    transaction arrived before the label (``seen < occurred_at``), else at the label's
+    ``transaction_occurred_at`` — as the online engine places it when applied."""
     lab = labels.with_row_index(ROW).select(
         pl.col(ROW),
-        pl.col("merchant_id").cast(pl.String),
+        pl.col("k").cast(pl.String),
         pl.col("labelled_transaction_id").cast(pl.String).alias("x"),
         micros(pl.col("transaction_occurred_at")).alias("tx"),
         micros(pl.col("occurred_at")).alias("a"),
         pl.col("is_fraud").cast(pl.Boolean).fill_null(False).alias("fraud"),
-    ).join(counted.select("merchant_id", "m").unique("merchant_id"), on="merchant_id",
-           how="inner")
+    ).join(counted.select("k", "m").unique("k"), on="k", how="inner")
     lab = lab.join(counted.select("m", "x", "clock", "seen"), on=["m", "x"], how="left",
                    maintain_order="left")
     lab = lab.with_columns(
@@ -145,10 +184,10 @@ def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
     lab = lab.with_columns(pl.col("a").shift(-1).over(["m", "x"]).fill_null(big).alias("b"))
     lab = lab.filter(pl.col("fraud") & (pl.col("b") > pl.col("a")))
     if lab.height == 0:
-        return np.zeros(len(m_q), dtype=np.int64)
+        return [np.zeros(len(m_q), dtype=np.int64) for _ in ranges]
     pm = lab["m"].to_numpy().astype(np.int64)
     ptx = lab["tx"].to_numpy()
-    # y = composite (merchant, placed time) as a rank among the points' keys
+    # y = composite (entity, placed time) as a rank among the points' keys
     tx_uniq = np.unique(ptx)
     mul = len(tx_uniq) + 1
     pkey = pm * mul + np.searchsorted(tx_uniq, ptx, "left") + 1
@@ -159,17 +198,24 @@ def fraud_counts(counted: pl.DataFrame, labels: pl.DataFrame, m_q: np.ndarray,
         return np.searchsorted(pkeys, m_q * mul + np.searchsorted(tx_uniq, bound, "right"),
                                "right")
 
-    qhi, qlo = qrank(end_q), qrank(end_q - LABEL_WINDOW * US)
-    qy = np.concatenate([qhi, qlo])
-    qx = np.concatenate([t_q, t_q])
-    n = len(m_q)
+    # only queries with some fraud version of their entity placed in their range can count
+    # anything: the others are 0 whatever is known, and are not asked
+    bounds = [(qrank(hi), qrank(lo)) for lo, hi in ranges]
+    asked = [np.flatnonzero(hi > lo) for hi, lo in bounds]
+    qy = np.concatenate([b[q] for (hi, lo), q in zip(bounds, asked, strict=True)
+                         for b in (hi, lo)])
+    qx = np.concatenate([t_q[q] for q in asked for _ in (0, 1)])
     known = dominance(lab["a"].to_numpy(), py, qx, qy)
-    count = known[:n] - known[n:]
     finite = lab["b"].to_numpy() != big
     if finite.any():
-        gone = dominance(lab["b"].to_numpy()[finite], py[finite], qx, qy)
-        count -= gone[:n] - gone[n:]
-    return count
+        known -= dominance(lab["b"].to_numpy()[finite], py[finite], qx, qy)
+    out, at = [], 0
+    for q in asked:
+        count = np.zeros(len(m_q), dtype=np.int64)
+        count[q] = known[at:at + len(q)] - known[at + len(q):at + 2 * len(q)]
+        out.append(count)
+        at += 2 * len(q)
+    return out
 
 
 def behaviour(out: Out, acct_cur: Sorted, amount: np.ndarray) -> None:
@@ -207,7 +253,7 @@ def band_flags(currency: pl.Series, amount: np.ndarray) -> np.ndarray:
 
 def network(out: Out, times: Times, t: np.ndarray, amount: np.ndarray,
              cur: np.ndarray, acct: np.ndarray, cp: np.ndarray, p2p: np.ndarray,
-             etype: pl.Series) -> None:
+             etype: pl.Series, ev: pl.DataFrame, labels: pl.DataFrame | None) -> None:
     n = len(t)
     inflow = etype.is_in(sorted(INFLOW_TYPES)).to_numpy()
     outflow = etype.is_in(sorted(OUTFLOW_TYPES)).to_numpy()
@@ -241,3 +287,6 @@ def network(out: Out, times: Times, t: np.ndarray, amount: np.ndarray,
     out.put("acct_distinct_cp_in_7d", row_s[own_s], d7[own_s])
     out.put("cp_distinct_senders_24h", row_s[~own_s], d24[~own_s])
     out.put("cp_distinct_senders_7d", row_s[~own_s], d7[~own_s])
+    # the payee's fraud rates count the transfers its node received (its "in" legs)
+    fraud_rates(out, "net_in", s, row_s, ~own_s, node[s.order], ev, t, labels,
+                "counterparty_account_id")

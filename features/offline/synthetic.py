@@ -58,14 +58,16 @@ def synthetic_history(n: int, seed: int = 0, days: float = 60.0) -> tuple[pl.Dat
         "device_id": [f"d{i}" if rng_ok else None for i, rng_ok in
                       zip(rng.integers(0, n_dev, n), rng.random(n) < 0.8, strict=True)],
         "country": np.array(["DE", "FR", "US", "JP", "GB"])[rng.integers(0, 5, n)],
-        "channel": np.array(["web", "mobile_app", "pos"])[rng.integers(0, 3, n)],
+        "channel": np.array(["web", "mobile_app", "card_present"])[rng.integers(0, 3, n)],
     })
     ev = ev.select([pl.col(c) if c in ev.columns else pl.lit(None, d).alias(c)
                     for c, d in EVENT_SCHEMA.items()])
-    lab_idx = np.flatnonzero(has_m & (rng.random(n) < 0.05))
+    lab_idx = np.flatnonzero(rng.random(n) < 0.05)
     labels = pl.DataFrame({
         "labelled_transaction_id": ev["transaction_id"].gather(lab_idx),
         "merchant_id": ev["merchant_id"].gather(lab_idx),
+        "device_id": ev["device_id"].gather(lab_idx),
+        "counterparty_account_id": ev["counterparty_account_id"].gather(lab_idx),
         "transaction_occurred_at": ev["occurred_at"].gather(lab_idx),
         "occurred_at": ev["occurred_at"].gather(lab_idx)
         + pl.Series(rng.integers(1, 40 * DAY * US, len(lab_idx))).cast(pl.Duration("us")),

@@ -207,7 +207,8 @@ def labels_as_of(events: pl.DataFrame, labels: pl.DataFrame,
 
 def feature_labels(events: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     """Labels in the shape of the stream's label events (``features.offline.label_events``:
-    each joined to its transaction's merchant and time; labels of unknown transactions dropped).
+    each joined to its transaction's merchant, device, P2P payee and time; labels of unknown
+    transactions dropped).
 
     ``features.build_features`` takes canonical labels directly and does this itself; the
     builder keeps them point-in-time correct (a label counts for an event only if it was known

@@ -50,7 +50,8 @@ def test_hits_accumulate_on_one_open_alert_per_account_and_source(store):
 
 
 def test_a_decision_closes_the_case_and_becomes_labels(store):
-    store.record_alerts([hit(1), hit(2, merchant=None)])
+    store.record_alerts([hit(1), {**hit(2, merchant=None), "device_id": "dev-9",
+                                  "counterparty_account_id": "acc-payee"}])
     (case,) = store.cases()
     store.assign(case["case_id"], "ana", "lea")
     store.start_review(case["case_id"], "ana")
@@ -59,6 +60,10 @@ def test_a_decision_closes_the_case_and_becomes_labels(store):
     labels = sorted(outcome.labels, key=lambda label: label.labelled_transaction_id)
     assert [(lb.labelled_transaction_id, lb.merchant_id, lb.is_fraud) for lb in labels] == [
         ("tx-acc-1-1", "mer-1", True), ("tx-acc-1-2", None, True)]
+    # the labels name what the hit's transaction named: the delayed-label features of its
+    # merchant, device and P2P payee count them
+    assert [(lb.device_id, lb.counterparty_account_id) for lb in labels] == [
+        (None, None), ("dev-9", "acc-payee")]
     assert all(lb.source == "analyst" and lb.occurred_at >= lb.transaction_occurred_at
                for lb in labels)
     assert store.alerts() == []  # closed

@@ -4,7 +4,8 @@ The stream's side is the worker's own parse and feature step (``streams.testing`
 ``InMemoryFeatures``: ``parse_batch`` + ``featurize`` over JSON records, no broker): a simulated
 history's events and its labels as ``LabelEvent`` records, merged by the time each became known.
 The offline side is ``build_features(events, labels)`` with the labels as training takes them
-(``transaction_id``, ``is_fraud``, ``labelled_at``, ``pattern``, ``source``).
+(``transaction_id``, ``is_fraud``, ``labelled_at``, ``pattern``, ``source``), joined to their
+transactions for merchant, device and payee as the ``LabelEvent`` s carry them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def test_canonical_labels_give_the_streams_values(history):
                     or abs(a - b) <= 1e-9 * max(1.0, abs(a))):
                 bad.append(f"{row['transaction_id']} {name}: online {a!r} offline {b!r}")
     assert not bad, "\n".join(bad[:20])
-    # the labels reached the merchants: the comparison has teeth
+    # the labels reached merchants, devices and payees: the comparison has teeth
+    for entity in ("merchant", "device", "counterparty"):
+        rates = [f.name for f in FEATURES if f.aggregation == "fraud_rate" and f.entity == entity]
+        assert sum(offline[name].fill_nan(0).gt(0).sum() for name in rates) > 30, entity
     assert offline[RATE].fill_nan(0).gt(0).sum() > 100
     # the label events' shape gives the very same frame
     assert offline.equals(build_features(history.events, history.feature_labels()))

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from core.contract import LabelEvent
+from core.contract import TransactionEvent, label_for
 from core.frames import EVENT_SCHEMA
 from features import FEATURE_NAMES, FEATURES, build_features, events_frame, registry
 from features.online import OnlineFeatures
@@ -52,14 +52,27 @@ def ev(tid: str, at: datetime, amount: int, currency: str = "EUR", *, account: s
     return row
 
 
+def _p2p(tid: str, at: datetime, amount: int, frm: str, to: str, currency: str = "EUR"
+         ) -> dict[str, object]:
+    return ev(tid, at, amount, currency, account=frm, kind="p2p_transfer", to=to)
+
+
 def label(tx: Mapping[str, object], known_at: datetime, is_fraud: bool, n: int
           ) -> dict[str, object]:
-    """A fraud label for transaction ``tx``, known from ``known_at`` (a LabelEvent's fields)."""
-    return LabelEvent(
-        label_id=f"lab-{tx['transaction_id']}-{n}", labelled_transaction_id=tx["transaction_id"],
-        account_id=tx["account_id"], merchant_id=tx["merchant_id"],
-        transaction_occurred_at=tx["occurred_at"], occurred_at=known_at, is_fraud=is_fraud,
-    ).model_dump()
+    """A fraud label for transaction ``tx``, known from ``known_at`` (a LabelEvent's fields:
+    the transaction's merchant, device and, for a P2P transfer, payee)."""
+    event = TransactionEvent.model_validate(
+        {"channel": "mobile_app", **{k: v for k, v in tx.items() if v is not None}})
+    return label_for(event, label_id=f"lab-{tx['transaction_id']}-{n}", occurred_at=known_at,
+                     is_fraud=is_fraud).model_dump()
+
+
+def rates(prefix: str, one_day: float, seven_days: float, thirty_days: float
+          ) -> dict[str, float]:
+    """An entity's fraud rates over 1d, 7d and 30d, each window ending 7d before."""
+    return {f"{prefix}_fraud_rate_1d_delay7d": one_day,
+            f"{prefix}_fraud_rate_7d_delay7d": seven_days,
+            f"{prefix}_fraud_rate_30d_delay7d": thirty_days}
 
 
 def velocity(prefix: str, table: Mapping[str, tuple[float, float, float, float]]
@@ -208,7 +221,8 @@ scenario("account_and_card_velocity", [
             "30d": (6, 14400, 14400 / 5, 8000),
         }),
         **all_nan("card"), **all_nan("merchant"), **all_nan("device"),
-        "merchant_fraud_rate_30d_delay7d": NAN,
+        **rates("merchant", NAN, NAN, NAN), **rates("device", NAN, NAN, NAN),
+        **rates("cp", NAN, NAN, NAN),
         "device_distinct_accounts_24h": NAN, "device_distinct_accounts_7d": NAN,
         "acct_new_merchant": NAN, "acct_new_device": NAN,
         "cp_distinct_senders_24h": NAN, "cp_distinct_senders_7d": NAN,
@@ -434,16 +448,81 @@ scenario("merchant_fraud_rate", [
     _q,  # redelivered after labels arrived: same values as before
     ev("nm", N, 100, account="pay-q"),  # no merchant
 ], {
-    "p1": {"merchant_fraud_rate_30d_delay7d": NAN},  # (N-74d, N-44d]: no transactions
-    "p2": {"merchant_fraud_rate_30d_delay7d": 0 / 1},  # (N-67d, N-37d]: p1, label not known
-    "p3": {"merchant_fraud_rate_30d_delay7d": 1 / 2},  # p1, p2; p1's label known at N-20d
-    "p4": {"merchant_fraud_rate_30d_delay7d": 1 / 3},  # (N-47d, N-17d]: p1, p2, p3
-    "p6": {"merchant_fraud_rate_30d_delay7d": 2 / 4},  # (N-40d, N-10d]: p1..p4; p1, p2 fraud
-    # (N-37d, N-7d]: p2, p3, p4, p5 (p1 exactly at N-37d out); fraud known: p2, p3, p5
-    "q": {"merchant_fraud_rate_30d_delay7d": 3 / 4},
-    # (N-35d, N-5d]: p2..p5; p2 and p3 cleared by later labels, p4 and p5 fraud
-    "r": {"merchant_fraud_rate_30d_delay7d": 2 / 4},
-    "nm": {"merchant_fraud_rate_30d_delay7d": NAN},
+    # windows end 7d before: 1d (t-8d, t-7d], 7d (t-14d, t-7d], 30d (t-37d, t-7d]
+    "p1": rates("merchant", NAN, NAN, NAN),  # (N-74d, N-44d]: no transactions
+    # (N-38d, N-37d] and (N-44d, N-37d]: p1, its label not known yet; 30d likewise
+    "p2": rates("merchant", 0 / 1, 0 / 1, 0 / 1),
+    # 7d (N-34d, N-27d]: p2, not known; 30d p1, p2; p1's label known at N-20d
+    "p3": rates("merchant", NAN, 0 / 1, 1 / 2),
+    # 7d (N-24d, N-17d]: p3, its label known only at N-2d; 30d (N-47d, N-17d]: p1, p2, p3
+    "p4": rates("merchant", NAN, 0 / 1, 1 / 3),
+    # 1d (N-11d, N-10d] and 7d: p4 (its label at N+1h); 30d (N-40d, N-10d]: p1..p4
+    "p6": rates("merchant", 0 / 1, 0 / 1, 2 / 4),
+    # 1d (N-8d, N-7d]: p5, known fraud exactly at N; 7d: p4 (not known yet), p5;
+    # 30d (N-37d, N-7d]: p2, p3, p4, p5 (p1 exactly at N-37d out); fraud known: p2, p3, p5
+    "q": rates("merchant", 1 / 1, 1 / 2, 3 / 4),
+    # 1d (N-6d, N-5d]: nothing; 7d (N-12d, N-5d]: p4, p5, both fraud;
+    # 30d (N-35d, N-5d]: p2..p5; p2 and p3 cleared by later labels, p4 and p5 fraud
+    "r": rates("merchant", NAN, 2 / 2, 2 / 4),
+    "nm": rates("merchant", NAN, NAN, NAN),
+})
+
+
+# --- device and P2P payee fraud rates: labels reach them, only after the delay -----------------
+
+_dv = {
+    "x1": ev("x1", N - 13 * D, 100, account="dv-a", device="dx", kind="top_up"),
+    "x2": ev("x2", N - 7 * D - 12 * H, 100, account="dv-b", device="dx", kind="top_up"),
+    "qa": ev("qa", N - 5 * D, 100, account="dv-c", device="dx", kind="top_up"),
+    "qb": ev("qb", N, 100, account="dv-d", device="dx", kind="top_up"),
+}
+scenario("device_fraud_rate", [
+    _dv["x1"], label(_dv["x1"], N - 9 * D, True, 1),
+    _dv["x2"], label(_dv["x2"], N - 6 * D, True, 1),
+    _dv["qa"],
+    label(_dv["x1"], N - 2 * D, False, 2),  # x1 cleared ...
+    label(_dv["x1"], N - 9 * D, True, 1),  # ... and its old label redelivered: changes nothing
+    _dv["qb"],
+], {
+    "x1": rates("device", NAN, NAN, NAN),
+    "x2": rates("device", NAN, NAN, NAN),  # windows end N-14.5d: x1 is after
+    # windows end N-12d: 1d (N-13d, N-12d]: x1 exactly at N-13d is out; 7d and 30d: x1, fraud
+    # (known at N-9d). x2's label is known but x2 is within the delay: no effect
+    "qa": rates("device", NAN, 1 / 1, 1 / 1),
+    # windows end N-7d: 1d (N-8d, N-7d]: x2 fraud; 7d and 30d: x1 (cleared), x2
+    "qb": rates("device", 1 / 1, 1 / 2, 1 / 2),
+})
+
+_cp = {
+    "c0": _p2p("c0", N - 20 * D, 100, "S0", "P"),
+    "c1": _p2p("c1", N - 10 * D, 100, "S1", "P"),
+    "c2": _p2p("c2", N - 7 * D - H, 100, "S2", "P"),
+    "o1": _p2p("o1", N - 3 * D, 100, "P", "Z"),  # P pays Z: Z's counterparty risk, not P's
+    "qe": _p2p("qe", N - 5 * D, 100, "S4", "P"),
+    "tp": ev("tp", N - D, 100, account="P", kind="top_up"),
+    "qc": _p2p("qc", N, 100, "S3", "P"),
+    "qz": _p2p("qz", N + 4 * D + 12 * H, 100, "S5", "Z"),
+}
+scenario("counterparty_fraud_rate", [
+    _cp["c0"], _cp["c1"], _cp["c2"],
+    label(_cp["c1"], N - 8 * D, True, 1), label(_cp["c2"], N - 6 * D, True, 1),
+    _cp["qe"], _cp["o1"],
+    label(_cp["o1"], N - 2 * D, True, 1),
+    _cp["tp"], _cp["qc"],
+    label(_cp["c2"], N - 6 * D, True, 1),  # redelivered: changes nothing
+    _cp["qz"],
+], {
+    "c0": rates("cp", NAN, NAN, NAN),
+    # P's node, windows end N-12d: 1d, 7d: nothing; 30d (N-42d, N-12d]: c0, no label.
+    # c1 and c2 are known fraud, but within the delay: no effect
+    "qe": rates("cp", NAN, NAN, 0 / 1),
+    "tp": rates("cp", NAN, NAN, NAN),  # not a transfer: no payee
+    # windows end N-7d: 1d (N-8d, N-7d]: c2; 7d (N-14d, N-7d]: c1, c2; 30d: c0, c1, c2.
+    # o1 (P paying Z) is no transfer P received
+    "qc": rates("cp", 1 / 1, 2 / 2, 2 / 3),
+    # Z's node, windows end N-2.5d: o1 at N-3d in each, fraud known at N-2d
+    "qz": rates("cp", 1 / 1, 1 / 1, 1 / 1),
+    "o1": rates("cp", NAN, NAN, NAN),  # Z's first transfer
 })
 
 
@@ -471,11 +550,6 @@ scenario("structuring", [
 
 
 # --- P2P network: distinct counterparties, pass-through, fan-in --------------------------------
-
-def _p2p(tid: str, at: datetime, amount: int, frm: str, to: str, currency: str = "EUR"
-         ) -> dict[str, object]:
-    return ev(tid, at, amount, currency, account=frm, kind="p2p_transfer", to=to)
-
 
 _n = {
     "q1": _p2p("q1", N - 7 * D, 1000, "A", "B"),
@@ -589,6 +663,19 @@ def test_merchant_fraud_rate_of_late_transactions() -> None:
     check(steps, {"mq": {"merchant_fraud_rate_30d_delay7d": 0 / 1}})
 
 
+def test_a_label_reaches_the_device_and_the_payee_on_other_stage_states() -> None:
+    """The stream routes a label to the states its transaction's stages keyed: merchant,
+    device and (P2P) payee; a payer-side or merchant-less label reaches only what it names."""
+    online = OnlineFeatures()
+    tx = ev("rt", N, 100, account="A", kind="p2p_transfer", to="B", device="dz")
+    online.process(tx)
+    online.label(label(tx, N + D, True, 1))
+    assert sorted(k for k, st in online.states.items() if "labels" in st) == [
+        "device:dz", "net:B"]
+    assert online.states["net:B"]["labels"]["rt"] == [int(N.timestamp() * 1e6),
+                                                      int((N + D).timestamp() * 1e6), True]
+
+
 def test_every_feature_has_a_hand_computed_value() -> None:
     names = [f.name for f in FEATURES]
     assert len(names) == len(set(names))
@@ -618,4 +705,5 @@ def test_registry_lists_every_feature_once_with_its_declaration() -> None:
     assert by_name["device_distinct_accounts_7d"]["window"] == "7d"
     assert by_name["acct_new_merchant"]["window"] == "90d"
     assert by_name["merchant_fraud_rate_30d_delay7d"]["window"] == "30d ending 7d before"
+    assert by_name["cp_fraud_rate_1d_delay7d"]["window"] == "1d ending 7d before"
     assert by_name["acct_amount_zscore"]["include_current"] is False

@@ -5,8 +5,10 @@ Histories are random: several accounts sharing merchants and devices, cards, P2P
 ones (float sums of squares round), out-of-order and equal times, redelivered transaction ids,
 more than 40 days (sometimes > 90) so every window, expiry, the first-seen lookback and the label
 delay matter, and late labels including relabels, labels of unknown transactions and labels
-without a merchant. The online engine replays ``replay_order(events, labels)`` and expires its
-state every few records; ``build_features`` must give the same values (1e-9, NaN == NaN).
+without a merchant. Labels name their transaction's merchant, device and (P2P) payee, as
+``core.contract.label_for`` does, so every delayed-label fraud rate is exercised. The online
+engine replays ``replay_order(events, labels)`` and expires its state every few records;
+``build_features`` must give the same values (1e-9, NaN == NaN).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ LATE_P = [0.75, 0.04, 0.05, 0.04, 0.03, 0.04, 0.03, 0.02]
 AMOUNTS = [1, 7, 100, 2500, 99_999, 899_999, 900_000, 950_000, 999_999, 1_000_000, 9_000,
            9_999, 10_000, 9_000_000, 9_999_999, 10**12 + 7, 10**15]
 CURRENCIES = ["EUR", "USD", "JPY", "KWD"]
-COUNTRIES = ["DE", "US", "JP", "IR", "AU", "ZZ"]
+COUNTRIES = ["DE", "US", "JP", "IR", "AU", "IN"]
 CHANNELS = ["card_present", "ecommerce", "mobile_app", "web", "atm"]
 LABEL_DELAYS = [-HOUR * US, 0, US, DAY * US, 7 * DAY * US, 8 * DAY * US, 20 * DAY * US,
                 40 * DAY * US, "seen", "seen+1"]  # "seen": the newest time when the tx arrives
@@ -78,7 +80,7 @@ def make_events(rows: list[tuple], n_accounts: int) -> pl.DataFrame:
 
 def make_labels(events: pl.DataFrame, picks: list[tuple]) -> pl.DataFrame:
     """Labels from tuples (event index, delay, is_fraud, relabel delay or None, relabel fraud),
-    plus a label of an unknown transaction and one without a merchant."""
+    plus a label of an unknown transaction and one naming no entity."""
     rows = events.to_dicts()
     newest = np.maximum.accumulate(events["occurred_at"].dt.epoch("us").to_numpy())
     original: dict[str, int] = {}  # a label describes a transaction's first delivery
@@ -88,9 +90,9 @@ def make_labels(events: pl.DataFrame, picks: list[tuple]) -> pl.DataFrame:
     for idx, delay, fraud, re_delay, re_fraud in picks:
         at = original[rows[idx % len(rows)]["transaction_id"]]
         ev = rows[at]
-        if not ev["merchant_id"]:
-            continue
+        payee = ev["counterparty_account_id"] if ev["event_type"] == "p2p_transfer" else None
         base = {"labelled_transaction_id": ev["transaction_id"], "merchant_id": ev["merchant_id"],
+                "device_id": ev["device_id"], "counterparty_account_id": payee,
                 "transaction_occurred_at": ev["occurred_at"]}
         if isinstance(delay, str):  # exactly when (or just after) the transaction arrives
             first = START + timedelta(microseconds=int(newest[at]) - int(
@@ -104,12 +106,15 @@ def make_labels(events: pl.DataFrame, picks: list[tuple]) -> pl.DataFrame:
     if rows:
         t0 = rows[0]["occurred_at"]
         labels.append({"labelled_transaction_id": "elsewhere", "merchant_id": "m0",
+                       "device_id": "dev0", "counterparty_account_id": "acct0",
                        "transaction_occurred_at": t0 + timedelta(days=2),
                        "occurred_at": t0 + timedelta(days=3), "is_fraud": True})
         labels.append({"labelled_transaction_id": rows[0]["transaction_id"], "merchant_id": None,
+                       "device_id": None, "counterparty_account_id": None,
                        "transaction_occurred_at": t0, "occurred_at": t0, "is_fraud": True})
     frame = pl.DataFrame(labels, schema={
         "labelled_transaction_id": pl.String, "merchant_id": pl.String,
+        "device_id": pl.String, "counterparty_account_id": pl.String,
         "transaction_occurred_at": pl.Datetime("us", "UTC"),
         "occurred_at": pl.Datetime("us", "UTC"), "is_fraud": pl.Boolean})
     return without_known_divergence(events, frame)
@@ -127,7 +132,7 @@ def without_known_divergence(events: pl.DataFrame, labels: pl.DataFrame) -> pl.D
     keep = []
     fraud_before: dict[tuple, bool] = {}
     for lab in ordered.iter_rows(named=True):
-        key = (lab["merchant_id"], lab["labelled_transaction_id"])
+        key = lab["labelled_transaction_id"]  # it reaches each entity of its transaction
         a = int(lab["occurred_at"].timestamp() * US)
         hidden = fraud_before.get(key, False) and bool(np.any((lo < a) & (a <= hi)))
         if not hidden:
@@ -216,7 +221,8 @@ def test_offline_equals_online_on_exact_window_edges(history):
 def large_history(n: int, seed: int, grid: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A seeded history; ``grid``: times on exact window multiples and few merchants, so window
     edges, the label delay and label placement are hit exactly. Account 0 is a whale (amounts
-    near 10**15: float sums of squares round, so their order must match online)."""
+    near 10**15: float sums of squares round, so their order must match online); most P2P
+    transfers go to accounts 0–3."""
     rng = np.random.default_rng(seed)
     n_accounts, n_merchants = 60, 3 if grid else 15
     p2p = EVENT_TYPES.index("p2p_transfer")
@@ -239,7 +245,9 @@ def large_history(n: int, seed: int, grid: bool = False) -> tuple[pl.DataFrame, 
             int(rng.integers(n_merchants)) if rng.random() < 0.6 else None,
             int(rng.integers(-1, 30)) if rng.random() < 0.7 else None,
             int(rng.integers(3)) if rng.random() < 0.5 else None,
-            (int(rng.integers(n_accounts)) if rng.random() < 0.9 else acct)
+            # payees mostly among a few accounts, so their fraud rates see labels
+            (int(rng.integers(4 if rng.random() < 0.7 else n_accounts))
+             if rng.random() < 0.9 else acct)
             if etype == p2p or rng.random() < 0.05 else None,
             int(rng.choice(4, p=[0.55, 0.2, 0.15, 0.1])),
             int(rng.choice(6, p=[.5, .2, .1, .1, .05, .05])),
@@ -249,10 +257,13 @@ def large_history(n: int, seed: int, grid: bool = False) -> tuple[pl.DataFrame, 
     events = make_events(rows, n_accounts)
     delays = GRID_DELAYS if grid else LABEL_DELAYS
     redelays = GRID_RELABEL_DELAYS if grid else RELABEL_DELAYS
-    picks = [(int(rng.integers(n)), delays[int(rng.integers(len(delays)))],
+    # a quarter of all rows labelled at random, and half of the P2P transfers (few otherwise)
+    transfers = np.flatnonzero(events["event_type"].to_numpy() == "p2p_transfer")
+    chosen = [*rng.integers(n, size=n // 4), *rng.choice(transfers, len(transfers) // 2)]
+    picks = [(int(i), delays[int(rng.integers(len(delays)))],
               bool(rng.random() < 0.7),
               int(rng.choice(redelays)) if rng.random() < 0.3 else None,
-              bool(rng.random() < 0.5)) for _ in range(n // 4)]
+              bool(rng.random() < 0.5)) for i in chosen]
     return events, make_labels(events, picks)
 
 
@@ -266,14 +277,28 @@ def test_offline_equals_online_on_a_larger_history():
     flips = relabelled.group_by("labelled_transaction_id").agg(pl.col("is_fraud").n_unique())
     assert (flips["is_fraud"] == 2).sum() > 10
     offline = assert_parity(events, labels, expire_every=50)
-    rate = offline["merchant_fraud_rate_30d_delay7d"]
-    assert rate.fill_nan(None).drop_nulls().gt(0).sum() > 100  # the label path is exercised
+    assert_labels_reach_every_entity(offline)
+
+
+def assert_labels_reach_every_entity(offline: pl.DataFrame) -> None:
+    """The label path is exercised for every entity and every window (values above 0): the
+    comparison has teeth. (Rows are ~a day apart here, so 1-day windows are thin.)"""
+    by_entity: dict[str, int] = {}
+    by_window: dict[int | None, int] = {}
+    for f in FEATURES:
+        if f.aggregation == "fraud_rate":
+            positive = int(offline[f.name].fill_nan(None).drop_nulls().gt(0).sum())
+            by_entity[f.entity] = by_entity.get(f.entity, 0) + positive
+            by_window[f.window] = by_window.get(f.window, 0) + positive
+    assert set(by_entity) == {"merchant", "device", "counterparty"}
+    assert min(by_entity.values()) > 40, by_entity
+    assert min(by_window.values()) > 10, by_window
 
 
 def test_offline_equals_online_on_a_larger_grid_history():
     events, labels = large_history(3000, seed=17, grid=True)
     offline = assert_parity(events, labels, expire_every=40)
-    assert offline["merchant_fraud_rate_30d_delay7d"].fill_nan(None).drop_nulls().gt(0).sum() > 100
+    assert_labels_reach_every_entity(offline)
 
 
 # -- the frame contract ----------------------------------------------------------------------
@@ -348,3 +373,30 @@ def test_replay_order_puts_labels_before_the_first_event_at_or_after_them():
     assert order == [("label", -1), ("event", "t0"), ("label", 4), ("label", 5), ("event", "t1"),
                      ("event", "t2"), ("event", "t3"), ("event", "t4"), ("label", 20)]
 
+
+
+# -- bringing one's own data: what the features cannot encode is an error, not a fallback -----
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("event_type", "purchase", "not an event type of the contract"),
+    ("event_type", None, "not an event type of the contract"),
+    ("channel", "fax", "not a channel of the contract"),
+    ("country", "KE", "no time zone known"),
+])
+def test_values_the_features_cannot_encode_are_errors_naming_row_and_field(field, value, words):
+    events, labels = large_history(40, seed=3)
+    assert build_features(events, labels).height  # the history itself is fine
+    bad = events.with_columns(pl.when(pl.int_range(pl.len()).is_in([7, 12])).then(
+        pl.lit(value, pl.String)).otherwise(pl.col(field)).alias(field))
+    with pytest.raises(ValueError) as err:
+        build_features(bad, labels)
+    text = str(err.value)
+    assert f"  {field}: {words}" in text
+    tid7, tid12 = events["transaction_id"][7], events["transaction_id"][12]
+    assert f"2 rows: row 7 (transaction_id {tid7!r}), row 12 (transaction_id {tid12!r})" in text
+    assert repr(value) in text
+    # every broken field at once, and nulls in optional ones stay missing data
+    both = bad.with_columns(pl.lit("XX").alias("country" if field != "country" else "channel"))
+    assert "(2 fields)" in str(pytest.raises(ValueError, build_features, both, labels).value)
+    if field != "event_type":
+        build_features(events.with_columns(pl.lit(None, pl.String).alias(field)), labels)

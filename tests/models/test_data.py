@@ -62,7 +62,7 @@ def test_labels_count_only_when_known_at_the_cutoff_and_latest_wins():
     fl = feature_labels(ev, labels)
     assert set(fl["labelled_transaction_id"]) == {"t0", "t1"}  # unknown transaction dropped
     assert fl.columns == ["labelled_transaction_id", "merchant_id", "transaction_occurred_at",
-                          "occurred_at", "is_fraud"]
+                          "occurred_at", "is_fraud", "device_id", "counterparty_account_id"]
 
 
 def test_simulated_history_has_delayed_labels(history):

@@ -265,8 +265,28 @@ def test_the_stream_stages_compute_what_online_features_compute():
                       or math.isnan(want) and math.isnan(streamed[tid][name]))]
     assert differ == []
     assert topology.states == online.states
-    assert any(st.get("labels") for key, st in online.states.items()
-               if key.startswith("merchant:"))
+    for space in ("merchant", "device", "net"):  # labels reached every state they name
+        assert any(st.get("labels") for key, st in online.states.items()
+                   if key.startswith(f"{space}:")), space
+
+
+def test_a_batch_locks_the_states_its_labels_reach():
+    """A label is applied to its merchant's, device's and payee's states, which live under
+    other stage keys than the label's account: the batch locks them up front."""
+    from core.contract import label_for
+    from streams.stages import parse_batch, state_keys
+
+    transfer = type(EVENTS[0]).model_validate({
+        **EVENTS[0].model_dump(), "event_type": "p2p_transfer",
+        "counterparty_account_id": "acc-payee", "merchant_id": "mer-x", "device_id": "dev-x"})
+    lab = label_for(transfer, label_id="lab-1", occurred_at=T0, is_fraud=True)
+    parsed = parse_batch([RawRecord(lab.model_dump_json().encode())])
+    assert state_keys(parsed.items) == ["device:dev-x", "merchant:mer-x", "net:acc-payee"]
+    features = InMemoryFeatures()
+    features.run([RawRecord(lab.model_dump_json().encode())])
+    again = dict(features.states)
+    features.run([RawRecord(lab.model_dump_json().encode())])  # redelivered: nothing changes
+    assert features.states == again and sorted(again) == state_keys(parsed.items)
 
 
 class LargeAmountSource:
