@@ -60,7 +60,7 @@ class Settings:
     screening_threshold: float = 90.0
     #: Micro-batches: at most ``batch_size`` records, and what arrived within
     #: ``batch_within_seconds`` when fewer are there (low load waits that long, no longer).
-    batch_size: int = 500
+    batch_size: int = 2000
     batch_within_seconds: float = 0.01
     #: How long the broker may hold a worker's fetch waiting for data (a latency floor per hop).
     fetch_max_wait_ms: int = 10

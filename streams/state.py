@@ -27,6 +27,7 @@ through a batch never blocks the ledger's writes.
 from __future__ import annotations
 
 import marshal
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -72,6 +73,12 @@ def decode_state(raw: bytes) -> dict[str, Any]:
 #: Decoded states kept in memory; beyond it the cache starts over (the database is the source
 #: of truth, so forgetting costs a read, never a value).
 CACHE_LIMIT = 100_000
+#: A state is tidied (``tidy``: expired entries dropped) when written, at most once per this
+#: many seconds of the worker's clock: tidying drops only what no window reaches any more, so
+#: skipping it in between changes no feature value, only lets a hot entity's state carry up to
+#: this long of extra entries. Tidying every state on every write was a quarter of the state's
+#: commit (a busy merchant is written in every batch).
+TIDY_SECONDS = 30.0
 _CHUNK = 500
 _EMPTY = encode_state({})
 
@@ -80,9 +87,13 @@ class StateStore:
     """The feature states of one store name, cached, written once per key per batch."""
 
     def __init__(self, engine: Engine, name: str = "features",
-                 tidy: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 tidy: Callable[[dict[str, Any]], None] | None = None,
+                 tidy_seconds: float = TIDY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine, self.name = engine, name
         self._tidy = tidy
+        self._tidy_seconds, self._clock = tidy_seconds, clock
+        self._tidied: dict[str, float] = {}  # key -> when its state was last tidied
         create_tables(_meta, engine)
         insert = dialect_insert(engine.dialect.name)(stream_state)
         self._upsert = insert.on_conflict_do_update(
@@ -126,10 +137,12 @@ class StateStore:
         commit the batch's transaction."""
         conn = self._open()
         rows = []
+        now = self._clock()
         for key in self._dirty:
             version, state = self._cache[key]
-            if self._tidy is not None:
+            if self._tidy is not None and now - self._tidied.get(key, -1e18) >= self._tidy_seconds:
                 self._tidy(state)
+                self._tidied[key] = now
             rows.append({"store": self.name, "key": key, "version": version + 1,
                          "value": encode_state(state)})
             self._cache[key] = (version + 1, state)
@@ -145,6 +158,7 @@ class StateStore:
         self._close()
         if len(self._cache) > CACHE_LIMIT:
             self._cache.clear()
+            self._tidied.clear()
 
     def rollback(self) -> None:
         """Abandon the batch: its changes to cached states are forgotten with them."""

@@ -9,7 +9,7 @@ import pytest
 from core.lake import connect, lake_files
 from core.lake_schema import TRANSACTION_COLUMNS, transaction_columns, transaction_schema
 from simulator import Simulator
-from streams.sink import LAKE_FEATURES, LakeSink
+from streams.sink import LAKE_FEATURES, LakeSink, rows_table
 from streams.testing import run_pipeline
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -38,6 +38,22 @@ def test_a_pipeline_row_is_the_declared_row(written):
         assert all(a == b or a != a and b != b for a, b in zip(back, values, strict=True)), c.name
         if not c.nullable:
             assert None not in values, c.name
+
+
+def test_the_sinks_table_holds_what_from_pylist_would(written):
+    """The sink builds its Arrow table column-wise (features through one matrix): the same
+    values, NaN and NULL where ``from_pylist`` has them; a None feature takes the slow path."""
+    _, out = written
+    schema = transaction_schema(LAKE_FEATURES)
+    with_none = [dict(out.rows[0], f_acct_count_1h=None), *out.rows[1:5]]
+    for rows in (out.rows, with_none):
+        fast, slow = rows_table(rows, schema), pa.Table.from_pylist(rows, schema=schema)
+        assert fast.schema == slow.schema
+        for name in schema.names:
+            a, b = fast.column(name).to_pylist(), slow.column(name).to_pylist()
+            assert all(x == y or x != x and y != y for x, y in zip(a, b, strict=True)), name
+            assert fast.column(name).null_count == slow.column(name).null_count, name
+    assert any(v != v for row in out.rows for v in row.values() if isinstance(v, float))
 
 
 def test_lake_files_have_exactly_the_declared_schema(written):

@@ -104,3 +104,22 @@ def test_tidy_runs_on_what_is_written():
     store.begin(["k"])
     assert store.lookup("k") == {"keep": 1}
     store.rollback()
+
+
+def test_tidy_runs_at_most_once_per_interval_per_key():
+    now = [0.0]
+    tidied: list[int] = []
+    store = StateStore(make_engine("sqlite://"), tidy=lambda s: tidied.append(s["n"]),
+                       tidy_seconds=30.0, clock=lambda: now[0])
+
+    def write(n: int) -> None:
+        store.begin(["k"])
+        store.lookup("k")["n"] = n
+        store.commit()
+
+    write(1)  # first write of the key: tidied
+    now[0] = 10.0
+    write(2)  # 10 s later: not yet
+    now[0] = 30.0
+    write(3)  # 30 s after the last tidy: tidied again
+    assert tidied == [1, 3]
