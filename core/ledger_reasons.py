@@ -69,10 +69,10 @@ def kind_of(reason: str | None) -> str | None:
 
 def kind_expr(reason: pl.Expr) -> pl.Expr:
     """:func:`kind_of` as a polars expression (the cube's dimension)."""
-    expr: pl.Expr | pl.When | pl.Then = pl
-    for kind, regex in _REGEXES:
-        expr = expr.when(reason.str.contains(regex.pattern)).then(pl.lit(kind))  # type: ignore[union-attr]
-    return expr.otherwise(reason)  # type: ignore[union-attr]
+    expr = reason
+    for kind, regex in reversed(_REGEXES):  # built from the last, so the first match wins
+        expr = pl.when(reason.str.contains(regex.pattern)).then(pl.lit(kind)).otherwise(expr)
+    return expr
 
 
 def words_of(kind: str | None) -> str:

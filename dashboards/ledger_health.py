@@ -81,10 +81,11 @@ def rejections_by_reason(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def rejections_from_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """:func:`rejections_by_reason` from the rejected rows themselves (deduplicated): a scan of
-    the lake's ``ledger_status`` column (~1 s at 10 M rows)."""
+    the lake's ``ledger_status`` column (~1 s at 10 M rows). The example is the latest row's
+    reason; of rows at the same time, the greatest text (as the cube keeps it)."""
     raw = con.sql(
         f"""SELECT {_kind_sql()} AS reason, count(*) AS n, max(occurred_at) AS latest,
-                   arg_max(ledger_reason, occurred_at) AS example
+                   arg_max(ledger_reason, (occurred_at, ledger_reason)) AS example
             FROM (SELECT DISTINCT transaction_id, ledger_reason, occurred_at FROM lake_rows
                   WHERE ledger_status = 'rejected')
             GROUP BY ALL""").df()  # noqa: S608 — constant patterns
