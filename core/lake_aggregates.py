@@ -35,9 +35,10 @@ adjacent, in one or two row groups of a file, which Parquet statistics and the c
 filters (on ``account_id`` and ``counterparty_account_id``) let a reader of one account find.
 
 Measures add up (``transactions``, ``alerts``, ``rejected``, ``amount_minor``, ``score_sum``)
-or take the maximum (``score_max``, ``last_occurred_at``, ``last_processed_at``), so the
-aggregate of a union is the :func:`merge` of the parts' aggregates: that is what lets the sink
-aggregate each batch and the compactor and the dashboards add them up.
+or take the maximum (``score_max``, ``last_occurred_at``, ``last_processed_at``), and
+``last_reason`` is the part's with the latest ``last_occurred_at`` (equal times: the greatest
+text), so the aggregate of a union is the :func:`merge` of the parts' aggregates: that is
+what lets the sink aggregate each batch and the compactor and the dashboards add them up.
 
 Alert sources: today an alert is the model's (``is_alert``), source ``model`` with the model
 version as detail. Rules or AML scenarios that raise their own alerts add a source in
