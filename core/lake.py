@@ -6,8 +6,8 @@ the Parquet files, so they never block the pipeline.
 Files. A lake table is ``<lake>/<table>/dt=YYYY-MM-DD/part-*.parquet``: the sink writes one
 ``part-<batch id>.parquet`` per micro-batch and day, the compactor merges them into
 ``part-compacted-<id>.parquet``, whose Parquet metadata (:data:`SUPERSEDES_KEY`) names the
-files it replaces (relative to its folder: aggregates of past days are rolled up into
-``aggregates/dt=rollup/``, superseding the days' files). A reader reads the *live* files
+files it replaces (relative to its folder: aggregates of past days are rolled up by month into
+``aggregates/dt=rollup-YYYY-MM/``, superseding the days' files). A reader reads the *live* files
 (:func:`live_files`):
 every part file no compacted file supersedes. A compacted file appears by an atomic rename, so
 from that instant readers skip its inputs even though the compactor deletes them only later
@@ -42,9 +42,19 @@ from core.lake_schema import LABEL_COLUMNS, LakeColumn, transaction_columns
 TRANSACTIONS = "transactions"
 AGGREGATES = "aggregates"
 LABELS = "labels"
-#: The aggregates folder past days are rolled up into (not a date: ``dt`` of aggregates is
-#: never read as a column).
-ROLLUP_FOLDER = "dt=rollup"
+#: The aggregates folders past days are rolled up into: ``dt=rollup-YYYY-MM`` per month (not
+#: dates: ``dt`` of aggregates is never read as a column). Lakes rolled up before the roll-up
+#: went monthly also hold one ``dt=rollup`` folder, still live, never merged again.
+ROLLUP_PREFIX = "dt=rollup"
+
+
+def rollup_folder(month: str) -> str:
+    """The roll-up folder of a month ``YYYY-MM``."""
+    return f"{ROLLUP_PREFIX}-{month}"
+
+
+def is_rollup_folder(name: str) -> bool:
+    return name.startswith(ROLLUP_PREFIX)
 COMPACTED_PREFIX = "part-compacted-"
 #: Parquet key-value metadata of a compacted file: JSON list of the file names it replaces.
 SUPERSEDES_KEY = b"flowlet.supersedes"

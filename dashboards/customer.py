@@ -154,8 +154,8 @@ def counterparty_network(con: duckdb.DuckDBPyConnection, account_id: str, hops: 
             break
         nodes, params = in_list("node", frontier)
         # From the edges cube (core.lake_aggregates), not the raw rows: the payer side, then
-        # the payee side of the groups not found already; a group is in one file per day (or
-        # the roll-up), hence the sum.
+        # the payee side of the groups not found already; a group is in one file per day (or a
+        # month's roll-up), hence the sum.
         found = con.execute(
             f"""WITH e AS (
                  SELECT account_id, counterparty_account_id, merchant_id, currency,

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -50,6 +51,17 @@ def test_rejections_are_counted_by_reason_in_words(books):
     assert funds["transactions"].item() >= BROKE
     assert funds["latest example"].item().startswith("insufficient funds")
     assert table["latest"].str.endswith(" UTC").all()
+    # Read from the lake's rejection cube, as the rejected rows themselves answer.
+    ((in_cube,),) = con.sql("select sum(transactions) from aggregates "
+                            "where cube = 'rejection'").fetchall()
+    assert in_cube == total
+    pd.testing.assert_frame_equal(table, ledger_health.rejections_from_rows(con))
+
+
+def test_an_empty_lake_has_no_rejections(tmp_path):
+    table = ledger_health.rejections_by_reason(connect(tmp_path / "lake"))
+    assert table.empty
+    assert list(table.columns) == ["reason", "transactions", "latest", "latest example"]
 
 
 def test_verify_finds_consistent_books(books):

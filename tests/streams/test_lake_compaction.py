@@ -25,12 +25,24 @@ from streams.sink import LakeSink
 END = datetime(2026, 5, 3, 12, 0, tzinfo=UTC)
 
 
+#: Rejection reasons as the ledger words them: kinds of core.ledger_reasons, one no kind
+#: matches, and none at all.
+REASONS = ("insufficient funds: wallet:acct-1 has 0 EUR available, needs 5",
+           "no EUR->JPY FX rate as of 2026-05-01T00:00:00+00:00",
+           "authorization auth-7 is unknown", "tx-9 is a reversal", "a reason no kind knows",
+           None)
+
+
 @pytest.fixture(scope="module")
 def batches() -> list[list[dict]]:
-    """20,000 generated lake rows over 3 days, as the sink's 500-row batches."""
+    """20,000 generated lake rows over 3 days, as the sink's 500-row batches; rejected rows
+    with varied reasons."""
     rows: list[dict] = []
     for day in lake_rows(20_000, seed=3, end=END, days=3, accounts=1_500, merchants=60):
         rows += day.to_pylist()
+    rejected = [r for r in rows if r["ledger_status"] == "rejected"]
+    for i, r in enumerate(rejected):
+        r["ledger_reason"] = REASONS[i % len(REASONS)]
     return [rows[i:i + 500] for i in range(0, len(rows), 500)]
 
 
@@ -113,7 +125,22 @@ def assert_aggregates_equal_raw(lake_dir, expected_rows: int) -> None:
     for name in ("amount_by_currency", "top_accounts", "top_merchants"):
         assert str(getattr(queries, name)(con)["amount_minor"].dtype) == "int64", name
     assert edges(con, "aggregates") == edges(con, "transactions")
+    assert_rejections_from_the_cube(con)
     con.close()
+
+
+def assert_rejections_from_the_cube(con) -> None:
+    """The Ledger page's rejections by reason read from the rejection cube (not the rows:
+    the cube holds every rejection) equal the same question asked of the deduplicated rows."""
+    from dashboards import ledger_health
+
+    ((in_cube,),) = con.sql("SELECT coalesce(sum(transactions), 0) FROM aggregates "
+                            "WHERE cube = 'rejection'").fetchall()
+    ((rejected,),) = con.sql("SELECT count(*) FROM transactions "
+                             "WHERE ledger_status = 'rejected'").fetchall()
+    assert in_cube == rejected > 0
+    assert_frame_equal(ledger_health.rejections_by_reason(con),
+                       ledger_health.rejections_from_rows(con), obj="rejections_by_reason")
 
 
 def edges(con, source: str) -> list[tuple]:
@@ -343,13 +370,88 @@ def test_past_days_roll_up_so_an_account_is_one_group_not_one_per_day(lake, batc
     con = connect(lake_dir)
     per_day = con.sql("SELECT count(*) FROM aggregates WHERE cube = 'account'").fetchall()[0][0]
     compact(lake_dir, engine, grace_seconds=0.0)  # the three days are long past
-    assert [f.parent.name for f in part_files(lake_dir / "aggregates")] == ["dt=rollup"]
+    # Rolled up by month (the days run from 30 April to 3 May).
+    assert [f.parent.name for f in part_files(lake_dir / "aggregates")] == [
+        "dt=rollup-2026-04", "dt=rollup-2026-05"]
     con = connect(lake_dir)
     groups = con.sql("SELECT count(*) FROM aggregates WHERE cube = 'account'").fetchall()[0][0]
-    distinct = con.sql("SELECT count(DISTINCT (account_id, currency)) FROM transactions"
-                       ).fetchall()[0][0]
+    distinct = con.sql("SELECT count(DISTINCT (account_id, currency, date_trunc('month', "
+                       "occurred_at AT TIME ZONE 'UTC'))) FROM transactions").fetchall()[0][0]
     assert groups == distinct < per_day
     assert_aggregates_equal_raw(lake_dir, 20_000)
+
+
+def test_a_roll_up_round_rewrites_only_the_months_it_adds_days_to(lake, batches):
+    """The roll-up's cost per round is one month's groups, not the whole history's: a past
+    month's roll-up file is left as it is when only later days come in."""
+    lake_dir, engine = lake
+    sink = LakeSink(lake_dir, engine)
+    may = [b for b in batches if b[0]["occurred_at"].month == 5 and b[-1]["occurred_at"].month == 5]
+    earlier = [b for b in batches if b not in may]
+    for b in earlier:
+        sink.write(b)
+    compact(lake_dir, engine, grace_seconds=0.0)
+    april = [f for f in part_files(lake_dir / "aggregates") if f.parent.name.endswith("-04")]
+    assert len(april) == 1
+    april_bytes = april[0].read_bytes()
+    for b in may:
+        sink.write(b)
+    stats = compact(lake_dir, engine, grace_seconds=0.0)
+    assert stats.files_written >= 2
+    assert [f for f in part_files(lake_dir / "aggregates")
+            if f.parent.name.endswith("-04")] == april  # not rewritten
+    assert april[0].read_bytes() == april_bytes
+    assert_aggregates_equal_raw(lake_dir, 20_000)
+
+
+def test_a_lake_rolled_up_into_one_folder_before_keeps_it_and_adds_months(lake, batches):
+    """A lake whose past days were rolled up into ``dt=rollup`` (before the roll-up went
+    monthly) keeps reading that file; later days roll up by month beside it, counted once."""
+    import os
+
+    lake_dir, engine = lake
+    sink = LakeSink(lake_dir, engine)
+    for b in batches[:20]:
+        sink.write(b)
+    compact(lake_dir, engine, grace_seconds=0.0)
+    for folder in (lake_dir / "aggregates").glob("dt=rollup-*"):  # as an older compactor left it
+        os.rename(folder, folder.with_name("dt=rollup-legacy-tmp"))
+        legacy = folder.with_name("dt=rollup")
+        os.rename(folder.with_name("dt=rollup-legacy-tmp"), legacy)
+        break
+    assert (lake_dir / "aggregates" / "dt=rollup").is_dir()
+    assert_aggregates_equal_raw(lake_dir, 10_000)
+    for b in batches[20:]:
+        sink.write(b)
+    compact(lake_dir, engine, grace_seconds=0.0)
+    assert_aggregates_equal_raw(lake_dir, 20_000)
+    assert len(list((lake_dir / "aggregates" / "dt=rollup").glob("part-*.parquet"))) == 1
+
+
+def test_rejections_are_read_from_rows_when_the_aggregates_predate_the_rejection_cube(
+        lake, batches):
+    """Aggregate files written before the rejection cube lack it: the page then reads the rows
+    (the cube's total falls short of the minute cube's rejected count) — same answer."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from dashboards import ledger_health
+
+    lake_dir, engine = lake
+    sink = LakeSink(lake_dir, engine)
+    for b in batches[:6]:
+        sink.write(b)
+    compact(lake_dir, engine, grace_seconds=0.0, keep_days=10_000)
+    for f in lake_files(lake_dir, "aggregates"):  # as an older compactor wrote them
+        table = pq.read_table(f)
+        old = table.filter(pc.not_equal(table["cube"], "rejection")).drop_columns(
+            ["reason_kind", "last_reason"])
+        pq.write_table(old.replace_schema_metadata(table.schema.metadata), f)
+    con = connect(lake_dir)
+    got = ledger_health.rejections_by_reason(con)
+    assert got["transactions"].sum() == con.sql(
+        "SELECT count(*) FROM transactions WHERE ledger_status = 'rejected'").fetchall()[0][0] > 0
+    assert_frame_equal(got, ledger_health.rejections_from_rows(con))
 
 
 def test_a_sink_without_batch_aggregates_is_counted_from_the_next_compaction(lake, batches):
@@ -399,3 +501,37 @@ def test_compacted_files_are_clustered_by_account_in_row_groups(lake, batches, m
         assert all(meta.row_group(i).column(payee).bloom_filter_length > 0
                    for i in range(meta.num_row_groups)), f.name
     assert counts(lake_dir) == (20_000, 20_000)
+
+
+def test_compacted_aggregates_are_clustered_by_cube_then_account(lake, batches, monkeypatch):
+    """An account's groups of the edges cube lie in one run of a file (not one run per
+    currency), in row groups with bloom filters on both account columns: the case page's
+    network reads one or two row groups per file."""
+    import pyarrow.parquet as pq
+
+    import streams.lake_compactor as compactor
+    from core.lake_aggregates import SORT_ORDER
+
+    monkeypatch.setattr(compactor, "_AGGREGATE_ROW_GROUP_ROWS", 2_000)
+    lake_dir, engine = lake
+    sink = LakeSink(lake_dir, engine)
+    for b in batches:
+        sink.write(b)
+    compact(lake_dir, engine, grace_seconds=0.0, keep_days=10_000)
+    compact(lake_dir, engine, grace_seconds=0.0)  # and the roll-up
+    files = [Path(f) for f in lake_files(lake_dir, "aggregates")]
+    assert len(files) == 2
+    for f in files:
+        df = pq.read_table(f).to_pandas()
+        assert SORT_ORDER[:2] == ("cube", "account_id")
+        keys = list(zip(df["cube"], df["account_id"].fillna("\uffff"), strict=True))  # NULL last
+        assert keys == sorted(keys)
+        edges_cube = df[df["cube"] == "edges"]
+        runs = (edges_cube["account_id"] != edges_cube["account_id"].shift()).sum()
+        assert runs == edges_cube["account_id"].nunique() > 100  # one run per account
+        meta = pq.ParquetFile(f).metadata
+        names = meta.schema.to_arrow_schema().names
+        assert meta.num_row_groups >= 3
+        for column in ("account_id", "counterparty_account_id"):
+            assert all(meta.row_group(i).column(names.index(column)).bloom_filter_length > 0
+                       for i in range(meta.num_row_groups)), (f.name, column)
