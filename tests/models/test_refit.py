@@ -46,11 +46,13 @@ def test_the_refit_members_learn_a_pattern_only_the_latest_weeks_show(history):
     X = on.prepared.X  # noqa: N806  (same features: same events and labels)
     seen = on.model.supervised.score(X[branch_test]).mean()
     unseen = off.model.supervised.score(X[branch_test]).mean()
-    # only the refit saw branch fraud: it scores the test window's branch rows far higher,
-    # while the rest of the traffic is scored alike
+    # only the refit saw branch fraud: it scores the test window's branch rows far higher
     assert seen > 10 * unseen, (seen, unseen)
-    assert on.model.supervised.score(X[other_test]).mean() < 5 * off.model.supervised.score(
-        X[other_test]).mean()
+    # and it learnt *branch* fraud, not a higher base rate (the planted labels raise every
+    # probability a little): the branch rows' rise is far larger than the other rows'
+    rise_other = (on.model.supervised.score(X[other_test]).mean()
+                  / off.model.supervised.score(X[other_test]).mean())
+    assert seen / unseen > 100 * rise_other, (seen / unseen, rise_other)
     # the weights and members chosen on the first fit are kept
     assert on.model.combiner == off.model.combiner
     assert on.model.member_selection == off.model.member_selection
