@@ -4,9 +4,10 @@ A :class:`StateStore` holds one document per entity (``account:a-1``, ``merchant
 in table ``stream_state`` with a version that grows with every write. A micro-batch works on it
 as one database transaction:
 
-1. :meth:`StateStore.begin` locks the batch's keys (PostgreSQL: their rows, ``FOR UPDATE``,
-   in key order; SQLite: the database, ``BEGIN IMMEDIATE``) and re-reads the ones another
-   worker wrote since this one cached them (versions differ);
+1. :meth:`StateStore.begin` locks the batch's keys (PostgreSQL: first the missing keys' rows
+   are created, then every row is locked ``FOR UPDATE``, each step in key order, so two
+   workers never wait on each other in a cycle; SQLite: the database, ``BEGIN IMMEDIATE``) and
+   re-reads the ones another worker wrote since this one cached them (versions differ);
 2. the stage functions read and mutate the states through :meth:`StateStore.lookup`;
 3. :meth:`StateStore.commit` writes every state looked up (tidied) with its version + 1 and
    commits; :meth:`StateStore.rollback` forgets the batch's changes.
@@ -26,7 +27,9 @@ through a batch never blocks the ledger's writes.
 
 from __future__ import annotations
 
+import logging
 import marshal
+import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -42,8 +45,11 @@ from sqlalchemy import (
     Table,
     select,
 )
+from sqlalchemy.exc import OperationalError
 
 from core.db import create_tables, dialect_insert
+
+log = logging.getLogger(__name__)
 
 _meta = MetaData()
 stream_state = Table(
@@ -81,6 +87,15 @@ CACHE_LIMIT = 100_000
 TIDY_SECONDS = 30.0
 _CHUNK = 500
 _EMPTY = encode_state({})
+#: A lock wait PostgreSQL broke as a deadlock (40P01) or a serialization failure (40001) is
+#: retried this many times before the batch fails: only a key looked up outside ``begin``'s
+#: set can still lock out of order.
+LOCK_RETRIES = 5
+_TRANSIENT = {"40P01", "40001"}
+
+
+def _transient(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in _TRANSIENT
 
 
 class StateStore:
@@ -100,9 +115,15 @@ class StateStore:
             index_elements=["store", "key"],
             set_={"version": insert.excluded.version, "value": insert.excluded.value})
         self._create = insert.on_conflict_do_nothing(index_elements=["store", "key"])
+        # Rows are locked in the order of Python's sorted keys (chunks follow it too): bytes,
+        # whatever the database's default collation.
+        self._key_order = (stream_state.c.key.collate("C")
+                           if engine.dialect.name == "postgresql" else stream_state.c.key)
         self._cache: dict[str, tuple[int, dict[str, Any]]] = {}  # key -> (version, state)
         self._dirty: set[str] = set()
         self._conn: Connection | None = None
+        #: Deadlocks PostgreSQL broke in ``begin`` and this store retried (see LOCK_RETRIES).
+        self.lock_retries = 0
 
     # -- one batch ------------------------------------------------------------------------------
     def begin(self, keys: Iterable[str]) -> None:
@@ -110,6 +131,21 @@ class StateStore:
         date. Keys not named here may still be looked up (read unlocked on first use)."""
         if self._conn is not None:
             raise RuntimeError("a batch is already open on this state store")
+        ordered = sorted(set(keys))
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                self._begin(ordered)
+                return
+            except OperationalError as error:
+                if not _transient(error) or attempt == LOCK_RETRIES:
+                    raise
+                self.lock_retries += 1
+                log.warning("state lock broken by the database (%s); retrying the batch's "
+                            "locks (%d of %d)", error.orig.sqlstate, attempt + 1,
+                            LOCK_RETRIES)
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
+
+    def _begin(self, keys: list[str]) -> None:
         conn = self.engine.connect()
         try:
             if self.engine.dialect.name == "sqlite":
@@ -117,10 +153,12 @@ class StateStore:
             else:
                 conn.begin()
             self._conn = conn
-            self._refresh(sorted(set(keys)), lock=True)
+            self._refresh(keys, lock=True)
         except BaseException:
+            for key in keys:  # a half-read batch: its cached versions are not trusted
+                self._cache.pop(key, None)
             self._conn = None
-            conn.close()
+            conn.close()  # rolls back
             raise
 
     def lookup(self, key: str) -> dict[str, Any]:
@@ -188,20 +226,14 @@ class StateStore:
     def _refresh(self, keys: list[str], lock: bool) -> None:
         conn = self._open()
         lock_rows = lock and self.engine.dialect.name != "sqlite"
+        if lock_rows:
+            self._create_missing(conn, keys)
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
             query = select(stream_state.c.key, stream_state.c.version).where(
                 stream_state.c.store == self.name, stream_state.c.key.in_(chunk)
-            ).order_by(stream_state.c.key)
+            ).order_by(self._key_order)
             versions = dict(conn.execute(query.with_for_update() if lock_rows else query).all())
-            absent = [k for k in chunk if k not in versions]
-            if lock_rows and absent:
-                # A row lock needs a row: create the new keys' rows empty (waiting for a batch
-                # that creates them too), then lock them like the others.
-                conn.execute(self._create, [{"store": self.name, "key": k, "version": 0,
-                                             "value": _EMPTY} for k in absent])
-                versions.update(conn.execute(query.where(
-                    stream_state.c.key.in_(absent)).with_for_update()).all())
             stale = [k for k, v in versions.items()
                      if k not in self._cache or self._cache[k][0] != v]
             if stale:
@@ -212,6 +244,21 @@ class StateStore:
             for k in chunk:
                 if k not in versions:
                     self._cache[k] = (0, {})  # never stored (or dropped): version 0
+
+    def _create_missing(self, conn: Connection, keys: list[str]) -> None:
+        """A row lock needs a row: create the missing keys' rows empty, in key order, before
+        any row is locked. An insert waits only for another batch creating the same key, and
+        every lock comes after, in key order too, so no two workers wait in a cycle (locking
+        the present rows before creating the missing ones, chunk by chunk, took locks out of
+        key order: two workers on PostgreSQL deadlocked on shared merchants)."""
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start:start + _CHUNK]
+            present = set(conn.execute(select(stream_state.c.key).where(
+                stream_state.c.store == self.name, stream_state.c.key.in_(chunk))).scalars())
+            absent = [k for k in chunk if k not in present]
+            if absent:
+                conn.execute(self._create, [{"store": self.name, "key": k, "version": 0,
+                                             "value": _EMPTY} for k in absent])
 
 
 def read_meta(engine: Engine, key: str) -> str | None:
