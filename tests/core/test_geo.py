@@ -77,3 +77,12 @@ def test_an_unknown_country_is_an_error_not_utc(country):
     assert not is_known_country(country)
     with pytest.raises(UnknownCountry, match="ISO 3166-1 alpha-2"):
         timezone_of_country(country)
+
+
+def test_every_country_the_simulator_and_the_risk_lists_use_is_known():
+    from customers import risk
+    from simulator import geography as world
+
+    used = {*world.HOME_COUNTRIES, *world.TRAVEL_COUNTRIES, *world.HIGH_RISK_COUNTRIES,
+            *world.CURRENCY_OF_COUNTRY, *risk.HIGH_RISK_COUNTRIES, *risk.MEDIUM_RISK_COUNTRIES}
+    assert sorted(c for c in used if not is_known_country(c)) == []
