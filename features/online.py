@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -37,7 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.contract import MINOR_UNITS, structuring_band
-from core.geo import timezone_of_country
+from core.geo import is_known_country, timezone_of_country
 from features import series as S
 from features.aggregations import OnlineView
 from features.definitions import (
@@ -50,6 +51,8 @@ from features.definitions import (
     Stage,
     to_micros,
 )
+
+log = logging.getLogger(__name__)
 
 NAN = float("nan")
 #: A state remembers which transactions it applied for this long (processing time, seconds):
@@ -113,6 +116,19 @@ def _zone(country: str) -> ZoneInfo:
     return ZoneInfo(timezone_of_country(country))
 
 
+def _home(state: dict[str, Any], country: str) -> str:
+    """The account's home country: that of its first event. A home stored before the contract
+    refused unknown codes has no zone; the account is re-homed to this (validated) event's
+    country with a warning, rather than failing every event it sends."""
+    home = state.get("home")
+    if home is None or not is_known_country(home):
+        if home is not None:
+            log.warning("account state's home country %r is unknown; re-homed to %r",
+                        home, country)
+        home = state["home"] = country
+    return home
+
+
 def _clock(state: dict[str, Any], t: int) -> int:
     now = max(state.get("clock", t), t)
     state["clock"] = now
@@ -143,8 +159,7 @@ def _account(state: dict[str, Any], ev: Mapping[str, Any], t: int, plan: Feature
     now = _clock(state, t)
     amount, cur = int(ev["amount_minor"]), ev["currency"]
     hist = state.setdefault("hist", {}).setdefault(cur, [0, 0.0, 0.0])  # n, sum, sum of squares
-    home = state.setdefault("home", ev["country"])
-    local = datetime.fromtimestamp(t / US, _zone(home))
+    local = datetime.fromtimestamp(t / US, _zone(_home(state, ev["country"])))
 
     cps = state.setdefault("cp_out", {})
     if ev["event_type"] == "p2p_transfer" and ev.get("counterparty_account_id"):

@@ -5,8 +5,9 @@ Upstream systems publish this to topic ``transactions`` (key = ``account_id``) o
 ``core/schemas/transaction.v1.json`` is generated from it (a test keeps the two equal).
 
 Money is an integer in minor units plus an ISO 4217 code; times are timezone-aware and
-normalised to UTC; cards are identified by token only — anything that looks like a card number
-is rejected.
+normalised to UTC; a country is an ISO 3166-1 alpha-2 code with a time zone (``core.geo``: an
+unknown one is refused, never read as UTC); cards are identified by token only — anything that
+looks like a card number is rejected.
 
 >>> ev = TransactionEvent.model_validate({
 ...     "transaction_id": "tx-1", "event_type": "top_up",
@@ -38,6 +39,7 @@ from pydantic import (
 
 from core.contract.currencies import MINOR_UNITS
 from core.contract.pan import no_pan
+from core.geo import KNOWN_COUNTRIES, UnknownCountry, is_known_country
 
 SCHEMA_NAME = "flowlet.transaction"
 SCHEMA_VERSION = 1
@@ -76,6 +78,14 @@ MERCHANT_EVENTS = frozenset(
         EventType.CHARGEBACK,
     }
 )
+
+def _known_country(code: str) -> str:
+    """Local-time features need the country's zone: a code without one is refused here, not
+    read as UTC later (``core.geo``: every ISO 3166-1 code tzdata gives a zone)."""
+    if not is_known_country(code):
+        raise UnknownCountry(code)
+    return code
+
 
 def _iso_currency(code: str) -> str:
     if code not in MINOR_UNITS:
@@ -117,7 +127,12 @@ Currency = Annotated[
           json_schema_extra={"enum": sorted(MINOR_UNITS)}),
     AfterValidator(_iso_currency),
 ]
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Country = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code with a time zone (tzdata)",
+          json_schema_extra={"enum": sorted(KNOWN_COUNTRIES)}),
+    AfterValidator(_known_country),
+]
 AmountMinor = Annotated[
     StrictInt, Field(gt=0, le=10**15, description="Amount in the currency's minor units")
 ]

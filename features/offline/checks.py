@@ -1,30 +1,31 @@
 """What ``build_features`` refuses: values the features cannot encode, named by row and field.
 
 An event type or channel outside the contract's enumerations would be encoded as −1, and a
-country outside the zone table (``core.geo``) would put the account's local night/weekend in
-UTC — silently. ``models.training.data.load_events`` checks the whole contract before this;
-these checks make a frame handed straight to ``build_features`` (bringing one's own data) fail
-as clearly. Nulls are left to the contract's loader: a null ``channel`` or ``country`` is
-missing data (no code / UTC, and the loader warns), a null ``event_type`` is refused here.
+country outside ``core.geo``'s known countries has no time zone for the account's local
+night/weekend (the contract refuses it too, at the API and on the stream).
+``models.training.data.load_events`` checks the whole contract before this; these checks make
+a frame handed straight to ``build_features`` (bringing one's own data) fail as clearly. Nulls
+are left to the contract's loader: a null ``channel`` or ``country`` is missing data (no code /
+UTC, and the loader warns), a null ``event_type`` is refused here.
 
 >>> import polars as pl
 >>> ev = pl.DataFrame({"transaction_id": ["t0", "t1"], "event_type": ["top_up", "purchase"],
-...                    "channel": ["web", "web"], "country": ["DE", "KE"]})
+...                    "channel": ["web", "web"], "country": ["DE", "XX"]})
 >>> check_encodable(ev)
 Traceback (most recent call last):
 ...
 ValueError: events hold values the features cannot encode (2 fields):
   event_type: not an event type of the contract (card_authorization, …)
     1 row: row 1 (transaction_id 't1'); values 'purchase'
-  country: no time zone known for it (core.geo, 37 countries): local time would be UTC
-    1 row: row 1 (transaction_id 't1'); values 'KE'
+  country: not an ISO 3166-1 alpha-2 country code with a time zone (tzdata)
+    1 row: row 1 (transaction_id 't1'); values 'XX'
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from core.geo import COUNTRY_TIMEZONES
+from core.geo import KNOWN_COUNTRIES, KNOWN_COUNTRY_RULE
 from features.definitions import CHANNELS, EVENT_TYPES
 
 #: rows named per field
@@ -39,9 +40,8 @@ def _rules() -> list[tuple[str, str, pl.Expr]]:
          et.is_null() | ~et.is_in(EVENT_TYPES)),
         ("channel", f"not a channel of the contract ({CHANNELS[0]}, …)",
          ch.is_not_null() & ~ch.is_in(CHANNELS)),
-        ("country", f"no time zone known for it (core.geo, {len(COUNTRY_TIMEZONES)} "
-         "countries): local time would be UTC",
-         co.is_not_null() & ~co.is_in(sorted(COUNTRY_TIMEZONES))),
+        ("country", f"not {KNOWN_COUNTRY_RULE}",
+         co.is_not_null() & ~co.is_in(sorted(KNOWN_COUNTRIES))),
     ]
 
 

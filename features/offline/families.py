@@ -94,8 +94,11 @@ def first_seen(acct_s: Sorted, values: np.ndarray, lookback: int) -> np.ndarray:
 def local_time(occurred: pl.Series, home: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(night, weekend) flags of each time in its account's home-country zone."""
     countries = home.cast(pl.String).fill_null("").unique().to_list()
+    # a missing country is missing data (the loader warns): UTC; an unknown one is an error
+    # (``checks.check_encodable`` refuses it before this, naming the rows)
     zones = home.cast(pl.String).fill_null("").replace_strict(
-        countries, [timezone_of_country(c) for c in countries], return_dtype=pl.String)
+        countries, [timezone_of_country(c) if c else "UTC" for c in countries],
+        return_dtype=pl.String)
     night = np.zeros(len(occurred))
     weekend = np.zeros(len(occurred))
     zone_arr = zones.to_numpy()

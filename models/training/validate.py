@@ -15,8 +15,8 @@ order) and its ``transaction_id``::
 Checked: required fields present; amounts (``amount_minor``, ``fee_minor``,
 ``target_amount_minor``) whole minor units in ``(0, 10^15]``; ``event_type`` and ``channel`` in
 the contract's enumerations; ``currency``/``target_currency`` ISO 4217 codes Flowlet knows;
-``country`` one of the countries whose time zone the features know (``core.geo``: an unknown one
-would silently be UTC); ``occurred_at`` in 2000–2100; the type-specific fields (``merchant_id``
+``country`` a known country (``core.geo``: an ISO 3166-1 alpha-2 code with a time zone, as the
+contract requires); ``occurred_at`` in 2000–2100; the type-specific fields (``merchant_id``
 for card and merchant events, a counterparty other than the payer for ``p2p_transfer``,
 ``target_currency`` only and always for ``fx_conversion``, ``original_transaction_id`` for
 ``card_void``). Not checked offline: the identifiers' character set and length, raw card
@@ -31,7 +31,7 @@ import polars as pl
 
 from core.contract import MINOR_UNITS, Channel, EventType
 from core.contract.events import EARLIEST, LATEST, MERCHANT_EVENTS
-from core.geo import COUNTRY_TIMEZONES
+from core.geo import KNOWN_COUNTRIES, KNOWN_COUNTRY_RULE
 
 #: the row-position column added while checking
 ROW = "__input_row__"
@@ -118,9 +118,7 @@ def event_rules(required: tuple[str, ...]) -> list[Rule]:
                + ")"),
         _known("currency", currencies, "not an ISO 4217 currency Flowlet knows"),
         _known("target_currency", currencies, "not an ISO 4217 currency Flowlet knows"),
-        _known("country", sorted(COUNTRY_TIMEZONES),
-               "not a country whose time zone the features know (core.geo: "
-               f"{len(COUNTRY_TIMEZONES)} countries)"),
+        _known("country", sorted(KNOWN_COUNTRIES), f"not {KNOWN_COUNTRY_RULE}"),
         Rule("occurred_at", f"must be in [{EARLIEST.year}, {LATEST.year})",
              ~pl.col("occurred_at").is_between(EARLIEST, LATEST, closed="left")),
         Rule("merchant_id", "required for " + ", ".join(sorted(e.value for e in MERCHANT_EVENTS)),

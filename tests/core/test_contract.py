@@ -32,7 +32,8 @@ def test_valid_event_normalises_time_to_utc_and_keeps_integer_money():
     ("amount_minor", True), ("currency", "XYZ"), ("currency", "eur"),
     ("occurred_at", "2026-11-22T10:00:00"), ("occurred_at", 1763800000),
     ("card_token", "4111111111111111"), ("card_token", "tok 4111-1111-1111-1111"),
-    ("event_type", "teleport"), ("country", "DEU"), ("mcc", "54"), ("surprise", 1),
+    ("event_type", "teleport"), ("country", "DEU"), ("country", "XX"), ("country", "BV"),
+    ("country", "de"), ("mcc", "54"), ("surprise", 1),
 ])
 def test_bad_fields_are_rejected_and_named(field, value):
     with pytest.raises(ValidationError) as err:
@@ -58,6 +59,7 @@ def test_luhn_invalid_digit_runs_are_not_mistaken_for_cards():
 def test_json_schema_rejects_what_pydantic_rejects():
     schema = transaction_json_schema()
     for bad in ({**VALID, "amount_minor": 1.5}, {**VALID, "currency": "eur"},
+                {**VALID, "country": "XX"},
                 {k: v for k, v in VALID.items() if k != "account_id"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
@@ -67,3 +69,12 @@ def test_format_minor_uses_the_currency_exponent():
     assert format_minor(-5, "EUR") == "-0.05 EUR"
     assert format_minor(1500, "JPY") == "1500 JPY"
     assert format_minor(1234567, "KWD") == "1234.567 KWD"
+
+
+def test_an_unknown_country_is_refused_naming_the_field_and_code():
+    with pytest.raises(ValidationError) as err:
+        TransactionEvent.model_validate({**VALID, "country": "XX"})
+    (error,) = err.value.errors()
+    assert error["loc"] == ("country",)
+    assert "'XX' is not an ISO 3166-1 alpha-2 country code with a time zone" in error["msg"]
+

@@ -340,6 +340,10 @@ scenario("local_night_and_weekend", [
     # home JP (Asia/Tokyo, UTC+9); 2026-01-02 is a Friday
     ev("j1", _utc(2026, 1, 2, 15, 0), 100, account="home-jp", country="JP"),  # Sat 00:00
     ev("j2", _utc(2026, 1, 2, 21, 0), 100, account="home-jp", country="JP"),  # Sat 06:00
+    # outside the first 37-country table, once silently UTC (which would give 0, 0 and 1, 0):
+    # home KE (Africa/Nairobi, UTC+3), home AR (America/Argentina/Buenos_Aires, UTC-3)
+    ev("k1", _utc(2026, 1, 2, 21, 30), 100, account="home-ke", country="KE"),  # Sat 00:30
+    ev("a1", _utc(2026, 1, 5, 2, 30), 100, account="home-ar", country="AR"),  # Sun 23:30
 ], {
     "n1": {"acct_local_night": 1.0, "acct_local_weekend": 0.0},
     "n2": {"acct_local_night": 1.0, "acct_local_weekend": 1.0},  # home stays DE
@@ -350,6 +354,8 @@ scenario("local_night_and_weekend", [
     "u2": {"acct_local_night": 1.0, "acct_local_weekend": 0.0},  # home stays US
     "j1": {"acct_local_night": 1.0, "acct_local_weekend": 1.0},
     "j2": {"acct_local_night": 0.0, "acct_local_weekend": 1.0},
+    "k1": {"acct_local_night": 1.0, "acct_local_weekend": 1.0},
+    "a1": {"acct_local_night": 0.0, "acct_local_weekend": 1.0},
 })
 
 
@@ -707,3 +713,15 @@ def test_registry_lists_every_feature_once_with_its_declaration() -> None:
     assert by_name["merchant_fraud_rate_30d_delay7d"]["window"] == "30d ending 7d before"
     assert by_name["cp_fraud_rate_1d_delay7d"]["window"] == "1d ending 7d before"
     assert by_name["acct_amount_zscore"]["include_current"] is False
+
+
+def test_a_stored_home_the_contract_now_refuses_is_rehomed_not_fatal(caplog) -> None:
+    """States written when the contract took any two capitals may hold a home with no zone:
+    the account is re-homed to its next (validated) event's country, with a warning."""
+    online = OnlineFeatures()
+    online.state("account", "old").update(home="XX")
+    row = ev("k1", _utc(2026, 1, 2, 21, 30), 100, account="old", country="KE")  # Sat 00:30
+    values = online.process(row)
+    assert (values["acct_local_night"], values["acct_local_weekend"]) == (1.0, 1.0)
+    assert online.state("account", "old")["home"] == "KE"
+    assert "home country 'XX' is unknown; re-homed to 'KE'" in caplog.text

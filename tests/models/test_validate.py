@@ -4,7 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
+from core.contract import TransactionEvent
+from core.geo import COUNTRY_TIMEZONES, tzdata_countries
+from features.offline.checks import check_encodable
 from models.training.data import load_events, load_labels
 from models.training.validate import ContractError
 
@@ -45,8 +49,8 @@ CASES = [
     ("event_type", [2], {"event_type": "purchase"}, "not an event type", ["purchase"]),
     ("channel", [5], {"channel": "fax"}, "not a channel", ["fax"]),
     ("currency", [0, 1], {"currency": "EUX"}, "ISO 4217", ["EUX"]),
-    ("country", [3], {"country": "LU"}, "time zone", ["LU"]),
-    ("country", [4], {"country": "germany"}, "time zone", ["germany"]),
+    ("country", [3], {"country": "XX"}, "ISO 3166-1 alpha-2", ["XX"]),
+    ("country", [4], {"country": "germany"}, "ISO 3166-1 alpha-2", ["germany"]),
     ("occurred_at", [1], {"occurred_at": datetime(1990, 1, 1, tzinfo=UTC)}, "[2000, 2100)",
      [datetime(1990, 1, 1, tzinfo=UTC)]),
     ("merchant_id", [2], {"merchant_id": None}, "required for card_authorization", []),
@@ -103,3 +107,25 @@ def test_labels_name_the_rows_with_nulls():
     with pytest.raises(ContractError, match=r"is_fraud: nulls in required column — 1 row: "
                                             r"row 1 \(transaction_id 't1'\)"):
         load_labels(labels)
+
+
+def test_the_contract_and_the_offline_checks_agree_on_every_country():
+    """One decision of "known country" (``core.geo``): the event contract, the training loader
+    and ``build_features``' checks accept exactly the same codes."""
+    codes = sorted({*tzdata_countries(), "XX", "ZZ", "de", "DEU", ""})
+    event = {"transaction_id": "t", "event_type": "top_up", "occurred_at": T0.isoformat(),
+             "amount_minor": 1, "currency": "EUR", "account_id": "a", "channel": "web"}
+    by_contract = set()
+    for code in codes:
+        try:
+            TransactionEvent.model_validate({**event, "country": code})
+            by_contract.add(code)
+        except ValidationError as exc:
+            assert [e["loc"] for e in exc.errors()] == [("country",)]
+    assert by_contract == set(COUNTRY_TIMEZONES)
+    refused = len(codes) - len(by_contract)
+    frame = _events(len(codes)).with_columns(pl.Series("country", codes))
+    with pytest.raises(ContractError, match=f"country: .* — {refused} rows"):
+        load_events(frame)
+    with pytest.raises(ValueError, match=f"country: .*\n    {refused} rows"):
+        check_encodable(frame)

@@ -53,6 +53,8 @@ def test_accepts_once_then_reports_duplicates_and_conflicts(api, read_topic, wai
 @pytest.mark.parametrize(("body", "status", "loc"), [
     ({**EVENT, "amount_minor": 25.0}, 422, ["body", "amount_minor"]),
     ([EVENT, {**EVENT, "currency": "ZZZ"}], 422, ["body", 1, "currency"]),
+    ([EVENT, {**EVENT, "country": "XX"}], 422, ["body", 1, "country"]),
+    ({**EVENT, "country": "BV"}, 422, ["body", "country"]),
     ([], 422, ["body"]),
     ("just a string", 422, ["body"]),
     ([EVENT] * 6, 413, None),

@@ -35,6 +35,7 @@ def api(broker, tmp_path, key_headers):
 
 @pytest.mark.parametrize(("body", "loc", "msg"), [
     ({**PROFILE, "country": "Cyprus"}, ["body", "country"], "should match pattern"),
+    ({**PROFILE, "country": "XX"}, ["body", "country"], "'XX' is not an ISO 3166-1 alpha-2"),
     ({**PROFILE, "pep": "yes"}, ["body", "pep"], "valid boolean"),
     ([PROFILE, {**PROFILE, "declared_income_minor": 12.5}],
      ["body", 1, "declared_income_minor"], "valid integer"),

@@ -312,3 +312,14 @@ def test_alert_sources_add_their_alerts_to_the_models_and_the_store(tmp_path):
         stored = conn.exec_driver_sql(
             "SELECT count(*) FROM alert_hits WHERE source = 'rule:big'").scalar()
     assert stored == len(big)
+
+
+def test_an_unknown_country_is_dead_lettered_naming_the_field_and_the_rest_lands(tmp_path):
+    kenya = EVENTS[3].model_copy(update={"transaction_id": "tx-ke", "country": "KE"})
+    bad = json.loads(EVENTS[5].model_dump_json()) | {"transaction_id": "tx-xx", "country": "XX"}
+    out = run_pipeline([*EVENTS[:20], kenya, json.dumps(bad).encode()], tmp_path)
+    assert out.posted + out.rejected == 21 and out.lake_rows == 21
+    (dead,) = out.dead_letters
+    assert dead.reason.startswith("country: ")
+    assert "'XX' is not an ISO 3166-1 alpha-2" in dead.reason
+    assert dict(dead.headers)["error.class"] == b"ValidationError"
