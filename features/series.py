@@ -17,6 +17,9 @@ from bisect import bisect_right
 from typing import Any
 
 Series = dict[str, Any]
+#: A series' lists that only ever grow at the end (``append``); only ``prune`` cuts them, at the
+#: front. Everything else in a series (``a0``/``f0``, the maxima deques) is small and rewritten.
+APPEND_ONLY = ("t", "a", "f", "ids")
 
 
 def new_series() -> Series:
@@ -42,6 +45,11 @@ def append(s: Series, t: int, amount: int, flag: int = 0,
             drop += 1
         if drop:
             del dq[:drop]
+
+
+def is_series(value: Any) -> bool:
+    """Whether a state's value is a series (as opposed to a memory, a histogram, a scalar)."""
+    return isinstance(value, dict) and "t" in value and "mx" in value
 
 
 def _start(s: Series, lower: int) -> int:
