@@ -8,12 +8,13 @@ how :mod:`features.online` mutates a state between two tidies (:func:`features.o
 which the store runs and records, so a reader replays it at the same point):
 
 - a series' lists (:data:`features.series.APPEND_ONLY`: times, running totals, ids) only grow
-  at the end, so the change is their tail;
+  at the end, so the change is their tail — its maxima deques follow from the tail's amounts
+  (:func:`features.series.extend` replays them) and a series no batch appended to is left out;
 - the applied marks (:data:`features.online.INSERT_ONLY`) only gain keys, so the change is the
   keys added (a dict keeps insertion order: the last ones);
 - everything else — clock, histograms, the memories of ``Distinct``/``FirstSeen`` columns,
-  labels, a series' maxima deques and totals before its first entry — is bounded by distinct
-  counterparts or by windows, not by events, and is carried whole.
+  labels — is bounded by distinct counterparts or by windows, not by events, and is carried
+  whole.
 
 :func:`mark` records, after a write, how long each append-only part is (and its first element,
 so a part cut at the front is noticed and carried whole instead); :func:`changes` is the state
@@ -26,7 +27,7 @@ order included, so a reader rebuilds exactly the writer's state.
 >>> marks = mark(state)
 >>> S.append(state["m"], 7, 40); state["applied"]["merchant:t2"] = 2.0; state["clock"] = 7
 >>> change = changes(state, marks)
->>> change["tails"]["m"][0], change["added"]
+>>> change["tails"]["m"], change["added"]
 ({'t': [7], 'a': [140], 'f': [0]}, {'applied': [('merchant:t2', 2.0)]})
 >>> old = {"clock": 5, "m": S.new_series(), "applied": {"merchant:t1": 1.0}}
 >>> S.append(old["m"], 5, 100); apply(old, change); old == state
@@ -39,48 +40,46 @@ from itertools import islice
 from typing import Any
 
 from features.online import INSERT_ONLY
-from features.series import APPEND_ONLY, is_series
+from features.series import APPEND_ONLY, extend, is_series
 
-#: Per state key: for a series, each append-only list's (length, first element); for an
-#: insert-only dict, its (length, first key); for anything else, None (carried whole).
+#: Per state key: for a series, its length, first time, number of fields and of maxima
+#: windows; for an insert-only dict, its length and first key; for anything else, None
+#: (carried whole).
 Marks = dict[str, Any]
 _SERIES, _DICT = 0, 1
-
-
-def _head(items: Any) -> Any:
-    return next(iter(items), None)
+_UNCHANGED = object()
 
 
 def mark(state: dict[str, Any]) -> Marks:
-    """The lengths :func:`changes` compares with (O(number of the state's keys))."""
+    """What :func:`changes` compares with (O(number of the state's keys))."""
     marks: Marks = {}
     for key, value in state.items():
-        if is_series(value):
-            marks[key] = (_SERIES, {f: (len(value[f]), _head(value[f]))
-                                    for f in APPEND_ONLY if f in value})
-        elif key in INSERT_ONLY and isinstance(value, dict):
-            marks[key] = (_DICT, len(value), _head(value))
+        if type(value) is dict and "mx" in value and "t" in value:  # is_series, inlined
+            t = value["t"]
+            marks[key] = (_SERIES, len(t), t[0] if t else None, len(value), len(value["mx"]))
+        elif key in INSERT_ONLY and type(value) is dict:
+            marks[key] = (_DICT, len(value), next(iter(value), None))
         else:
             marks[key] = None
     return marks
 
 
-def _series_change(series: dict[str, Any], marked: dict[str, tuple[int, Any]]
-                   ) -> tuple[dict[str, list[Any]], dict[str, Any]] | None:
-    """(tails of the append-only lists, other fields whole), or None if a list was cut."""
-    tails: dict[str, list[Any]] = {}
-    whole: dict[str, Any] = {}
-    for field, value in series.items():
-        if field in marked:
-            n, first = marked[field]
-            if len(value) < n or (n and value[0] != first):
-                return None
-            tails[field] = value[n:]
-        else:
-            whole[field] = value
-    if len(tails) != len(marked):  # an append-only list was removed
+def _series_change(series: dict[str, Any], marked: tuple[int, int, Any, int, int]) -> Any:
+    """The tails of the append-only lists; ``_UNCHANGED`` if none grew; None if the series
+    cannot be told by its tails (cut at the front, a field or a maxima window added).
+
+    A series changes only by appends (and by the tidy's prune, which is replayed): its lists
+    grow together, its maxima deques follow from the appended amounts
+    (:func:`features.series.extend`), its totals before the first entry move only in a prune."""
+    _, n, first, fields, windows = marked
+    t = series["t"]
+    if n and t[0] != first or len(t) < n or len(series) != fields:
         return None
-    return tails, whole
+    if len(t) == n:
+        return _UNCHANGED
+    if len(series["mx"]) != windows:
+        return None
+    return {field: series[field][n:] for field in APPEND_ONLY if field in series}
 
 
 def changes(state: dict[str, Any], marks: Marks) -> dict[str, Any]:
@@ -88,23 +87,23 @@ def changes(state: dict[str, Any], marks: Marks) -> dict[str, Any]:
     keys, ``whole`` values (new ones, small ones, cut ones), series ``tails`` and insert-only
     dicts' ``added`` items. Costs the size of the change, plus the small values."""
     whole: dict[str, Any] = {}
-    tails: dict[str, tuple[dict[str, list[Any]], dict[str, Any]]] = {}
+    tails: dict[str, dict[str, list[Any]]] = {}
     added: dict[str, list[tuple[Any, Any]]] = {}
     for key, value in state.items():
         marked = marks.get(key)
         if marked is None:
             whole[key] = value
         elif marked[0] == _SERIES:
-            change = _series_change(value, marked[1]) if is_series(value) else None
+            change = _series_change(value, marked) if is_series(value) else None
             if change is None:
                 whole[key] = value
-            else:
+            elif change is not _UNCHANGED:
                 tails[key] = change
         else:
             n, first = marked[1], marked[2]
-            if not isinstance(value, dict) or len(value) < n or (n and _head(value) != first):
+            if type(value) is not dict or len(value) < n or (n and next(iter(value)) != first):
                 whole[key] = value
-            else:  # the last len - n keys, read from the end: O(added), not O(len)
+            elif len(value) > n:  # the last len - n keys, read from the end: O(added)
                 new = list(islice(reversed(value.items()), len(value) - n))
                 new.reverse()
                 added[key] = new
@@ -120,10 +119,7 @@ def apply(state: dict[str, Any], change: dict[str, Any]) -> None:
         state.pop(key, None)
     for key, value in change["whole"].items():
         state[key] = value
-    for key, (tails, whole) in change["tails"].items():
-        series = state[key]
-        for field, tail in tails.items():
-            series[field].extend(tail)
-        series.update(whole)
+    for key, tails in change["tails"].items():
+        extend(state[key], tails)
     for key, items in change["added"].items():
         state[key].update(items)

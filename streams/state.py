@@ -21,16 +21,21 @@ through a batch never blocks the ledger's writes.
 values whole). Writing the whole document in every batch cost what the entity had accumulated
 — a busy merchant carries up to 37 days of series and a mark per applied transaction, and the
 encoding of the touched states was ~15 % of a worker's GIL time —; a change costs what the
-batch did. A key's log is folded into its base (*compaction*: the whole state written, its log
-rows deleted, in the batch's transaction) once the log holds :data:`LOG_LIMIT` changes or as
-many bytes as the base (:data:`LOG_RATIO`): reading a state then costs at most about twice
-its base, and each compaction is paid for by the changes it folds, so a batch's write stays
-proportional to the batch. Why a log and not time-bucketed chunks or patched encodings: the
-features keep reading plain lists and dicts (bisection over a series, a mark lookup), and
-what changes between two writes is already known by construction — an append-only tail and
-new keys — so no diff and no second in-memory layout is needed. A tidy
-(``tidy(state, processed_at)``) run with a write is recorded in that write's change, so a
-reader replays it at the same point and rebuilds exactly the state the writer holds.
+batch did: one row inserted, the base row untouched (a key's version is its last change's,
+or its base's when the log is empty). A key's log is folded into its base (*compaction*: the
+whole state written, its log rows deleted, in the batch's transaction) once the log holds
+:data:`LOG_LIMIT` changes or as many bytes as the base (:data:`LOG_RATIO`): reading a state
+then costs at most about twice its base, and each compaction is paid for by the changes it
+folds, so a batch's write stays proportional to the batch.
+
+Why a log of changes, and not the other two ways to the same end: time-bucketed cold chunks
+would change the features' in-memory layout (a series is one list, bisected; the applied
+marks one dict, looked up) and still rewrite the current bucket, which holds the hot part;
+cached encodings patched in place would depend on marshal's byte layout. What a batch changes
+is known by construction — series tails and new marks between two tidies — so no diff and no
+second layout is needed. A tidy (``tidy(state, processed_at)``) run with a write is recorded
+in that write's change, so a reader replays it at the same point and rebuilds exactly the
+state the writer holds (``tests/streams/test_state.py`` compares them, key order included).
 
 >>> from sqlalchemy import create_engine
 >>> store = StateStore(create_engine("sqlite://"))
@@ -59,8 +64,8 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    func,
     select,
-    update,
 )
 
 from core.db import create_tables, dialect_insert
@@ -121,7 +126,7 @@ CACHE_LIMIT = 100_000
 TIDY_SECONDS = 30.0
 #: A key's log is folded into its base once it holds this many changes…
 LOG_LIMIT = 64
-#: …or this many times the base's bytes (a reader decodes base + log: at most ~2× the base).
+#: …or this many times the base's bytes (a reader decodes base + log: ~2× the base at most).
 LOG_RATIO = 1.0
 _CHUNK = 500
 _EMPTY = encode_state({})
@@ -159,9 +164,6 @@ class StateStore:
             index_elements=["store", "key"],
             set_={"version": insert.excluded.version, "value": insert.excluded.value})
         self._create = insert.on_conflict_do_nothing(index_elements=["store", "key"])
-        self._bump = update(stream_state).where(
-            stream_state.c.store == bindparam("b_store"), stream_state.c.key == bindparam("b_key")
-        ).values(version=bindparam("b_version"))
         self._log = stream_state_log.insert()
         self._fold = delete(stream_state_log).where(
             stream_state_log.c.store == bindparam("b_store"),
@@ -245,7 +247,7 @@ class StateStore:
 
     def _write(self, conn: Connection) -> None:
         """Each dirty key's change or whole state; the cache moves to the written versions."""
-        whole, logged, bumped, folded = [], [], [], []
+        whole, logged, folded = [], [], []
         now, processed_at = self._clock(), self._wall()
         for key in self._dirty:
             entry = self._cache[key]
@@ -254,16 +256,17 @@ class StateStore:
                     and now - self._tidied.get(key, -1e18) >= self._tidy_seconds)
             if tidy:
                 self._tidied[key] = now
-            # Encoded before the tidy: the change holds the batch's values, the tidy is
-            # replayed after it (``processed_at``).
-            raw = None if entry.version == 0 else encode_change(
-                changes(entry.state, entry.marks), processed_at if tidy else None)
+            # A change while the log is smaller than the base (the change that takes it past
+            # is the last); it is encoded before the tidy, which is replayed after it.
+            logged_ok = (entry.version > 0 and entry.log_rows < LOG_LIMIT
+                         and entry.log_bytes < LOG_RATIO * entry.base_bytes)
+            if logged_ok:
+                raw = encode_change(changes(entry.state, entry.marks),
+                                    processed_at if tidy else None)
             if tidy and self._tidy is not None:
                 self._tidy(entry.state, processed_at)
-            if raw is not None and entry.log_rows < LOG_LIMIT and (
-                    entry.log_bytes + len(raw) <= LOG_RATIO * entry.base_bytes):
+            if logged_ok:
                 logged.append({"store": self.name, "key": key, "version": version, "value": raw})
-                bumped.append({"b_store": self.name, "b_key": key, "b_version": version})
                 entry.log_bytes += len(raw)
                 entry.log_rows += 1
                 self.writes["changes"] += 1
@@ -277,8 +280,7 @@ class StateStore:
                 self.writes["whole"] += 1
                 self.writes["whole_bytes"] += len(raw)
             entry.version, entry.marks = version, mark(entry.state)
-        for statement, rows in ((self._fold, folded), (self._upsert, whole),
-                                (self._log, logged), (self._bump, bumped)):
+        for statement, rows in ((self._fold, folded), (self._upsert, whole), (self._log, logged)):
             for start in range(0, len(rows), _CHUNK):
                 conn.execute(statement, rows[start:start + _CHUNK])
 
@@ -287,18 +289,24 @@ class StateStore:
         lock_rows = lock and self.engine.dialect.name != "sqlite"
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
-            query = select(stream_state.c.key, stream_state.c.version).where(
+            # A key's version is its last change's, or its base's when its log is empty.
+            last_change = select(func.max(stream_state_log.c.version)).where(
+                stream_state_log.c.store == stream_state.c.store,
+                stream_state_log.c.key == stream_state.c.key).scalar_subquery()
+            query = select(stream_state.c.key,
+                           func.coalesce(last_change, stream_state.c.version)).where(
                 stream_state.c.store == self.name, stream_state.c.key.in_(chunk)
             ).order_by(stream_state.c.key)
-            versions = dict(conn.execute(query.with_for_update() if lock_rows else query).all())
+            locked = query.with_for_update(of=stream_state)
+            versions = dict(conn.execute(locked if lock_rows else query).all())
             absent = [k for k in chunk if k not in versions]
             if lock_rows and absent:
                 # A row lock needs a row: create the new keys' rows empty (waiting for a batch
                 # that creates them too), then lock them like the others.
                 conn.execute(self._create, [{"store": self.name, "key": k, "version": 0,
                                              "value": _EMPTY} for k in absent])
-                versions.update(conn.execute(query.where(
-                    stream_state.c.key.in_(absent)).with_for_update()).all())
+                versions.update(conn.execute(locked.where(
+                    stream_state.c.key.in_(absent))).all())
             stale = [k for k, v in versions.items()
                      if k not in self._cache or self._cache[k].version != v]
             if stale:
@@ -314,10 +322,12 @@ class StateStore:
                 stream_state.c.key, stream_state.c.version, stream_state.c.value).where(
                 stream_state.c.store == self.name, stream_state.c.key.in_(keys))):
             read[k] = _Cached(v, decode_state(raw), {}, base_bytes=len(raw))
-        for k, raw in conn.execute(select(stream_state_log.c.key, stream_state_log.c.value).where(
+        for k, v, raw in conn.execute(select(
+                stream_state_log.c.key, stream_state_log.c.version, stream_state_log.c.value).where(
                 stream_state_log.c.store == self.name, stream_state_log.c.key.in_(keys)
                 ).order_by(stream_state_log.c.key, stream_state_log.c.version)):
             entry = read[k]
+            entry.version = v
             change, tidied_at = decode_change(raw)
             apply(entry.state, change)
             if tidied_at is not None:

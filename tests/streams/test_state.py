@@ -157,13 +157,13 @@ def test_a_batch_writes_its_change_and_the_log_is_folded_into_the_base(db_url):
 def test_a_log_as_large_as_its_base_is_folded():
     engine = make_engine("sqlite://")
     store = StateStore(engine)
-    store.begin(["k"])
-    store.lookup("k")["small"] = 1
-    store.commit()
-    store.begin(["k"])
-    store.lookup("k")["big"] = "x" * 1000  # a change larger than the base: written whole
-    store.commit()
-    assert _stored(engine, stream_state_log) == 0 and store.writes["whole"] == 2
+    for n, logged in enumerate((0, 1, 0)):
+        store.begin(["k"])
+        store.lookup("k")[f"v{n}"] = "x" * 1000 * n  # the second change outweighs the base
+        store.commit()
+        assert _stored(engine, stream_state_log) == logged, n
+    assert store.writes == {"changes": 1, "whole": 2, "change_bytes": store.writes[
+        "change_bytes"], "whole_bytes": store.writes["whole_bytes"]}
 
 
 def _records(events) -> list[RawRecord]:  # type: ignore[no-untyped-def]
