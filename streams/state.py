@@ -19,8 +19,8 @@ through a batch never blocks the ledger's writes.
 *changes* of the batches written since (``stream_state_log``, one row per key and version,
 :mod:`features.state_delta`: the batch's new series entries and applied marks, and the small
 values whole). Writing the whole document in every batch cost what the entity had accumulated
-— a busy merchant carries up to 37 days of series and a mark per applied transaction, and the
-encoding of the touched states was ~15 % of a worker's GIL time —; a change costs what the
+— a busy merchant carries up to 37 days of series and a mark per applied transaction; the
+commit, two thirds of it encoding, was ~15 % of a worker's GIL time —; a change costs what the
 batch did: one row inserted, the base row untouched (a key's version is its last change's,
 or its base's when the log is empty). A key's log is folded into its base (*compaction*: the
 whole state written, its log rows deleted, in the batch's transaction) once the log holds
