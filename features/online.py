@@ -58,6 +58,10 @@ NAN = float("nan")
 #: A state remembers which transactions it applied for this long (processing time, seconds):
 #: redeliveries after a crash or rebalance come within minutes.
 REDELIVERY_SECONDS = 3600.0
+#: The state values that only gain keys (never change or lose one) except in :func:`expire`:
+#: the applied marks, one per applied transaction. ``features.state_delta`` writes their new
+#: keys only.
+INSERT_ONLY = ("applied",)
 #: Series entries older than this on the entity's clock are dropped: no window reaches them.
 HORIZON = PLAN.horizon
 #: State key -> that entity's (mutable) state: a dict here, a database-backed store in the stream.
@@ -325,7 +329,7 @@ def expire(state: dict[str, Any], processed_at: float | None = None,
     if now is None:
         return
     for key, value in list(state.items()):
-        if isinstance(value, dict) and "t" in value and "mx" in value:
+        if S.is_series(value):
             S.prune(value, now - horizon)
             if not value["t"]:
                 del state[key]

@@ -17,6 +17,9 @@ from bisect import bisect_right
 from typing import Any
 
 Series = dict[str, Any]
+#: A series' lists that only ever grow at the end (``append``); only ``prune`` cuts them, at the
+#: front. Everything else in a series (``a0``/``f0``, the maxima deques) is small and rewritten.
+APPEND_ONLY = ("t", "a", "f", "ids")
 
 
 def new_series() -> Series:
@@ -33,15 +36,38 @@ def append(s: Series, t: int, amount: int, flag: int = 0,
     s["a"].append((s["a"][-1] if s["a"] else s["a0"]) + amount)
     s["f"].append((s["f"][-1] if s["f"] else s["f0"]) + flag)
     for w in max_windows:
-        dq = s["mx"].setdefault(str(w), [])
-        while dq and dq[-1][1] <= amount:
-            dq.pop()
-        dq.append([t, amount])
-        drop = 0
-        while dq[drop][0] <= t - w:
-            drop += 1
-        if drop:
-            del dq[:drop]
+        _push_max(s["mx"].setdefault(str(w), []), t, amount, w)
+
+
+def _push_max(dq: list[list[int]], t: int, amount: int, w: int) -> None:
+    while dq and dq[-1][1] <= amount:
+        dq.pop()
+    dq.append([t, amount])
+    drop = 0
+    while dq[drop][0] <= t - w:
+        drop += 1
+    if drop:
+        del dq[:drop]
+
+
+def extend(s: Series, tails: dict[str, list[Any]]) -> None:
+    """Replay on ``s`` the appends a copy of it received, given as the new tails of its
+    :data:`APPEND_ONLY` lists (``features.state_delta``): the same lists, and the maxima deques
+    updated as :func:`append` did — every append to a series passes the same ``max_windows``,
+    the windows its deques are kept for."""
+    before = s["a"][-1] if s["a"] else s["a0"]
+    for field, tail in tails.items():
+        s.setdefault(field, []).extend(tail)
+    for key, dq in s["mx"].items():
+        w, last = int(key), before
+        for t, total in zip(tails["t"], tails["a"], strict=True):
+            _push_max(dq, t, total - last, w)
+            last = total
+
+
+def is_series(value: Any) -> bool:
+    """Whether a state's value is a series (as opposed to a memory, a histogram, a scalar)."""
+    return isinstance(value, dict) and "t" in value and "mx" in value
 
 
 def _start(s: Series, lower: int) -> int:

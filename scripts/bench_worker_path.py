@@ -80,6 +80,11 @@ def main() -> None:
     print(f"{n:,} events in batches of {args.batch_size:,}: {n / wall:,.0f} events/s wall, "
           f"{cpu / n * 1e6:,.0f} us of CPU per event")
     print("wall seconds per step: " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
+    batches = -(-n // args.batch_size)
+    writes = state.writes
+    print(f"state commit: {steps['state_commit'] / batches * 1e3:.1f} ms per batch; keys "
+          f"written as a change {writes['changes']:,} ({writes['change_bytes'] / 1e6:.1f} MB), "
+          f"whole {writes['whole']:,} ({writes['whole_bytes'] / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

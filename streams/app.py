@@ -59,10 +59,6 @@ log = logging.getLogger(__name__)
 ProcessorFactory = Callable[[Settings], BatchProcessor]
 
 
-def _tidy(state: dict[str, Any]) -> None:
-    expire(state, time.time())
-
-
 @dataclass
 class BatchWork:
     """What a batch's work left for :meth:`Worker.commit`."""
@@ -75,7 +71,7 @@ class BatchWork:
 
 def state_store(settings: Settings) -> StateStore:
     return StateStore(make_engine(settings.state_database_url,
-                                  settings.ledger_sqlite_synchronous), tidy=_tidy)
+                                  settings.ledger_sqlite_synchronous), tidy=expire)
 
 
 class Worker:

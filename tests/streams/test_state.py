@@ -11,12 +11,16 @@ import time
 from sqlalchemy import func, select
 
 from core.db import make_engine
-from streams.state import StateStore, stream_state
+from features import series as S
+from features.online import expire
+from streams.pipeline import RawRecord
+from streams.stages import featurize, parse_batch, state_keys
+from streams.state import LOG_LIMIT, StateStore, stream_state, stream_state_log
 
 
-def _stored(engine) -> int:  # type: ignore[no-untyped-def]
+def _stored(engine, table=stream_state) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(stream_state)).scalar_one()
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def _read(url: str, key: str) -> dict:  # type: ignore[type-arg]
@@ -98,7 +102,7 @@ def test_two_workers_on_a_new_key_do_not_lose_an_update(db_url):
 
 
 def test_tidy_runs_on_what_is_written():
-    store = StateStore(make_engine("sqlite://"), tidy=lambda s: s.pop("scratch", None))
+    store = StateStore(make_engine("sqlite://"), tidy=lambda s, _: s.pop("scratch", None))
     store.begin(["k"])
     store.lookup("k").update(keep=1, scratch=2)
     store.commit()
@@ -111,7 +115,7 @@ def test_tidy_runs_on_what_is_written():
 def test_tidy_runs_at_most_once_per_interval_per_key():
     now = [0.0]
     tidied: list[int] = []
-    store = StateStore(make_engine("sqlite://"), tidy=lambda s: tidied.append(s["n"]),
+    store = StateStore(make_engine("sqlite://"), tidy=lambda s, _: tidied.append(s["n"]),
                        tidy_seconds=30.0, clock=lambda: now[0])
 
     def write(n: int) -> None:
@@ -207,3 +211,90 @@ def test_a_lock_the_database_broke_is_retried_and_other_errors_are_not(monkeypat
     else:
         raise AssertionError("a non-lock error was swallowed")
     assert store.lock_retries == 2
+
+
+def test_a_batch_writes_its_change_and_the_log_is_folded_into_the_base(db_url):
+    engine = make_engine(db_url)
+    store = StateStore(engine)
+    for n in range(LOG_LIMIT + 2):
+        store.begin(["merchant:m-1"])
+        state = store.lookup("merchant:m-1")
+        if n == 0:
+            state.update(m=S.new_series(), applied={})
+            for t in range(3000):  # a history much larger than one batch's change
+                S.append(state["m"], t, 10, max_windows=(60,))
+        S.append(state["m"], 3000 + n, 10, max_windows=(60,))
+        state["applied"][f"merchant:t{n}"] = float(n)
+        store.commit()
+        logged = _stored(engine, stream_state_log)
+        if n == 0:
+            assert logged == 0  # a new key is written whole
+        elif n <= LOG_LIMIT:
+            assert logged == n  # one change per batch
+        else:
+            assert logged == 0  # the log reached LOG_LIMIT: folded into the base
+        assert repr(_read(db_url, "merchant:m-1")) == repr(state)
+    assert store.writes["changes"] == LOG_LIMIT and store.writes["whole"] == 2
+    assert store.writes["change_bytes"] / LOG_LIMIT < store.writes["whole_bytes"] / 20
+
+
+def test_a_log_as_large_as_its_base_is_folded():
+    engine = make_engine("sqlite://")
+    store = StateStore(engine)
+    for n, logged in enumerate((0, 1, 0)):
+        store.begin(["k"])
+        store.lookup("k")[f"v{n}"] = "x" * 1000 * n  # the second change outweighs the base
+        store.commit()
+        assert _stored(engine, stream_state_log) == logged, n
+    assert store.writes == {"changes": 1, "whole": 2, "change_bytes": store.writes[
+        "change_bytes"], "whole_bytes": store.writes["whole_bytes"]}
+
+
+def _records(events) -> list[RawRecord]:  # type: ignore[no-untyped-def]
+    return [RawRecord(e.model_dump_json().encode(), partition=0, offset=i)
+            for i, e in enumerate(events)]
+
+
+def test_a_restarted_worker_reads_back_exactly_the_states_it_held(db_url):
+    """The worker's batches (features, labels, redeliveries, tidies every 30 s of a fake
+    clock) through a store; a new store (a restarted worker) reads every state from base +
+    log equal to the writer's, key order included."""
+    from datetime import UTC, datetime, timedelta
+
+    from simulator import Simulator, label_events
+
+    end = datetime(2026, 6, 1, tzinfo=UTC)
+    txs = Simulator(seed=5, n_accounts=30, n_merchants=5, fraud_share=0.05).generate(
+        1500, end - timedelta(days=40), end)
+    items = sorted([(t.event.occurred_at, 1, i, t.event) for i, t in enumerate(txs)]
+                   + [(lab.occurred_at, 0, i, lab) for i, lab in enumerate(label_events(
+                       txs, seed=5)) if lab.occurred_at < end], key=lambda x: x[:3])
+    records = _records([item for *_, item in items])
+    now = [0.0]
+    writer = StateStore(make_engine(db_url), tidy=expire, clock=lambda: now[0],
+                        wall=lambda: 1.7e9 + now[0])
+    for n, start in enumerate(range(0, len(records), 100)):
+        now[0] = 12.0 * n
+        batch = records[start:start + 100] + records[max(0, start - 20):start]  # redelivered
+        parsed = parse_batch(batch)
+        writer.begin(state_keys(parsed.items))
+        featurize(parsed, writer.lookup, 1.7e9 + now[0])
+        writer.commit()
+    assert writer.writes["changes"] > writer.writes["whole"]
+    keys = sorted(writer._cache)
+    reader = StateStore(make_engine(db_url), tidy=expire)
+    reader.begin(keys)
+    try:
+        rebuilt = {k: reader.lookup(k) for k in keys}
+    finally:
+        reader.rollback()
+    assert repr(rebuilt) == repr({k: writer._cache[k].state for k in keys})
+    assert any(st.get("labels") for st in rebuilt.values())
+    # the log carries tidies: a store that could not replay them refuses to read
+    blind = StateStore(make_engine(db_url))
+    try:
+        blind.begin(keys)
+        raised = False
+    except ValueError:
+        raised = True
+    assert raised
