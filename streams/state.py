@@ -49,7 +49,6 @@ state the writer holds (``tests/streams/test_state.py`` compares them, key order
 from __future__ import annotations
 
 import logging
-import marshal
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -57,14 +56,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
     bindparam,
     delete,
     func,
@@ -74,52 +67,22 @@ from sqlalchemy.exc import OperationalError
 
 from core.db import create_tables, dialect_insert
 from features.state_delta import Marks, apply, changes, mark
+from streams.state_tables import (
+    META_STORE,
+    decode_change,
+    decode_state,
+    encode_change,
+    encode_state,
+    read_meta,
+    state_metadata,
+    stream_state,
+    stream_state_log,
+    write_meta,
+)
+
+__all__ = ["META_STORE", "StateStore", "read_meta", "stream_state", "stream_state_log"]
 
 log = logging.getLogger(__name__)
-
-_meta = MetaData()
-stream_state = Table(
-    "stream_state", _meta,
-    Column("store", String(64), primary_key=True),
-    Column("key", String(300), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("value", LargeBinary, nullable=False),
-)
-#: The changes written since a key's base: ``version`` is the version the change brings the
-#: state to; every row is newer than the base (compaction deletes them with the base write).
-stream_state_log = Table(
-    "stream_state_log", _meta,
-    Column("store", String(64), primary_key=True),
-    Column("key", String(300), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("value", LargeBinary, nullable=False),
-)
-
-#: The stored form of a state: ``marshal`` (format 4), which keeps exactly the types a state
-#: holds — dicts, lists, tuples, str, int, float with NaN — and encodes ~9× faster than JSON
-#: (JSON encoding was 15 % of a worker's batch thread). The table is written and read by
-#: Flowlet's workers only; marshal is not for data from anyone else.
-MARSHAL_VERSION = 4
-
-
-def encode_state(state: dict[str, Any]) -> bytes:
-    return marshal.dumps(state, MARSHAL_VERSION)
-
-
-def decode_state(raw: bytes) -> dict[str, Any]:
-    state: dict[str, Any] = marshal.loads(raw)  # noqa: S302 - our own table, see above
-    return state
-
-
-def encode_change(change: dict[str, Any], tidied_at: float | None) -> bytes:
-    """A log row: a batch's change (``features.state_delta``) and when it tidied, if it did."""
-    return marshal.dumps((change, tidied_at), MARSHAL_VERSION)
-
-
-def decode_change(raw: bytes) -> tuple[dict[str, Any], float | None]:
-    change, tidied_at = marshal.loads(raw)  # noqa: S302 - our own table, see above
-    return change, tidied_at
-
 
 #: Decoded states kept in memory; beyond it the cache starts over (the database is the source
 #: of truth, so forgetting costs a read, never a value).
@@ -175,7 +138,7 @@ class StateStore:
         self._tidy = tidy
         self._tidy_seconds, self._clock, self._wall = tidy_seconds, clock, wall
         self._tidied: dict[str, float] = {}  # key -> when its state was last tidied
-        create_tables(_meta, engine)
+        create_tables(state_metadata, engine)
         insert = dialect_insert(engine.dialect.name)(stream_state)
         self._upsert = insert.on_conflict_do_update(
             index_elements=["store", "key"],
@@ -389,24 +352,3 @@ class StateStore:
             if absent:
                 conn.execute(self._create, [{"store": self.name, "key": k, "version": 0,
                                              "value": _EMPTY} for k in absent])
-
-
-def read_meta(engine: Engine, key: str) -> str | None:
-    """A bookkeeping value stored next to the states (e.g. the processing watermark)."""
-    create_tables(_meta, engine)
-    with engine.connect() as conn:
-        raw = conn.execute(select(stream_state.c.value).where(
-            stream_state.c.store == META_STORE, stream_state.c.key == key)).scalar_one_or_none()
-    return None if raw is None else raw.decode()
-
-
-def write_meta(conn: Connection, dialect: str, key: str, value: str) -> None:
-    insert = dialect_insert(dialect)(stream_state)
-    conn.execute(insert.values(store=META_STORE, key=key, version=0, value=value.encode())
-                 .on_conflict_do_update(index_elements=["store", "key"],
-                                        set_={"value": value.encode()}))
-
-
-#: Bookkeeping rows live under this store name.
-META_STORE = "__meta__"
-
