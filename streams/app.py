@@ -1,7 +1,9 @@
 """The Faust worker: one agent on ``transactions`` runs each micro-batch through every step.
 
-For each micro-batch (``stream.take_events(batch_size, within=batch_within_seconds)``: what is
-there, up to ``batch_size``, waiting at most ``batch_within_seconds`` for more),
+For each micro-batch (:meth:`streams.offsets.OffsetsApp.take_source`: the records fetched, up
+to ``batch_size``, as soon as there is one — under load they pile up while the previous batch
+runs, so batches grow with the load; ``batch_within_seconds`` > 0 would wait that long for a
+full batch),
 :meth:`Worker.transactions_batch` parses each record once (bad ones become dead letters),
 locks and reads the feature states the batch touches (:class:`streams.state.StateStore`),
 computes every transaction's feature vector (:mod:`streams.stages`) and runs the effects —
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import Message
 
 from cases import CaseStore
 from core.db import make_engine
@@ -89,7 +92,8 @@ class Worker:
         self._processor: BatchProcessor | None = None
         self.source = app.source_topic(settings.topic_transactions, key_type=bytes,
                                        value_type=bytes, key_serializer="raw",
-                                       value_serializer="raw")
+                                       value_serializer="raw",
+                                       buffer_records=2 * settings.batch_size)
         self.dlq = self._topic(settings.topic_dlq)
         self.alerts = self._topic(settings.topic_alerts)
         self.rates_topic = self._topic(settings.topic_fx_rates)
@@ -101,8 +105,10 @@ class Worker:
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
-        #: Batches, records, and seconds spent in the batch's work and in its commit.
-        self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0}
+        #: Batches, records, and seconds spent in the batch's work and in its commit (and in
+        #: the commit's steps: sends + acks, the state's commit, the offsets' commit).
+        self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0,
+                        "sends_seconds": 0.0, "state_seconds": 0.0, "offsets_seconds": 0.0}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
                       "duplicates": 0, "redelivered": 0, "dead_letters": 0, "lake_rows": 0,
                       "alerts": 0, "holds_expired": 0, "fx_rates": 0, "customers": 0}
@@ -124,10 +130,11 @@ class Worker:
         await self.in_batch_thread(self.processor)
         await self.in_batch_thread(catch_up, self.settings, self.state)
 
-    async def run_batches(self, stream: faust.StreamT) -> None:
-        """Run and commit each of ``stream``'s micro-batches; stop hard on what cannot be."""
-        async for events in stream.take_events(self.settings.batch_size,
-                                               within=self.settings.batch_within_seconds):
+    async def run_batches(self) -> None:
+        """Run and commit each micro-batch of the source topic; stop hard on what cannot be."""
+        while True:
+            events = await self.app.take_source(self.source, self.settings.batch_size,
+                                                self.settings.batch_within_seconds)
             try:
                 started = time.perf_counter()
                 work = await self.transactions_batch(events)
@@ -147,10 +154,10 @@ class Worker:
                 logging.shutdown()
                 os._exit(70)
 
-    async def transactions_batch(self, events: Sequence[Any]) -> BatchWork:
+    async def transactions_batch(self, events: Sequence[Message]) -> BatchWork:
         """Parse, features and effects of one micro-batch (the state stays uncommitted)."""
-        records = [RawRecord(e.message.value or b"", e.message.key, e.message.topic,
-                             e.message.partition, e.message.offset) for e in events]
+        records = [RawRecord(m.value or b"", m.key, m.topic, m.partition, m.offset)
+                   for m in events]
         return await self.in_batch_thread(self._work, records)
 
     def _work(self, records: list[RawRecord]) -> BatchWork:
@@ -165,7 +172,7 @@ class Worker:
         return BatchWork(outcome, len(featurized.batch.events), featurized.labels,
                          featurized.redelivered)
 
-    async def commit(self, events: Sequence[Any], work: BatchWork) -> None:
+    async def commit(self, events: Sequence[Message], work: BatchWork) -> None:
         """Finish a batch whose effects are done: 1. send its dead letters and alerts, 2. wait
         for the broker's acks, 3. commit the feature state, 4. commit the source offsets."""
         outcome = work.outcome
@@ -173,10 +180,17 @@ class Worker:
                  for d in outcome.dead_letters]
         sends += [self.alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
                   for a in outcome.alerts]
+        t0 = time.perf_counter()
         await self.send_all(sends)  # 1, 2
+        t1 = time.perf_counter()
         mark = watermark_of(outcome.rows)
         await self.in_batch_thread(self.state.commit, {WATERMARK: mark} if mark else None)  # 3
+        t2 = time.perf_counter()
         await self.app.commit_processed(events)  # 4
+        timings = self.timings
+        timings["sends_seconds"] += t1 - t0
+        timings["state_seconds"] += t2 - t1
+        timings["offsets_seconds"] += time.perf_counter() - t2
 
     @staticmethod
     async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
@@ -184,7 +198,7 @@ class Worker:
         for ack in acks:
             await ack  # the broker acked it: only now may the batch be acknowledged
 
-    def _count(self, events: Sequence[Any], work: BatchWork, work_seconds: float,
+    def _count(self, events: Sequence[Message], work: BatchWork, work_seconds: float,
                commit_seconds: float) -> None:
         for tp, (_, high) in next_offsets(events).items():
             key = f"{tp.topic}:{tp.partition}"
@@ -287,9 +301,9 @@ def create_app(settings: Settings,
     worker = Worker(app, settings, processor_factory)
 
     @app.agent(worker.source, name="flowlet-pipeline")
-    async def pipeline_agent(stream: faust.StreamT) -> None:
+    async def pipeline_agent(stream: faust.StreamT) -> None:  # noqa: ARG001 - batches instead
         await worker.start()
-        await worker.run_batches(stream)
+        await worker.run_batches()
 
     @app.timer(interval=settings.hold_expiry_interval_seconds)
     async def expire_holds() -> None:
