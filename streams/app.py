@@ -1,9 +1,7 @@
 """The Faust worker: one agent on ``transactions`` runs each micro-batch through every step.
 
 For each micro-batch (:meth:`streams.offsets.OffsetsApp.take_source`: the records fetched, up
-to ``batch_size``, as soon as there is one — under load they pile up while the previous batch
-runs, so batches grow with the load; ``batch_within_seconds`` > 0 would wait that long for a
-full batch),
+to ``batch_size``, as soon as there is one; batches grow with the backlog),
 :meth:`Worker.transactions_batch` parses each record once (bad ones become dead letters),
 locks and reads the feature states the batch touches (:class:`streams.state.StateStore`),
 computes every transaction's feature vector (:mod:`streams.stages`) and runs the effects —
@@ -105,8 +103,7 @@ class Worker:
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
-        #: Batches, records, and seconds spent in the batch's work and in its commit (and in
-        #: the commit's steps: sends + acks, the state's commit, the offsets' commit).
+        #: Batches, records, seconds in the batches' work, commit and the commit's steps.
         self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0,
                         "sends_seconds": 0.0, "state_seconds": 0.0, "offsets_seconds": 0.0}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
@@ -180,17 +177,16 @@ class Worker:
                  for d in outcome.dead_letters]
         sends += [self.alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
                   for a in outcome.alerts]
+        mark = watermark_of(outcome.rows)
         t0 = time.perf_counter()
         await self.send_all(sends)  # 1, 2
         t1 = time.perf_counter()
-        mark = watermark_of(outcome.rows)
         await self.in_batch_thread(self.state.commit, {WATERMARK: mark} if mark else None)  # 3
         t2 = time.perf_counter()
         await self.app.commit_processed(events)  # 4
-        timings = self.timings
-        timings["sends_seconds"] += t1 - t0
-        timings["state_seconds"] += t2 - t1
-        timings["offsets_seconds"] += time.perf_counter() - t2
+        for step, seconds in (("sends", t1 - t0), ("state", t2 - t1),
+                              ("offsets", time.perf_counter() - t2)):
+            self.timings[f"{step}_seconds"] += seconds
 
     @staticmethod
     async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
