@@ -58,10 +58,11 @@ class Settings:
     #: Sanctions/PEP screening: a name matches a list entry at this similarity (0-100, after
     #: normalisation and transliteration) or above (screening.matcher).
     screening_threshold: float = 90.0
-    #: Micro-batches: at most ``batch_size`` records, and what arrived within
-    #: ``batch_within_seconds`` when fewer are there (low load waits that long, no longer).
+    #: Micro-batches: at most ``batch_size`` records, taken as soon as one is fetched (what
+    #: piled up while the previous batch ran); ``batch_within_seconds`` > 0 waits that long
+    #: for a full batch when fewer are there.
     batch_size: int = 2000
-    batch_within_seconds: float = 0.01
+    batch_within_seconds: float = 0.0
     #: How long the broker may hold a worker's fetch waiting for data (a latency floor per hop).
     fetch_max_wait_ms: int = 10
     api_host: str = "127.0.0.1"

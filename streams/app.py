@@ -1,7 +1,7 @@
 """The Faust worker: one agent on ``transactions`` runs each micro-batch through every step.
 
-For each micro-batch (``stream.take_events(batch_size, within=batch_within_seconds)``: what is
-there, up to ``batch_size``, waiting at most ``batch_within_seconds`` for more),
+For each micro-batch (:meth:`streams.offsets.OffsetsApp.take_source`: the records fetched, up
+to ``batch_size``, as soon as there is one; batches grow with the backlog),
 :meth:`Worker.transactions_batch` parses each record once (bad ones become dead letters),
 locks and reads the feature states the batch touches (:class:`streams.state.StateStore`),
 computes every transaction's feature vector (:mod:`streams.stages`) and runs the effects —
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import Message
 
 from cases import CaseStore
 from core.db import make_engine
@@ -85,7 +86,8 @@ class Worker:
         self._processor: BatchProcessor | None = None
         self.source = app.source_topic(settings.topic_transactions, key_type=bytes,
                                        value_type=bytes, key_serializer="raw",
-                                       value_serializer="raw")
+                                       value_serializer="raw",
+                                       buffer_records=2 * settings.batch_size)
         self.dlq = self._topic(settings.topic_dlq)
         self.alerts = self._topic(settings.topic_alerts)
         self.rates_topic = self._topic(settings.topic_fx_rates)
@@ -97,8 +99,9 @@ class Worker:
         #: "topic:partition" -> offset after the last record a completed batch held. Unlike
         #: the committed offset (a commit may be skipped, see streams.offsets), it always moves.
         self.processed: dict[str, int] = {}
-        #: Batches, records, and seconds spent in the batch's work and in its commit.
-        self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0}
+        #: Batches, records, seconds in the batches' work, commit and the commit's steps.
+        self.timings = {"batches": 0, "records": 0, "work_seconds": 0.0, "commit_seconds": 0.0,
+                        "sends_seconds": 0.0, "state_seconds": 0.0, "offsets_seconds": 0.0}
         self.stats = {"batches": 0, "events": 0, "labels": 0, "posted": 0, "rejected": 0,
                       "duplicates": 0, "redelivered": 0, "dead_letters": 0, "lake_rows": 0,
                       "alerts": 0, "holds_expired": 0, "fx_rates": 0, "customers": 0}
@@ -120,10 +123,11 @@ class Worker:
         await self.in_batch_thread(self.processor)
         await self.in_batch_thread(catch_up, self.settings, self.state)
 
-    async def run_batches(self, stream: faust.StreamT) -> None:
-        """Run and commit each of ``stream``'s micro-batches; stop hard on what cannot be."""
-        async for events in stream.take_events(self.settings.batch_size,
-                                               within=self.settings.batch_within_seconds):
+    async def run_batches(self) -> None:
+        """Run and commit each micro-batch of the source topic; stop hard on what cannot be."""
+        while True:
+            events = await self.app.take_source(self.source, self.settings.batch_size,
+                                                self.settings.batch_within_seconds)
             try:
                 started = time.perf_counter()
                 work = await self.transactions_batch(events)
@@ -143,10 +147,10 @@ class Worker:
                 logging.shutdown()
                 os._exit(70)
 
-    async def transactions_batch(self, events: Sequence[Any]) -> BatchWork:
+    async def transactions_batch(self, events: Sequence[Message]) -> BatchWork:
         """Parse, features and effects of one micro-batch (the state stays uncommitted)."""
-        records = [RawRecord(e.message.value or b"", e.message.key, e.message.topic,
-                             e.message.partition, e.message.offset) for e in events]
+        records = [RawRecord(m.value or b"", m.key, m.topic, m.partition, m.offset)
+                   for m in events]
         return await self.in_batch_thread(self._work, records)
 
     def _work(self, records: list[RawRecord]) -> BatchWork:
@@ -161,7 +165,7 @@ class Worker:
         return BatchWork(outcome, len(featurized.batch.events), featurized.labels,
                          featurized.redelivered)
 
-    async def commit(self, events: Sequence[Any], work: BatchWork) -> None:
+    async def commit(self, events: Sequence[Message], work: BatchWork) -> None:
         """Finish a batch whose effects are done: 1. send its dead letters and alerts, 2. wait
         for the broker's acks, 3. commit the feature state, 4. commit the source offsets."""
         outcome = work.outcome
@@ -169,10 +173,16 @@ class Worker:
                  for d in outcome.dead_letters]
         sends += [self.alerts.send(key=a["account_id"].encode(), value=encode_alert(a))
                   for a in outcome.alerts]
-        await self.send_all(sends)  # 1, 2
         mark = watermark_of(outcome.rows)
+        t0 = time.perf_counter()
+        await self.send_all(sends)  # 1, 2
+        t1 = time.perf_counter()
         await self.in_batch_thread(self.state.commit, {WATERMARK: mark} if mark else None)  # 3
+        t2 = time.perf_counter()
         await self.app.commit_processed(events)  # 4
+        for step, seconds in (("sends", t1 - t0), ("state", t2 - t1),
+                              ("offsets", time.perf_counter() - t2)):
+            self.timings[f"{step}_seconds"] += seconds
 
     @staticmethod
     async def send_all(sends: Sequence[Awaitable[Any]]) -> None:
@@ -180,7 +190,7 @@ class Worker:
         for ack in acks:
             await ack  # the broker acked it: only now may the batch be acknowledged
 
-    def _count(self, events: Sequence[Any], work: BatchWork, work_seconds: float,
+    def _count(self, events: Sequence[Message], work: BatchWork, work_seconds: float,
                commit_seconds: float) -> None:
         for tp, (_, high) in next_offsets(events).items():
             key = f"{tp.topic}:{tp.partition}"
@@ -283,9 +293,9 @@ def create_app(settings: Settings,
     worker = Worker(app, settings, processor_factory)
 
     @app.agent(worker.source, name="flowlet-pipeline")
-    async def pipeline_agent(stream: faust.StreamT) -> None:
+    async def pipeline_agent(stream: faust.StreamT) -> None:  # noqa: ARG001 - batches instead
         await worker.start()
-        await worker.run_batches(stream)
+        await worker.run_batches()
 
     @app.timer(interval=settings.hold_expiry_interval_seconds)
     async def expire_holds() -> None:

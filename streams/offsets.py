@@ -29,6 +29,17 @@ batch's effects before calling :meth:`~OffsetsApp.commit_processed`, and on an e
 handle stops the process without committing (a restarted agent would otherwise go on past the
 failed batch and a later commit would cover it). ``commit_processed`` checks the first two.
 
+* **A batch at a time.** Faust's fetcher (``Consumer._drain_messages``) hands each fetched
+  record to the conductor under ``Service.wait_first`` — four asyncio tasks and an
+  ``asyncio.wait`` per record —, then a stream steps it to the agent: a quarter of a busy
+  worker's GIL. The records of a source topic skip all that: the consumer's ``getmany`` puts
+  them into the topic's :class:`~streams.source_buffer.SourceBuffer` (keeping Faust's read
+  offset checks), and the agent takes what is there, up to a batch, with
+  :meth:`OffsetsApp.take_source`. A full buffer waits for room *or* for the flow to stop: a
+  rebalance abandons a blocked delivery, as Faust's ``wait_first`` on ``suspend_flow`` does,
+  and clears the buffers, as Faust clears the agents' queues (the records are fetched again
+  from the committed offsets).
+
 * **Short fetches.** Faust's driver makes the broker hold a fetch up to 1.5 s; the app's
   ``fetch_max_wait_ms`` replaces it (``SeekFirstConsumer._new_consumer_thread``).
 
@@ -42,22 +53,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import ensure_TPset
-from faust.types import TP, EventT, TopicT
+from faust.types import TP, Message, TopicT
+
+from streams.source_buffer import SourceBuffer
 
 log = logging.getLogger(__name__)
 
 
-def next_offsets(events: Iterable[EventT]) -> dict[TP, tuple[int, int]]:
-    """Per partition, ``(lowest offset, highest offset + 1)`` of the events' messages."""
+def next_offsets(messages: Iterable[Message]) -> dict[TP, tuple[int, int]]:
+    """Per partition, ``(lowest offset, highest offset + 1)`` of the messages."""
     spans: dict[TP, tuple[int, int]] = {}
-    for event in events:
-        tp, offset = event.message.tp, event.message.offset
+    for message in messages:
+        tp, offset = message.tp, message.offset
         low, high = spans.get(tp, (offset, offset + 1))
         spans[tp] = (min(low, offset), max(high, offset + 1))
     return spans
@@ -88,7 +101,43 @@ class SeekFirstConsumer:
         for known in (self._committed, self._next):  # forget partitions no longer ours
             for tp in set(known) - self._held:
                 del known[tp]
+        self._clear_sources()
         await super().on_partitions_assigned(assigned, generation_id)  # type: ignore[misc]
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await super().on_partitions_revoked(revoked)  # type: ignore[misc]  # flow stopped
+        self._clear_sources()  # as Faust clears the agents' queues
+
+    # -- source records into their buffers, a fetch at a time --------------------------------
+    def _source_buffers(self) -> dict[str, SourceBuffer]:
+        return self.app.__dict__.get("_source_buffers", {})  # type: ignore[attr-defined,no-any-return]
+
+    def _clear_sources(self) -> None:
+        for buffer in self._source_buffers().values():
+            buffer.clear()
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        """Faust's fetch, with the source topics' records put into their buffers instead of
+        yielded to the fetcher's per-record hand-off. Faust's checks per record are kept: one
+        below the partition's read offset was read already (dropped), the read offset moves to
+        each record buffered (gaps are tracked for acked topics only, which these are not)."""
+        buffers = self._source_buffers()
+        read_offset = self._read_offset  # type: ignore[attr-defined]
+        async for tp, message in super().getmany(timeout):  # type: ignore[misc]
+            buffer = buffers.get(tp.topic)
+            if buffer is None:
+                yield tp, message
+                continue
+            offset = message.offset
+            last = read_offset[tp]
+            if last is not None and offset < last:
+                continue
+            if not buffer.has_room:  # wait for the agent, or for a rebalance to start
+                await self.wait_first(buffer.room(), self.suspend_flow.wait())  # type: ignore[attr-defined]
+                if not self.flow_active or self.should_stop:  # type: ignore[attr-defined]
+                    return  # the rest of this fetch is fetched again after the seek
+            buffer.append(message)
+            read_offset[tp] = offset
 
     def _set_active_tps(self, tps: set[TP]) -> set[TP]:
         active: set[TP] = super()._set_active_tps(tps)  # type: ignore[misc]
@@ -208,12 +257,32 @@ class OffsetsApp(faust.App):
 
     fetch_max_wait_ms: int | None = None
 
-    def source_topic(self, *topics: str, **kwargs: Any) -> TopicT:
-        """A topic whose offsets only :meth:`commit_processed` commits (Faust's acks are off)."""
-        return self.topic(*topics, acks=False, **kwargs)
+    def source_topic(self, *topics: str, buffer_records: int = 4096, **kwargs: Any) -> TopicT:
+        """A topic whose offsets only :meth:`commit_processed` commits (Faust's acks are off)
+        and whose records its agent takes in batches (:meth:`take_source`); up to
+        ``buffer_records`` of them wait fetched."""
+        topic = self.topic(*topics, acks=False, **kwargs)
+        buffers: dict[str, SourceBuffer] = self.__dict__.setdefault("_source_buffers", {})
+        for name in topic.topics:
+            buffers[name] = SourceBuffer(buffer_records)
+        return topic
 
-    async def commit_processed(self, events: Iterable[EventT]) -> bool:
-        """Commit the source offsets of ``events``, whose effects must be done and durable.
+    async def take_source(self, topic: TopicT, max_records: int,
+                          linger: float = 0.0) -> list[Message]:
+        """The next batch of ``topic`` (a :meth:`source_topic`): what is fetched, up to
+        ``max_records``, as soon as there is one record (``linger``: see
+        :meth:`SourceBuffer.take`). Called by the topic's one agent, which subscribes it."""
+        [name] = topic.topics
+        buffer = self.__dict__["_source_buffers"][name]
+        subscribed: set[str] = self.__dict__.setdefault("_subscribed_sources", set())
+        if name not in subscribed:
+            self.topics.add(topic)  # what iterating the agent's stream would do
+            subscribed.add(name)
+        return await buffer.take(max_records, linger)  # type: ignore[no-any-return]
+
+    async def commit_processed(self, events: Iterable[Message]) -> bool:
+        """Commit the source offsets of ``events`` (consumer messages), whose effects must be
+        done and durable.
 
         Commits the highest offset + 1 per partition (Kafka's "next to read"), only for
         partitions this worker still owns and only forwards. Returns whether a commit happened;
