@@ -35,6 +35,13 @@ def test_a_fresh_state_gets_the_worlds_past_once(tmp_path):
     assert warm_start(settings, rate, hours=6, now=NOW.replace(hour=18)) is None
 
 
+def test_a_stack_whose_lake_holds_transactions_gets_no_simulated_past(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    (settings.lake_dir / "transactions").mkdir(parents=True)
+    assert warm_start(settings, 0.05, hours=6, now=NOW) is None
+    assert read_meta(state_store(settings).engine, META) is None
+
+
 def test_the_live_simulator_starts_where_the_history_ended():
     """The minute the stack spent starting is published first, at once: no hole in the
     world's time between the materialised past and live traffic."""
