@@ -70,8 +70,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from flowlet.feed import ApiPublisher, KafkaPublisher, describe, run_live, run_tag
-    from simulator import Simulator, merchants_for
-    from simulator.live import HISTORY_FRAUD_SHARE, accounts_for_rate
+    from flowlet.warmstart import live_simulator, replay_history
 
     settings = _settings(args)
     if args.days:  # history mode: write days of labelled history to the lake
@@ -79,12 +78,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         run_history(settings.lake_dir, args.days, args.seed, args.customers, args.merchants)
         return 0
-    accounts = args.accounts or accounts_for_rate(args.rate)
     # The history's world and mix at a size where each account acts as the history's do; a
     # run tag keeps a restarted run's ids new (the world, and so the accounts, stay the same).
-    sim = Simulator(seed=args.seed, n_accounts=accounts, n_merchants=merchants_for(accounts),
-                    fraud_share=HISTORY_FRAUD_SHARE, run_tag=run_tag())
-    log.info("simulating %d accounts at %.1f transactions/s", accounts, args.rate)
+    sim = live_simulator(args.rate, args.seed, args.accounts, run_tag())
+    pace = None
+    if args.history_start and args.history_end:  # go on from the past the stack materialised
+        pace = replay_history(sim, args.rate, args.history_start, args.history_end)
+    log.info("simulating %d accounts at %.1f transactions/s on average",
+             len(sim.world.customers.ids), args.rate)
     if args.to == "api":
         publisher: ApiPublisher | KafkaPublisher = ApiPublisher(
             args.api_url or f"http://{settings.api_host}:{settings.api_port}",
@@ -96,7 +97,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from flowlet.feed import publish_profiles
 
         publish_profiles(publisher, sim)
-    answers = run_live(publisher, sim, rate=args.rate, count=args.count)
+    answers = run_live(publisher, sim, rate=args.rate, count=args.count, pace=pace,
+                       since=args.history_end if pace else None)
     sent = answers.total()
     refusal = f" (the API answered {publisher.last_refusal})" if publisher.last_refusal else ""
     sys.stdout.write(f"sent {sent} transactions: {describe(answers)}{refusal}\n")
@@ -237,7 +239,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                    help="POST to the ingestion API, or produce straight to the topic")
     p.add_argument("--api-url", help="the API's base URL (default: http://FLOWLET_API_HOST:"
                                      "FLOWLET_API_PORT)")
-    p.add_argument("--rate", type=float, default=20.0, help="transactions per second")
+    p.add_argument("--rate", type=float, default=20.0,
+                   help="transactions per second, on average: the world's daily rhythm sets "
+                        "the rate of the moment (nights quieter)")
     p.add_argument("--api-key", help="the API key to post with (scope publish; default "
                                      "FLOWLET_API_KEY)")
     p.add_argument("--count", type=int, help="stop after this many (default: run forever)")
@@ -248,6 +252,11 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--accounts", type=int,
                    help="simulated customers (default: as many as make --rate with each "
                         "acting like the history's, ~2.8 transactions a day)")
+    p.add_argument("--history-start", type=utc_instant,
+                   help="with --history-end: continue the world's past the stack materialised "
+                        "(`flowlet up` passes them; drawn again, not published)")
+    p.add_argument("--history-end", type=utc_instant,
+                   help="the end of that past: live traffic starts there")
     p.add_argument("--days", type=int, help="history mode: days of history to write")
     p.add_argument("--customers", type=int, default=2000, help="history mode")
     p.add_argument("--merchants", type=int, default=300, help="history mode")

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.contract import CustomerEvent, TransactionEvent
 from simulator import Simulator
+from simulator.pacing import Pace
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +32,30 @@ def run_tag(now: datetime | None = None) -> str:
 
 
 def live_events(sim: Simulator, rate: float, chunk_seconds: float = 10.0,
-                clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+                clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                pace: Pace | None = None, since: datetime | None = None
                 ) -> Iterator[TransactionEvent]:
-    """Events stamped with the wall clock, about ``rate`` per second, each yielded when due."""
+    """Events stamped with the wall clock, each yielded when due: ``rate`` per second on
+    average, following the world's rhythm (:class:`simulator.pacing.Pace`; pass the one that
+    drew the world's history, and its end as ``since``, to continue it: the events since
+    then come first, at once)."""
+    pace = pace or Pace(sim, rate)
     heap: list[tuple[datetime, str, TransactionEvent]] = []
-    horizon = clock()
+    horizon = since or clock()
+    catching_up = since is not None
     while True:
         now = clock()
         if horizon < now + timedelta(seconds=chunk_seconds):
-            start = max(horizon, now)
+            # behind the clock (a slow API): skip ahead, unless catching up with the history
+            start = horizon if catching_up else max(horizon, now)
+            catching_up = catching_up and start < now
             end = start + timedelta(seconds=chunk_seconds)
-            for t in sim.generate(max(1, int(rate * chunk_seconds)), start, end):
+            for t in pace.window(start, end):
                 heapq.heappush(heap, (t.event.occurred_at, t.event.transaction_id, t.event))
             horizon = end
+        if not heap:  # a quiet window (a night at a low rate): wait for the next one
+            time.sleep(min(max((horizon - clock()).total_seconds() - chunk_seconds, 0.0), 1.0))
+            continue
         due, _, ev = heap[0]
         wait = (due - clock()).total_seconds()
         if wait > 0:
@@ -154,14 +166,15 @@ def publish_profiles(publisher: ApiPublisher | KafkaPublisher, sim: Simulator,
 
 
 def run_live(publisher: ApiPublisher | KafkaPublisher, sim: Simulator, rate: float,
-             count: int | None = None, flush_seconds: float = 0.5) -> Counter[str]:
+             count: int | None = None, flush_seconds: float = 0.5,
+             pace: Pace | None = None, since: datetime | None = None) -> Counter[str]:
     """Publish live events until ``count`` are sent (or forever); return how many got each
     answer (:data:`OUTCOMES`)."""
     answers: Counter[str] = Counter()
     pending: list[TransactionEvent] = []
     last_flush = time.monotonic()
     try:
-        for ev in live_events(sim, rate):
+        for ev in live_events(sim, rate, pace=pace, since=since):
             pending.append(ev)
             if len(pending) >= 200 or time.monotonic() - last_flush >= flush_seconds:
                 answers.update(publisher.publish(pending))

@@ -99,6 +99,11 @@ class Stack:
         ensure_topics(s)
         if self.bootstrap_model:  # each step logged: a first start trains for ~25 s
             ensure_champion(s, progress=lambda step: log.info("first model: %s", step))
+        continuation = None
+        if self.with_simulator:  # before the worker consumes: the live world's recent past
+            from flowlet.warmstart import warm_start
+
+            continuation = warm_start(s, self.rate)
         from flowlet.users import ensure_local_admin
 
         self.admin_password = ensure_local_admin(s)
@@ -115,7 +120,8 @@ class Stack:
             add("dashboard", dashboard_command(s), env=env, log_path=logs / "dashboard.log",
                 on_start=lambda: wait_for_port("127.0.0.1", s.dashboard_port, timeout=60))
         if self.with_simulator:  # its key only in its environment, never on a command line
-            add("simulator", me + ["simulate", "--to", "api", "--rate", str(self.rate)],
+            add("simulator", me + ["simulate", "--to", "api", "--rate", str(self.rate)]
+                + (continuation.args() if continuation else []),
                 env={**env, "FLOWLET_API_KEY": simulator_key}, log_path=logs / "simulator.log")
         self.supervisor.start_all()
 

@@ -15,7 +15,8 @@ def test_the_soak_bench_reports_live_against_validation(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert json.loads(capsys.readouterr().out)["transactions"] == report["transactions"]
-    assert report["transactions"] > 200  # 20/s for 90 s, less the start-up
+    # 20/s on average, less the start-up; the world's rhythm makes it 1.8/s at 03:00 UTC
+    assert report["transactions"] > 50
     (version,) = report["versions"]  # the bootstrap champion scored everything
     assert version["model_version"].startswith("flowlet-fraud/")
     assert 0 < version["validation_alert_rate"] < 1  # the reference training tagged
