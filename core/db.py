@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -87,11 +88,24 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+#: PostgreSQL advisory lock taken (transaction-scoped) around ``create_tables``: a constant
+#: of the project's.
+_DDL_LOCK = 0x466C6F776C6574  # "Flowlet"
+
+
 def create_tables(metadata: MetaData, engine: Engine, attempts: int = 3) -> None:
-    """``metadata.create_all``, tolerating another process that creates the same tables at the
-    same moment (both see a table missing; the second CREATE fails with "already exists")."""
+    """``metadata.create_all``, safe when other processes create the same tables at the same
+    moment (workers starting together on a new database). PostgreSQL: one at a time, under an
+    advisory lock (the loser of a race fails on ``pg_type``'s unique index, an
+    ``IntegrityError``). SQLite: the second CREATE fails with "already exists" and is retried.
+    """
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+            metadata.create_all(conn)
+        return
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
