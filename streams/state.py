@@ -298,12 +298,17 @@ class StateStore:
             last_change = select(func.max(stream_state_log.c.version)).where(
                 stream_state_log.c.store == stream_state.c.store,
                 stream_state_log.c.key == stream_state.c.key).scalar_subquery()
-            query = select(stream_state.c.key,
-                           func.coalesce(last_change, stream_state.c.version)).where(
-                stream_state.c.store == self.name, stream_state.c.key.in_(chunk)
-            ).order_by(self._key_order)
-            locked = query.with_for_update(of=stream_state)
-            versions = dict(conn.execute(locked if lock_rows else query).all())
+            if lock_rows:
+                # Locked first, versions read by the next statement: a statement that waited
+                # for a row lock still reads the log through the snapshot it started with, so
+                # it would miss the change the lock holder just committed (a change leaves the
+                # base row as it was) and two workers would write the same version.
+                conn.execute(select(stream_state.c.key).where(
+                    stream_state.c.store == self.name, stream_state.c.key.in_(chunk)
+                ).order_by(self._key_order).with_for_update())
+            versions = dict(conn.execute(select(
+                stream_state.c.key, func.coalesce(last_change, stream_state.c.version)).where(
+                stream_state.c.store == self.name, stream_state.c.key.in_(chunk))).all())
             stale = [k for k, v in versions.items()
                      if k not in self._cache or self._cache[k].version != v]
             if stale:

@@ -298,3 +298,40 @@ def test_a_restarted_worker_reads_back_exactly_the_states_it_held(db_url):
     except ValueError:
         raised = True
     assert raised
+
+
+def test_a_worker_that_waited_for_a_lock_sees_the_change_written_meanwhile(db_url):
+    # A change is a log row; the base row stays as it was. A worker whose locking statement
+    # waited behind another's batch read the log through that statement's old snapshot: it
+    # took the key's version for unchanged and wrote the same version again (PostgreSQL:
+    # duplicate key in stream_state_log, the worker died in the two-worker bench).
+    key = "merchant:m-1"
+    mine, theirs = StateStore(make_engine(db_url)), StateStore(make_engine(db_url))
+    for _ in range(2):  # a base, then a change: the key has a log
+        mine.begin([key])
+        state = mine.lookup(key)
+        state["hits"] = state.get("hits", 0) + 1
+        mine.commit()
+    theirs.begin([key])  # caches the key at its current version
+    theirs.commit()
+    mine.begin([key])
+    done = threading.Event()
+
+    def other_worker() -> None:
+        theirs.begin([key])  # waits for mine's batch
+        state = theirs.lookup(key)
+        state["hits"] = state.get("hits", 0) + 1
+        theirs.commit()
+        done.set()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        blocked = not done.wait(0.5)
+        state = mine.lookup(key)
+        state["hits"] += 1
+    finally:
+        mine.commit()
+        thread.join(30)
+    assert blocked and done.is_set()
+    assert _read(db_url, key) == {"hits": 4}
