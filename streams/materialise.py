@@ -37,22 +37,27 @@ def materialise(store: StateStore, events: Iterable[TransactionEvent], processed
     for ev in events:
         chunk.append((RawRecord(b""), ev))
         if len(chunk) == _BATCH:
-            applied += _apply(store, chunk, processed_at, None)
+            applied += apply_batch(store, [(Parsed(items=chunk), processed_at)])
             chunk = []
-    applied += _apply(store, chunk, processed_at, meta)
+    applied += apply_batch(store, [(Parsed(items=chunk), processed_at)], meta)
     log.info("materialised %d transactions into the feature state in %.1f s", applied,
              time.perf_counter() - started)
     return applied
 
 
-def _apply(store: StateStore, items: list[tuple[RawRecord, TransactionEvent]],
-           processed_at: float, meta: dict[str, str] | None) -> int:
+def apply_batch(store: StateStore, groups: list[tuple[Parsed, float]],
+                meta: dict[str, str] | None = None) -> int:
+    """One state transaction over ``groups`` (each parsed group with its processing time, in
+    order) through the stream's stage functions, committed with ``meta``; returns how many
+    transactions were applied. Shared by materialising a past and replaying the lake
+    (:mod:`streams.recovery`)."""
+    items = [item for parsed, _ in groups for item in parsed.items]
     if not items and not meta:
         return 0
     store.begin(state_keys(items))
     try:
-        applied = len(featurize(Parsed(items=list(items)), store.lookup,
-                                processed_at).batch.events)
+        applied = sum(len(featurize(parsed, store.lookup, processed_at).batch.events)
+                      for parsed, processed_at in groups)
     except BaseException:
         store.rollback()
         raise

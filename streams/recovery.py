@@ -25,8 +25,9 @@ from core.geo import is_known_country
 from core.lake import connect
 from core.lake_schema import TRANSACTION_COLUMNS
 from core.settings import Settings
+from streams.materialise import apply_batch
 from streams.pipeline import RawRecord
-from streams.stages import Parsed, featurize, state_keys
+from streams.stages import Parsed
 from streams.state import StateStore, read_meta
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,8 @@ def catch_up(settings: Settings, store: StateStore) -> int:
                 continue
             ev = TransactionEvent.model_construct(**fields)
             by_time.setdefault(float(row[-1]), Parsed()).items.append((RawRecord(b""), ev))
-        parsed = Parsed(items=[i for p in by_time.values() for i in p.items])
-        store.begin(state_keys(parsed.items))
-        try:
-            for processed, group in by_time.items():
-                replayed += len(featurize(group, store.lookup, processed).batch.events)
-        except BaseException:
-            store.rollback()
-            raise
-        store.commit({WATERMARK: repr(float(chunk[-1][-1]))})
+        replayed += apply_batch(store, [(group, t) for t, group in by_time.items()],
+                                {WATERMARK: repr(float(chunk[-1][-1]))})
     if unknown_countries:
         log.warning("%d lake rows carry a country the contract no longer accepts (no time "
                     "zone): left out of the replay, their accounts' states lack them",

@@ -231,6 +231,17 @@ class StateStore:
             self._conn.rollback()
         self._close()
 
+    def read(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored states of ``keys`` as the next batch would see them (read in a batch
+        that is rolled back; the cache starts over first, so not between a worker's batches)."""
+        wanted = sorted(set(keys))
+        self.forget_cached()
+        self.begin(wanted)
+        try:
+            return {k: self.lookup(k) for k in wanted}
+        finally:
+            self.rollback()
+
     def forget_cached(self) -> None:
         """Drop every cached state (only between batches)."""
         if self._conn is None:

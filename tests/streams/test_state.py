@@ -24,12 +24,7 @@ def _stored(engine, table=stream_state) -> int:  # type: ignore[no-untyped-def]
 
 
 def _read(url: str, key: str) -> dict:  # type: ignore[type-arg]
-    store = StateStore(make_engine(url))
-    store.begin([key])
-    try:
-        return store.lookup(key)
-    finally:
-        store.rollback()
+    return StateStore(make_engine(url)).read([key])[key]
 
 
 def test_a_committed_state_is_read_back_by_another_store(db_url):
@@ -172,13 +167,8 @@ def test_workers_locking_overlapping_new_and_stored_keys_never_deadlock(db_url):
         thread.join(120)
     assert errors == []
     assert [s.lock_retries for s in stores] == [0, 0]
-    reader = StateStore(make_engine(db_url))
-    reader.begin(expected)
-    try:
-        got = {key: reader.lookup(key).get("hits") for key in expected}
-    finally:
-        reader.rollback()
-    assert got == expected
+    stored = StateStore(make_engine(db_url)).read(expected)
+    assert {key: state.get("hits") for key, state in stored.items()} == expected
 
 
 def test_a_lock_the_database_broke_is_retried_and_other_errors_are_not(monkeypatch):
